@@ -1,0 +1,22 @@
+// nabla/nabla.hpp - the one include a user needs.
+#pragma once
+
+#include "nabla/core/device.hpp"
+#include "nabla/core/error.hpp"
+#include "nabla/core/philox.hpp"
+#include "nabla/core/print.hpp"
+#include "nabla/core/shape.hpp"
+#include "nabla/core/storage.hpp"
+#include "nabla/core/tensor.hpp"
+
+#include "nabla/backend/cpu/parallel.hpp"
+
+#include "nabla/autograd/engine.hpp"
+#include "nabla/autograd/function.hpp"
+#include "nabla/autograd/grad_mode.hpp"
+#include "nabla/autograd/gradcheck.hpp"
+#include "nabla/autograd/node.hpp"
+
+#include "nabla/ops/elementwise.hpp"
+#include "nabla/ops/factories.hpp"
+#include "nabla/ops/matmul.hpp"

@@ -1,0 +1,251 @@
+// nabla/ops/elementwise.hpp - + - * / with NumPy broadcasting, their scalar and in-place forms.
+//
+// Each op computes its output through backend::cpu::map_kernel, then records a backward
+// function. Gradients are returned at the output's (broadcast) shape; the autograd engine
+// sums them back to each input's shape.
+#pragma once
+
+#include <concepts>
+#include <string>
+#include <vector>
+
+#include "nabla/autograd/function.hpp"
+#include "nabla/backend/cpu/elementwise.hpp"
+#include "nabla/ops/checks.hpp"
+
+namespace nabla {
+
+/// A plain number usable as the scalar operand of a tensor op (converted to the tensor's type).
+template <typename S>
+concept Scalar = std::is_arithmetic_v<S>;
+
+namespace detail {
+template <typename T, typename Function>
+Tensor<T> binary_map(const std::string& op, const Tensor<T>& a, const Tensor<T>& b, const Function& function) {
+  check_same_device(op, a, b);
+  check_cpu(op, a);
+  Tensor<T> out(broadcast_shapes(op, a.shape(), b.shape()));
+  backend::cpu::map_kernel(out, function, a, b);
+  return out;
+}
+
+template <typename T, typename Function>
+Tensor<T> unary_map(const std::string& op, const Tensor<T>& a, const Function& function) {
+  check_cpu(op, a);
+  Tensor<T> out(a.shape());
+  backend::cpu::map_kernel(out, function, a);
+  return out;
+}
+
+template <typename T>
+void check_in_place(const std::string& op, const Tensor<T>& target) {
+  check_cpu(op, target);
+  if (is_grad_enabled() && target.requires_grad())
+    throw ValueError(op + ": in-place operation on a tensor that requires grad would corrupt the gradient; "
+                     "wrap it in nabla::NoGradGuard (optimizer updates) or use the out-of-place form");
+}
+
+template <typename T, typename Function>
+Tensor<T>& in_place_map(const std::string& op, Tensor<T>& target, const Tensor<T>& other, const Function& function) {
+  check_in_place(op, target);
+  check_same_device(op, target, other);
+  if (broadcast_shapes(op, target.shape(), other.shape()) != target.shape())
+    throw ShapeError(op + ": cannot broadcast " + to_string(other.shape()) + " into the in-place target " +
+                     to_string(target.shape()));
+  backend::cpu::map_kernel(target, function, target, other);
+  target.storage()->bump_version();
+  return target;
+}
+
+template <typename T, typename Function>
+Tensor<T>& in_place_map(const std::string& op, Tensor<T>& target, const Function& function) {
+  check_in_place(op, target);
+  backend::cpu::map_kernel(target, function, target);
+  target.storage()->bump_version();
+  return target;
+}
+}  // namespace detail
+
+// ---- tensor (op) tensor -------------------------------------------------------------------
+
+template <FloatingElement T>
+Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out = detail::binary_map("add", a, b, [](T x, T y) { return x + y; });
+  // d(a + b)/da = 1, d(a + b)/db = 1
+  record_op<T>(out, "add", {a, b}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+    return std::vector<Tensor<T>>{grad, grad};
+  });
+  return out;
+}
+
+template <FloatingElement T>
+Tensor<T> neg(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("neg", a, [](T x) { return -x; });
+  // d(-a)/da = -1
+  record_op<T>(out, "neg", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+    return std::vector<Tensor<T>>{neg(grad)};
+  });
+  return out;
+}
+
+template <FloatingElement T>
+Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out = detail::binary_map("sub", a, b, [](T x, T y) { return x - y; });
+  // d(a - b)/da = 1, d(a - b)/db = -1
+  record_op<T>(out, "sub", {a, b}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+    return std::vector<Tensor<T>>{grad, neg(grad)};
+  });
+  return out;
+}
+
+template <FloatingElement T>
+Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out = detail::binary_map("mul", a, b, [](T x, T y) { return x * y; });
+  // d(a * b)/da = b, d(a * b)/db = a
+  record_op<T>(
+      out, "mul", {a, b},
+      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        return std::vector<Tensor<T>>{mul(grad, inputs[1].detach()), mul(grad, inputs[0].detach())};
+      },
+      {a, b});
+  return out;
+}
+
+template <FloatingElement T>
+Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out = detail::binary_map("div", a, b, [](T x, T y) { return x / y; });
+  // d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2
+  record_op<T>(
+      out, "div", {a, b},
+      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
+        const Tensor<T> grad_over_b = div(grad, b_value);
+        return std::vector<Tensor<T>>{grad_over_b, neg(div(mul(grad_over_b, a_value), b_value))};
+      },
+      {a, b});
+  return out;
+}
+
+// ---- tensor (op) scalar -------------------------------------------------------------------
+
+template <FloatingElement T>
+Tensor<T> add(const Tensor<T>& a, T scalar) {
+  Tensor<T> out = detail::unary_map("add", a, [scalar](T x) { return x + scalar; });
+  // d(a + s)/da = 1
+  record_op<T>(out, "add_scalar", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+    return std::vector<Tensor<T>>{grad};
+  });
+  return out;
+}
+
+template <FloatingElement T>
+Tensor<T> mul(const Tensor<T>& a, T scalar) {
+  Tensor<T> out = detail::unary_map("mul", a, [scalar](T x) { return x * scalar; });
+  // d(a * s)/da = s
+  record_op<T>(out, "mul_scalar", {a}, [scalar](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+    return std::vector<Tensor<T>>{mul(grad, scalar)};
+  });
+  return out;
+}
+
+/// s - a
+template <FloatingElement T>
+Tensor<T> rsub(const Tensor<T>& a, T scalar) {
+  Tensor<T> out = detail::unary_map("rsub", a, [scalar](T x) { return scalar - x; });
+  // d(s - a)/da = -1
+  record_op<T>(out, "rsub_scalar", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+    return std::vector<Tensor<T>>{neg(grad)};
+  });
+  return out;
+}
+
+/// s / a
+template <FloatingElement T>
+Tensor<T> rdiv(const Tensor<T>& a, T scalar) {
+  Tensor<T> out = detail::unary_map("rdiv", a, [scalar](T x) { return scalar / x; });
+  // d(s / a)/da = -s / a^2
+  record_op<T>(
+      out, "rdiv_scalar", {a},
+      [scalar](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        Tensor<T> result(grad.shape());
+        backend::cpu::map_kernel(result, [scalar](T g, T x) { return -g * scalar / (x * x); }, grad, inputs[0].detach());
+        return std::vector<Tensor<T>>{result};
+      },
+      {a});
+  return out;
+}
+
+// ---- operators ----------------------------------------------------------------------------
+
+template <FloatingElement T>
+Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) { return add(a, b); }
+template <FloatingElement T>
+Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); }
+template <FloatingElement T>
+Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); }
+template <FloatingElement T>
+Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); }
+template <FloatingElement T>
+Tensor<T> operator-(const Tensor<T>& a) { return neg(a); }
+
+template <FloatingElement T, Scalar S>
+Tensor<T> operator+(const Tensor<T>& a, S s) { return add(a, static_cast<T>(s)); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator+(S s, const Tensor<T>& a) { return add(a, static_cast<T>(s)); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator-(const Tensor<T>& a, S s) { return add(a, static_cast<T>(-static_cast<T>(s))); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator-(S s, const Tensor<T>& a) { return rsub(a, static_cast<T>(s)); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator*(const Tensor<T>& a, S s) { return mul(a, static_cast<T>(s)); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator*(S s, const Tensor<T>& a) { return mul(a, static_cast<T>(s)); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator/(const Tensor<T>& a, S s) { return mul(a, T(1) / static_cast<T>(s)); }
+template <FloatingElement T, Scalar S>
+Tensor<T> operator/(S s, const Tensor<T>& a) { return rdiv(a, static_cast<T>(s)); }
+
+// ---- in place (no autograd: use under NoGradGuard or on tensors that need no grad) --------
+
+template <typename T>
+Tensor<T>& Tensor<T>::operator+=(const Tensor<T>& other) {
+  return detail::in_place_map("operator+=", *this, other, [](T x, T y) { return x + y; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator-=(const Tensor<T>& other) {
+  return detail::in_place_map("operator-=", *this, other, [](T x, T y) { return x - y; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator*=(const Tensor<T>& other) {
+  return detail::in_place_map("operator*=", *this, other, [](T x, T y) { return x * y; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator/=(const Tensor<T>& other) {
+  return detail::in_place_map("operator/=", *this, other, [](T x, T y) { return x / y; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator+=(T scalar) {
+  return detail::in_place_map("operator+=", *this, [scalar](T x) { return x + scalar; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator-=(T scalar) {
+  return detail::in_place_map("operator-=", *this, [scalar](T x) { return x - scalar; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator*=(T scalar) {
+  return detail::in_place_map("operator*=", *this, [scalar](T x) { return x * scalar; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::operator/=(T scalar) {
+  return detail::in_place_map("operator/=", *this, [scalar](T x) { return x / scalar; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::fill_(T value) {
+  return detail::in_place_map("fill_", *this, [value](T) { return value; });
+}
+template <typename T>
+Tensor<T>& Tensor<T>::copy_(const Tensor<T>& source) {
+  return detail::in_place_map("copy_", *this, source, [](T, T y) { return y; });
+}
+
+}  // namespace nabla

@@ -1,0 +1,128 @@
+// nabla/ops/matmul.hpp - matrix products: [m,k] x [k,n], batched [B,m,k] x [B,k,n].
+//
+// Operands are handed to the GEMM as they lie in memory: a row-major matrix directly, a
+// transposed view (column-major) with the transpose flag, so t(), transpose() and the
+// backward's transposes cost no copy. Only views with no unit stride are made contiguous.
+// A 2-D operand of a batched product is broadcast over the batch (batch stride 0).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nabla/autograd/function.hpp"
+#include "nabla/backend/cpu/gemm.hpp"
+#include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/ops/checks.hpp"
+
+namespace nabla {
+
+namespace detail {
+
+/// How one matrix operand is passed to the GEMM: rows/columns as a row-major matrix,
+/// or as the transpose of one.
+struct GemmOperand {
+  bool transposed = false;
+  std::int64_t leading_dimension = 0;
+};
+
+/// Describes the last two dims (rows, columns) with strides (row_stride, column_stride).
+/// Returns false when neither stride is 1 (then the caller makes the tensor contiguous).
+inline bool describe_matrix(std::int64_t rows, std::int64_t columns, std::int64_t row_stride,
+                            std::int64_t column_stride, GemmOperand& operand) {
+  // Row-major: consecutive columns are adjacent, rows are leading_dimension apart.
+  if ((column_stride == 1 || columns == 1) && (rows == 1 || row_stride >= columns)) {
+    operand = {false, rows == 1 ? columns : row_stride};
+    return true;
+  }
+  // The transpose of a row-major columns x rows matrix.
+  if ((row_stride == 1 || rows == 1) && (columns == 1 || column_stride >= rows)) {
+    operand = {true, columns == 1 ? rows : column_stride};
+    return true;
+  }
+  return false;
+}
+
+/// A view of `t` with its last two dims swapped (no autograd; used inside backward).
+template <typename T>
+Tensor<T> swap_last_two(const Tensor<T>& t) {
+  Shape shape = t.shape();
+  Strides strides = t.strides();
+  const std::size_t rank = shape.size();
+  std::swap(shape[rank - 1], shape[rank - 2]);
+  std::swap(strides[rank - 1], strides[rank - 2]);
+  return Tensor<T>(t.storage(), shape, strides, t.offset());
+}
+
+/// A dense copy with row-major strides (no autograd).
+template <typename T>
+Tensor<T> dense_copy(const Tensor<T>& t) {
+  Tensor<T> copy(t.shape());
+  backend::cpu::map_kernel(copy, [](T value) { return value; }, t);
+  return copy;
+}
+
+template <FloatingElement T>
+Tensor<T> matmul_forward(const Tensor<T>& a_input, const Tensor<T>& b_input) {
+  const std::string op = "matmul";
+  check_same_device(op, a_input, b_input);
+  check_cpu(op, a_input);
+  const auto rank_a = a_input.dim(), rank_b = b_input.dim();
+  if (rank_a < 2 || rank_a > 3 || rank_b < 2 || rank_b > 3)
+    throw ShapeError(op + ": " + to_string(a_input.shape()) + " x " + to_string(b_input.shape()) +
+                     ": expected 2-D or batched 3-D operands");
+  const std::int64_t m = a_input.size(-2), k = a_input.size(-1), k_b = b_input.size(-2), n = b_input.size(-1);
+  if (k != k_b)
+    throw ShapeError(op + ": " + to_string(a_input.shape()) + " x " + to_string(b_input.shape()) +
+                     ": inner dimensions " + std::to_string(k) + " and " + std::to_string(k_b) + " differ");
+  const std::int64_t batch_a = rank_a == 3 ? a_input.size(0) : 1, batch_b = rank_b == 3 ? b_input.size(0) : 1;
+  if (batch_a != batch_b && batch_a != 1 && batch_b != 1)
+    throw ShapeError(op + ": " + to_string(a_input.shape()) + " x " + to_string(b_input.shape()) +
+                     ": batch sizes " + std::to_string(batch_a) + " and " + std::to_string(batch_b) + " differ");
+  const std::int64_t batch = std::max(batch_a, batch_b);
+
+  Tensor<T> a = a_input, b = b_input;
+  GemmOperand operand_a, operand_b;
+  if (!describe_matrix(m, k, a.strides()[rank_a - 2], a.strides()[rank_a - 1], operand_a)) {
+    a = dense_copy(a);
+    describe_matrix(m, k, a.strides()[rank_a - 2], a.strides()[rank_a - 1], operand_a);
+  }
+  if (!describe_matrix(k, n, b.strides()[rank_b - 2], b.strides()[rank_b - 1], operand_b)) {
+    b = dense_copy(b);
+    describe_matrix(k, n, b.strides()[rank_b - 2], b.strides()[rank_b - 1], operand_b);
+  }
+  const std::int64_t batch_stride_a = rank_a == 3 && batch_a > 1 ? a.strides()[0] : 0;
+  const std::int64_t batch_stride_b = rank_b == 3 && batch_b > 1 ? b.strides()[0] : 0;
+
+  Tensor<T> out(rank_a == 3 || rank_b == 3 ? Shape{batch, m, n} : Shape{m, n});
+  const T* a_data = a.data();
+  const T* b_data = b.data();
+  T* out_data = out.data();
+  for (std::int64_t i = 0; i < batch; ++i)
+    backend::cpu::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), a_data + i * batch_stride_a,
+                          operand_a.leading_dimension, b_data + i * batch_stride_b, operand_b.leading_dimension, T(0),
+                          out_data + i * m * n, n);
+  return out;
+}
+
+}  // namespace detail
+
+/// Matrix product. [m,k] x [k,n] -> [m,n]; [B,m,k] x [B,k,n] -> [B,m,n]; a 2-D operand
+/// is shared by every batch entry.
+template <FloatingElement T>
+Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out = detail::matmul_forward(a, b);
+  // dL/dA = dL/dC * B^T, dL/dB = A^T * dL/dC (summed over the batch when A or B is shared)
+  record_op<T>(
+      out, "matmul", {a, b},
+      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
+        std::vector<Tensor<T>> grads(2);
+        if (inputs[0].requires_grad()) grads[0] = detail::matmul_forward(grad, detail::swap_last_two(b_value));
+        if (inputs[1].requires_grad()) grads[1] = detail::matmul_forward(detail::swap_last_two(a_value), grad);
+        return grads;
+      },
+      {a, b});
+  return out;
+}
+
+}  // namespace nabla
