@@ -15,8 +15,15 @@
 #include "nabla/autograd/function.hpp"
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/autograd/gradcheck.hpp"
+#include "nabla/autograd/graph_export.hpp"
 #include "nabla/autograd/node.hpp"
 
 #include "nabla/ops/elementwise.hpp"
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/matmul.hpp"
+#include "nabla/ops/reduce.hpp"
+#include "nabla/ops/views.hpp"
+#include "nabla/ops/unary.hpp"
+
+
+

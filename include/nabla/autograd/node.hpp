@@ -40,6 +40,9 @@ class Node {
         const auto& impl = input.impl();
         if (impl && impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1)
           pending.push_back(std::move(impl->grad_fn));
+        // Drop each reference right away: a tensor listed twice (y * y) is then seen as
+        // unshared at its last listing, instead of being freed recursively by clear().
+        input = Tensor<T>();
       }
       inputs.clear();
     };

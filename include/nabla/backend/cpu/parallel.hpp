@@ -59,6 +59,8 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
     }
     return;
   }
+#else
+  (void)grain;
 #endif
   body(begin, end);
 }

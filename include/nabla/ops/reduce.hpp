@@ -1,0 +1,446 @@
+// nabla/ops/reduce.hpp - reductions: sum, mean, var, max/min, argmax/argmin, logsumexp.
+//
+// A reduction folds the elements along some dims into one value per remaining position.
+// With keepdim=false the folded dims disappear from the output's shape; with keepdim=true
+// they stay with size 1 (so the result broadcasts against the input). A list of dims may
+// use negative indices (-1 is the last); an empty list means every dim (like torch.sum(x,
+// dim=[])). A rank-0 tensor accepts dim 0 or -1, as in PyTorch.
+//
+// Forward passes go through backend::cpu::reduce_kernel, which uses threads on large
+// tensors but always adds in the same order: results never depend on the thread count.
+//
+// Backward of a reduction: every input element that was folded into output o receives
+// (a multiple of) grad[o]. To send grad back we view it with the folded dims re-inserted
+// as size 1 (with_reduced_dims_kept) and let map_kernel broadcast it to the input's shape.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "nabla/autograd/function.hpp"
+#include "nabla/backend/cpu/elementwise.hpp"
+#include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/cpu/reduce.hpp"
+#include "nabla/ops/checks.hpp"
+#include "nabla/ops/elementwise.hpp"
+
+namespace nabla {
+
+namespace detail {
+
+/// One flag per input dim: true where the reduction folds that dim. `dims` may be negative;
+/// an empty list folds every dim. A dim out of range or listed twice is a ValueError.
+inline std::vector<bool> reduced_dims(const std::string& op, const Shape& shape, const std::vector<std::int64_t>& dims) {
+  const auto rank = static_cast<std::int64_t>(shape.size());
+  // A rank-0 tensor behaves like one element along a single dim 0 (PyTorch accepts dim 0 / -1).
+  const std::int64_t accepted_rank = std::max<std::int64_t>(rank, 1);
+  std::vector<bool> listed(static_cast<std::size_t>(accepted_rank), false);
+  for (std::int64_t dim : dims) {
+    const std::int64_t wrapped = dim < 0 ? dim + accepted_rank : dim;
+    if (wrapped < 0 || wrapped >= accepted_rank)
+      throw ValueError(op + ": dimension " + std::to_string(dim) + " is out of range for a tensor of shape " +
+                       to_string(shape) + " (rank " + std::to_string(rank) + ")");
+    if (listed[static_cast<std::size_t>(wrapped)])
+      throw ValueError(op + ": dimension " + std::to_string(dim) + " appears more than once in dims " +
+                       to_string(dims));
+    listed[static_cast<std::size_t>(wrapped)] = true;
+  }
+  if (rank == 0) return {};
+  if (dims.empty()) return std::vector<bool>(shape.size(), true);
+  return listed;
+}
+
+/// The shape of a reduction's output: folded dims dropped, or kept with size 1.
+inline Shape reduced_shape(const Shape& shape, const std::vector<bool>& reduced, bool keepdim) {
+  Shape result;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (!reduced[d]) result.push_back(shape[d]);
+    else if (keepdim) result.push_back(1);
+  }
+  return result;
+}
+
+/// How many input elements are folded into each output element (N of a mean).
+inline std::int64_t reduced_count(const Shape& shape, const std::vector<bool>& reduced) {
+  std::int64_t count = 1;
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (reduced[d]) count *= shape[d];
+  return count;
+}
+
+/// `tensor`, shaped like a reduction's output, viewed with the input's rank: the folded dims
+/// come back as size 1 so it broadcasts against the input. No copy: same storage, with a
+/// stride inserted for each restored dim (any stride works along a size-1 dim).
+template <typename T>
+Tensor<T> with_reduced_dims_kept(const Tensor<T>& tensor, const Shape& input_shape, const std::vector<bool>& reduced,
+                                 bool keepdim) {
+  if (keepdim) return tensor;
+  Shape shape;
+  Strides strides;
+  std::size_t source = 0;
+  for (std::size_t d = 0; d < input_shape.size(); ++d) {
+    if (reduced[d]) {
+      shape.push_back(1);
+      strides.push_back(0);
+    } else {
+      shape.push_back(tensor.shape()[source]);
+      strides.push_back(tensor.strides()[source]);
+      ++source;
+    }
+  }
+  return Tensor<T>(tensor.storage(), shape, strides, tensor.offset());
+}
+
+/// grad of a reduction's output copied to every input position folded into it, times `scale`.
+template <typename T>
+Tensor<T> broadcast_back(const Tensor<T>& grad, const Shape& input_shape, const std::vector<bool>& reduced,
+                         bool keepdim, T scale) {
+  Tensor<T> result(input_shape);
+  backend::cpu::map_kernel(
+      result, [scale](T gradient) { return gradient * scale; }, with_reduced_dims_kept(grad, input_shape, reduced, keepdim));
+  return result;
+}
+
+template <typename T>
+bool is_nan(T value) {
+  if constexpr (std::is_floating_point_v<T>) return std::isnan(value);
+  else return false;
+}
+
+/// The order of max/argmax: NaN beats every number (so NaN propagates, like PyTorch), and a
+/// strict comparison keeps the first of equal values.
+struct PrefersLarger {
+  template <typename T>
+  bool operator()(T candidate, T best) const {
+    return is_nan(candidate) ? !is_nan(best) : candidate > best;
+  }
+};
+
+/// The order of min/argmin: NaN again wins, then the smaller value, the first on ties.
+struct PrefersSmaller {
+  template <typename T>
+  bool operator()(T candidate, T best) const {
+    return is_nan(candidate) ? !is_nan(best) : candidate < best;
+  }
+};
+
+/// The best element seen so far: its value and its position among the folded elements
+/// (row-major over the folded dims); index -1 until the first element is seen.
+template <typename T>
+struct Extreme {
+  T value{};
+  std::int64_t index = -1;
+};
+
+/// The preferred element of each output slice: its value into `values` and its position
+/// into `positions` (either may be null). An empty slice stores value 0 and position -1.
+template <typename T, typename Prefers>
+void extreme_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, const Prefers& prefers, T* values,
+                    std::int64_t* positions) {
+  backend::cpu::reduce_kernel(
+      input, reduced, Extreme<T>{},
+      [&prefers](Extreme<T>& best, T value, std::int64_t index) {
+        if (best.index < 0 || prefers(value, best.value)) best = {value, index};
+      },
+      // `later` covers positions after `best`'s, so a tie keeps `best`: still the first occurrence.
+      [&prefers](Extreme<T>& best, const Extreme<T>& later) {
+        if (later.index >= 0 && (best.index < 0 || prefers(later.value, best.value))) best = later;
+      },
+      [values, positions](std::int64_t output, const Extreme<T>& best) {
+        if (values) values[output] = best.value;
+        if (positions) positions[output] = best.index;
+      });
+}
+
+inline void check_not_empty(const std::string& op, const Shape& shape) {
+  if (numel_of(shape) == 0)
+    throw ValueError(op + ": the tensor of shape " + to_string(shape) + " is empty, so it has no " + op);
+}
+
+/// The index of `dim` after validation (0 for a rank-0 tensor), rejecting a dim of size 0.
+inline std::int64_t checked_extreme_dim(const std::string& op, const Shape& shape, std::int64_t dim) {
+  reduced_dims(op, shape, {dim});  // validates the range with a message naming the op
+  if (shape.empty()) return 0;
+  const std::int64_t wrapped = dim < 0 ? dim + static_cast<std::int64_t>(shape.size()) : dim;
+  if (shape[static_cast<std::size_t>(wrapped)] == 0)
+    throw ValueError(op + ": dimension " + std::to_string(dim) + " of the tensor of shape " + to_string(shape) +
+                     " is empty, so it has no " + op + " along it");
+  return wrapped;
+}
+
+/// Gradient of max/min along `dim`: grad[o] goes to the input position positions[o] along
+/// `dim` in slice o; every other input element gets 0.
+template <typename T>
+Tensor<T> scatter_to_positions(const Tensor<T>& grad, const IndexTensor& positions, const Shape& input_shape,
+                               std::int64_t dim) {
+  // A contiguous copy of grad, so grad_values[o] lines up with positions[o].
+  Tensor<T> grad_values(positions.shape());
+  backend::cpu::map_kernel(grad_values, [](T gradient) { return gradient; }, grad);
+  Tensor<T> result(input_shape);
+  backend::cpu::map_kernel(result, []() { return T(0); });
+
+  // Output o = (outer, inner) where outer runs over dims before `dim` and inner over those after.
+  std::int64_t inner_count = 1;
+  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < input_shape.size(); ++d) inner_count *= input_shape[d];
+  const std::int64_t dim_size = input_shape.empty() ? 1 : input_shape[static_cast<std::size_t>(dim)];
+  const T* gradient = grad_values.data();
+  const std::int64_t* position = positions.data();
+  T* out = result.data();
+  backend::cpu::parallel_for(0, positions.numel(), kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t o = begin; o < end; ++o) {
+      const std::int64_t outer = o / inner_count, inner = o % inner_count;
+      out[(outer * dim_size + position[o]) * inner_count + inner] = gradient[o];
+    }
+  });
+  return result;
+}
+
+template <FloatingElement T, typename Prefers>
+Tensor<T> extreme_of_all(const std::string& op, const Tensor<T>& input, const Prefers& prefers) {
+  check_cpu(op, input);
+  check_not_empty(op, input.shape());
+  const std::vector<bool> all(input.shape().size(), true);
+  Tensor<T> out(Shape{});
+  extreme_kernel(input, all, prefers, out.data(), nullptr);
+  const T extreme = out.item();
+  // d max(x)/dx_i = 1/k for each of the k elements equal to the max, 0 elsewhere: ties share
+  // the gradient evenly, like PyTorch's full max()/min(); when the max is NaN the NaNs share it.
+  record_op<T>(
+      out, op, {input},
+      [extreme, all](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        const Tensor<T> values = inputs[0].detach();
+        const bool extreme_is_nan = is_nan(extreme);
+        auto is_extreme = [extreme, extreme_is_nan](T value) {
+          return extreme_is_nan ? is_nan(value) : value == extreme;
+        };
+        std::int64_t ties = 0;
+        backend::cpu::reduce_kernel(
+            values, all, std::int64_t{0},
+            [&is_extreme](std::int64_t& count, T value, std::int64_t) { count += is_extreme(value) ? 1 : 0; },
+            [](std::int64_t& count, const std::int64_t& other) { count += other; },
+            [&ties](std::int64_t, std::int64_t count) { ties = count; });
+        const T share = grad.item() / static_cast<T>(ties);
+        Tensor<T> result(values.shape());
+        backend::cpu::map_kernel(
+            result, [&is_extreme, share](T value) { return is_extreme(value) ? share : T(0); }, values);
+        return std::vector<Tensor<T>>{result};
+      },
+      {input});
+  return out;
+}
+
+template <FloatingElement T, typename Prefers>
+Tensor<T> extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim,
+                        const Prefers& prefers) {
+  check_cpu(op, input);
+  const std::int64_t axis = checked_extreme_dim(op, input.shape(), dim);
+  const std::vector<bool> reduced = reduced_dims(op, input.shape(), {dim});
+  Tensor<T> out(reduced_shape(input.shape(), reduced, keepdim));
+  IndexTensor positions(out.shape());
+  extreme_kernel(input, reduced, prefers, out.data(), positions.data());
+  // d max(x, dim)[o]/dx_i = 1 if x_i is the element the max was taken from (the first one on
+  // ties, like PyTorch), else 0.
+  record_op<T>(out, op, {input}, [positions, axis](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+    return std::vector<Tensor<T>>{scatter_to_positions(grad, positions, inputs[0].shape(), axis)};
+  });
+  return out;
+}
+
+template <TensorElement T, typename Prefers>
+IndexTensor arg_extreme_of_all(const std::string& op, const Tensor<T>& input, const Prefers& prefers) {
+  check_cpu(op, input);
+  check_not_empty(op, input.shape());
+  IndexTensor out(Shape{});
+  extreme_kernel(input, std::vector<bool>(input.shape().size(), true), prefers, static_cast<T*>(nullptr), out.data());
+  return out;
+}
+
+template <TensorElement T, typename Prefers>
+IndexTensor arg_extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim,
+                              const Prefers& prefers) {
+  check_cpu(op, input);
+  checked_extreme_dim(op, input.shape(), dim);
+  const std::vector<bool> reduced = reduced_dims(op, input.shape(), {dim});
+  IndexTensor out(reduced_shape(input.shape(), reduced, keepdim));
+  extreme_kernel(input, reduced, prefers, static_cast<T*>(nullptr), out.data());
+  return out;
+}
+
+}  // namespace detail
+
+// ---- sum and mean -------------------------------------------------------------------------
+
+/// Sum over `dims` (negative counts from the end; empty = every dim).
+template <FloatingElement T>
+Tensor<T> sum(const Tensor<T>& input, const std::vector<std::int64_t>& dims, bool keepdim = false) {
+  detail::check_cpu("sum", input);
+  const std::vector<bool> reduced = detail::reduced_dims("sum", input.shape(), dims);
+  Tensor<T> out(detail::reduced_shape(input.shape(), reduced, keepdim));
+  backend::cpu::sum_kernel(input, reduced, out.data());
+  // d sum(x)[o]/dx_i = 1 for every x_i folded into o: grad[o] is copied back to each of them.
+  record_op<T>(out, "sum", {input},
+               [reduced, keepdim](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{
+                     detail::broadcast_back(grad, inputs[0].shape(), reduced, keepdim, T(1))};
+               });
+  return out;
+}
+
+/// Sum of all elements (a rank-0 tensor; 0 for an empty tensor).
+template <FloatingElement T>
+Tensor<T> sum(const Tensor<T>& input) {
+  return sum(input, std::vector<std::int64_t>{}, false);
+}
+
+/// Mean over `dims` (empty = every dim). The mean of zero elements is 0/0 = NaN, as in PyTorch.
+template <FloatingElement T>
+Tensor<T> mean(const Tensor<T>& input, const std::vector<std::int64_t>& dims, bool keepdim = false) {
+  detail::check_cpu("mean", input);
+  const std::vector<bool> reduced = detail::reduced_dims("mean", input.shape(), dims);
+  const auto count = static_cast<T>(detail::reduced_count(input.shape(), reduced));
+  Tensor<T> out(detail::reduced_shape(input.shape(), reduced, keepdim));
+  backend::cpu::sum_kernel(input, reduced, out.data());
+  backend::cpu::map_kernel(out, [count](T total) { return total / count; }, out);
+  // d mean(x)[o]/dx_i = 1/N for each of the N elements x_i folded into o.
+  record_op<T>(out, "mean", {input},
+               [reduced, keepdim, count](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{
+                     detail::broadcast_back(grad, inputs[0].shape(), reduced, keepdim, T(1) / count)};
+               });
+  return out;
+}
+
+/// Mean of all elements (a rank-0 tensor; NaN for an empty tensor, like PyTorch).
+template <FloatingElement T>
+Tensor<T> mean(const Tensor<T>& input) {
+  return mean(input, std::vector<std::int64_t>{}, false);
+}
+
+// ---- variance -----------------------------------------------------------------------------
+
+/// Variance over `dims` (empty = every dim): sum((x - mean)^2) / (N - correction).
+/// correction=1 (the default, like torch.var) gives the unbiased sample variance,
+/// correction=0 the population variance. When N - correction <= 0 the divisor is 0 and the
+/// result is NaN or inf, as in PyTorch.
+template <FloatingElement T>
+Tensor<T> var(const Tensor<T>& input, const std::vector<std::int64_t>& dims, double correction = 1.0,
+              bool keepdim = false) {
+  detail::check_cpu("var", input);
+  const std::vector<bool> reduced = detail::reduced_dims("var", input.shape(), dims);
+  const double divisor =
+      std::max(0.0, static_cast<double>(detail::reduced_count(input.shape(), reduced)) - correction);
+  // Composed of differentiable ops, so autograd derives the gradient:
+  // d var/dx_i = 2 (x_i - mean) / (N - correction)  (the path through the mean adds
+  // -2/N * sum(x_j - mean) / (N - correction) = 0, since deviations from the mean sum to 0).
+  const Tensor<T> centered = sub(input, mean(input, dims, /*keepdim=*/true));
+  return mul(sum(mul(centered, centered), dims, keepdim), static_cast<T>(1.0 / divisor));
+}
+
+/// Unbiased variance of all elements (a rank-0 tensor).
+template <FloatingElement T>
+Tensor<T> var(const Tensor<T>& input) {
+  return var(input, std::vector<std::int64_t>{}, 1.0, false);
+}
+
+// ---- max and min --------------------------------------------------------------------------
+
+/// The largest element (rank-0). NaN if any element is NaN. ValueError on an empty tensor.
+/// Its gradient is shared evenly among the elements equal to the max (PyTorch's rule).
+template <FloatingElement T>
+Tensor<T> max(const Tensor<T>& input) {
+  return detail::extreme_of_all("max", input, detail::PrefersLarger{});
+}
+
+/// The smallest element (rank-0); see max(input).
+template <FloatingElement T>
+Tensor<T> min(const Tensor<T>& input) {
+  return detail::extreme_of_all("min", input, detail::PrefersSmaller{});
+}
+
+/// The largest value along `dim`. Its gradient goes to the element it came from (the first
+/// on ties). ValueError if `dim` has size 0. Use argmax(input, dim) for the positions.
+template <FloatingElement T>
+Tensor<T> max(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
+  return detail::extreme_along("max", input, dim, keepdim, detail::PrefersLarger{});
+}
+
+/// The smallest value along `dim`; see max(input, dim).
+template <FloatingElement T>
+Tensor<T> min(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
+  return detail::extreme_along("min", input, dim, keepdim, detail::PrefersSmaller{});
+}
+
+// ---- argmax and argmin (not differentiable: they return positions) ------------------------
+
+/// Flat (row-major) index of the largest element: the first one on ties, the first NaN if
+/// there is one (NaN counts as the maximum, like PyTorch). ValueError on an empty tensor.
+template <TensorElement T>
+IndexTensor argmax(const Tensor<T>& input) {
+  return detail::arg_extreme_of_all("argmax", input, detail::PrefersLarger{});
+}
+
+/// Flat index of the smallest element (first on ties; NaN counts as the minimum).
+template <TensorElement T>
+IndexTensor argmin(const Tensor<T>& input) {
+  return detail::arg_extreme_of_all("argmin", input, detail::PrefersSmaller{});
+}
+
+/// Position along `dim` of the largest value of each slice (first on ties, NaN wins).
+template <TensorElement T>
+IndexTensor argmax(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
+  return detail::arg_extreme_along("argmax", input, dim, keepdim, detail::PrefersLarger{});
+}
+
+/// Position along `dim` of the smallest value of each slice (first on ties, NaN wins).
+template <TensorElement T>
+IndexTensor argmin(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
+  return detail::arg_extreme_along("argmin", input, dim, keepdim, detail::PrefersSmaller{});
+}
+
+// ---- logsumexp ----------------------------------------------------------------------------
+
+/// log(sum(exp(x))) along `dim`, computed stably as m + log(sum(exp(x - m))) with m the
+/// slice's max, so exp never overflows. An empty slice gives -inf (the log of 0).
+template <FloatingElement T>
+Tensor<T> logsumexp(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
+  detail::check_cpu("logsumexp", input);
+  const std::vector<bool> reduced = detail::reduced_dims("logsumexp", input.shape(), {dim});
+  const Shape kept_shape = detail::reduced_shape(input.shape(), reduced, /*keepdim=*/true);
+
+  // 1. The shift m: each slice's max. An infinite max (all -inf, or some +inf) shifts by 0
+  //    instead, since inf - inf would be NaN; those slices come out -inf / +inf exactly.
+  Tensor<T> shift(kept_shape);
+  detail::extreme_kernel(input, reduced, detail::PrefersLarger{}, shift.data(), nullptr);
+  backend::cpu::map_kernel(shift, [](T maximum) { return std::isfinite(maximum) ? maximum : T(0); }, shift);
+  // 2. sum(exp(x - m)): every term is at most 1, so the sum cannot overflow.
+  Tensor<T> shifted_exp(input.shape());
+  backend::cpu::map_kernel(shifted_exp, [](T value, T m) { return std::exp(value - m); }, input, shift);
+  Tensor<T> out(kept_shape);
+  backend::cpu::sum_kernel(shifted_exp, reduced, out.data());
+  // 3. log(sum(exp(x))) = m + log(sum(exp(x - m))).
+  backend::cpu::map_kernel(out, [](T total, T m) { return m + std::log(total); }, out, shift);
+  // Dropping size-1 dims of a contiguous tensor keeps its row-major layout: reinterpret.
+  const Shape out_shape = detail::reduced_shape(input.shape(), reduced, keepdim);
+  out = Tensor<T>(out.storage(), out_shape, contiguous_strides(out_shape), 0);
+
+  // d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i
+  record_op<T>(
+      out, "logsumexp", {input},
+      [reduced, keepdim, result = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        const Shape& shape = inputs[0].shape();
+        Tensor<T> gradient(shape);
+        backend::cpu::map_kernel(
+            gradient, [](T value, T log_total, T g) { return std::exp(value - log_total) * g; }, inputs[0].detach(),
+            detail::with_reduced_dims_kept(result, shape, reduced, keepdim),
+            detail::with_reduced_dims_kept(grad, shape, reduced, keepdim));
+        return std::vector<Tensor<T>>{gradient};
+      },
+      {input, out});
+  return out;
+}
+
+}  // namespace nabla

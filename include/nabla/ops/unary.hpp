@@ -1,0 +1,424 @@
+// nabla/ops/unary.hpp - elementwise math (exp, log, pow, activations...), maximum/minimum,
+// comparisons and where.
+//
+// Every differentiable op here has the same three parts: a forward through
+// backend::cpu::map_kernel, the derivative as a one-line comment, and a backward that
+// applies the chain rule elementwise (grad * derivative). The per-element formulas live in
+// backend/math.hpp, shared with the CUDA kernels. Where the derivative is cheaper to get
+// from the output (exp, sqrt, tanh, sigmoid), the backward reads the output, not the input.
+//
+// Comparisons return a 0/1 mask of the same element type and record no graph: their
+// derivative is zero wherever it exists, like PyTorch's boolean results.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "nabla/autograd/function.hpp"
+#include "nabla/backend/cpu/elementwise.hpp"
+#include "nabla/backend/math.hpp"
+#include "nabla/ops/checks.hpp"
+#include "nabla/ops/elementwise.hpp"
+#include "nabla/ops/factories.hpp"
+
+namespace nabla {
+
+namespace detail {
+
+/// The chain rule of an elementwise op: grad[i] * derivative(values[i]...), where `values`
+/// (inputs or the output, detached) are broadcast to the shape of `grad` (the output's).
+template <typename T, typename Derivative, typename... Values>
+Tensor<T> chain_rule(const Tensor<T>& grad, const Derivative& derivative, const Values&... values) {
+  Tensor<T> result(grad.shape());
+  backend::cpu::map_kernel(
+      result, [&derivative](T gradient, auto... value) { return gradient * derivative(value...); },
+      grad, values...);
+  return result;
+}
+
+/// A scalar as an error message shows it: "0.5", not std::to_string's "0.500000".
+template <typename T>
+std::string format_scalar(T value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
+/// The shape three operands broadcast to; the error names all three.
+inline Shape broadcast_three(const std::string& op, const Shape& a, const Shape& b,
+                             const Shape& c) {
+  try {
+    return broadcast_shapes(op, broadcast_shapes(op, a, b), c);
+  } catch (const ShapeError&) {
+    throw ShapeError(op + ": shapes " + to_string(a) + ", " + to_string(b) + " and " +
+                     to_string(c) + " cannot be broadcast together");
+  }
+}
+
+/// A mask tensor: 1 where compare(a, b) holds, else 0 (a and b broadcast).
+template <typename T, typename Compare>
+Tensor<T> compare_tensors(const std::string& op, const Tensor<T>& a, const Tensor<T>& b,
+                          const Compare& compare) {
+  return binary_map(op, a, b,
+                    [&compare](T x, T y) { return backend::mask_value<T>(compare(x, y)); });
+}
+
+/// A mask tensor: 1 where compare(a, scalar) holds, else 0.
+template <typename T, typename Compare>
+Tensor<T> compare_scalar(const std::string& op, const Tensor<T>& a, T scalar,
+                         const Compare& compare) {
+  return unary_map(op, a,
+                   [&compare, scalar](T x) { return backend::mask_value<T>(compare(x, scalar)); });
+}
+
+}  // namespace detail
+
+// ---- exponentials, logarithms, powers -------------------------------------------------------
+
+/// e^a, elementwise.
+template <FloatingElement T>
+Tensor<T> exp(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("exp", a, [](T x) { return std::exp(x); });
+  // d e^a/da = e^a, which is the output
+  record_op<T>(out, "exp", {a},
+               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 return std::vector<Tensor<T>>{mul(grad, output)};
+               },
+               {out});
+  return out;
+}
+
+/// The natural logarithm ln(a), elementwise (log(0) = -inf, log of a negative = NaN).
+template <FloatingElement T>
+Tensor<T> log(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("log", a, [](T x) { return std::log(x); });
+  // d ln(a)/da = 1 / a
+  record_op<T>(out, "log", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{div(grad, inputs[0].detach())};
+               },
+               {a});
+  return out;
+}
+
+/// The square root, elementwise (NaN for negative inputs).
+template <FloatingElement T>
+Tensor<T> sqrt(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("sqrt", a, [](T x) { return std::sqrt(x); });
+  // d sqrt(a)/da = 1 / (2 sqrt(a)), from the output
+  record_op<T>(
+      out, "sqrt", {a},
+      [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+        return std::vector<Tensor<T>>{detail::chain_rule(
+            grad, [](T root) { return backend::sqrt_derivative_from_output(root); }, output)};
+      },
+      {out});
+  return out;
+}
+
+/// a * a, elementwise.
+template <FloatingElement T>
+Tensor<T> square(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("square", a, [](T x) { return x * x; });
+  // d a^2/da = 2a
+  record_op<T>(out, "square", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [](T x) { return T(2) * x; }, inputs[0].detach())};
+               },
+               {a});
+  return out;
+}
+
+/// base^exponent, elementwise, for one exponent (pow(x, 2) == square(x); pow(x, 0.5) == sqrt(x)).
+template <FloatingElement T>
+Tensor<T> pow(const Tensor<T>& base, std::type_identity_t<T> exponent) {
+  Tensor<T> out = detail::unary_map("pow", base, [exponent](T x) { return std::pow(x, exponent); });
+  // d a^p/da = p a^(p-1)   (0 for p = 0: a^0 is the constant 1)
+  record_op<T>(out, "pow_scalar", {base},
+               [exponent](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [exponent](T x) { return backend::pow_derivative_base(x, exponent); },
+                     inputs[0].detach())};
+               },
+               {base});
+  return out;
+}
+
+/// base^exponent, elementwise, both tensors (broadcast).
+template <FloatingElement T>
+Tensor<T> pow(const Tensor<T>& base, const Tensor<T>& exponent) {
+  Tensor<T> out =
+      detail::binary_map("pow", base, exponent, [](T x, T p) { return std::pow(x, p); });
+  // d a^b/da = b a^(b-1),  d a^b/db = a^b ln(a)   (both 0 at the special points of math.hpp)
+  record_op<T>(
+      out, "pow", {base, exponent},
+      [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        const Tensor<T> a = inputs[0].detach(), b = inputs[1].detach();
+        // Each gradient costs a pow or a log per element: skip the one nobody needs.
+        Tensor<T> grad_base, grad_exponent;
+        if (inputs[0].requires_grad())
+          grad_base = detail::chain_rule(
+              grad, [](T x, T p) { return backend::pow_derivative_base(x, p); }, a, b);
+        if (inputs[1].requires_grad())
+          grad_exponent = detail::chain_rule(
+              grad, [](T x, T p, T power) { return backend::pow_derivative_exponent(x, p, power); },
+              a, b, output);
+        return std::vector<Tensor<T>>{grad_base, grad_exponent};
+      },
+      {base, exponent, out});
+  return out;
+}
+
+/// |a|, elementwise.
+template <FloatingElement T>
+Tensor<T> abs(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("abs", a, [](T x) { return std::abs(x); });
+  // d |a|/da = sign(a)   (0 at the kink a = 0, as PyTorch)
+  record_op<T>(out, "abs", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [](T x) { return backend::sign(x); }, inputs[0].detach())};
+               },
+               {a});
+  return out;
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+/// The hyperbolic tangent, elementwise.
+template <FloatingElement T>
+Tensor<T> tanh(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("tanh", a, [](T x) { return std::tanh(x); });
+  // d tanh(a)/da = 1 - tanh(a)^2, from the output
+  record_op<T>(out, "tanh", {a},
+               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [](T t) { return backend::tanh_derivative_from_output(t); }, output)};
+               },
+               {out});
+  return out;
+}
+
+/// 1 / (1 + e^-a), elementwise; finite and exact (0 or 1) for inputs of any size.
+template <FloatingElement T>
+Tensor<T> sigmoid(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("sigmoid", a, [](T x) { return backend::sigmoid(x); });
+  // d sigmoid(a)/da = s (1 - s) with s = sigmoid(a), the output
+  record_op<T>(out, "sigmoid", {a},
+               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [](T s) { return backend::sigmoid_derivative_from_output(s); }, output)};
+               },
+               {out});
+  return out;
+}
+
+/// max(a, 0), elementwise.
+template <FloatingElement T>
+Tensor<T> relu(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("relu", a, [](T x) { return backend::relu(x); });
+  // d relu(a)/da = 1 for a > 0, else 0   (0 at the kink, as PyTorch)
+  record_op<T>(out, "relu", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [](T x) { return backend::relu_derivative(x); }, inputs[0].detach())};
+               },
+               {a});
+  return out;
+}
+
+/// a for a > 0, negative_slope * a otherwise (PyTorch's default slope 0.01).
+template <FloatingElement T>
+Tensor<T> leaky_relu(const Tensor<T>& a, std::type_identity_t<T> negative_slope = T(0.01)) {
+  Tensor<T> out = detail::unary_map(
+      "leaky_relu", a, [negative_slope](T x) { return backend::leaky_relu(x, negative_slope); });
+  // d leaky_relu(a)/da = 1 for a > 0, else negative_slope
+  record_op<T>(
+      out, "leaky_relu", {a},
+      [negative_slope](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        return std::vector<Tensor<T>>{detail::chain_rule(
+            grad,
+            [negative_slope](T x) { return backend::leaky_relu_derivative(x, negative_slope); },
+            inputs[0].detach())};
+      },
+      {a});
+  return out;
+}
+
+/// The exact GELU a * Phi(a) with Phi the standard normal CDF (torch.nn.functional.gelu's default).
+template <FloatingElement T>
+Tensor<T> gelu(const Tensor<T>& a) {
+  Tensor<T> out = detail::unary_map("gelu", a, [](T x) { return backend::gelu(x); });
+  // d gelu(a)/da = Phi(a) + a phi(a), phi the standard normal density
+  record_op<T>(out, "gelu", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [](T x) { return backend::gelu_derivative(x); }, inputs[0].detach())};
+               },
+               {a});
+  return out;
+}
+
+// ---- clamp, maximum, minimum ----------------------------------------------------------------
+
+/// a limited to [min, max], elementwise. Throws ValueError unless min <= max.
+template <FloatingElement T>
+Tensor<T> clamp(const Tensor<T>& a, std::type_identity_t<T> min, std::type_identity_t<T> max) {
+  if (!(min <= max))  // also rejects NaN bounds
+    throw ValueError("clamp: min (" + detail::format_scalar(min) + ") must be <= max (" +
+                     detail::format_scalar(max) + ")");
+  Tensor<T> out =
+      detail::unary_map("clamp", a, [min, max](T x) { return backend::clamp(x, min, max); });
+  // d clamp(a)/da = 1 where min <= a <= max (bounds included, as PyTorch), else 0
+  record_op<T>(out, "clamp", {a},
+               [min, max](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(
+                     grad, [min, max](T x) { return backend::clamp_derivative(x, min, max); },
+                     inputs[0].detach())};
+               },
+               {a});
+  return out;
+}
+
+/// The larger of a and b, elementwise (broadcast); NaN if either is NaN.
+template <FloatingElement T>
+Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out =
+      detail::binary_map("maximum", a, b, [](T x, T y) { return backend::maximum(x, y); });
+  // d max(a, b)/da = 1 where a > b, 0 where a < b, 1/2 on ties (as PyTorch); b mirrors a
+  record_op<T>(out, "maximum", {a, b},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
+                 return std::vector<Tensor<T>>{
+                     detail::chain_rule(
+                         grad, [](T x, T y) { return backend::maximum_gradient_share(x, y); },
+                         a_value, b_value),
+                     detail::chain_rule(
+                         grad, [](T x, T y) { return backend::maximum_gradient_share(y, x); },
+                         a_value, b_value)};
+               },
+               {a, b});
+  return out;
+}
+
+/// The smaller of a and b, elementwise (broadcast); NaN if either is NaN.
+template <FloatingElement T>
+Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out =
+      detail::binary_map("minimum", a, b, [](T x, T y) { return backend::minimum(x, y); });
+  // d min(a, b)/da = 1 where a < b, 0 where a > b, 1/2 on ties (as PyTorch); b mirrors a
+  record_op<T>(out, "minimum", {a, b},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
+                 return std::vector<Tensor<T>>{
+                     detail::chain_rule(
+                         grad, [](T x, T y) { return backend::minimum_gradient_share(x, y); },
+                         a_value, b_value),
+                     detail::chain_rule(
+                         grad, [](T x, T y) { return backend::minimum_gradient_share(y, x); },
+                         a_value, b_value)};
+               },
+               {a, b});
+  return out;
+}
+
+// ---- comparisons: 0/1 masks, no gradient ----------------------------------------------------
+// Tensor-tensor forms broadcast; in tensor-scalar forms the scalar is converted to T first
+// (so a float tensor holding 0.1f equals the scalar 0.1, as in PyTorch).
+
+template <TensorElement T>
+Tensor<T> eq(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::compare_tensors("eq", a, b, std::equal_to<T>{});
+}
+template <TensorElement T>
+Tensor<T> ne(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::compare_tensors("ne", a, b, std::not_equal_to<T>{});
+}
+template <TensorElement T>
+Tensor<T> lt(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::compare_tensors("lt", a, b, std::less<T>{});
+}
+template <TensorElement T>
+Tensor<T> le(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::compare_tensors("le", a, b, std::less_equal<T>{});
+}
+template <TensorElement T>
+Tensor<T> gt(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::compare_tensors("gt", a, b, std::greater<T>{});
+}
+template <TensorElement T>
+Tensor<T> ge(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::compare_tensors("ge", a, b, std::greater_equal<T>{});
+}
+
+template <TensorElement T>
+Tensor<T> eq(const Tensor<T>& a, std::type_identity_t<T> scalar) {
+  return detail::compare_scalar("eq", a, scalar, std::equal_to<T>{});
+}
+template <TensorElement T>
+Tensor<T> ne(const Tensor<T>& a, std::type_identity_t<T> scalar) {
+  return detail::compare_scalar("ne", a, scalar, std::not_equal_to<T>{});
+}
+template <TensorElement T>
+Tensor<T> lt(const Tensor<T>& a, std::type_identity_t<T> scalar) {
+  return detail::compare_scalar("lt", a, scalar, std::less<T>{});
+}
+template <TensorElement T>
+Tensor<T> le(const Tensor<T>& a, std::type_identity_t<T> scalar) {
+  return detail::compare_scalar("le", a, scalar, std::less_equal<T>{});
+}
+template <TensorElement T>
+Tensor<T> gt(const Tensor<T>& a, std::type_identity_t<T> scalar) {
+  return detail::compare_scalar("gt", a, scalar, std::greater<T>{});
+}
+template <TensorElement T>
+Tensor<T> ge(const Tensor<T>& a, std::type_identity_t<T> scalar) {
+  return detail::compare_scalar("ge", a, scalar, std::greater_equal<T>{});
+}
+
+// ---- where ----------------------------------------------------------------------------------
+
+/// a where condition != 0, else b; all three broadcast. Differentiable w.r.t. a and b
+/// (not the condition, a mask such as the result of gt()).
+template <FloatingElement T>
+Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, const Tensor<T>& b) {
+  const std::string op = "where";
+  detail::check_same_device(op, condition, a);
+  detail::check_same_device(op, a, b);
+  detail::check_cpu(op, a);
+  Tensor<T> out(detail::broadcast_three(op, condition.shape(), a.shape(), b.shape()));
+  backend::cpu::map_kernel(
+      out, [](T mask, T x, T y) { return backend::select(mask, x, y); }, condition, a, b);
+  // d where(c, a, b)/da = 1 where c != 0, else 0;  d/db = the opposite
+  // The gradient is selected, not multiplied by 0/1, so an inf in grad cannot leak as NaN.
+  record_op<T>(out, op, {a, b},
+               [mask = condition.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 Tensor<T> grad_a(grad.shape()), grad_b(grad.shape());
+                 backend::cpu::map_kernel(
+                     grad_a, [](T g, T c) { return backend::select(c, g, T(0)); }, grad, mask);
+                 backend::cpu::map_kernel(
+                     grad_b, [](T g, T c) { return backend::select(c, T(0), g); }, grad, mask);
+                 return std::vector<Tensor<T>>{grad_a, grad_b};
+               },
+               {condition});
+  return out;
+}
+
+/// a where condition != 0, else the constant b.
+template <FloatingElement T>
+Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, std::type_identity_t<T> b) {
+  return where(condition, a, scalar_tensor<T>(b));
+}
+
+/// The constant a where condition != 0, else b.
+template <FloatingElement T>
+Tensor<T> where(const Tensor<T>& condition, std::type_identity_t<T> a, const Tensor<T>& b) {
+  return where(condition, scalar_tensor<T>(a), b);
+}
+
+}  // namespace nabla
