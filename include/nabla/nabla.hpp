@@ -22,8 +22,16 @@
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/matmul.hpp"
 #include "nabla/ops/reduce.hpp"
+#include "nabla/ops/softmax.hpp"
 #include "nabla/ops/views.hpp"
 #include "nabla/ops/unary.hpp"
 
+#include "nabla/nn/activations.hpp"
+#include "nabla/nn/dense.hpp"
+#include "nabla/nn/dropout.hpp"
+#include "nabla/nn/embedding.hpp"
+#include "nabla/nn/init.hpp"
+#include "nabla/nn/module.hpp"
+#include "nabla/nn/sequential.hpp"
 
 

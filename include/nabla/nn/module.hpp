@@ -1,0 +1,161 @@
+// nabla/nn/module.hpp - Module: the base of every layer and model.
+//
+// A Module owns named parameters (tensors that require grad) and named child modules.
+// parameters() and named_parameters() walk the tree recursively in registration order,
+// with dotted names ("0.weight", "lstm.weight_hh_l0") like PyTorch, so that state dicts
+// line up with PyTorch's and an optimizer sees every parameter exactly once.
+#pragma once
+
+#include <cstdint>
+#include <iomanip>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nabla/autograd/grad_mode.hpp"
+#include "nabla/core/tensor.hpp"
+#include "nabla/ops/elementwise.hpp"
+#include "nabla/ops/factories.hpp"
+#include "nabla/ops/views.hpp"  // Tensor::clone() for state_dict()
+
+namespace nabla::nn {
+
+template <FloatingElement T>
+class Module {
+ public:
+  using Parameters = std::vector<Tensor<T>>;
+  using NamedTensors = std::vector<std::pair<std::string, Tensor<T>>>;
+
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  virtual ~Module() = default;
+
+  /// The layer's computation. Layers with more inputs or outputs (LSTM) add overloads.
+  virtual Tensor<T> forward(const Tensor<T>& input) = 0;
+  Tensor<T> operator()(const Tensor<T>& input) { return forward(input); }
+
+  /// The layer's type as shown by summary(), e.g. "Dense".
+  virtual std::string type_name() const = 0;
+
+  /// Trainable tensors of this module and all its descendants.
+  Parameters parameters() const {
+    Parameters result;
+    for (auto& [name, tensor] : named_parameters()) result.push_back(tensor);
+    return result;
+  }
+
+  /// Parameters with their dotted path, children after this module's own.
+  NamedTensors named_parameters() const {
+    NamedTensors result;
+    collect("", result, /*buffers=*/false);
+    return result;
+  }
+
+  /// Non-trainable state saved with the model (e.g. running statistics).
+  NamedTensors named_buffers() const {
+    NamedTensors result;
+    collect("", result, /*buffers=*/true);
+    return result;
+  }
+
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+  /// Total number of trainable scalars.
+  std::int64_t parameter_count() const {
+    std::int64_t count = 0;
+    for (const auto& tensor : parameters()) count += tensor.numel();
+    return count;
+  }
+
+  /// Training mode (dropout active) or evaluation mode, for this module and its children.
+  virtual void train(bool enabled = true) {
+    training_ = enabled;
+    for (auto& [name, child] : children_) child->train(enabled);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// Clears the gradients of every parameter (keeps their buffers).
+  void zero_grad() {
+    for (auto& tensor : parameters()) tensor.zero_grad();
+  }
+
+  /// Copies of all parameters and buffers by dotted name.
+  std::map<std::string, Tensor<T>> state_dict() const {
+    std::map<std::string, Tensor<T>> state;
+    for (const auto& [name, tensor] : named_parameters()) state.emplace(name, tensor.detach().clone());
+    for (const auto& [name, tensor] : named_buffers()) state.emplace(name, tensor.detach().clone());
+    return state;
+  }
+
+  /// Loads values by name into the existing tensors. Every name must match and every shape
+  /// must agree; with strict=false, names missing on either side are ignored.
+  void load_state_dict(const std::map<std::string, Tensor<T>>& state, bool strict = true) {
+    NamedTensors targets = named_parameters();
+    for (auto& entry : named_buffers()) targets.push_back(entry);
+    for (auto& [name, target] : targets) {
+      auto found = state.find(name);
+      if (found == state.end()) {
+        if (strict) throw ValueError("load_state_dict: missing entry '" + name + "' for " + type_name());
+        continue;
+      }
+      if (found->second.shape() != target.shape())
+        throw ShapeError("load_state_dict: '" + name + "' has shape " + to_string(found->second.shape()) +
+                         " in the state dict but " + to_string(target.shape()) + " in the " + type_name() + " model");
+    }
+    if (strict) {
+      for (const auto& [name, tensor] : state) {
+        bool known = false;
+        for (const auto& [target_name, target] : targets) known = known || target_name == name;
+        if (!known) throw ValueError("load_state_dict: unexpected entry '" + name + "' for " + type_name());
+      }
+    }
+    NoGradGuard no_grad;
+    for (auto& [name, target] : targets) {
+      auto found = state.find(name);
+      if (found != state.end()) target.copy_(found->second);
+    }
+  }
+
+  /// One line of configuration for summary(), e.g. "13 -> 32" (optional).
+  virtual std::string describe() const { return ""; }
+
+ protected:
+  /// Registers a trainable tensor (marks it requires_grad) under `name`.
+  Tensor<T> register_parameter(const std::string& name, Tensor<T> tensor) {
+    tensor.requires_grad_(true);
+    tensor.set_name(name);
+    parameters_.emplace_back(name, tensor);
+    return tensor;
+  }
+
+  /// Registers non-trainable state saved in state_dict().
+  Tensor<T> register_buffer(const std::string& name, Tensor<T> tensor) {
+    buffers_.emplace_back(name, tensor);
+    return tensor;
+  }
+
+  /// Registers a child module under `name`; its parameters appear as "name.<param>".
+  template <typename Child>
+  std::shared_ptr<Child> register_module(const std::string& name, std::shared_ptr<Child> child) {
+    children_.emplace_back(name, child);
+    return child;
+  }
+
+ private:
+  void collect(const std::string& prefix, NamedTensors& result, bool buffers) const {
+    for (const auto& [name, tensor] : buffers ? buffers_ : parameters_) result.emplace_back(prefix + name, tensor);
+    for (const auto& [name, child] : children_) child->collect(prefix + name + ".", result, buffers);
+  }
+
+  NamedTensors parameters_;
+  NamedTensors buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace nabla::nn

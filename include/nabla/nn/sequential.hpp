@@ -1,0 +1,83 @@
+// nabla/nn/sequential.hpp - a stack of layers applied in order (Keras Sequential, torch.nn.Sequential).
+#pragma once
+
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nabla/nn/module.hpp"
+
+namespace nabla::nn {
+
+template <FloatingElement T>
+class Sequential : public Module<T> {
+ public:
+  Sequential() = default;
+
+  /// Constructs Layer<T>(args...) and appends it: net.add<Dense>(13, 32).add<ReLU>().
+  template <template <typename> class Layer, typename... Args>
+  Sequential& add(Args&&... args) {
+    return add(std::make_shared<Layer<T>>(std::forward<Args>(args)...));
+  }
+
+  /// Appends an existing layer (shared: the caller may keep a handle to it).
+  Sequential& add(std::shared_ptr<Module<T>> layer) {
+    if (!layer) throw ValueError("Sequential::add: null layer");
+    layers_.push_back(this->register_module(std::to_string(layers_.size()), std::move(layer)));
+    return *this;
+  }
+
+  Tensor<T> forward(const Tensor<T>& input) override {
+    Tensor<T> output = input;
+    for (auto& layer : layers_) output = layer->forward(output);
+    return output;
+  }
+
+  std::string type_name() const override { return "Sequential"; }
+
+  std::size_t size() const { return layers_.size(); }
+  const std::shared_ptr<Module<T>>& operator[](std::size_t index) const {
+    if (index >= layers_.size())
+      throw ValueError("Sequential: layer index " + std::to_string(index) + " out of range (size " +
+                       std::to_string(layers_.size()) + ")");
+    return layers_[index];
+  }
+
+  /// A Keras-like table of layers, output shapes and parameter counts, for an input of
+  /// `input_shape` (batch included). Runs one forward pass on zeros without recording a graph.
+  std::string summary(const Shape& input_shape) {
+    NoGradGuard no_grad;
+    // Eval mode for the dry run (dropout off); the previous mode comes back even when a
+    // layer throws (e.g. a ShapeError for a wrong input_shape).
+    struct ModeRestorer {
+      Sequential& model;
+      bool was_training;
+      ~ModeRestorer() { model.train(was_training); }
+    } restore_mode{*this, this->is_training()};
+    this->eval();
+    std::ostringstream out;
+    const std::string rule(64, '-');
+    out << rule << "\n"
+        << std::left << std::setw(28) << "Layer (type)" << std::setw(22) << "Output Shape" << "Param #\n"
+        << std::string(64, '=') << "\n";
+    Tensor<T> activation = zeros<T>(input_shape);
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      activation = layers_[i]->forward(activation);
+      const std::string label = std::to_string(i) + " (" + layers_[i]->type_name() + ")";
+      out << std::left << std::setw(28) << label << std::setw(22) << to_string(activation.shape())
+          << layers_[i]->parameter_count() << "\n";
+    }
+    out << std::string(64, '=') << "\n"
+        << "Total params: " << this->parameter_count() << "\n"
+        << rule << "\n";
+    return out.str();
+  }
+
+ private:
+  std::vector<std::shared_ptr<Module<T>>> layers_;
+};
+
+}  // namespace nabla::nn
