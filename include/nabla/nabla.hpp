@@ -34,4 +34,16 @@
 #include "nabla/nn/module.hpp"
 #include "nabla/nn/sequential.hpp"
 
+#include "nabla/loss/binary.hpp"
+#include "nabla/loss/classification.hpp"
+#include "nabla/loss/reduction.hpp"
+#include "nabla/loss/regression.hpp"
 
+#include "nabla/optim/adagrad.hpp"
+#include "nabla/optim/adam.hpp"
+#include "nabla/optim/clip.hpp"
+#include "nabla/optim/optimizer.hpp"
+#include "nabla/optim/regularization.hpp"
+#include "nabla/optim/rmsprop.hpp"
+#include "nabla/optim/scheduler.hpp"
+#include "nabla/optim/sgd.hpp"

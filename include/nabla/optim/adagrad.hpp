@@ -1,0 +1,68 @@
+// nabla/optim/adagrad.hpp - Adagrad, step for step like torch.optim.Adagrad.
+//
+// Per element at step t, with gradient g, parameter p and running sum h of squared gradients:
+//   g = g + weight_decay * p
+//   h = h + g^2
+//   p = p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(h) + eps)
+// Each coordinate's step shrinks with the gradients it has seen: rare features keep large steps.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "nabla/optim/optimizer.hpp"
+
+namespace nabla::optim {
+
+struct AdagradOptions {
+  double lr = 1e-2;
+  double lr_decay = 0;
+  double weight_decay = 0;
+  double initial_accumulator_value = 0;
+  double eps = 1e-10;
+};
+
+template <FloatingElement T>
+class Adagrad : public Optimizer<T> {
+ public:
+  using Options = AdagradOptions;
+
+  explicit Adagrad(std::vector<Tensor<T>> parameters, Options options = {})
+      : Optimizer<T>(std::move(parameters), options.lr, "Adagrad"), options_(options) {
+    this->check_non_negative("Adagrad", "lr_decay", options.lr_decay);
+    this->check_non_negative("Adagrad", "weight_decay", options.weight_decay);
+    this->check_non_negative("Adagrad", "initial_accumulator_value",
+                             options.initial_accumulator_value);
+    this->check_non_negative("Adagrad", "eps", options.eps);
+  }
+
+  std::string type_name() const override { return "Adagrad"; }
+  const Options& options() const { return options_; }
+
+ protected:
+  std::vector<std::string> buffer_names() const override { return {"sum"}; }
+
+  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
+    const T step_size =
+        static_cast<T>(this->lr() / (1 + static_cast<double>(state.step - 1) * options_.lr_decay));
+    const T eps = static_cast<T>(options_.eps);
+    const T weight_decay = static_cast<T>(options_.weight_decay);
+    T* p = parameter.data();
+    const T* g = gradient.data();
+    T* h =
+        this->buffer(state, "sum", parameter, static_cast<T>(options_.initial_accumulator_value));
+    this->for_each_element(parameter, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T grad = g[i] + weight_decay * p[i];
+        h[i] += grad * grad;
+        p[i] -= step_size * (grad / (std::sqrt(h[i]) + eps));
+      }
+    });
+  }
+
+ private:
+  Options options_;
+};
+
+}  // namespace nabla::optim

@@ -1,0 +1,91 @@
+// nabla/optim/rmsprop.hpp - RMSprop (optionally centered, with momentum), step for step
+// like torch.optim.RMSprop.
+//
+// Per element, with gradient g, parameter p and running averages s (of g^2), a (of g):
+//   g = g + weight_decay * p
+//   s = alpha * s + (1 - alpha) * g^2
+//   a = alpha * a + (1 - alpha) * g                 (centered only)
+//   r = sqrt(s - a^2) + eps  (centered)   or   r = sqrt(s) + eps
+//   b = momentum * b + g / r;  p = p - lr * b       (with momentum)
+//   p = p - lr * g / r                              (without)
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "nabla/optim/optimizer.hpp"
+
+namespace nabla::optim {
+
+struct RMSpropOptions {
+  double lr = 1e-2;
+  double alpha = 0.99;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double momentum = 0;
+  bool centered = false;
+};
+
+template <FloatingElement T>
+class RMSprop : public Optimizer<T> {
+ public:
+  using Options = RMSpropOptions;
+
+  explicit RMSprop(std::vector<Tensor<T>> parameters, Options options = {})
+      : Optimizer<T>(std::move(parameters), options.lr, "RMSprop"), options_(options) {
+    this->check_unit_interval("RMSprop", "alpha", options.alpha);
+    this->check_non_negative("RMSprop", "eps", options.eps);
+    this->check_non_negative("RMSprop", "weight_decay", options.weight_decay);
+    this->check_non_negative("RMSprop", "momentum", options.momentum);
+  }
+
+  std::string type_name() const override { return "RMSprop"; }
+  const Options& options() const { return options_; }
+
+ protected:
+  std::vector<std::string> buffer_names() const override {
+    std::vector<std::string> names{"square_avg"};
+    if (options_.momentum > 0) names.push_back("momentum_buffer");
+    if (options_.centered) names.push_back("grad_avg");
+    return names;
+  }
+
+  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
+    const T lr = static_cast<T>(this->lr());
+    const T alpha = static_cast<T>(options_.alpha);
+    const T one_minus_alpha = static_cast<T>(1 - options_.alpha);  // in double first, like PyTorch
+    const T eps = static_cast<T>(options_.eps);
+    const T weight_decay = static_cast<T>(options_.weight_decay);
+    const T momentum = static_cast<T>(options_.momentum);
+    const bool use_momentum = options_.momentum > 0, centered = options_.centered;
+    T* p = parameter.data();
+    const T* g = gradient.data();
+    T* s = this->buffer(state, "square_avg", parameter);
+    T* b = use_momentum ? this->buffer(state, "momentum_buffer", parameter) : nullptr;
+    T* a = centered ? this->buffer(state, "grad_avg", parameter) : nullptr;
+    this->for_each_element(parameter, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T grad = g[i] + weight_decay * p[i];
+        s[i] = alpha * s[i] + one_minus_alpha * grad * grad;
+        T variance = s[i];
+        if (centered) {
+          a[i] = alpha * a[i] + one_minus_alpha * grad;
+          variance = s[i] - a[i] * a[i];  // E[g^2] - E[g]^2
+        }
+        const T root_mean_square = std::sqrt(variance) + eps;
+        if (use_momentum) {
+          b[i] = momentum * b[i] + grad / root_mean_square;
+          p[i] -= lr * b[i];
+        } else {
+          p[i] -= lr * (grad / root_mean_square);
+        }
+      }
+    });
+  }
+
+ private:
+  Options options_;
+};
+
+}  // namespace nabla::optim
