@@ -31,6 +31,7 @@
 #include "nabla/nn/dropout.hpp"
 #include "nabla/nn/embedding.hpp"
 #include "nabla/nn/init.hpp"
+#include "nabla/nn/lstm.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/nn/sequential.hpp"
 
