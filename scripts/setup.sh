@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# scripts/setup.sh: install the Debian packages nabla needs. Idempotent and non-interactive:
+# it asks apt only for what dpkg says is missing, and does nothing when all is installed.
+set -euo pipefail
+
+packages=(
+  cmake g++ make
+  libeigen3-dev
+  catch2
+  libbenchmark-dev
+  nlohmann-json3-dev
+  libopenblas-dev
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  if [[ "$status" != "installed" ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all packages present (${packages[*]})"
+  exit 0
+fi
+
+echo "setup: installing missing packages: ${missing[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup: apt-get not found; install these packages by hand: ${missing[*]}" >&2
+  exit 1
+fi
+
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "setup: not root and no sudo; install these packages by hand: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"
