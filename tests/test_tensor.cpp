@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <nabla/nabla.hpp>
 
+#include <Eigen/QR>
 #include <sstream>
 
 namespace nb = nabla;
@@ -137,4 +138,38 @@ TEST_CASE("results do not depend on the thread count", "[tensor][threads]") {
   REQUIRE(nb::get_num_threads() == 2);
   const auto parallel = (a * b + 1.0f).to_vector();
   REQUIRE(serial == parallel);
+}
+
+TEST_CASE("eigen_map views a 2-D tensor without copying, honouring strides", "[tensor][eigen]") {
+  auto matrix = nb::from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3});
+  auto map = nb::eigen_map(matrix);
+  REQUIRE(map.rows() == 2);
+  REQUIRE(map.cols() == 3);
+  REQUIRE(map(1, 2) == 6.0);
+  map(0, 1) = 20.0;  // writes through to the tensor
+  REQUIRE(matrix.at({0, 1}) == 20.0);
+  const auto transposed = matrix.t();
+  const auto transposed_map = nb::eigen_map(transposed);
+  REQUIRE(transposed_map.rows() == 3);
+  REQUIRE(transposed_map(2, 1) == 6.0);
+  REQUIRE(transposed_map(1, 0) == 20.0);
+  // Eigen algorithms run directly on tensor memory: solve [[2,0],[0,4]] x = [2,8].
+  const auto system = nb::from_vector<double>({2, 0, 0, 4}, {2, 2});
+  const Eigen::VectorXd solution = nb::eigen_map(system).colPivHouseholderQr().solve(Eigen::Vector2d(2, 8));
+  REQUIRE(solution(0) == Approx(1.0));
+  REQUIRE(solution(1) == Approx(2.0));
+  REQUIRE_THROWS_AS(nb::eigen_map(nb::ones<double>({2, 2, 2})), nb::ShapeError);
+}
+
+TEST_CASE("ops on tensors of different devices name both devices", "[tensor][errors]") {
+  // A tensor that claims to live on cuda:0 (host memory, never dereferenced by the op).
+  auto fake_storage = std::make_shared<nb::Storage<float>>(new float[4], 4, nb::Device::cuda(0),
+                                                           [](float* pointer) { delete[] pointer; });
+  const nb::Tensor<float> on_gpu(fake_storage, {4}, {1}, 0);
+  const auto on_cpu = nb::ones<float>({4});
+  REQUIRE_THROWS_AS(on_cpu + on_gpu, nb::DeviceError);
+  REQUIRE_THROWS_WITH(on_cpu * on_gpu, Contains("cpu") && Contains("cuda:0"));
+  REQUIRE_THROWS_WITH(nb::matmul(on_cpu.reshape({2, 2}), on_gpu.reshape({2, 2})), Contains("cuda:0"));
+  REQUIRE_THROWS_AS(on_gpu.to_vector(), nb::DeviceError);
+  REQUIRE_THROWS_AS(on_gpu.narrow(0, 0, 1).item(), nb::DeviceError);
 }

@@ -9,6 +9,7 @@
 #include "nabla/core/storage.hpp"
 #include "nabla/core/tensor.hpp"
 
+#include "nabla/backend/cpu/eigen_map.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 
 #include "nabla/autograd/engine.hpp"
@@ -48,3 +49,7 @@
 #include "nabla/optim/rmsprop.hpp"
 #include "nabla/optim/scheduler.hpp"
 #include "nabla/optim/sgd.hpp"
+
+
+
+
