@@ -51,5 +51,11 @@
 #include "nabla/optim/sgd.hpp"
 
 
+#include "nabla/data/csv.hpp"
+#include "nabla/data/dataloader.hpp"
+#include "nabla/data/dataset.hpp"
+#include "nabla/data/language_model.hpp"
+#include "nabla/data/preprocessing.hpp"
+#include "nabla/data/text.hpp"
 
 
