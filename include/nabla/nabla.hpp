@@ -50,6 +50,10 @@
 #include "nabla/optim/scheduler.hpp"
 #include "nabla/optim/sgd.hpp"
 
+#include "nabla/metrics/classification.hpp"
+#include "nabla/metrics/confusion.hpp"
+#include "nabla/metrics/metric.hpp"
+#include "nabla/metrics/regression.hpp"
 
 #include "nabla/data/csv.hpp"
 #include "nabla/data/dataloader.hpp"
@@ -58,4 +62,16 @@
 #include "nabla/data/preprocessing.hpp"
 #include "nabla/data/text.hpp"
 
+#include "nabla/io/checkpoint.hpp"
+#include "nabla/io/crc32.hpp"
+#include "nabla/io/file.hpp"
+#include "nabla/io/npy.hpp"
+#include "nabla/io/safetensors.hpp"
+#include "nabla/io/tensor_data.hpp"
 
+#include "nabla/train/callbacks.hpp"
+#include "nabla/train/history.hpp"
+#include "nabla/train/logs.hpp"
+#include "nabla/train/model.hpp"
+#include "nabla/train/progress.hpp"
+#include "nabla/train/svg_chart.hpp"

@@ -1,7 +1,9 @@
 // nabla/nn/sequential.hpp - a stack of layers applied in order (Keras Sequential, torch.nn.Sequential).
 #pragma once
 
+#include <cstdint>
 #include <iomanip>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -9,6 +11,24 @@
 #include <vector>
 
 #include "nabla/nn/module.hpp"
+
+// The Keras-style training members below (compile, fit, ...) are only declared here: they are
+// defined in train/model.hpp, a layer above nn/ that nn/ must not include (like core/tensor.hpp
+// declares the ops that ops/ defines). <nabla/nabla.hpp> brings both.
+namespace nabla::optim {
+template <FloatingElement T>
+class Optimizer;
+}  // namespace nabla::optim
+namespace nabla::metrics {
+class AnyMetric;
+}  // namespace nabla::metrics
+namespace nabla::train {
+template <FloatingElement T>
+struct TrainingState;
+template <FloatingElement T>
+struct FitOptions;
+class History;
+}  // namespace nabla::train
 
 namespace nabla::nn {
 
@@ -76,8 +96,36 @@ class Sequential : public Module<T> {
     return out.str();
   }
 
+  // ---- Keras-style training (defined in train/model.hpp; see docs/training.md) -------------
+
+  /// Chooses how to train: the optimizer (its options, e.g. nb::optim::AdamOptions{.lr = 1e-3},
+  /// or a function making one from the parameters), the loss (a functor such as
+  /// nb::loss::BinaryCrossEntropy{}) and the metrics to report ({nb::metrics::Accuracy{}}).
+  template <typename OptimizerSpec, typename Loss>
+  void compile(const OptimizerSpec& optimizer, Loss loss, std::vector<metrics::AnyMetric> metrics);
+  /// compile() without metrics. (An overload, not a default argument: metrics::AnyMetric is
+  /// incomplete here, and some compilers check default arguments at the declaration.)
+  template <typename OptimizerSpec, typename Loss, typename Metric = metrics::AnyMetric>
+  void compile(const OptimizerSpec& optimizer, Loss loss) {
+    compile(optimizer, std::move(loss), std::vector<Metric>{});
+  }
+  /// Trains on samples x with targets y (both batched along dimension 0); returns the loss
+  /// and metrics of every epoch.
+  train::History fit(const Tensor<T>& x, const Tensor<T>& y, const train::FitOptions<T>& options = {});
+  /// The loss and metrics on (x, y), computed batch by batch in evaluation mode, no graph kept.
+  std::map<std::string, double> evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size = 32);
+  /// The model's output for x, computed batch by batch in evaluation mode, no graph kept.
+  Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 32);
+  /// One optimizer step on one batch; returns the batch's loss and metrics.
+  std::map<std::string, double> train_on_batch(const Tensor<T>& x, const Tensor<T>& y);
+  /// Whether compile() has been called.
+  bool is_compiled() const { return training_ != nullptr; }
+  /// The optimizer compile() made (e.g. to read or change its learning rate).
+  optim::Optimizer<T>& optimizer() const;
+
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
+  std::shared_ptr<train::TrainingState<T>> training_;  // made by compile()
 };
 
 }  // namespace nabla::nn

@@ -1,0 +1,462 @@
+// nabla/train/callbacks.hpp - code that fit() calls at fixed points of training (Keras's
+// callbacks): EarlyStopping, ModelCheckpoint, LearningRateScheduler, CSVLogger,
+// TerminateOnNaN, LambdaCallback, and the base class to write your own.
+//
+// fit() calls, in this order:
+//   on_train_begin
+//   for each epoch:  on_epoch_begin(epoch)
+//                    for each batch: on_batch_begin(batch), <train step>, on_batch_end(batch)
+//                    <validation>, on_epoch_end(epoch)
+//   on_train_end
+// Epochs and batches count from 0. The logs a hook gets are the running means of the epoch
+// so far (on_batch_end) or the epoch's final values with validation (on_epoch_end); a hook may
+// add entries (LearningRateScheduler adds "lr"), and History records what on_epoch_end left.
+//
+// A callback reaches the training run through trainer(): the optimizer (its learning rate),
+// a copy of the model's weights and a way to put them back, saving, and the stop_training
+// flag, which ends fit() after the current batch (Keras's model.stop_training).
+#pragma once
+
+#include <any>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "nabla/core/error.hpp"
+#include "nabla/optim/optimizer.hpp"
+#include "nabla/train/history.hpp"
+#include "nabla/train/logs.hpp"
+#include "nabla/train/progress.hpp"
+
+namespace nabla::train {
+
+/// The training run as a callback sees it, whatever the model's element type.
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+
+  /// Set to true to end fit() after the current batch (the epoch is still closed: validation,
+  /// on_epoch_end, History).
+  bool stop_training = false;
+
+  /// The optimizer compile() made: its learning rate can be read and set.
+  virtual optim::OptimizerBase& optimizer() = 0;
+  /// A copy of the model's weights (its state_dict, held in a std::any so that callbacks need
+  /// not know the element type). Later training does not change the copy.
+  virtual std::any weights() const = 0;
+  /// Puts back weights taken with weights().
+  virtual void set_weights(const std::any& weights) = 0;
+  /// Saves the model to `path` (what ModelCheckpoint calls unless given its own function).
+  virtual void save(const std::string& path) = 0;
+  /// Whether a larger value of the logged quantity `name` ("val_accuracy") is better.
+  virtual bool higher_is_better(const std::string& name) const = 0;
+  /// Where fit() prints; callbacks print their messages there too.
+  virtual std::ostream& output() = 0;
+  /// fit()'s verbose setting, its number of epochs, and the batches per epoch.
+  virtual int verbose() const = 0;
+  virtual int epochs() const = 0;
+  virtual std::int64_t steps_per_epoch() const = 0;
+};
+
+/// The base class of every callback: override the hooks you need.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+
+  virtual void on_train_begin(Logs& /*logs*/) {}
+  virtual void on_train_end(Logs& /*logs*/) {}
+  virtual void on_epoch_begin(int /*epoch*/, Logs& /*logs*/) {}
+  virtual void on_epoch_end(int /*epoch*/, Logs& /*logs*/) {}
+  virtual void on_batch_begin(int /*batch*/, Logs& /*logs*/) {}
+  virtual void on_batch_end(int /*batch*/, Logs& /*logs*/) {}
+
+  /// Called by fit() before on_train_begin (and with nullptr after on_train_end).
+  void set_trainer(Trainer* trainer) { trainer_ = trainer; }
+
+ protected:
+  Callback() = default;
+  Callback(const Callback&) = default;
+  Callback& operator=(const Callback&) = default;
+
+  /// The running fit(); only valid inside a hook.
+  Trainer& trainer() const {
+    if (!trainer_) throw ValueError("Callback: trainer() used outside of fit()");
+    return *trainer_;
+  }
+
+ private:
+  Trainer* trainer_ = nullptr;
+};
+
+/// Holds any callback, by value or shared: what FitOptions::callbacks holds, so that both
+/// `{nb::train::TerminateOnNaN{}}` and a std::shared_ptr you keep to read afterwards work.
+class AnyCallback {
+ public:
+  template <typename CallbackType>
+    requires std::derived_from<std::remove_cvref_t<CallbackType>, Callback>
+  AnyCallback(CallbackType&& callback)  // NOLINT(google-explicit-constructor): implicit on purpose
+      : callback_(std::make_shared<std::remove_cvref_t<CallbackType>>(std::forward<CallbackType>(callback))) {}
+
+  template <typename CallbackType>
+    requires std::derived_from<CallbackType, Callback>
+  AnyCallback(std::shared_ptr<CallbackType> callback)  // NOLINT(google-explicit-constructor)
+      : callback_(std::move(callback)) {
+    if (!callback_) throw ValueError("AnyCallback: got a null callback pointer");
+  }
+
+  Callback& operator*() const { return *callback_; }
+  Callback* operator->() const { return callback_.get(); }
+
+ private:
+  std::shared_ptr<Callback> callback_;
+};
+
+/// Whether a monitored quantity should go down (min), up (max), or be judged by its name
+/// (automatic: metrics such as accuracy go up; losses, errors and perplexity go down).
+enum class MonitorMode { automatic, min, max };
+
+namespace detail {
+
+inline bool resolve_maximize(MonitorMode mode, const Trainer& trainer, const std::string& monitor) {
+  if (mode == MonitorMode::automatic) return trainer.higher_is_better(monitor);
+  return mode == MonitorMode::max;
+}
+
+/// Is `current` better than `reference` by more than min_delta?
+inline bool is_improvement(double current, double reference, double min_delta, bool maximize) {
+  return maximize ? current - min_delta > reference : current + min_delta < reference;
+}
+
+inline double worst_value(bool maximize) {
+  return maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+}
+
+}  // namespace detail
+
+// ---- EarlyStopping ---------------------------------------------------------------------------
+
+struct EarlyStoppingOptions {
+  std::string monitor = "val_loss";  // the logged quantity to watch
+  double min_delta = 0;              // a change smaller than this is no improvement
+  int patience = 0;                  // epochs without improvement before stopping
+  int verbose = 0;                   // 1: print when stopping and restoring
+  MonitorMode mode = MonitorMode::automatic;
+  std::optional<double> baseline = std::nullopt;  // the value to beat before patience restarts
+  bool restore_best_weights = false;  // at the end, put back the weights of the best epoch
+  int start_from_epoch = 0;           // epochs of warm-up not watched at all
+};
+
+/// Stops training when `monitor` has not improved for `patience` epochs. With
+/// restore_best_weights, it keeps a copy of the weights of the best epoch and loads them when
+/// training ends (stopped early or not, as Keras 3 does), so the model ends at its best.
+class EarlyStopping : public Callback {
+ public:
+  explicit EarlyStopping(EarlyStoppingOptions options = {}) : options_(std::move(options)) {
+    if (options_.patience < 0) throw ValueError("EarlyStopping: patience must be >= 0, got " + std::to_string(options_.patience));
+    if (!(options_.min_delta >= 0))
+      throw ValueError("EarlyStopping: min_delta must be >= 0, got " + std::to_string(options_.min_delta));
+  }
+
+  void on_train_begin(Logs&) override {
+    maximize_ = detail::resolve_maximize(options_.mode, trainer(), options_.monitor);
+    wait_ = 0;
+    stopped_epoch_ = -1;
+    best_epoch_ = -1;
+    best_ = detail::worst_value(maximize_);
+    best_weights_.reset();
+  }
+
+  void on_epoch_end(int epoch, Logs& logs) override {
+    if (epoch < options_.start_from_epoch) return;
+    const double current = logs.at(options_.monitor, "EarlyStopping");
+    // Keep the first watched epoch's weights, so that there is something to restore even if
+    // no epoch ever improves on the baseline.
+    if (options_.restore_best_weights && !best_weights_.has_value()) best_weights_ = trainer().weights();
+    ++wait_;
+    if (detail::is_improvement(current, best_, options_.min_delta, maximize_)) {
+      best_ = current;
+      best_epoch_ = epoch;
+      if (options_.restore_best_weights) best_weights_ = trainer().weights();
+      // Patience only restarts once the baseline (if any) is beaten.
+      if (!options_.baseline || detail::is_improvement(current, *options_.baseline, options_.min_delta, maximize_))
+        wait_ = 0;
+      return;
+    }
+    if (wait_ >= options_.patience && epoch > 0) {
+      stopped_epoch_ = epoch;
+      trainer().stop_training = true;
+    }
+  }
+
+  void on_train_end(Logs&) override {
+    if (stopped_epoch_ >= 0 && options_.verbose > 0)
+      trainer().output() << "Epoch " << stopped_epoch_ + 1 << ": early stopping\n";
+    if (options_.restore_best_weights && best_weights_.has_value()) {
+      if (options_.verbose > 0)
+        trainer().output() << "Restoring model weights from the end of the best epoch: " << best_epoch_ + 1 << ".\n";
+      trainer().set_weights(best_weights_);
+    }
+  }
+
+  /// The epoch (0-based) at which training was stopped, or -1 if it ran to the end.
+  int stopped_epoch() const { return stopped_epoch_; }
+  /// The best epoch (0-based) and its value of `monitor`.
+  int best_epoch() const { return best_epoch_; }
+  double best() const { return best_; }
+  const EarlyStoppingOptions& options() const { return options_; }
+
+ private:
+  EarlyStoppingOptions options_;
+  bool maximize_ = false;
+  int wait_ = 0;
+  int stopped_epoch_ = -1;
+  int best_epoch_ = -1;
+  double best_ = std::numeric_limits<double>::infinity();
+  std::any best_weights_;
+};
+
+// ---- ModelCheckpoint -------------------------------------------------------------------------
+
+struct ModelCheckpointOptions {
+  std::string monitor = "val_loss";  // watched when save_best_only
+  int verbose = 0;                   // 1: print each save (or non-save) decision
+  bool save_best_only = false;       // only save when `monitor` improved on the best so far
+  MonitorMode mode = MonitorMode::automatic;
+  /// How to write the model to a path; by default the trainer's save(): a nabla checkpoint
+  /// (io::save_checkpoint) of the weights, the optimizer state and the epoch.
+  std::function<void(const std::string& path)> save = {};
+};
+
+/// Saves the model at the end of every epoch, or only when `monitor` improved. The path may
+/// contain "{epoch}" or "{epoch:03d}" (the 1-based epoch number, as in Keras):
+/// "checkpoints/model-{epoch:03d}.nabla".
+class ModelCheckpoint : public Callback {
+ public:
+  explicit ModelCheckpoint(std::string path, ModelCheckpointOptions options = {})
+      : path_(std::move(path)), options_(std::move(options)) {
+    if (path_.empty()) throw ValueError("ModelCheckpoint: the path is empty");
+  }
+
+  void on_train_begin(Logs&) override {
+    maximize_ = detail::resolve_maximize(options_.mode, trainer(), options_.monitor);
+    best_ = detail::worst_value(maximize_);
+  }
+
+  void on_epoch_end(int epoch, Logs& logs) override {
+    const std::string path = path_for_epoch(path_, epoch + 1);
+    if (!options_.save_best_only) {
+      write(path);
+      return;
+    }
+    const double current = logs.at(options_.monitor, "ModelCheckpoint");
+    if (detail::is_improvement(current, best_, 0.0, maximize_)) {
+      if (options_.verbose > 0)
+        trainer().output() << "Epoch " << epoch + 1 << ": " << options_.monitor << " improved from "
+                           << format_log_value(best_) << " to " << format_log_value(current) << ", saving model to "
+                           << path << "\n";
+      best_ = current;
+      write(path);
+    } else if (options_.verbose > 0) {
+      trainer().output() << "Epoch " << epoch + 1 << ": " << options_.monitor << " did not improve from "
+                         << format_log_value(best_) << "\n";
+    }
+  }
+
+  /// "{epoch}" -> "7", "{epoch:03d}" -> "007"; the rest of the path is kept as it is.
+  static std::string path_for_epoch(const std::string& pattern, int epoch) {
+    std::string result;
+    std::size_t position = 0;
+    while (position < pattern.size()) {
+      const std::size_t open = pattern.find("{epoch", position);
+      if (open == std::string::npos) break;
+      const std::size_t close = pattern.find('}', open);
+      if (close == std::string::npos) break;
+      const std::string spec = pattern.substr(open + 6, close - open - 6);  // "" or ":03d"
+      std::string number = std::to_string(epoch);
+      bool understood = spec.empty();
+      if (spec.size() >= 3 && spec.front() == ':' && spec.back() == 'd') {
+        const std::string digits = spec.substr(1, spec.size() - 2);  // "03"
+        understood = !digits.empty() && digits.size() <= 2 && digits.find_first_not_of("0123456789") == std::string::npos;
+        if (understood) {
+          const auto width = static_cast<std::size_t>(std::stoi(digits));
+          if (number.size() < width) number.insert(0, width - number.size(), '0');
+        }
+      }
+      result += pattern.substr(position, open - position) + (understood ? number : pattern.substr(open, close - open + 1));
+      position = close + 1;
+    }
+    return result + pattern.substr(std::min(position, pattern.size()));
+  }
+
+  /// The best value of `monitor` so far, and every path written, in order.
+  double best() const { return best_; }
+  const std::vector<std::string>& saved_paths() const { return saved_paths_; }
+
+ private:
+  void write(const std::string& path) {
+    if (options_.save) {
+      options_.save(path);
+    } else {
+      trainer().save(path);
+    }
+    saved_paths_.push_back(path);
+  }
+
+  std::string path_;
+  ModelCheckpointOptions options_;
+  bool maximize_ = false;
+  double best_ = std::numeric_limits<double>::infinity();
+  std::vector<std::string> saved_paths_;
+};
+
+// ---- LearningRateScheduler -------------------------------------------------------------------
+
+/// Sets the learning rate at the start of every epoch to schedule(epoch, current_lr), and logs
+/// it as "lr". E.g. halve it every 10 epochs:
+///   LearningRateScheduler([](int epoch, double lr) { return epoch > 0 && epoch % 10 == 0 ? lr / 2 : lr; })
+class LearningRateScheduler : public Callback {
+ public:
+  using Schedule = std::function<double(int epoch, double lr)>;
+
+  explicit LearningRateScheduler(Schedule schedule, int verbose = 0) : schedule_(std::move(schedule)), verbose_(verbose) {
+    if (!schedule_) throw ValueError("LearningRateScheduler: the schedule is empty");
+  }
+
+  void on_epoch_begin(int epoch, Logs&) override {
+    const double lr = schedule_(epoch, trainer().optimizer().lr());
+    if (!std::isfinite(lr) || lr < 0)
+      throw ValueError("LearningRateScheduler: the schedule returned " + std::to_string(lr) + " for epoch " +
+                       std::to_string(epoch) + "; a learning rate must be a finite number >= 0");
+    trainer().optimizer().set_lr(lr);
+    if (verbose_ > 0)
+      trainer().output() << "Epoch " << epoch + 1 << ": LearningRateScheduler setting learning rate to " << lr << ".\n";
+  }
+
+  void on_epoch_end(int, Logs& logs) override { logs.set("lr", trainer().optimizer().lr()); }
+
+ private:
+  Schedule schedule_;
+  int verbose_;
+};
+
+// ---- CSVLogger -------------------------------------------------------------------------------
+
+/// Appends one CSV row per epoch to a file as training goes ("epoch,loss,accuracy,val_loss,..."),
+/// flushed after every row, so a crashed or killed run still leaves its history behind. The
+/// columns are those of the first epoch; a later missing value is written as NA.
+class CSVLogger : public Callback {
+ public:
+  explicit CSVLogger(std::string path, char separator = ',', bool append = false)
+      : path_(std::move(path)), separator_(separator), append_(append) {}
+
+  void on_train_begin(Logs&) override {
+    bool has_content = false;
+    if (append_) {
+      std::ifstream existing(path_, std::ios::binary | std::ios::ate);
+      has_content = existing && existing.tellg() > 0;
+    }
+    file_ = std::make_shared<std::ofstream>(path_, std::ios::binary | (append_ ? std::ios::app : std::ios::trunc));
+    if (!*file_) throw IOError("CSVLogger: cannot open '" + path_ + "' for writing");
+    header_written_ = has_content;  // appending to a log that already has its header
+    columns_.clear();
+  }
+
+  void on_epoch_end(int epoch, Logs& logs) override {
+    if (!file_) return;
+    if (columns_.empty())
+      for (const auto& [name, value] : logs) columns_.push_back(name);
+    std::ofstream& file = *file_;
+    if (!header_written_) {
+      file << "epoch";
+      for (const auto& name : columns_) file << separator_ << detail::csv_field(name, separator_);
+      file << "\n";
+      header_written_ = true;
+    }
+    file << epoch;
+    for (const auto& name : columns_) {
+      const std::optional<double> value = logs.get(name);
+      file << separator_ << (value ? detail::shortest_number(*value) : std::string("NA"));
+    }
+    file << "\n";
+    file.flush();
+    if (!file) throw IOError("CSVLogger: writing to '" + path_ + "' failed");
+  }
+
+  void on_train_end(Logs&) override { file_.reset(); }
+
+ private:
+  std::string path_;
+  char separator_;
+  bool append_;
+  std::shared_ptr<std::ofstream> file_;  // shared: keeps the callback copyable
+  bool header_written_ = false;
+  std::vector<std::string> columns_;
+};
+
+// ---- TerminateOnNaN --------------------------------------------------------------------------
+
+/// Stops training as soon as the loss becomes NaN or infinite (a diverged run never recovers,
+/// and every further step only wastes time).
+class TerminateOnNaN : public Callback {
+ public:
+  void on_batch_end(int batch, Logs& logs) override {
+    const std::optional<double> loss = logs.get("loss");
+    if (loss && !std::isfinite(*loss)) {
+      trainer().output() << "Batch " << batch << ": Invalid loss, terminating training\n";
+      trainer().stop_training = true;
+    }
+  }
+};
+
+// ---- LambdaCallback --------------------------------------------------------------------------
+
+/// The functions of a LambdaCallback; leave out the ones you do not need.
+struct LambdaCallbackFunctions {
+  std::function<void(int epoch, Logs& logs)> on_epoch_begin = {};
+  std::function<void(int epoch, Logs& logs)> on_epoch_end = {};
+  std::function<void(int batch, Logs& logs)> on_batch_begin = {};
+  std::function<void(int batch, Logs& logs)> on_batch_end = {};
+  std::function<void(Logs& logs)> on_train_begin = {};
+  std::function<void(Logs& logs)> on_train_end = {};
+};
+
+/// A callback made of plain functions, for a one-off hook without writing a class:
+///   LambdaCallback({.on_epoch_end = [](int epoch, Logs& logs) { std::cout << logs.at("loss"); }})
+class LambdaCallback : public Callback {
+ public:
+  explicit LambdaCallback(LambdaCallbackFunctions functions) : functions_(std::move(functions)) {}
+
+  void on_epoch_begin(int epoch, Logs& logs) override {
+    if (functions_.on_epoch_begin) functions_.on_epoch_begin(epoch, logs);
+  }
+  void on_epoch_end(int epoch, Logs& logs) override {
+    if (functions_.on_epoch_end) functions_.on_epoch_end(epoch, logs);
+  }
+  void on_batch_begin(int batch, Logs& logs) override {
+    if (functions_.on_batch_begin) functions_.on_batch_begin(batch, logs);
+  }
+  void on_batch_end(int batch, Logs& logs) override {
+    if (functions_.on_batch_end) functions_.on_batch_end(batch, logs);
+  }
+  void on_train_begin(Logs& logs) override {
+    if (functions_.on_train_begin) functions_.on_train_begin(logs);
+  }
+  void on_train_end(Logs& logs) override {
+    if (functions_.on_train_end) functions_.on_train_end(logs);
+  }
+
+ private:
+  LambdaCallbackFunctions functions_;
+};
+
+}  // namespace nabla::train

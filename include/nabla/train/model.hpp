@@ -1,0 +1,581 @@
+// nabla/train/model.hpp - Keras-style training: compile, fit, evaluate, predict and
+// train_on_batch for nb::nn::Sequential (declared in nn/sequential.hpp, defined here).
+//
+//   model.compile(nb::optim::AdamOptions{.lr = 1e-3}, nb::loss::BinaryCrossEntropy{}, {nb::metrics::Accuracy{}});
+//   auto history = model.fit(x_train, y_train, {.epochs = 10, .batch_size = 64, .validation_split = 0.1});
+//   auto predictions = model.predict(x_test);
+//
+// compile() turns the optimizer options, the loss functor and the metrics into one
+// TrainingState (the "trainer"); its element type is the model's, but callbacks see it through
+// the type-free Trainer interface (train/callbacks.hpp). One training step is the loop a
+// PyTorch user writes by hand:
+//
+//   optimizer.zero_grad();  prediction = model(x_batch);  loss = loss_fn(prediction, y_batch);
+//   loss.backward();        optimizer.step();             metrics.update(prediction, y_batch);
+//
+// fit() runs it over shuffled batches for every epoch, then validates (eval mode, no graph),
+// reports progress and calls the callbacks; docs/training.md walks through all of it.
+#pragma once
+
+#include <algorithm>
+#include <any>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(_WIN32)
+#include <io.h>
+#else
+#include <unistd.h>
+#endif
+
+#include "nabla/autograd/grad_mode.hpp"
+#include "nabla/core/philox.hpp"
+#include "nabla/io/checkpoint.hpp"
+#include "nabla/metrics/metric.hpp"
+#include "nabla/nn/module.hpp"
+#include "nabla/nn/sequential.hpp"
+#include "nabla/ops/views.hpp"
+#include "nabla/optim/adagrad.hpp"
+#include "nabla/optim/adam.hpp"
+#include "nabla/optim/optimizer.hpp"
+#include "nabla/optim/rmsprop.hpp"
+#include "nabla/optim/sgd.hpp"
+#include "nabla/train/callbacks.hpp"
+#include "nabla/train/history.hpp"
+#include "nabla/train/logs.hpp"
+#include "nabla/train/progress.hpp"
+
+namespace nabla::train {
+
+/// Held-out samples to validate on after every epoch (instead of validation_split).
+template <FloatingElement T>
+struct ValidationData {
+  Tensor<T> x;
+  Tensor<T> y;
+};
+
+/// The settings of fit(), in Keras's spirit: `{.epochs = 10, .batch_size = 64, .validation_split = 0.1}`.
+/// (Designated initializers must follow this order.)
+template <FloatingElement T>
+struct FitOptions {
+  int epochs = 1;
+  std::int64_t batch_size = 32;
+  /// Hold out this LAST fraction of (x, y), taken before any shuffling, for validation (Keras).
+  double validation_split = 0.0;
+  /// Or validate on these samples; leave both tensors undefined for none.
+  ValidationData<T> validation_data = {};
+  /// Visit the training samples in a new random order every epoch.
+  bool shuffle = true;
+  /// Seed of the shuffling; without it the global generator (nabla::manual_seed) is used.
+  std::optional<std::uint64_t> seed = std::nullopt;
+  std::vector<AnyCallback> callbacks = {};
+  /// 0: silent; 1: a progress bar on a terminal, else one line per epoch; 2: one line per epoch.
+  int verbose = 1;
+  /// Where progress goes (tests pass a std::ostringstream).
+  std::ostream& output = std::cout;
+  /// Draw a redrawn progress bar (true) or plain lines (false); by default a bar exactly when
+  /// `output` is std::cout and stdout is a terminal.
+  std::optional<bool> terminal = std::nullopt;
+  /// The epoch to start counting from (to continue a run that stopped after that many epochs).
+  int initial_epoch = 0;
+};
+
+namespace detail {
+
+/// Maps an optimizer's options struct to the optimizer it configures (`type`); other types
+/// have no `type`.
+template <typename Options, typename T>
+struct OptimizerForOptions {};
+template <typename T>
+struct OptimizerForOptions<optim::SGDOptions, T> {
+  using type = optim::SGD<T>;
+};
+template <typename T>
+struct OptimizerForOptions<optim::AdamOptions, T> {
+  using type = optim::Adam<T>;
+};
+template <typename T>
+struct OptimizerForOptions<optim::AdamWOptions, T> {
+  using type = optim::AdamW<T>;
+};
+template <typename T>
+struct OptimizerForOptions<optim::RMSpropOptions, T> {
+  using type = optim::RMSprop<T>;
+};
+template <typename T>
+struct OptimizerForOptions<optim::AdagradOptions, T> {
+  using type = optim::Adagrad<T>;
+};
+
+template <typename Spec, typename T>
+concept OptimizerOptions = requires { typename OptimizerForOptions<Spec, T>::type; };
+
+/// A function that makes an optimizer from the model's parameters.
+template <typename Spec, typename T>
+concept OptimizerFactory = requires(const Spec& make, std::vector<Tensor<T>> parameters) {
+  { make(parameters) } -> std::convertible_to<std::shared_ptr<optim::Optimizer<T>>>;
+};
+
+template <typename Loss, typename T>
+concept LossCallable = requires(const Loss& loss, const Tensor<T>& prediction, const Tensor<T>& target) {
+  { loss(prediction, target) } -> std::convertible_to<Tensor<T>>;
+};
+
+/// x and y must be batches of the same number of samples (their dimension 0).
+template <FloatingElement T>
+void check_samples(const std::string& op, const Tensor<T>& x, const Tensor<T>& y) {
+  if (!x.defined() || !y.defined()) throw ValueError(op + ": x and y must both be defined tensors");
+  if (x.dim() < 1 || y.dim() < 1)
+    throw ShapeError(op + ": x of shape " + to_string(x.shape()) + " and y of shape " + to_string(y.shape()) +
+                     " need a sample dimension (dimension 0)");
+  if (x.size(0) != y.size(0))
+    throw ShapeError(op + ": x of shape " + to_string(x.shape()) + " and y of shape " + to_string(y.shape()) +
+                     " have different numbers of samples (" + std::to_string(x.size(0)) + " and " +
+                     std::to_string(y.size(0)) + ")");
+}
+
+inline void check_batch_size(const std::string& op, std::int64_t batch_size) {
+  if (batch_size < 1) throw ValueError(op + ": batch_size must be >= 1, got " + std::to_string(batch_size));
+}
+
+/// A [N] target for a [N,1] output (or the reverse) is read in the output's shape, as Keras
+/// does; every other shape goes to the loss as it is (and the loss names any mismatch).
+template <FloatingElement T>
+Tensor<T> align_target(const Tensor<T>& prediction, const Tensor<T>& target) {
+  Shape with_one = target.shape();
+  with_one.push_back(1);
+  Shape prediction_with_one = prediction.shape();
+  prediction_with_one.push_back(1);
+  if (prediction.shape() == with_one || target.shape() == prediction_with_one) return target.reshape(prediction.shape());
+  return target;
+}
+
+/// 0, 1, ..., count-1 in a random order (Fisher-Yates on Philox draws: the same seed gives the
+/// same order on every machine).
+inline std::vector<std::int64_t> random_permutation(std::int64_t count, Generator& generator) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(count));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  if (count < 2) return order;
+  const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(count));
+  for (std::int64_t i = count - 1; i > 0; --i) {  // swap position i with a uniform j in [0, i]
+    const double u = philox_uniform<double>(generator.seed(), offset, static_cast<std::uint64_t>(i));
+    const auto j = std::min<std::int64_t>(i, static_cast<std::int64_t>(u * static_cast<double>(i + 1)));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
+/// Whether `stream` is std::cout writing to a terminal (where a redrawn bar makes sense).
+inline bool is_terminal(const std::ostream& stream) {
+  if (&stream != &std::cout) return false;
+#if defined(_WIN32)
+  return _isatty(_fileno(stdout)) != 0;
+#else
+  return isatty(fileno(stdout)) != 0;
+#endif
+}
+
+/// Puts a module back in the mode (training or evaluation) it had, even when a step throws.
+template <FloatingElement T>
+class ModeRestorer {
+ public:
+  explicit ModeRestorer(nn::Module<T>& model) : model_(model), was_training_(model.is_training()) {}
+  ~ModeRestorer() { model_.train(was_training_); }
+  ModeRestorer(const ModeRestorer&) = delete;
+  ModeRestorer& operator=(const ModeRestorer&) = delete;
+
+ private:
+  nn::Module<T>& model_;
+  bool was_training_;
+};
+
+}  // namespace detail
+
+/// The model's output for x, batch by batch, in evaluation mode (dropout off) and without
+/// recording a graph; the batches' outputs are joined along dimension 0. Works for any module.
+template <FloatingElement T>
+Tensor<T> predict(nn::Module<T>& model, const Tensor<T>& x, std::int64_t batch_size = 32) {
+  detail::check_batch_size("predict", batch_size);
+  if (!x.defined() || x.dim() < 1 || x.size(0) < 1)
+    throw ValueError("predict: x must have at least one sample along dimension 0, got " +
+                     (x.defined() ? "shape " + to_string(x.shape()) : std::string("an undefined tensor")));
+  NoGradGuard no_grad;
+  detail::ModeRestorer<T> restore_mode(model);
+  model.eval();
+  std::vector<Tensor<T>> outputs;
+  for (std::int64_t begin = 0; begin < x.size(0); begin += batch_size)
+    outputs.push_back(model.forward(x.narrow(0, begin, std::min(batch_size, x.size(0) - begin))));
+  return outputs.size() == 1 ? outputs.front() : concat(outputs, 0);
+}
+
+/// What compile() sets up and fit() runs: the optimizer, the loss, the metrics, and the
+/// training loop itself. Callbacks see it as a Trainer.
+template <FloatingElement T>
+struct TrainingState final : Trainer {
+  using LossFunction = std::function<Tensor<T>(const Tensor<T>&, const Tensor<T>&)>;
+  using StateDict = std::map<std::string, Tensor<T>>;
+
+  TrainingState(std::shared_ptr<optim::Optimizer<T>> optimizer, LossFunction loss, std::string loss_name,
+                std::vector<std::shared_ptr<metrics::Metric>> metric_list)
+      : optimizer_instance(std::move(optimizer)), loss_function(std::move(loss)), loss_name(std::move(loss_name)),
+        metrics(std::move(metric_list)) {
+    if (!optimizer_instance) throw ValueError("compile: the optimizer is null");
+    for (std::size_t i = 0; i < metrics.size(); ++i) {
+      const std::string name = metrics[i]->name();
+      if (name == "loss" || name == "lr")
+        throw ValueError("compile: a metric may not be named '" + name + "' (that key is taken)");
+      for (std::size_t j = 0; j < i; ++j)
+        if (metrics[j]->name() == name)
+          throw ValueError("compile: two metrics are named '" + name + "'; every metric needs its own key in the logs");
+    }
+  }
+
+  std::shared_ptr<optim::Optimizer<T>> optimizer_instance;
+  LossFunction loss_function;
+  std::string loss_name;
+  std::vector<std::shared_ptr<metrics::Metric>> metrics;
+
+  // ---- one step, one pass -------------------------------------------------------------------
+
+  /// The loss of a batch as one number (a ValueError if the loss does not reduce to one).
+  Tensor<T> compute_loss(const Tensor<T>& prediction, const Tensor<T>& target) const {
+    Tensor<T> value = loss_function(prediction, detail::align_target(prediction, target));
+    if (!value.defined() || value.numel() != 1)
+      throw ValueError("the loss " + loss_name + " returned " +
+                       (value.defined() ? "shape " + to_string(value.shape()) : std::string("an undefined tensor")) +
+                       "; it must reduce to a single number (Reduction::mean or sum)");
+    return value;
+  }
+
+  void reset_metrics() {
+    for (auto& metric : metrics) metric->reset();
+  }
+
+  void update_metrics(const Tensor<T>& prediction, const Tensor<T>& target) {
+    NoGradGuard no_grad;
+    for (auto& metric : metrics) metric->update(prediction, target);
+  }
+
+  /// "loss" and every metric's result, with `prefix` ("val_") in front of each name.
+  Logs current_logs(double loss, const std::string& prefix = "") const {
+    Logs logs;
+    logs.set(prefix + "loss", loss);
+    for (const auto& metric : metrics) logs.set(prefix + metric->name(), metric->result());
+    return logs;
+  }
+
+  /// One optimizer step on one batch; returns the batch's loss.
+  double train_step(nn::Module<T>& model, const Tensor<T>& x, const Tensor<T>& y) {
+    optimizer_instance->zero_grad();
+    const Tensor<T> prediction = model.forward(x);
+    const Tensor<T> loss = compute_loss(prediction, y);
+    loss.backward();
+    optimizer_instance->step();
+    update_metrics(prediction.detach(), y);
+    return static_cast<double>(loss.item());
+  }
+
+  /// The loss (each batch's weighted by its number of samples: the mean over all samples for
+  /// a mean-reduced loss) and the metrics over (x, y), in evaluation mode without a graph.
+  Logs evaluate_logs(nn::Module<T>& model, const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size,
+                     const std::string& prefix = "") {
+    NoGradGuard no_grad;
+    detail::ModeRestorer<T> restore_mode(model);
+    model.eval();
+    reset_metrics();
+    double loss_sum = 0;
+    const std::int64_t samples = x.size(0);
+    for (std::int64_t begin = 0; begin < samples; begin += batch_size) {
+      const std::int64_t count = std::min(batch_size, samples - begin);
+      const Tensor<T> x_batch = x.narrow(0, begin, count), y_batch = y.narrow(0, begin, count);
+      const Tensor<T> prediction = model.forward(x_batch);
+      loss_sum += static_cast<double>(compute_loss(prediction, y_batch).item()) * static_cast<double>(count);
+      update_metrics(prediction, y_batch);
+    }
+    return current_logs(samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0, prefix);
+  }
+
+  // ---- the training loop --------------------------------------------------------------------
+
+  History fit(nn::Module<T>& model, const Tensor<T>& x_all, const Tensor<T>& y_all, const FitOptions<T>& options) {
+    detail::check_samples("fit", x_all, y_all);
+    detail::check_batch_size("fit", options.batch_size);
+    if (options.epochs < 0) throw ValueError("fit: epochs must be >= 0, got " + std::to_string(options.epochs));
+    if (options.initial_epoch < 0 || options.initial_epoch > options.epochs)
+      throw ValueError("fit: initial_epoch must be in [0, epochs = " + std::to_string(options.epochs) + "], got " +
+                       std::to_string(options.initial_epoch));
+    if (options.verbose < 0 || options.verbose > 2)
+      throw ValueError("fit: verbose must be 0, 1 or 2, got " + std::to_string(options.verbose));
+    if (!(options.validation_split >= 0 && options.validation_split < 1))
+      throw ValueError("fit: validation_split must be in [0, 1), got " + detail::shortest_number(options.validation_split));
+    const bool has_validation_data = options.validation_data.x.defined() || options.validation_data.y.defined();
+    if (has_validation_data && options.validation_split > 0)
+      throw ValueError("fit: give either validation_split or validation_data, not both");
+
+    // Data tensors never take part in the graph.
+    Tensor<T> x = x_all.detach(), y = y_all.detach(), x_validation, y_validation;
+    if (options.validation_split > 0) {
+      // Keras's rule: the last fraction, cut before shuffling, so validation is the same every epoch.
+      const std::int64_t samples = x.size(0);
+      const auto split_at =
+          static_cast<std::int64_t>(std::floor(static_cast<double>(samples) * (1.0 - options.validation_split)));
+      if (split_at < 1 || split_at >= samples)
+        throw ValueError("fit: validation_split " + detail::shortest_number(options.validation_split) + " of " +
+                         std::to_string(samples) + " samples leaves " + std::to_string(split_at) +
+                         " for training and " + std::to_string(samples - split_at) +
+                         " for validation; both need at least one");
+      x_validation = x.narrow(0, split_at, samples - split_at);
+      y_validation = y.narrow(0, split_at, samples - split_at);
+      x = x.narrow(0, 0, split_at);
+      y = y.narrow(0, 0, split_at);
+    } else if (has_validation_data) {
+      detail::check_samples("fit: validation_data", options.validation_data.x, options.validation_data.y);
+      x_validation = options.validation_data.x.detach();
+      y_validation = options.validation_data.y.detach();
+    }
+    if (x.size(0) < 1) throw ValueError("fit: x of shape " + to_string(x.shape()) + " has no samples");
+    if (x_validation.defined() && x_validation.size(0) < 1)
+      throw ValueError("fit: validation_data has no samples");
+
+    const std::int64_t samples = x.size(0);
+    const std::int64_t batch_size = options.batch_size;
+    const std::int64_t steps = (samples + batch_size - 1) / batch_size;
+    Generator seeded(options.seed.value_or(0));
+    Generator& generator = options.seed ? seeded : default_generator();
+    const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
+
+    // What callbacks see through Trainer, valid until fit() returns (or throws).
+    RunScope scope(*this, model, options, steps);
+    detail::ModeRestorer<T> restore_mode(model);
+    History history;
+    Logs logs;
+    for (const auto& callback : options.callbacks) callback->on_train_begin(logs);
+
+    for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+      logs.clear();
+      current_epoch_ = epoch;
+      for (const auto& callback : options.callbacks) callback->on_epoch_begin(epoch, logs);
+      model.train();
+      reset_metrics();
+      const std::vector<std::int64_t> order =
+          options.shuffle ? detail::random_permutation(samples, generator) : std::vector<std::int64_t>{};
+      std::optional<ProgressBar> progress;
+      if (options.verbose > 0) progress.emplace(options.output, epoch, options.epochs, steps, terminal);
+
+      double loss_sum = 0;
+      std::int64_t seen = 0, steps_done = 0;
+      Logs running;
+      for (std::int64_t step = 0; step < steps; ++step) {
+        const std::int64_t begin = step * batch_size, count = std::min(batch_size, samples - begin);
+        Tensor<T> x_batch, y_batch;
+        if (options.shuffle) {
+          const std::vector<std::int64_t> indices(order.begin() + begin, order.begin() + begin + count);
+          x_batch = index_select(x, 0, indices);
+          y_batch = index_select(y, 0, indices);
+        } else {
+          x_batch = x.narrow(0, begin, count);
+          y_batch = y.narrow(0, begin, count);
+        }
+        Logs batch_logs;
+        for (const auto& callback : options.callbacks) callback->on_batch_begin(static_cast<int>(step), batch_logs);
+        loss_sum += train_step(model, x_batch, y_batch) * static_cast<double>(count);
+        seen += count;
+        ++steps_done;
+        running = current_logs(loss_sum / static_cast<double>(seen));  // the epoch's running means
+        for (const auto& callback : options.callbacks) callback->on_batch_end(static_cast<int>(step), running);
+        if (progress) progress->update(step + 1, running, seen);
+        if (stop_training) break;
+      }
+
+      for (const auto& [name, value] : running) logs.set(name, value);
+      if (x_validation.defined())
+        for (const auto& [name, value] : evaluate_logs(model, x_validation, y_validation, batch_size, "val_"))
+          logs.set(name, value);
+      if (progress) progress->finish(steps_done, logs, seen);
+      for (const auto& callback : options.callbacks) callback->on_epoch_end(epoch, logs);
+      history.record(epoch, logs);
+    }
+    for (const auto& callback : options.callbacks) callback->on_train_end(logs);
+    return history;
+  }
+
+  // ---- Trainer: what callbacks see ----------------------------------------------------------
+
+  optim::OptimizerBase& optimizer() override { return *optimizer_instance; }
+
+  std::any weights() const override { return std::any(running_model("weights").state_dict()); }
+
+  void set_weights(const std::any& weights) override {
+    const auto* state = std::any_cast<StateDict>(&weights);
+    if (!state)
+      throw ValueError("set_weights: these weights do not come from weights() of a model of this element type");
+    running_model("set_weights").load_state_dict(*state);
+  }
+
+  /// A nabla checkpoint (io/checkpoint.hpp, written atomically): the model's state_dict
+  /// ("model.*"), the optimizer state ("optimizer.*"), the global generator ("rng.*") and
+  /// "epoch", the number of epochs completed.
+  void save(const std::string& path) override {
+    io::Checkpoint checkpoint;
+    io::add_module_state(checkpoint, running_model("save"));
+    io::add_optimizer_state(checkpoint, *optimizer_instance);
+    io::add_generator_state(checkpoint, default_generator());
+    checkpoint.set_metadata("epoch", current_epoch_ + 1);
+    io::save_checkpoint(path, checkpoint);
+  }
+
+  bool higher_is_better(const std::string& name) const override {
+    const std::string quantity = name.rfind("val_", 0) == 0 ? name.substr(4) : name;
+    for (const auto& metric : metrics)
+      if (metric->name() == quantity) return metric->higher_is_better();
+    if (quantity == "loss" || quantity == "lr") return false;
+    // Keras's rule for names it does not know: accuracy-like names go up, the rest down.
+    return quantity.find("acc") != std::string::npos || quantity == "precision" || quantity == "recall" ||
+           quantity == "f1" || quantity == "auc";
+  }
+
+  std::ostream& output() override { return *output_; }
+  int verbose() const override { return verbose_; }
+  int epochs() const override { return epochs_; }
+  std::int64_t steps_per_epoch() const override { return steps_per_epoch_; }
+
+ private:
+  /// Sets up what callbacks see for one fit() and clears it again however fit() ends.
+  class RunScope {
+   public:
+    RunScope(TrainingState& state, nn::Module<T>& model, const FitOptions<T>& options, std::int64_t steps)
+        : state_(state), callbacks_(options.callbacks) {
+      state.model_ = &model;
+      state.output_ = &options.output;
+      state.verbose_ = options.verbose;
+      state.epochs_ = options.epochs;
+      state.steps_per_epoch_ = steps;
+      state.stop_training = false;
+      for (const auto& callback : callbacks_) callback->set_trainer(&state);
+    }
+    ~RunScope() {
+      for (const auto& callback : callbacks_) callback->set_trainer(nullptr);
+      state_.model_ = nullptr;
+    }
+    RunScope(const RunScope&) = delete;
+    RunScope& operator=(const RunScope&) = delete;
+
+   private:
+    TrainingState& state_;
+    const std::vector<AnyCallback>& callbacks_;
+  };
+
+  nn::Module<T>& running_model(const std::string& op) const {
+    if (!model_) throw ValueError(op + ": only available while fit() runs");
+    return *model_;
+  }
+
+  nn::Module<T>* model_ = nullptr;
+  std::ostream* output_ = &std::cout;
+  int verbose_ = 0;
+  int epochs_ = 0;
+  int current_epoch_ = 0;
+  std::int64_t steps_per_epoch_ = 0;
+};
+
+namespace detail {
+
+template <FloatingElement T>
+TrainingState<T>& compiled(const std::shared_ptr<TrainingState<T>>& state, const std::string& op) {
+  if (!state)
+    throw ValueError(op + ": the model is not compiled; call model.compile(optimizer options, loss, {metrics}) first");
+  return *state;
+}
+
+template <FloatingElement T, typename OptimizerSpec, typename Loss>
+std::shared_ptr<TrainingState<T>> make_training_state(const std::vector<Tensor<T>>& parameters,
+                                                      const OptimizerSpec& optimizer, Loss loss,
+                                                      std::vector<metrics::AnyMetric> metric_list) {
+  static_assert(OptimizerOptions<OptimizerSpec, T> || OptimizerFactory<OptimizerSpec, T>,
+                "compile: the optimizer must be an options struct (nb::optim::AdamOptions{...}, SGDOptions, "
+                "AdamWOptions, RMSpropOptions, AdagradOptions) or a function making a "
+                "std::unique_ptr/std::shared_ptr<nb::optim::Optimizer<T>> from a std::vector<Tensor<T>>");
+  static_assert(LossCallable<Loss, T>,
+                "compile: the loss must be callable as loss(prediction, target) with two Tensor<T> and return a "
+                "Tensor<T> (e.g. nb::loss::MSE{}, nb::loss::BinaryCrossEntropy{}, nb::loss::CrossEntropy{})");
+  if (parameters.empty()) throw ValueError("compile: the model has no parameters to train (add its layers first)");
+  std::shared_ptr<optim::Optimizer<T>> optimizer_instance;
+  if constexpr (OptimizerOptions<OptimizerSpec, T>) {
+    using OptimizerType = typename OptimizerForOptions<OptimizerSpec, T>::type;
+    optimizer_instance = std::make_shared<OptimizerType>(parameters, optimizer);
+  } else {
+    optimizer_instance = optimizer(parameters);
+  }
+  std::string loss_name = "loss";
+  if constexpr (requires { { loss.name() } -> std::convertible_to<std::string>; }) loss_name = loss.name();
+  std::vector<std::shared_ptr<metrics::Metric>> metric_objects;
+  for (auto& metric : metric_list) metric_objects.push_back(metric.shared());
+  return std::make_shared<TrainingState<T>>(
+      std::move(optimizer_instance),
+      [loss = std::move(loss)](const Tensor<T>& prediction, const Tensor<T>& target) -> Tensor<T> {
+        return loss(prediction, target);
+      },
+      std::move(loss_name), std::move(metric_objects));
+}
+
+}  // namespace detail
+}  // namespace nabla::train
+
+// ---- the Sequential members declared in nn/sequential.hpp ---------------------------------------
+
+namespace nabla::nn {
+
+template <FloatingElement T>
+template <typename OptimizerSpec, typename Loss>
+void Sequential<T>::compile(const OptimizerSpec& optimizer, Loss loss, std::vector<metrics::AnyMetric> metrics) {
+  training_ = train::detail::make_training_state<T>(this->parameters(), optimizer, std::move(loss), std::move(metrics));
+}
+
+template <FloatingElement T>
+train::History Sequential<T>::fit(const Tensor<T>& x, const Tensor<T>& y, const train::FitOptions<T>& options) {
+  return train::detail::compiled(training_, "fit").fit(*this, x, y, options);
+}
+
+template <FloatingElement T>
+std::map<std::string, double> Sequential<T>::evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size) {
+  auto& state = train::detail::compiled(training_, "evaluate");
+  train::detail::check_samples("evaluate", x, y);
+  train::detail::check_batch_size("evaluate", batch_size);
+  if (x.size(0) < 1) throw ValueError("evaluate: x of shape " + to_string(x.shape()) + " has no samples");
+  return state.evaluate_logs(*this, x.detach(), y.detach(), batch_size).to_map();
+}
+
+template <FloatingElement T>
+Tensor<T> Sequential<T>::predict(const Tensor<T>& x, std::int64_t batch_size) {
+  return train::predict<T>(*this, x, batch_size);
+}
+
+template <FloatingElement T>
+std::map<std::string, double> Sequential<T>::train_on_batch(const Tensor<T>& x, const Tensor<T>& y) {
+  auto& state = train::detail::compiled(training_, "train_on_batch");
+  train::detail::check_samples("train_on_batch", x, y);
+  train::detail::ModeRestorer<T> restore_mode(*this);
+  this->train();
+  state.reset_metrics();
+  const double loss = state.train_step(*this, x.detach(), y.detach());
+  return state.current_logs(loss).to_map();
+}
+
+template <FloatingElement T>
+optim::Optimizer<T>& Sequential<T>::optimizer() const {
+  return *train::detail::compiled(training_, "optimizer").optimizer_instance;
+}
+
+}  // namespace nabla::nn
