@@ -34,7 +34,12 @@ foreach(line IN LISTS lines)
 endforeach()
 
 list(LENGTH names count)
-math(EXPR expected_result "${count} % 256")
+# Catch2 v2 exits with the number of tests listed, capped at 255.
+if(count GREATER_EQUAL 255)
+  set(expected_result 255)
+else()
+  set(expected_result ${count})
+endif()
 if(NOT result STREQUAL "${expected_result}")
   message(FATAL_ERROR
     "Listing the tests of '${TEST_EXECUTABLE}' failed (exit status '${result}', "
