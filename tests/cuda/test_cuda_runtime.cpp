@@ -11,12 +11,17 @@
 #include <cstddef>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
+#include <nabla/nabla.hpp>
+
 #include "nabla/backend/cuda/kernels.hpp"
+#include "nabla/backend/cuda/memory.hpp"
 #include "nabla/backend/cuda/runtime.hpp"
 
 namespace cu = nabla::backend::cuda;
+namespace nb = nabla;
 
 namespace {
 
@@ -100,6 +105,38 @@ TEST_CASE("cuda: fill with n == 0 launches nothing", "[cuda][kernels]") {
   CHECK(cudaGetLastError() == cudaSuccess);
 }
 
+TEST_CASE("cuda: Tensor::to copies to the device and back unchanged", "[cuda][memory]") {
+  const nb::Tensor<double> host = nb::arange<double>(0, 24).reshape({2, 3, 4});
+  const nb::Tensor<double> device = host.to(nb::Device::cuda());
+  CHECK(device.device() == nb::Device::cuda());
+  CHECK(device.shape() == host.shape());
+  CHECK_THROWS_AS(device.item(), nb::DeviceError);  // host reads of device memory are refused
+  CHECK(device.to(nb::Device::cpu()).to_vector() == host.to_vector());
+  // A strided view is packed on the way.
+  const nb::Tensor<double> view = host.transpose(0, 2);
+  CHECK(view.to(nb::Device::cuda()).to(nb::Device::cpu()).to_vector() ==
+        view.contiguous().to_vector());
+  // The copy is differentiable: the gradient comes back to the CPU input.
+  const nb::Tensor<double> x = nb::ones<double>({3}).requires_grad_(true);
+  nb::Tensor<double> y = x.to(nb::Device::cuda()).to(nb::Device::cpu());
+  nb::sum(y * nb::full<double>({3}, 2.0)).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{2, 2, 2});
+}
+
+TEST_CASE("cuda: the allocator reuses freed blocks", "[cuda][memory]") {
+  const std::size_t before = cu::allocator_statistics(0).device_allocations;
+  for (int step = 0; step < 10; ++step) {
+    const nb::Tensor<float> a = nb::zeros<float>({1000, 100}).to(nb::Device::cuda());
+    const nb::Tensor<float> b = nb::zeros<float>({3}).to(nb::Device::cuda());
+  }
+  const cu::AllocatorStatistics after = cu::allocator_statistics(0);
+  CHECK(after.device_allocations - before <= 2);  // the first step's two blocks, reused
+  CHECK(after.peak_allocated_bytes >= 400000);
+  CHECK(after.cached_bytes >= cu::rounded_block_size(400000));
+  cu::empty_cache(0);
+  CHECK(cu::allocator_statistics(0).cached_bytes == 0);
+}
+
 int main(int argc, char* argv[]) {
   if (!cu::is_available()) {
     // The no-device paths must be graceful: no throw above, a clear exception here.
@@ -110,7 +147,15 @@ int main(int argc, char* argv[]) {
       threw = true;
       std::printf("device_properties(0) without a device: %s\n", e.what());
     }
-    if (cu::device_count() != 0 || !threw) {
+    // Moving a tensor to a device that is not there names the device and the count.
+    bool to_threw = false;
+    try {
+      (void)nb::zeros<float>({2}).to(nb::Device::cuda());
+    } catch (const nb::DeviceError& e) {
+      to_threw = std::string(e.what()).find("there is no CUDA device cuda:0") != std::string::npos;
+      std::printf("to(cuda) without a device: %s\n", e.what());
+    }
+    if (cu::device_count() != 0 || !threw || !to_threw) {
       std::printf("FAILED: inconsistent no-device behaviour\n");
       return 1;
     }

@@ -1,0 +1,66 @@
+// kernels/tensor_copy.cpp: Tensor::to(device), the copy between host and device memory.
+//
+// Plain C++ (no kernels): it only allocates and copies, through nabla/backend/cuda/memory.hpp.
+// It is compiled into nabla::cuda, which is why ops/views.hpp only declares it.
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "nabla/backend/cuda/memory.hpp"
+#include "nabla/backend/cuda/runtime.hpp"
+#include "nabla/core/error.hpp"
+#include "nabla/core/tensor.hpp"
+#include "nabla/ops/views.hpp"
+
+namespace nabla::detail {
+
+namespace {
+
+/// A Storage of `count` elements on CUDA device `device`, from the caching allocator.
+template <typename T>
+std::shared_ptr<Storage<T>> device_storage(std::size_t count, int device) {
+  T* data = static_cast<T*>(backend::cuda::allocate(count * sizeof(T), device));
+  return std::make_shared<Storage<T>>(data, count, Device::cuda(device),
+                                      [device](T* pointer) { backend::cuda::deallocate(pointer, device); });
+}
+
+}  // namespace
+
+template <typename T>
+Tensor<T> copy_to_device(const Tensor<T>& source, Device target) {
+  const Shape shape = source.shape();
+  const auto count = static_cast<std::size_t>(source.numel());
+  const std::size_t bytes = count * sizeof(T);
+  const Device from = source.device();
+  for (const Device device : {from, target}) {
+    if (device.is_cuda() && (device.index() < 0 || device.index() >= backend::cuda::device_count()))
+      throw DeviceError("to: cannot move a tensor " + to_string(shape) + " from " + from.str() + " to " +
+                        target.str() + ": there is no CUDA device " + device.str() + " (" +
+                        std::to_string(backend::cuda::device_count()) + " visible)");
+  }
+  if (from.is_cpu()) {
+    // A strided CPU view is gathered into one block first, so one cudaMemcpy moves it.
+    const Tensor<T> packed = source.is_contiguous() ? source : source.contiguous();
+    auto storage = device_storage<T>(count, target.index());
+    backend::cuda::copy_host_to_device(storage->data(), packed.data(), bytes, target.index());
+    return Tensor<T>(storage, shape, contiguous_strides(shape), 0);
+  }
+  if (!source.is_contiguous())
+    throw DeviceError("to: copying a non-contiguous tensor " + to_string(shape) + " from " + from.str() +
+                      " is not supported yet; copy it on the device first");
+  // data() is for CPU tensors only: the device address is the storage's plus the view's offset.
+  const T* source_data = source.storage()->data() + source.offset();
+  if (target.is_cpu()) {
+    Tensor<T> out(shape);
+    backend::cuda::copy_device_to_host(out.data(), source_data, bytes, from.index());
+    return out;
+  }
+  auto storage = device_storage<T>(count, target.index());
+  backend::cuda::copy_device_to_device(storage->data(), target.index(), source_data, from.index(), bytes);
+  return Tensor<T>(storage, shape, contiguous_strides(shape), 0);
+}
+
+template Tensor<float> copy_to_device<float>(const Tensor<float>&, Device);
+template Tensor<double> copy_to_device<double>(const Tensor<double>&, Device);
+
+}  // namespace nabla::detail
