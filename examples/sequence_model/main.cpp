@@ -1,0 +1,282 @@
+// sequence_model: a word-level LSTM language model on the Brown corpus.
+//
+//   bash scripts/fetch_data.sh brown
+//   ./build/examples/sequence_model/sequence_model            # the short default run
+//   ./build/examples/sequence_model/sequence_model --help     # every flag
+//
+// The data are split as in Bengio et al. (2003), "A Neural Probabilistic Language Model":
+// the 500 files in corpus order, the first 800,000 tokens for training, the next 200,000 for
+// validation, the remaining 161,192 for the test; words seen at most 3 times in training
+// become <unk>. Their best neural model reached a test perplexity of 252 on this split.
+//
+// Each epoch prints train and validation perplexity; the training state and the best weights
+// go to --checkpoint after every epoch (--resume continues from it); at the end the best
+// weights give the test perplexity, and the model writes a few sentences from --prompt.
+// docs/examples.md explains the output; docs/results.md records measured runs.
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+#if defined(__GLIBC__)  // (defined by the C++ headers above)
+#include <malloc.h>     // mallopt
+#endif
+
+#include <nabla/nabla.hpp>
+
+#include "brown_corpus.hpp"
+#include "checkpoint.hpp"
+#include "language_model.hpp"
+#include "options.hpp"
+#include "training.hpp"
+
+namespace {
+
+using namespace sequence_model;
+
+/// --device cuda: nabla's LSTM, Embedding and fused cross-entropy run on the CPU only so far.
+/// Moving a tensor to the GPU tells whether this build has CUDA at all (nabla's DeviceError
+/// says "built without CUDA support" when not).
+void check_device(const std::string& device) {
+  if (device != "cuda") return;
+  try {
+    (void)nb::zeros<float>({1}).to(nb::Device::cuda());
+  } catch (const nb::DeviceError& error) {
+    throw nb::DeviceError(std::string("--device cuda: ") + error.what());
+  }
+  throw nb::DeviceError(
+      "--device cuda: this build has CUDA, but the layers this example uses (Embedding, LSTM, "
+      "cross_entropy) run on the CPU only so far; use --device cpu");
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::istringstream stream(text);
+  std::vector<std::string> words;
+  for (std::string word; stream >> word;) words.push_back(word);
+  return words;
+}
+
+void write_plot(const std::string& path, const TrainingHistory& history, double unigram) {
+  std::vector<double> epochs;
+  for (std::int64_t e = 1; e <= history.epochs(); ++e) epochs.push_back(static_cast<double>(e));
+  nb::train::ChartPanel panel;
+  panel.title = "perplexity (Brown corpus, lower is better)";
+  panel.series.push_back({"train", history.train_perplexity, "#1f77b4", false});
+  panel.series.push_back({"validation", history.validation_perplexity, "#d62728", false});
+  panel.series.push_back(
+      {"unigram (validation)", std::vector<double>(epochs.size(), unigram), "#7f7f7f", true});
+  panel.series.push_back(
+      {"Bengio et al. 2003 (test)", std::vector<double>(epochs.size(), 252.0), "#2ca02c", true});
+  std::ofstream out(path);
+  out << nb::train::line_chart_svg({panel}, epochs);
+  if (!out) throw nb::IOError("--plot: cannot write '" + path + "'");
+}
+
+int run(const Options& options) {
+  check_device(options.device);
+  if (options.threads > 0) nb::set_num_threads(options.threads);
+    // A batch allocates the same few 40 MB buffers (logits and their gradients) every step.
+    // glibc serves blocks that large with mmap and returns them at free(), so each step would
+    // page-fault its way through fresh zeroed memory (14% of the step time, measured with perf).
+    // Keeping them in the heap lets the next step reuse the pages.
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+#endif
+  nb::manual_seed(options.seed);  // dropout masks
+
+  // ---- data ----
+  auto start = Clock::now();
+  const BrownCorpus corpus = read_brown_corpus(options.data_dir);
+  const LanguageModelData data =
+      split_corpus(corpus, options.train_tokens, options.validation_tokens, options.rare_count);
+  const Vocabulary& vocabulary = data.vocabulary;
+  std::vector<std::int64_t> train_tokens = data.train;
+  if (options.max_train_tokens > 0 &&
+      options.max_train_tokens < static_cast<std::int64_t>(train_tokens.size()))
+    train_tokens.resize(static_cast<std::size_t>(options.max_train_tokens));
+  const double unigram_validation =
+      unigram_perplexity(data.train, data.validation, vocabulary.size());
+  const double unigram_test = unigram_perplexity(data.train, data.test, vocabulary.size());
+  std::printf("Brown corpus: %lld files, %lld tokens read from %s in %.1f s\n",
+              static_cast<long long>(data.file_count), static_cast<long long>(data.corpus_tokens),
+              options.data_dir.c_str(), seconds_since(start));
+  std::printf(
+      "split: %zu train / %zu validation / %zu test tokens; vocabulary %lld words "
+      "(words seen <= %lld times in training -> <unk>: %.1f%% of validation tokens)\n",
+      data.train.size(), data.validation.size(), data.test.size(),
+      static_cast<long long>(vocabulary.size()), static_cast<long long>(options.rare_count),
+      100.0 * data.unknown_rate_validation);
+  if (train_tokens.size() < data.train.size())
+    std::printf("training on the first %zu training tokens (--max-train-tokens; 0 = all)\n",
+                train_tokens.size());
+  std::printf(
+      "unigram model (word frequencies, no context): validation perplexity %.1f, "
+      "test %.1f\n",
+      unigram_validation, unigram_test);
+
+  // ---- model and optimizer ----
+  const ModelConfig config{vocabulary.size(), options.embedding_size, options.hidden_size,
+                           options.layers,    options.dropout,        options.tie_weights};
+  LanguageModel model(config, options.seed);
+  std::unique_ptr<nb::optim::Optimizer<float>> optimizer;
+  if (options.optimizer == "sgd")
+    optimizer = std::make_unique<nb::optim::SGD<float>>(model.parameters(),
+                                                        nb::optim::SGDOptions{.lr = options.lr});
+  else
+    optimizer = std::make_unique<nb::optim::Adam<float>>(model.parameters(),
+                                                         nb::optim::AdamOptions{.lr = options.lr});
+  std::printf(
+      "model: Embedding(%lld, %lld) -> LSTM(%lld -> %lld, %lld %s) -> Dense(%lld -> %lld%s), "
+      "%lld parameters, dropout %.2f\n",
+      static_cast<long long>(config.vocabulary_size), static_cast<long long>(config.embedding_size),
+      static_cast<long long>(config.embedding_size), static_cast<long long>(config.hidden_size),
+      static_cast<long long>(config.layers), config.layers == 1 ? "layer" : "layers",
+      static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocabulary_size),
+      config.tie_weights ? ", weight tied to the embedding" : "",
+      static_cast<long long>(model.parameter_count()), config.dropout);
+  std::printf(
+      "training: %s, lr %g (x%g per epoch, /4 after an epoch without improvement), "
+      "batch %lld x bptt %lld, clip %g, %d thread%s, seed %llu\n",
+      optimizer->type_name().c_str(), options.lr, options.lr_decay,
+      static_cast<long long>(options.batch), static_cast<long long>(options.bptt), options.clip,
+      nb::get_num_threads(), nb::get_num_threads() == 1 ? "" : "s",
+      static_cast<unsigned long long>(options.seed));
+
+  TrainingHistory history;
+  std::map<std::string, nb::Tensor<float>> best_weights;
+  if (options.resume) {
+    if (!std::filesystem::exists(options.checkpoint))
+      throw nb::IOError("--resume: there is no checkpoint '" + options.checkpoint +
+                        "' (train without --resume first, or pass --checkpoint FILE)");
+    load_training_state(options.checkpoint, model, best_weights, *optimizer, vocabulary,
+                        options.optimizer, history);
+    std::printf(
+        "resumed from '%s' after epoch %lld (best validation perplexity %.2f at epoch "
+        "%lld, learning rate now %g)\n",
+        options.checkpoint.c_str(), static_cast<long long>(history.epochs()),
+        history.best_validation_perplexity, static_cast<long long>(history.best_epoch),
+        optimizer->lr());
+  } else if (std::filesystem::exists(options.checkpoint)) {
+    std::printf("note: '%s' exists and will be overwritten (use --resume to continue it)\n",
+                options.checkpoint.c_str());
+  }
+  // The per-epoch decay. Made after a resume, so it starts from the restored learning rate
+  // (the chainable form multiplies the current rate: nothing else to restore).
+  nb::optim::ExponentialLR decay(*optimizer, {.gamma = options.lr_decay});
+
+  // ---- training ----
+  std::fflush(stdout);
+  for (std::int64_t epoch = history.epochs() + 1; epoch <= options.epochs; ++epoch) {
+    const double lr = optimizer->lr();
+    const double cpu_start = cpu_seconds();
+    const std::string label = "epoch " + std::to_string(epoch);
+    const EpochResult trained =
+        train_epoch(model, *optimizer, train_tokens, options.batch, options.bptt, options.clip,
+                    options.log_interval, label);
+    start = Clock::now();
+    const double validation = perplexity(model, data.validation, options.bptt);
+    const double validation_seconds = seconds_since(start);
+    history.train_perplexity.push_back(trained.train_perplexity);
+    history.validation_perplexity.push_back(validation);
+    history.learning_rate.push_back(lr);
+    history.seconds.push_back(trained.seconds + validation_seconds);
+    history.cpu_seconds.push_back(cpu_seconds() - cpu_start);
+    const bool improved =
+        history.best_epoch == 0 || validation < history.best_validation_perplexity;
+    if (improved) {
+      history.best_validation_perplexity = validation;
+      history.best_epoch = epoch;
+      best_weights = model.state_dict();
+    }
+    decay.step();
+    if (!improved) optimizer->set_lr(optimizer->lr() / 4);  // a plateau: smaller steps
+    start = Clock::now();
+    save_training_state(options.checkpoint, model, best_weights, *optimizer, vocabulary, history);
+    std::printf(
+        "epoch %lld/%lld  train ppl %8.2f  valid ppl %8.2f  lr %.3g  time %.1f s "
+        "(train %.1f s, valid %.1f s; CPU %.1f s)  %s\n",
+        static_cast<long long>(epoch), static_cast<long long>(options.epochs),
+        trained.train_perplexity, validation, lr, trained.seconds + validation_seconds,
+        trained.seconds, validation_seconds, history.cpu_seconds.back(),
+        improved ? "best so far, saved" : "no improvement: lr / 4");
+    std::fflush(stdout);
+  }
+  if (history.epochs() == 0) {
+    std::printf("no epoch trained (--epochs 0): the test below uses the initial weights\n");
+    best_weights = model.state_dict();
+  }
+
+  // ---- test and generation with the best weights ----
+  model.load_state_dict(best_weights);
+  start = Clock::now();
+  const double test = perplexity(model, data.test, options.bptt);
+  double total_seconds = 0, total_cpu_seconds = 0;
+  for (const double s : history.seconds) total_seconds += s;
+  for (const double s : history.cpu_seconds) total_cpu_seconds += s;
+  std::printf(
+      "\nbest epoch %lld: validation perplexity %.2f; test perplexity %.2f "
+      "(unigram: %.1f and %.1f; Bengio et al. 2003, test: 252)\n"
+      "training: %.1f min wall, %.1f min CPU over %lld epochs; test evaluation %.1f s\n",
+      static_cast<long long>(history.best_epoch), history.best_validation_perplexity, test,
+      unigram_validation, unigram_test, total_seconds / 60.0, total_cpu_seconds / 60.0,
+      static_cast<long long>(history.epochs()), seconds_since(start));
+  if (!options.plot.empty() && history.epochs() > 0) {
+    write_plot(options.plot, history, unigram_validation);
+    std::printf("perplexity curves written to %s\n", options.plot.c_str());
+  }
+  if (options.generate > 0) {
+    const std::vector<std::string> prompt_words = split_words(options.prompt);
+    std::vector<std::int64_t> prompt_ids = vocabulary.encode(prompt_words);
+    std::string unknown;
+    for (const auto& word : prompt_words)
+      if (!vocabulary.contains(word)) unknown += " '" + word + "'";
+    if (!unknown.empty())
+      std::printf("(not in the vocabulary, read as <unk>:%s)\n", unknown.c_str());
+    const SamplingOptions sampling{options.generate, options.temperature, options.top_k,
+                                   options.seed};
+    const std::vector<std::string> words = generate(model, vocabulary, prompt_ids, sampling);
+    std::printf("\nsample (temperature %g, top-k %lld, seed %llu):\n%s", options.temperature,
+                static_cast<long long>(options.top_k),
+                static_cast<unsigned long long>(options.seed), options.prompt.c_str());
+    for (const auto& word : words) std::printf(" %s", word.c_str());
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  try {
+    options = parse_options(argc, argv);
+  } catch (const UsageError& error) {
+    std::fprintf(stderr, "sequence_model: %s\n\n%s", error.what(), usage_text().c_str());
+    return 2;
+  }
+  if (options.help) {
+    std::printf("%s", usage_text().c_str());
+    return 0;
+  }
+  try {
+    return run(options);
+  } catch (const DataMissing& error) {
+    std::fprintf(stderr,
+                 "sequence_model: %s\nThe Brown corpus is not there. Fetch it (about 3 MB) with:\n"
+                 "    %s\n(run from the repository root, or pass --data-dir DIR)\n",
+                 error.what(), kFetchBrownCommand);
+  } catch (const DataCorrupted& error) {
+    std::fprintf(stderr, "sequence_model: %s\nTo fetch a fresh copy: %s\n", error.what(),
+                 kFetchBrownCommand);
+  } catch (const CheckpointMismatch& error) {
+    std::fprintf(stderr, "sequence_model: checkpoint mismatch: %s\n", error.what());
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sequence_model: %s\n", error.what());
+  }
+  return 1;
+}
