@@ -122,6 +122,20 @@ class Sequential : public Module<T> {
   bool is_compiled() const { return training_ != nullptr; }
   /// The optimizer compile() made (e.g. to read or change its learning rate).
   optim::Optimizer<T>& optimizer() const;
+  /// The epochs the last fit() completed (or model.load() restored); 0 before any.
+  int completed_epochs() const;
+
+  // ---- model files (defined in train/model_file.hpp; see docs/model_files.md) --------------
+
+  /// Writes the model to `path` atomically as a nabla checkpoint: the layer configuration
+  /// and the weights, and for a compiled model also the optimizer (type, hyperparameters,
+  /// state), the epochs completed and the random generator's position.
+  void save(const std::string& path) const;
+  /// Reads a file written by save() into this model. The layer configuration must match
+  /// (else an IOError naming the first layer that differs, before anything changes). For a
+  /// compiled model whose file has training state, the optimizer state and the generator
+  /// are restored too, and the next fit() continues after the saved epoch.
+  void load(const std::string& path);
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;

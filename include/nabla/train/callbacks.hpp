@@ -56,7 +56,8 @@ class Trainer {
   virtual std::any weights() const = 0;
   /// Puts back weights taken with weights().
   virtual void set_weights(const std::any& weights) = 0;
-  /// Saves the model to `path` (what ModelCheckpoint calls unless given its own function).
+  /// Saves the model to `path` as model.save(path) does: layers, weights, optimizer, epochs
+  /// done, generator (what ModelCheckpoint calls unless given its own function).
   virtual void save(const std::string& path) = 0;
   /// Whether a larger value of the logged quantity `name` ("val_accuracy") is better.
   virtual bool higher_is_better(const std::string& name) const = 0;
@@ -232,8 +233,8 @@ struct ModelCheckpointOptions {
   int verbose = 0;                   // 1: print each save (or non-save) decision
   bool save_best_only = false;       // only save when `monitor` improved on the best so far
   MonitorMode mode = MonitorMode::automatic;
-  /// How to write the model to a path; by default the trainer's save(): a nabla checkpoint
-  /// (io::save_checkpoint) of the weights, the optimizer state and the epoch.
+  /// How to write the model to a path; by default the trainer's save(): the file
+  /// model.save(path) writes (train/model_file.hpp), which model.load(path) resumes from.
   std::function<void(const std::string& path)> save = {};
 };
 

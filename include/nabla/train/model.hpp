@@ -42,7 +42,6 @@
 
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/core/philox.hpp"
-#include "nabla/io/checkpoint.hpp"
 #include "nabla/metrics/metric.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/nn/sequential.hpp"
@@ -79,6 +78,8 @@ struct FitOptions {
   /// Visit the training samples in a new random order every epoch.
   bool shuffle = true;
   /// Seed of the shuffling; without it the global generator (nabla::manual_seed) is used.
+  /// Epoch e's order depends only on (seed, e), so a run continued at initial_epoch k
+  /// shuffles exactly as the uninterrupted run did.
   std::optional<std::uint64_t> seed = std::nullopt;
   std::vector<AnyCallback> callbacks = {};
   /// 0: silent; 1: a progress bar on a terminal, else one line per epoch; 2: one line per epoch.
@@ -88,8 +89,9 @@ struct FitOptions {
   /// Draw a redrawn progress bar (true) or plain lines (false); by default a bar exactly when
   /// `output` is std::cout and stdout is a terminal.
   std::optional<bool> terminal = std::nullopt;
-  /// The epoch to start counting from (to continue a run that stopped after that many epochs).
-  int initial_epoch = 0;
+  /// The epoch to start counting from (to continue a run that stopped after that many
+  /// epochs). Unset: 0, or, for the first fit() after model.load(), the epoch the file records.
+  std::optional<int> initial_epoch = std::nullopt;
 };
 
 namespace detail {
@@ -246,6 +248,11 @@ struct TrainingState final : Trainer {
   LossFunction loss_function;
   std::string loss_name;
   std::vector<std::shared_ptr<metrics::Metric>> metrics;
+  /// Epochs completed by the running or last fit() (counted from its initial_epoch), or
+  /// restored by model.load(): what a model file records as "epoch".
+  int completed_epochs = 0;
+  /// Set by model.load(): where the next fit() without an explicit initial_epoch starts.
+  std::optional<int> resume_epoch;
 
   // ---- one step, one pass -------------------------------------------------------------------
 
@@ -313,9 +320,15 @@ struct TrainingState final : Trainer {
     detail::check_samples("fit", x_all, y_all);
     detail::check_batch_size("fit", options.batch_size);
     if (options.epochs < 0) throw ValueError("fit: epochs must be >= 0, got " + std::to_string(options.epochs));
-    if (options.initial_epoch < 0 || options.initial_epoch > options.epochs)
+    const int first_epoch = options.initial_epoch.value_or(resume_epoch.value_or(0));
+    if (first_epoch < 0 || first_epoch > options.epochs) {
+      if (!options.initial_epoch)
+        throw ValueError("fit: the model was loaded after epoch " + std::to_string(first_epoch) +
+                         ", so fit() continues from there; epochs = " + std::to_string(options.epochs) +
+                         " is the epoch to train up to and must be at least that (or set initial_epoch)");
       throw ValueError("fit: initial_epoch must be in [0, epochs = " + std::to_string(options.epochs) + "], got " +
-                       std::to_string(options.initial_epoch));
+                       std::to_string(first_epoch));
+    }
     if (options.verbose < 0 || options.verbose > 2)
       throw ValueError("fit: verbose must be 0, 1 or 2, got " + std::to_string(options.verbose));
     if (!(options.validation_split >= 0 && options.validation_split < 1))
@@ -354,6 +367,8 @@ struct TrainingState final : Trainer {
     const std::int64_t steps = (samples + batch_size - 1) / batch_size;
     Generator seeded(options.seed.value_or(0));
     Generator& generator = options.seed ? seeded : default_generator();
+    resume_epoch.reset();  // consumed: a later fit() counts from 0 again, as Keras does
+    completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
 
     // What callbacks see through Trainer, valid until fit() returns (or throws).
@@ -363,12 +378,15 @@ struct TrainingState final : Trainer {
     Logs logs;
     for (const auto& callback : options.callbacks) callback->on_train_begin(logs);
 
-    for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+    for (int epoch = first_epoch; epoch < options.epochs && !stop_training; ++epoch) {
       logs.clear();
-      current_epoch_ = epoch;
       for (const auto& callback : options.callbacks) callback->on_epoch_begin(epoch, logs);
       model.train();
       reset_metrics();
+      // A seeded order is a function of (seed, epoch): each epoch has its own stretch of the
+      // stream (an epoch draws `samples` numbers), wherever the run started.
+      if (options.seed)
+        seeded.set_state(*options.seed, static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(samples));
       const std::vector<std::int64_t> order =
           options.shuffle ? detail::random_permutation(samples, generator) : std::vector<std::int64_t>{};
       std::optional<ProgressBar> progress;
@@ -404,6 +422,7 @@ struct TrainingState final : Trainer {
         for (const auto& [name, value] : evaluate_logs(model, x_validation, y_validation, batch_size, "val_"))
           logs.set(name, value);
       if (progress) progress->finish(steps_done, logs, seen);
+      completed_epochs = epoch + 1;  // before on_epoch_end, where ModelCheckpoint saves
       for (const auto& callback : options.callbacks) callback->on_epoch_end(epoch, logs);
       history.record(epoch, logs);
     }
@@ -424,17 +443,9 @@ struct TrainingState final : Trainer {
     running_model("set_weights").load_state_dict(*state);
   }
 
-  /// A nabla checkpoint (io/checkpoint.hpp, written atomically): the model's state_dict
-  /// ("model.*"), the optimizer state ("optimizer.*"), the global generator ("rng.*") and
-  /// "epoch", the number of epochs completed.
-  void save(const std::string& path) override {
-    io::Checkpoint checkpoint;
-    io::add_module_state(checkpoint, running_model("save"));
-    io::add_optimizer_state(checkpoint, *optimizer_instance);
-    io::add_generator_state(checkpoint, default_generator());
-    checkpoint.set_metadata("epoch", current_epoch_ + 1);
-    io::save_checkpoint(path, checkpoint);
-  }
+  /// The model file model.save(path) writes (train/model_file.hpp): layer configuration,
+  /// weights, optimizer, epochs completed and the generator's position.
+  void save(const std::string& path) override;
 
   bool higher_is_better(const std::string& name) const override {
     const std::string quantity = name.rfind("val_", 0) == 0 ? name.substr(4) : name;
@@ -486,7 +497,6 @@ struct TrainingState final : Trainer {
   std::ostream* output_ = &std::cout;
   int verbose_ = 0;
   int epochs_ = 0;
-  int current_epoch_ = 0;
   std::int64_t steps_per_epoch_ = 0;
 };
 
@@ -578,4 +588,13 @@ optim::Optimizer<T>& Sequential<T>::optimizer() const {
   return *train::detail::compiled(training_, "optimizer").optimizer_instance;
 }
 
+template <FloatingElement T>
+int Sequential<T>::completed_epochs() const {
+  return training_ ? training_->completed_epochs : 0;
+}
+
 }  // namespace nabla::nn
+
+// save/load (Sequential and the trainer ModelCheckpoint calls) live in their own header,
+// which needs everything above; it includes this one, so either may be included first.
+#include "nabla/train/model_file.hpp"
