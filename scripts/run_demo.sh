@@ -36,6 +36,11 @@ done
 bash scripts/setup.sh --examples
 bash scripts/fetch_data.sh
 
+# Idle OpenMP threads sleep instead of spinning: on a machine shared with other work, spinning
+# threads steal the cores the busy ones need (a 2-core run under load went 6x slower with the
+# default policy). Set OMP_WAIT_POLICY=active yourself on an idle machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
 build_dir=${NABLA_BUILD_DIR:-build}
 jobs=${NABLA_JOBS:-$(nproc)}
 read -r -a extra_args <<< "${NABLA_CMAKE_ARGS:-}"

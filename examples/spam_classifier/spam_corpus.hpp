@@ -353,7 +353,7 @@ inline std::string readable_body(const std::vector<std::pair<std::string, std::s
 /// against 28 errors in 1,209 e-mails: the same within noise, so the headers add nothing
 /// measurable. Raw has 2.4 times as many distinct words (152,868 against 63,122) and reached
 /// its best validation loss at epoch 5 instead of 2. A quick naive-Bayes check on the same
-/// tokens agreed: 97.4% clean, 94.7% raw, 94.3% Subject + undecoded body (docs/results_spam.md).
+/// tokens agreed: 97.4% clean, 94.7% raw, 94.3% Subject + undecoded body (docs/results.md).
 enum class TextMode {
   /// The Subject and the readable body (detail::readable_body: MIME parts decoded,
   /// attachments left out, HTML reduced to its text).
