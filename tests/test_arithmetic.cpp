@@ -136,3 +136,35 @@ TEST_CASE("the design card's linear regression converges", "[ops][integration]")
   REQUIRE(w.item() == Approx(3.0f).margin(1e-4));
   REQUIRE(b.item() == Approx(2.0f).margin(1e-4));
 }
+
+TEST_CASE("addmm adds the bias to every row of the product", "[ops][matmul]") {
+  const auto a = nb::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  const auto b = nb::from_vector<float>({1, 0, 0, 1, 1, 1}, {3, 2});
+  const auto bias = nb::from_vector<float>({10, 20}, {2});
+  REQUIRE(nb::addmm(bias, a, b).to_vector() == std::vector<float>{14, 25, 20, 31});
+  // a transposed view as the right operand, as Dense passes weight.t()
+  const auto weight = nb::from_vector<float>({1, 0, 1, 0, 1, 1}, {2, 3});
+  REQUIRE(nb::addmm(bias, a, weight.t()).to_vector() == (nb::matmul(a, weight.t()) + bias).to_vector());
+  // k = 0: an empty product, every row is the bias
+  REQUIRE(nb::addmm(bias, nb::zeros<float>({3, 0}), nb::zeros<float>({0, 2})).to_vector() ==
+          std::vector<float>{10, 20, 10, 20, 10, 20});
+}
+
+TEST_CASE("addmm gradients w.r.t. bias, a and b (also through a transposed view)",
+          "[ops][matmul][gradcheck]") {
+  const auto a = nb::randn<double>({4, 3}, 1).requires_grad_();
+  const auto b = nb::randn<double>({3, 5}, 2).requires_grad_();
+  const auto bias = nb::randn<double>({5}, 3).requires_grad_();
+  require_gradcheck([](const Inputs& x) { return nb::addmm(x[0], x[1], x[2]); }, {bias, a, b});
+  const auto b_transposed = transposed_random(3, 5, 4).requires_grad_();
+  require_gradcheck([](const Inputs& x) { return nb::addmm(x[0], x[1], x[2]); }, {bias, a, b_transposed});
+}
+
+TEST_CASE("addmm rejects shapes that do not fit, naming them", "[ops][matmul][errors]") {
+  const auto a = nb::ones<float>({2, 3});
+  const auto b = nb::ones<float>({3, 4});
+  REQUIRE_THROWS_WITH(nb::addmm(nb::ones<float>({5}), a, b), Contains("addmm") && Contains("[5]") && Contains("[2,3]"));
+  REQUIRE_THROWS_AS(nb::addmm(nb::ones<float>({4}), a, nb::ones<float>({2, 4})), nb::ShapeError);
+  REQUIRE_THROWS_AS(nb::addmm(nb::ones<float>({1, 4}), a, b), nb::ShapeError);
+  REQUIRE_THROWS_AS(nb::addmm(nb::ones<float>({4}), nb::ones<float>({2, 3, 1}), b), nb::ShapeError);
+}

@@ -219,6 +219,33 @@ TEST_CASE("LSTM cell math: float tanh and sigmoid stay within a few ulps, NaN pr
   CHECK(nb::backend::lstm_sigmoid(-800.0) == 0.0);
 }
 
+TEST_CASE("LSTM float row pass (Eigen arrays) agrees with the cell math the CUDA kernel runs",
+          "[nn][lstm]") {
+  const std::int64_t hidden = 37;  // not a multiple of 8: the vector loop's tail runs too
+  std::vector<float> gate = (6.0f * nb::randn<float>({4 * hidden}, 5)).to_vector();
+  const std::vector<float> bias = nb::randn<float>({4 * hidden}, 6).to_vector();
+  const std::vector<float> c_previous = (2.0f * nb::randn<float>({hidden}, 7)).to_vector();
+  gate[3] = 40.0f;  // far out: the tanh clamp
+  gate[hidden + 4] = -40.0f;
+  std::vector<float> row_gate = gate, tanh_c(hidden), h_out(hidden), h_next(hidden), c_next(hidden);
+  nb::nn::detail::lstm_forward_row<float>(hidden, bias.data(), row_gate.data(), c_previous.data(),
+                                          tanh_c.data(), h_out.data(), h_next.data(), c_next.data());
+  for (std::int64_t j = 0; j < hidden; ++j) {
+    const auto cell = nb::backend::lstm_cell_forward<float>(
+        gate[j] + bias[j], gate[hidden + j] + bias[hidden + j], gate[2 * hidden + j] + bias[2 * hidden + j],
+        gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
+    INFO("unit " << j);
+    CHECK(row_gate[j] == Approx(cell.input_gate).margin(1e-6));
+    CHECK(row_gate[hidden + j] == Approx(cell.forget_gate).margin(1e-6));
+    CHECK(row_gate[2 * hidden + j] == Approx(cell.candidate).margin(1e-6));
+    CHECK(row_gate[3 * hidden + j] == Approx(cell.output_gate).margin(1e-6));
+    CHECK(c_next[j] == Approx(cell.cell).margin(1e-6));
+    CHECK(tanh_c[j] == Approx(cell.cell_tanh).margin(1e-6));
+    CHECK(h_out[j] == Approx(cell.hidden).margin(1e-6));
+    CHECK(h_next[j] == h_out[j]);
+  }
+}
+
 // ---- (b) fused and composed agree ---------------------------------------------------------
 
 TEMPLATE_TEST_CASE("LSTM fused and composed agree on outputs and every gradient", "[nn][lstm]",

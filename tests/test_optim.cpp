@@ -300,6 +300,39 @@ TEST_CASE("a large parameter is updated by the parallel loop with the same formu
   REQUIRE(worst < 1e-6f);
 }
 
+TEST_CASE("Adam's vectorized update gives the scalar formula's values over many steps",
+          "[optim]") {
+  const std::int64_t count = 5000;  // more than one chunk, not a multiple of the vector width
+  for (const bool decoupled : {false, true}) {
+    const auto start = nb::randn<double>({count}, 7);
+    auto w = start.clone().requires_grad_();
+    const double lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, decay = 0.1;
+    nb::optim::Adam<double> adam({w}, {.lr = lr, .weight_decay = decay});
+    nb::optim::AdamW<double> adamw({w}, {.lr = lr, .weight_decay = decay});
+    std::vector<double> p = start.to_vector(), m(count, 0.0), v(count, 0.0);
+    for (int step = 1; step <= 3; ++step) {
+      const auto gradient = nb::randn<double>({count}, 100 + step);
+      w.zero_grad();
+      nb::sum(w * gradient).backward();
+      decoupled ? adamw.step() : adam.step();
+      const std::vector<double> g = gradient.to_vector();
+      for (std::int64_t i = 0; i < count; ++i) {
+        if (decoupled) p[i] *= 1 - lr * decay;
+        const double grad = g[i] + (decoupled ? 0.0 : decay * p[i]);
+        m[i] = beta1 * m[i] + (1 - beta1) * grad;
+        v[i] = beta2 * v[i] + (1 - beta2) * grad * grad;
+        const double denominator = std::sqrt(v[i]) / std::sqrt(1 - std::pow(beta2, step)) + eps;
+        p[i] -= lr / (1 - std::pow(beta1, step)) * (m[i] / denominator);
+      }
+    }
+    const std::vector<double> result = w.to_vector();
+    double worst = 0;
+    for (std::int64_t i = 0; i < count; ++i) worst = std::max(worst, std::abs(result[i] - p[i]));
+    INFO((decoupled ? "AdamW" : "Adam"));
+    REQUIRE(worst < 1e-12);
+  }
+}
+
 TEST_CASE("optimizers reject bad options and parameters", "[optim][errors]") {
   auto w = nb::zeros<double>({2}).requires_grad_();
   REQUIRE_THROWS_WITH(nb::optim::SGD<double>({}, {}),

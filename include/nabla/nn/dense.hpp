@@ -44,10 +44,9 @@ Tensor<T> linear(const Tensor<T>& input, const Tensor<T>& weight, const Tensor<T
 
   // [..., in] -> [rows, in]: a view for a contiguous input (reshape copies only when it must).
   const Tensor<T> rows = input.dim() == 2 ? input : input.reshape({-1, in_features});
-  // x W^T: weight.t() is a strided view, handed to the GEMM as a transposed operand.
-  Tensor<T> output = matmul(rows, weight.t());
-  // + b, broadcast over the rows (its gradient is the column sum of dL/dy, done by the engine)
-  if (bias.defined()) output = output + bias;
+  // x W^T (+ b in the same pass, see addmm): weight.t() is a strided view, handed to the GEMM
+  // as a transposed operand.
+  const Tensor<T> output = bias.defined() ? addmm(bias, rows, weight.t()) : matmul(rows, weight.t());
   if (input.dim() == 2) return output;
   Shape output_shape = input.shape();
   output_shape.back() = out_features;

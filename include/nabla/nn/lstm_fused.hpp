@@ -20,9 +20,12 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/gemm.hpp"
@@ -64,6 +67,73 @@ struct LSTMLayerCache {
   std::int64_t rows_per_thread() const { return std::max<std::int64_t>(1, 16384 / hidden); }
 };
 
+/// Equations (1)-(6) for one row (one sequence at one step): the pre-activations in `gate`
+/// (GEMM results without bias) become the gates i, f, g, o in place; c_t, tanh(c_t) and h_t
+/// are written out (h_t twice: to the layer's output and to the next step's input).
+///
+/// For float the row runs as Eigen array expressions: GCC does not vectorize the clamp inside
+/// backend::lstm_tanh (a float compare-and-select may trap, so without -fno-trapping-math it
+/// stays a branch and the loop stays scalar, 8x slower), while Eigen's packet tanh is the same
+/// rational approximation with the same clamp, in AVX registers. test_lstm checks that both
+/// agree with backend::lstm_cell_forward, which the CUDA kernel runs. Double, which is for
+/// gradient checks rather than speed, runs lstm_cell_forward itself.
+template <FloatingElement T>
+void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_previous, T* tanh_c,
+                      T* h_out, T* h_next, T* c_next) {
+  if constexpr (std::is_same_v<T, float>) {
+    using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
+    using Row = Eigen::Map<Array>;
+    using ConstRow = Eigen::Map<const Array>;
+    Row input_gate(gate, hidden), forget_gate(gate + hidden, hidden),
+        candidate(gate + 2 * hidden, hidden), output_gate(gate + 3 * hidden, hidden);
+    // sigmoid(x) = (1 + tanh(x / 2)) / 2, as backend::lstm_sigmoid computes it.
+    input_gate = 0.5f + 0.5f * (0.5f * (input_gate + ConstRow(bias, hidden))).tanh();      // (1)
+    forget_gate = 0.5f + 0.5f * (0.5f * (forget_gate + ConstRow(bias + hidden, hidden))).tanh();  // (2)
+    candidate = (candidate + ConstRow(bias + 2 * hidden, hidden)).tanh();                      // (3)
+    output_gate = 0.5f + 0.5f * (0.5f * (output_gate + ConstRow(bias + 3 * hidden, hidden))).tanh();  // (4)
+    Row cell(c_next, hidden), cell_tanh(tanh_c, hidden), hidden_state(h_out, hidden);
+    cell = forget_gate * ConstRow(c_previous, hidden) + input_gate * candidate;  // (5)
+    cell_tanh = cell.tanh();
+    hidden_state = output_gate * cell_tanh;  // (6)
+    Row(h_next, hidden) = hidden_state;
+  } else {
+    for (std::int64_t j = 0; j < hidden; ++j) {
+      const auto cell = backend::lstm_cell_forward<T>(
+          gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
+          gate[2 * hidden + j] + bias[2 * hidden + j], gate[3 * hidden + j] + bias[3 * hidden + j],
+          c_previous[j]);
+      gate[j] = cell.input_gate;
+      gate[hidden + j] = cell.forget_gate;
+      gate[2 * hidden + j] = cell.candidate;
+      gate[3 * hidden + j] = cell.output_gate;
+      tanh_c[j] = cell.cell_tanh;
+      h_out[j] = h_next[j] = cell.hidden;
+      c_next[j] = cell.cell;
+    }
+  }
+}
+
+/// Equations (B1)-(B7) for one row: from the gates, c_{t-1}, tanh(c_t), dL/dh_t (`d_h` from
+/// step t+1 plus `d_out` from the output at t) and dL/dc_t (`d_c`, overwritten with
+/// dL/dc_{t-1}) to dL/dA_t in `d_gate`. Plain arithmetic, so the compiler vectorizes it once
+/// it knows the rows do not overlap (restrict: they are rows of different buffers).
+template <FloatingElement T>
+void lstm_backward_row(std::int64_t hidden, const T* __restrict gate,
+                       const T* __restrict c_previous, const T* __restrict tanh_c,
+                       const T* __restrict d_out, const T* __restrict d_h, T* __restrict d_c,
+                       T* __restrict d_gate) {
+  for (std::int64_t j = 0; j < hidden; ++j) {
+    const auto cell = backend::lstm_cell_backward<T>(
+        gate[j], gate[hidden + j], gate[2 * hidden + j], gate[3 * hidden + j], c_previous[j],
+        tanh_c[j], d_h[j] + d_out[j], d_c[j]);
+    d_gate[j] = cell.pre_input;
+    d_gate[hidden + j] = cell.pre_forget;
+    d_gate[2 * hidden + j] = cell.pre_candidate;
+    d_gate[3 * hidden + j] = cell.pre_output;
+    d_c[j] = cell.cell_previous;
+  }
+}
+
 /// The elementwise part of step t, equations (1)-(7): turns the pre-activations A_t (GEMM
 /// results, without bias) into gates, writes c_t, tanh(c_t), h_t and the output of step t,
 /// and hands h_t, c_t to step t+1 (or to the final state h_n, c_n after the last step).
@@ -95,19 +165,7 @@ void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, const T* bias, 
             std::fill_n(tanh_c, hidden, T(0));
             continue;
           }
-          for (std::int64_t j = 0; j < hidden; ++j) {  // (1)-(6), bias added here
-            const auto cell = backend::lstm_cell_forward<T>(
-                gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
-                gate[2 * hidden + j] + bias[2 * hidden + j],
-                gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
-            gate[j] = cell.input_gate;
-            gate[hidden + j] = cell.forget_gate;
-            gate[2 * hidden + j] = cell.candidate;
-            gate[3 * hidden + j] = cell.output_gate;
-            tanh_c[j] = cell.cell_tanh;
-            h_out[j] = h_next[j] = cell.hidden;
-            c_next[j] = cell.cell;
-          }
+          lstm_forward_row(hidden, bias, gate, c_previous, tanh_c, h_out, h_next, c_next);
         }
       });
 }
@@ -137,16 +195,7 @@ void lstm_backward_step(const LSTMLayerCache<T>& cache, std::int64_t t, const T*
           const T* const d_out = output_gradient + row * hidden;
           const T* const d_h = h_gradient + b * hidden;
           T* const d_c = c_gradient + b * hidden;
-          for (std::int64_t j = 0; j < hidden; ++j) {
-            const auto cell = backend::lstm_cell_backward<T>(
-                gate[j], gate[hidden + j], gate[2 * hidden + j], gate[3 * hidden + j],
-                c_previous[j], tanh_c[j], d_h[j] + d_out[j], d_c[j]);
-            d_gate[j] = cell.pre_input;
-            d_gate[hidden + j] = cell.pre_forget;
-            d_gate[2 * hidden + j] = cell.pre_candidate;
-            d_gate[3 * hidden + j] = cell.pre_output;
-            d_c[j] = cell.cell_previous;
-          }
+          lstm_backward_row(hidden, gate, c_previous, tanh_c, d_out, d_h, d_c, d_gate);
         }
       });
 }

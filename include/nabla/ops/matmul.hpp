@@ -6,6 +6,7 @@
 // A 2-D operand of a batched product is broadcast over the batch (batch stride 0).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "nabla/backend/cpu/gemm.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/ops/checks.hpp"
+#include "nabla/ops/elementwise.hpp"
+#include "nabla/ops/reduce.hpp"
 
 namespace nabla {
 
@@ -59,6 +62,14 @@ Tensor<T> dense_copy(const Tensor<T>& t) {
   Tensor<T> copy(t.shape());
   backend::cpu::map_kernel(copy, [](T value) { return value; }, t);
   return copy;
+}
+
+/// `t` itself when the GEMM can read it as it lies (row-major or transposed), else a dense copy.
+template <typename T>
+Tensor<T> gemm_ready(const Tensor<T>& t) {
+  GemmOperand operand;
+  if (describe_matrix(t.size(-2), t.size(-1), t.strides()[t.dim() - 2], t.strides()[t.dim() - 1], operand)) return t;
+  return dense_copy(t);
 }
 
 template <FloatingElement T>
@@ -119,6 +130,51 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
         std::vector<Tensor<T>> grads(2);
         if (inputs[0].requires_grad()) grads[0] = detail::matmul_forward(grad, detail::swap_last_two(b_value));
         if (inputs[1].requires_grad()) grads[1] = detail::matmul_forward(detail::swap_last_two(a_value), grad);
+        return grads;
+      },
+      {a, b});
+  return out;
+}
+
+/// bias + a b for a [m, k], b [k, n] and bias [n] (added to every row): torch.addmm, what a
+/// Dense layer computes. On the CPU the rows of the result start as copies of the bias and the
+/// GEMM accumulates into them (beta = 1), so the [m, n] result is written once, where
+/// matmul + add would write it, zero it (the GEMM's beta = 0 pass) and read it back again.
+template <FloatingElement T>
+Tensor<T> addmm(const Tensor<T>& bias, const Tensor<T>& a, const Tensor<T>& b) {
+  const std::string op = "addmm";
+  detail::check_same_device(op, a, b);
+  detail::check_same_device(op, a, bias);
+  if (a.dim() != 2 || b.dim() != 2 || bias.dim() != 1 || a.size(1) != b.size(0) || bias.size(0) != b.size(1))
+    throw ShapeError(op + ": expected bias [n] + [m, k] x [k, n], got " + to_string(bias.shape()) + " + " +
+                     to_string(a.shape()) + " x " + to_string(b.shape()));
+  if (!a.device().is_cpu()) return matmul(a, b) + bias;  // other devices: the composed ops
+  const std::int64_t m = a.size(0), k = a.size(1), n = b.size(1);
+  const Tensor<T> a_matrix = detail::gemm_ready(a), b_matrix = detail::gemm_ready(b);
+  detail::GemmOperand operand_a, operand_b;
+  detail::describe_matrix(m, k, a_matrix.strides()[0], a_matrix.strides()[1], operand_a);
+  detail::describe_matrix(k, n, b_matrix.strides()[0], b_matrix.strides()[1], operand_b);
+  Tensor<T> out({m, n});
+  const Tensor<T> bias_values = bias.is_contiguous() ? bias : detail::dense_copy(bias);
+  T* const out_data = out.data();
+  const T* const bias_data = bias_values.data();
+  backend::cpu::parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(n, 1)),
+                             [&](std::int64_t begin, std::int64_t end) {
+                               for (std::int64_t row = begin; row < end; ++row)
+                                 std::copy_n(bias_data, n, out_data + row * n);
+                             });
+  backend::cpu::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), a_matrix.data(),
+                        operand_a.leading_dimension, b_matrix.data(), operand_b.leading_dimension, T(1), out_data, n);
+  // dL/dbias = column sums of dL/dC, dL/dA = dL/dC B^T, dL/dB = A^T dL/dC
+  record_op<T>(
+      out, op, {bias, a, b},
+      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        std::vector<Tensor<T>> grads(3);
+        if (inputs[0].requires_grad()) grads[0] = sum(grad, {0});
+        if (inputs[1].requires_grad())
+          grads[1] = detail::matmul_forward(grad, detail::swap_last_two(inputs[2].detach()));
+        if (inputs[2].requires_grad())
+          grads[2] = detail::matmul_forward(detail::swap_last_two(inputs[1].detach()), grad);
         return grads;
       },
       {a, b});
