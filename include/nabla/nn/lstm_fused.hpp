@@ -19,13 +19,12 @@
 // Shapes and the meaning of `lengths` are those of lstm_layer_composed.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
-#include <type_traits>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/gemm.hpp"
@@ -87,10 +86,12 @@ void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_pr
     Row input_gate(gate, hidden), forget_gate(gate + hidden, hidden),
         candidate(gate + 2 * hidden, hidden), output_gate(gate + 3 * hidden, hidden);
     // sigmoid(x) = (1 + tanh(x / 2)) / 2, as backend::lstm_sigmoid computes it.
-    input_gate = 0.5f + 0.5f * (0.5f * (input_gate + ConstRow(bias, hidden))).tanh();      // (1)
-    forget_gate = 0.5f + 0.5f * (0.5f * (forget_gate + ConstRow(bias + hidden, hidden))).tanh();  // (2)
-    candidate = (candidate + ConstRow(bias + 2 * hidden, hidden)).tanh();                      // (3)
-    output_gate = 0.5f + 0.5f * (0.5f * (output_gate + ConstRow(bias + 3 * hidden, hidden))).tanh();  // (4)
+    input_gate = 0.5f + 0.5f * (0.5f * (input_gate + ConstRow(bias, hidden))).tanh();  // (1)
+    forget_gate =
+        0.5f + 0.5f * (0.5f * (forget_gate + ConstRow(bias + hidden, hidden))).tanh();  // (2)
+    candidate = (candidate + ConstRow(bias + 2 * hidden, hidden)).tanh();               // (3)
+    output_gate =
+        0.5f + 0.5f * (0.5f * (output_gate + ConstRow(bias + 3 * hidden, hidden))).tanh();  // (4)
     Row cell(c_next, hidden), cell_tanh(tanh_c, hidden), hidden_state(h_out, hidden);
     cell = forget_gate * ConstRow(c_previous, hidden) + input_gate * candidate;  // (5)
     cell_tanh = cell.tanh();
@@ -98,10 +99,10 @@ void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_pr
     Row(h_next, hidden) = hidden_state;
   } else {
     for (std::int64_t j = 0; j < hidden; ++j) {
-      const auto cell = backend::lstm_cell_forward<T>(
-          gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
-          gate[2 * hidden + j] + bias[2 * hidden + j], gate[3 * hidden + j] + bias[3 * hidden + j],
-          c_previous[j]);
+      const auto cell =
+          backend::lstm_cell_forward<T>(gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
+                                        gate[2 * hidden + j] + bias[2 * hidden + j],
+                                        gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
       gate[j] = cell.input_gate;
       gate[hidden + j] = cell.forget_gate;
       gate[2 * hidden + j] = cell.candidate;

@@ -11,12 +11,11 @@
 // The factors 1 / (1 - beta^t) correct the bias of m and v towards their zero start.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "nabla/optim/optimizer.hpp"
 
@@ -106,7 +105,8 @@ class Adam : public Optimizer<T> {
           const auto grad = gradient_values + l2_decay * parameter_values;
           first_moment = beta1 * first_moment + one_minus_beta1 * grad;
           second_moment = beta2 * second_moment + (one_minus_beta2 * grad) * grad;
-          parameter_values -= step_size * (first_moment / (second_moment.sqrt() / second_moment_correction + eps));
+          parameter_values -=
+              step_size * (first_moment / (second_moment.sqrt() / second_moment_correction + eps));
         }
       });
       return;
