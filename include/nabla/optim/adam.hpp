@@ -81,26 +81,21 @@ class Adam : public Optimizer<T> {
     const T shrink =
         decoupled_weight_decay_ ? static_cast<T>(1 - lr * options_.weight_decay) : T(1);
     const bool amsgrad = options_.amsgrad;
-    T* p = parameter.data();
-    const T* g = gradient.data();
+    T* p = backend::device_data(parameter);
+    const T* g = backend::device_data(gradient);
     T* m = this->buffer(state, "exp_avg", parameter);
     T* v = this->buffer(state, "exp_avg_sq", parameter);
     T* v_max = amsgrad ? this->buffer(state, "max_exp_avg_sq", parameter) : nullptr;
-    this->for_each_element(parameter, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        if (decoupled_weight_decay_) p[i] *= shrink;
-        const T grad = g[i] + l2_decay * p[i];
-        m[i] = beta1 * m[i] + one_minus_beta1 * grad;
-        v[i] = beta2 * v[i] + one_minus_beta2 * grad * grad;
-        T second_moment = v[i];
-        if (amsgrad) {
-          v_max[i] = v_max[i] > v[i] ? v_max[i] : v[i];
-          second_moment = v_max[i];
-        }
-        const T denominator = std::sqrt(second_moment) / second_moment_correction + eps;
-        p[i] -= step_size * (m[i] / denominator);
-      }
-    });
+    const backend::AdamHyperparameters<T> h{beta1,     beta2,    one_minus_beta1,          one_minus_beta2,
+                                            eps,       step_size, second_moment_correction, l2_decay,
+                                            shrink,    decoupled_weight_decay_};
+    this->for_each_element_on_device(
+        parameter,
+        [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t i = begin; i < end; ++i)
+            backend::adam_update_element(p[i], g[i], m[i], v[i], v_max ? v_max + i : nullptr, h);
+        },
+        [&] { backend::cuda::adam_update(p, g, m, v, v_max, parameter.numel(), h, parameter.device().index()); });
   }
 
  private:
