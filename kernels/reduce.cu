@@ -41,6 +41,32 @@ __global__ void sum_kernel(const T* input, ReduceArguments arguments, T* output)
   }
 }
 
+// Many outputs laid out like the input's kept dims (a bias gradient: the sum over the rows of
+// [rows, features]): one thread per output walks the folded elements serially, and the threads
+// of a warp read neighbouring addresses at each step (coalesced), where a block per output
+// would read one strided column per block.
+template <typename T>
+__global__ void sum_columns_kernel(const T* input, ReduceArguments arguments, T* output) {
+  for (std::int64_t o = detail::global_thread_index(); o < arguments.output_count; o += detail::grid_stride()) {
+    const T* base = input + o;  // kept dims are dense (checked by the launcher): o is the offset
+    T total = T(0);
+    for (std::int64_t r = 0; r < arguments.reduced_count; ++r)
+      total += base[strided_offset(r, arguments.reduced_rank, arguments.reduced_shape, arguments.reduced_strides)];
+    output[o] = total;
+  }
+}
+
+/// Whether the kept dims are laid out row-major with unit innermost stride, so that output
+/// element o starts at input offset o.
+bool kept_dims_dense(const ReduceArguments& arguments) {
+  std::int64_t expected = 1;
+  for (int d = arguments.kept_rank - 1; d >= 0; --d) {
+    if (arguments.kept_shape[d] != 1 && arguments.kept_strides[d] != expected) return false;
+    expected *= arguments.kept_shape[d];
+  }
+  return true;
+}
+
 /// Whether (value, index) beats (best_value, best_index): the preferred value (NaN wins over
 /// numbers), and on a tie (equal values, or both NaN) the smaller index, so the result is
 /// the first occurrence whatever order the threads combine in. index < 0 means "none yet".
@@ -129,6 +155,13 @@ template <typename T>
 void sum(const T* input, const ReduceArguments& arguments, T* output) {
   if (arguments.output_count <= 0) return;
   const cudaStream_t stream = detail::use_device(arguments.device);
+  // Thousands of outputs keep the GPU busy with one thread each; fewer, longer sums need a block.
+  if (arguments.output_count >= 4096 && kept_dims_dense(arguments)) {
+    sum_columns_kernel<T><<<detail::blocks_for(arguments.output_count), detail::kThreadsPerBlock, 0, stream>>>(
+        input, arguments, output);
+    detail::check_launch("sum_columns_kernel");
+    return;
+  }
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(arguments.output_count, detail::kMaxBlocks));
   sum_kernel<T><<<blocks, reduce_block_size(arguments.reduced_count), 0, stream>>>(input, arguments, output);
   detail::check_launch("sum_kernel");

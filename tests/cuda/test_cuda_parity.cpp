@@ -260,6 +260,11 @@ TEMPLATE_TEST_CASE("cuda parity: reductions, forward and backward", "[cuda]", fl
   // Broadcast gradients are summed back to the input shape on the device (engine: sum_to_shape).
   const nb::Tensor<T> bias = random_tensor<T>({70}, 12);
   check_op<T>("broadcast bias", {x, bias}, [](const Ins& v) { return nb::tanh(v[0] + v[1]); });
+  // Thousands of outputs over dense kept dims: the one-thread-per-column sum (kernels/reduce.cu).
+  const nb::Tensor<T> wide = random_tensor<T>({50, 5000}, 14);
+  const nb::Tensor<T> wide_bias = random_tensor<T>({5000}, 15);
+  check_op<T>("sum over the rows of [50, 5000]", {wide}, [](const Ins& v) { return nb::sum(v[0], {0}); });
+  check_op<T>("bias gradient over 50 rows", {wide, wide_bias}, [](const Ins& v) { return v[0] + v[1]; });
   // A large full reduction.
   const nb::Tensor<T> big = random_tensor<T>({1 << 20}, 13, T(0), T(1));
   check_op<T>("sum of 2^20", {big}, [](const Ins& v) { return nb::sum(v[0]); }, true, sizeof(T) == 4 ? 1e-4 : 1e-11);
