@@ -1,6 +1,9 @@
 // kernels/runtime.cu: definitions of nabla/backend/cuda/runtime.hpp.
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "check.cuh"
@@ -40,5 +43,36 @@ DeviceProperties device_properties(int index) {
   out.multiprocessor_count = prop.multiProcessorCount;
   return out;
 }
+
+namespace {
+
+std::mutex& stream_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Leaked on purpose, like the allocator's caches: kernels may run from static destructors.
+std::map<int, void*>& streams() {
+  static auto* per_device = new std::map<int, void*>();
+  return *per_device;
+}
+
+std::atomic<bool> tf32_allowed{false};
+
+}  // namespace
+
+void set_stream(int device, void* stream) {
+  std::lock_guard<std::mutex> lock(stream_mutex());
+  streams()[device] = stream;
+}
+
+void* stream(int device) {
+  std::lock_guard<std::mutex> lock(stream_mutex());
+  const auto found = streams().find(device);
+  return found == streams().end() ? nullptr : found->second;
+}
+
+void set_allow_tf32(bool allowed) noexcept { tf32_allowed = allowed; }
+bool allow_tf32() noexcept { return tf32_allowed; }
 
 }  // namespace nabla::backend::cuda

@@ -3,10 +3,12 @@
 // Plain C++ (no kernels): it only allocates and copies, through nabla/backend/cuda/memory.hpp.
 // It is compiled into nabla::cuda, which is why ops/views.hpp only declares it.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "nabla/backend/cuda/memory.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/cuda/runtime.hpp"
 #include "nabla/core/error.hpp"
 #include "nabla/core/tensor.hpp"
@@ -19,9 +21,7 @@ namespace {
 /// A Storage of `count` elements on CUDA device `device`, from the caching allocator.
 template <typename T>
 std::shared_ptr<Storage<T>> device_storage(std::size_t count, int device) {
-  T* data = static_cast<T*>(backend::cuda::allocate(count * sizeof(T), device));
-  return std::make_shared<Storage<T>>(data, count, Device::cuda(device),
-                                      [device](T* pointer) { backend::cuda::deallocate(pointer, device); });
+  return backend::empty<T>({static_cast<std::int64_t>(count)}, Device::cuda(device)).storage();
 }
 
 }  // namespace
@@ -45,11 +45,10 @@ Tensor<T> copy_to_device(const Tensor<T>& source, Device target) {
     backend::cuda::copy_host_to_device(storage->data(), packed.data(), bytes, target.index());
     return Tensor<T>(storage, shape, contiguous_strides(shape), 0);
   }
-  if (!source.is_contiguous())
-    throw DeviceError("to: copying a non-contiguous tensor " + to_string(shape) + " from " + from.str() +
-                      " is not supported yet; copy it on the device first");
+  // A strided device view is gathered on the device first (one copy kernel), then moved whole.
+  const Tensor<T> packed = source.is_contiguous() ? source : source.contiguous();
   // data() is for CPU tensors only: the device address is the storage's plus the view's offset.
-  const T* source_data = source.storage()->data() + source.offset();
+  const T* source_data = packed.storage()->data() + packed.offset();
   if (target.is_cpu()) {
     Tensor<T> out(shape);
     backend::cuda::copy_device_to_host(out.data(), source_data, bytes, from.index());
@@ -62,5 +61,6 @@ Tensor<T> copy_to_device(const Tensor<T>& source, Device target) {
 
 template Tensor<float> copy_to_device<float>(const Tensor<float>&, Device);
 template Tensor<double> copy_to_device<double>(const Tensor<double>&, Device);
+template Tensor<std::int64_t> copy_to_device<std::int64_t>(const Tensor<std::int64_t>&, Device);
 
 }  // namespace nabla::detail

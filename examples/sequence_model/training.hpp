@@ -48,8 +48,8 @@ inline double perplexity(LanguageModel& model, const std::vector<std::int64_t>& 
   for (const auto& [inputs, targets] : batcher) {
     LanguageModel::Output output = model.forward(inputs, state);
     const std::int64_t count = targets.numel();
-    total_loss += static_cast<double>(nb::loss::cross_entropy(output.logits, targets).item()) *
-                  static_cast<double>(count);
+    const nb::Tensor<float> loss = nb::loss::cross_entropy(output.logits, targets.to(output.logits.device()));
+    total_loss += static_cast<double>(loss.to(nb::Device::cpu()).item()) * static_cast<double>(count);
     total_tokens += count;
     state = output.state;
   }
@@ -83,7 +83,8 @@ inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>
   std::int64_t index = 0;
   for (const auto& [inputs, targets] : batcher) {
     LanguageModel::Output output = model.forward(inputs, state);
-    nb::Tensor<float> loss = nb::loss::cross_entropy(output.logits, targets);
+    // The ids come from the host; the logits live where the model does.
+    nb::Tensor<float> loss = nb::loss::cross_entropy(output.logits, targets.to(output.logits.device()));
     optimizer.zero_grad();
     loss.backward();
     const double norm = nb::optim::clip_grad_norm_(parameters, clip);
@@ -92,7 +93,7 @@ inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>
     // stops here, so each backward pass covers `bptt` steps only.
     state = detached(output.state);
 
-    const double batch_loss = static_cast<double>(loss.item());
+    const double batch_loss = static_cast<double>(loss.to(nb::Device::cpu()).item());
     if (!std::isfinite(batch_loss))
       throw nb::ValueError("training diverged: the loss of batch " + std::to_string(index + 1) +
                            " is " + std::to_string(batch_loss) + " (try a smaller --lr or --clip)");
@@ -149,7 +150,7 @@ inline std::vector<std::string> generate(LanguageModel& model, const Vocabulary&
         model.forward(nb::from_vector<std::int64_t>(input, {1, length}), state);
     state = output.state;
     // The logits after the last input word.
-    const nb::Tensor<float> last = output.logits.narrow(1, length - 1, 1).contiguous();
+    const nb::Tensor<float> last = output.logits.narrow(1, length - 1, 1).to(nb::Device::cpu()).contiguous();
     const float* logits = last.data();
     std::vector<double> scaled(static_cast<std::size_t>(vocabulary_size));
     for (std::int64_t w = 0; w < vocabulary_size; ++w)

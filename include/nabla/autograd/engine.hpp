@@ -17,8 +17,7 @@
 
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/autograd/node.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/reduce.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/core/tensor.hpp"
 
 namespace nabla {
@@ -36,22 +35,23 @@ Tensor<T> sum_to_shape(const Tensor<T>& gradient, const Shape& shape, const std:
   const std::size_t lead = from.size() - shape.size();
   std::vector<bool> reduced(from.size());
   for (std::size_t d = 0; d < from.size(); ++d) reduced[d] = d < lead || (shape[d - lead] == 1 && from[d] != 1);
-  Tensor<T> result(shape);
-  backend::cpu::sum_kernel(gradient, reduced, result.data());
+  Tensor<T> result = backend::empty<T>(shape, gradient.device());
+  backend::sum(gradient, reduced, result);
   return result;
 }
 
 /// a + b into a new tensor (gradients may alias each other, so never accumulate in place).
 template <typename T>
 Tensor<T> add_gradients(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> sum(a.shape());
-  backend::cpu::map_kernel(sum, [](T x, T y) { return x + y; }, a, b);
+  Tensor<T> sum = backend::empty<T>(a.shape(), a.device());
+  backend::map(sum, backend::Add{}, a, b);
   return sum;
 }
 
 template <typename T>
 bool all_finite(const Tensor<T>& tensor) {
-  for (T value : tensor.to_vector())
+  const Tensor<T> on_host = tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
+  for (T value : on_host.to_vector())
     if (!std::isfinite(value)) return false;
   return true;
 }
@@ -65,6 +65,9 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
   if (root_gradient.shape() != root.shape())
     throw ShapeError("backward: gradient of shape " + to_string(root_gradient.shape()) +
                      " does not match the output shape " + to_string(root.shape()));
+  if (root_gradient.device() != root.device())
+    throw DeviceError("backward: gradient on " + root_gradient.device().str() + " for an output on " +
+                      root.device().str());
 
   // 1. Post-order depth-first walk: every tensor comes after all the tensors it was made from.
   std::vector<ImplPointer> order;
@@ -99,12 +102,13 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
 
     if (!impl->grad_fn || impl->retains_grad) {
       if (!impl->grad) {
-        Tensor<T> copy(impl->shape);  // own buffer: `gradient` may be shared with other tensors
-        backend::cpu::map_kernel(copy, [](T value) { return value; }, gradient);
+        // Own buffer (`gradient` may be shared with other tensors), on the tensor's device.
+        Tensor<T> copy = backend::empty<T>(impl->shape, impl->storage->device());
+        backend::map(copy, backend::Identity{}, gradient);
         impl->grad = copy.impl();
       } else {
         Tensor<T> accumulated(impl->grad);
-        backend::cpu::map_kernel(accumulated, [](T x, T y) { return x + y; }, accumulated, gradient);
+        backend::map(accumulated, backend::Add{}, accumulated, gradient);
       }
       if (!impl->grad_fn) continue;
     }
@@ -114,6 +118,9 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
     const auto& inputs = node.inputs();
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       if (i >= input_gradients.size() || !input_gradients[i].defined() || !inputs[i].requires_grad()) continue;
+      if (input_gradients[i].device() != inputs[i].device())
+        throw DeviceError("backward of '" + node.name() + "': gradient of input " + std::to_string(i) + " is on " +
+                          input_gradients[i].device().str() + " but the input is on " + inputs[i].device().str());
       Tensor<T> input_gradient = sum_to_shape(input_gradients[i], inputs[i].shape(), node.name());
       if (is_anomaly_enabled() && !all_finite(input_gradient))
         throw ValueError("anomaly detected: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
@@ -144,7 +151,7 @@ void Tensor<T>::zero_grad() {
   auto& impl = checked_impl();
   if (!impl.grad) return;
   Tensor<T> gradient(impl.grad);
-  backend::cpu::map_kernel(gradient, []() { return T(0); });
+  backend::map(gradient, backend::Fill<T>{T(0)});
 }
 
 template <typename T>
@@ -152,8 +159,8 @@ void Tensor<T>::backward(bool retain_graph) const {
   if (numel() != 1)
     throw ValueError("backward: called without a gradient on a tensor of shape " + to_string(shape()) +
                      "; only a one-element (scalar) output has an implicit gradient of 1. Pass the gradient.");
-  Tensor<T> one(shape());
-  *one.data() = T(1);
+  Tensor<T> one = backend::empty<T>(shape(), device());
+  backend::map(one, backend::Fill<T>{T(1)});
   autograd_detail::run_backward(*this, one, retain_graph);
 }
 

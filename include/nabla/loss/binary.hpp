@@ -25,16 +25,8 @@ namespace detail {
 inline constexpr double kLogClamp = -100.0;
 inline constexpr double kBceEpsilon = 1e-12;
 
-template <typename T>
-T clamped_log(T x) {
-  const T value = std::log(x);
-  return value > T(kLogClamp) ? value : T(kLogClamp);
-}
-template <typename T>
-T clamped_log_one_minus(T x) {
-  const T value = std::log1p(-x);
-  return value > T(kLogClamp) ? value : T(kLogClamp);
-}
+using backend::clamped_log;            // log(x) clamped at kLogClamp (backend/functors.hpp)
+using backend::clamped_log_one_minus;  // log(1 - x) clamped the same way
 }  // namespace detail
 
 /// Binary cross-entropy of probabilities (e.g. a Sigmoid output) in [0, 1] against targets
@@ -46,17 +38,8 @@ Tensor<T> binary_cross_entropy(const Tensor<T>& prediction, const Tensor<T>& tar
   detail::check_values("binary_cross_entropy: prediction", "is not a probability in [0, 1]",
                        prediction, [](T x) { return x >= T(0) && x <= T(1); });
   // d/dx = (x - y) / (x (1 - x)), d/dy = log(1 - x) - log(x)   (denominator and logs clamped)
-  return detail::elementwise_loss<T>(
-      "binary_cross_entropy", prediction, target, reduction,
-      [](T x, T y) {
-        return -(y * detail::clamped_log(x) + (T(1) - y) * detail::clamped_log_one_minus(x));
-      },
-      [](T x, T y) {
-        const T denominator = x * (T(1) - x);
-        return (x - y) /
-               (denominator > T(detail::kBceEpsilon) ? denominator : T(detail::kBceEpsilon));
-      },
-      [](T x, T) { return detail::clamped_log_one_minus(x) - detail::clamped_log(x); });
+  return detail::elementwise_loss<T>("binary_cross_entropy", prediction, target, reduction,
+                                     backend::BinaryCrossEntropyError{});
 }
 
 /// Binary cross-entropy of logits (raw scores): the same as binary_cross_entropy(sigmoid(x), y)
@@ -65,10 +48,8 @@ template <FloatingElement T>
 Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor<T>& target,
                                            Reduction reduction = Reduction::mean) {
   // loss = max(x, 0) - x y + log(1 + e^-|x|);  d/dx = sigmoid(x) - y, d/dy = -x
-  return detail::elementwise_loss<T>(
-      "binary_cross_entropy_with_logits", logits, target, reduction,
-      [](T x, T y) { return (x > T(0) ? x : T(0)) - x * y + std::log1p(std::exp(-std::abs(x))); },
-      [](T x, T y) { return backend::sigmoid(x) - y; }, [](T x, T) { return -x; });
+  return detail::elementwise_loss<T>("binary_cross_entropy_with_logits", logits, target, reduction,
+                                     backend::BinaryCrossEntropyWithLogitsError{});
 }
 
 /// Shorter name of binary_cross_entropy_with_logits.
@@ -87,14 +68,7 @@ Tensor<T> hinge(const Tensor<T>& prediction, const Tensor<T>& target,
   detail::check_values("hinge: label", "is not -1 or +1 (map 0/1 labels to -1/+1 with 2 y - 1)",
                        target, [](T y) { return y == T(1) || y == T(-1); });
   // d max(0, 1 - y x)/dx = -y where the margin 1 - y x is positive, else 0 (and -x for y)
-  return detail::elementwise_loss<T>(
-      "hinge", prediction, target, reduction,
-      [](T x, T y) {
-        const T margin = T(1) - y * x;
-        return margin > T(0) ? margin : T(0);
-      },
-      [](T x, T y) { return T(1) - y * x > T(0) ? -y : T(0); },
-      [](T x, T y) { return T(1) - y * x > T(0) ? -x : T(0); });
+  return detail::elementwise_loss<T>("hinge", prediction, target, reduction, backend::HingeError{});
 }
 
 // ---- functor objects ---------------------------------------------------------------------

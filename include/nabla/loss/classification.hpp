@@ -41,7 +41,7 @@ using ClassIds = std::shared_ptr<const std::vector<std::int64_t>>;
 template <typename T>
 std::int64_t check_class_layout(const std::string& loss, const Tensor<T>& input,
                                 const Shape& target_shape) {
-  nabla::detail::check_cpu(loss, input);
+  nabla::detail::check_defined(loss, input);
   const Shape& shape = input.shape();
   if (shape.empty())
     throw ShapeError(loss + ": input of shape " + to_string(shape) +
@@ -76,16 +76,18 @@ inline void check_class_ids(const std::string& loss, const std::vector<std::int6
 }
 
 inline ClassIds ids_from_index_tensor(const std::string& loss, const IndexTensor& targets) {
-  nabla::detail::check_cpu(loss, targets);
-  return std::make_shared<const std::vector<std::int64_t>>(targets.to_vector());
+  nabla::detail::check_defined(loss, targets);
+  // Ids on a GPU come to the host to be checked (a small copy), so a bad id names its position.
+  return std::make_shared<const std::vector<std::int64_t>>(
+      targets.device().is_cpu() ? targets.to_vector() : targets.to(Device::cpu()).to_vector());
 }
 
 /// Class ids stored in a float tensor (what a Sequential pipeline carries): each value must
 /// be a whole number.
 template <FloatingElement T>
 ClassIds ids_from_values(const std::string& loss, const Tensor<T>& targets) {
-  nabla::detail::check_cpu(loss, targets);
-  const std::vector<T> values = targets.to_vector();
+  nabla::detail::check_defined(loss, targets);
+  const std::vector<T> values = targets.device().is_cpu() ? targets.to_vector() : targets.to(Device::cpu()).to_vector();
   std::vector<std::int64_t> ids(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     const T value = values[i];
@@ -115,6 +117,48 @@ T upstream_of_row(const T* grad, Reduction reduction, std::int64_t row) {
   return reduction == Reduction::none ? grad[row] : grad[0];
 }
 
+/// fused_cross_entropy for logits on a CUDA device (kernels/softmax.cu): the checked ids go to
+/// the device, one block per row computes the log-sum-exp and the loss, and the backward
+/// writes (softmax - q) * upstream in one elementwise pass.
+template <FloatingElement T>
+Tensor<T> fused_cross_entropy_on_device(const Tensor<T>& values, const ClassIds& ids, const Shape& target_shape,
+                                        Reduction reduction, std::int64_t ignore_index, std::int64_t classes,
+                                        T on_target, T per_class) {
+  const Device device = values.device();
+#if defined(NABLA_WITH_CUDA)
+  const auto rows = static_cast<std::int64_t>(ids->size());
+  const IndexTensor device_ids = from_vector<std::int64_t>(*ids, {rows}).to(device);
+  Tensor<T> log_sum_exp = backend::empty<T>({rows}, device);
+  Tensor<T> losses = backend::empty<T>(target_shape, device);
+  backend::cuda::cross_entropy_forward(backend::device_data(values), backend::device_data(device_ids), rows, classes,
+                                       ignore_index, on_target, per_class, backend::device_data(losses),
+                                       backend::device_data(log_sum_exp), device.index());
+  const std::int64_t count = count_not_ignored(*ids, true, ignore_index);
+  Tensor<T> out = reduce_losses(losses, reduction, count);
+  const T scale = reduction_scale<T>(reduction, count);
+  // dloss/dlogits[r, c] = (softmax(x_r)_c - q_rc) * upstream_r * scale, zero for ignored rows
+  record_op<T>(out, "cross_entropy", {values},
+               [device_ids, log_sum_exp, reduction, scale, rows, classes, ignore_index, on_target, per_class](
+                   const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> logits = inputs[0].detach();
+                 const Tensor<T> upstream = nabla::detail::dense_values(grad);
+                 Tensor<T> result = backend::empty<T>(logits.shape(), logits.device());
+                 backend::cuda::cross_entropy_backward(
+                     backend::device_data(logits), backend::device_data(device_ids),
+                     backend::device_data(log_sum_exp), backend::device_data(upstream),
+                     reduction == Reduction::none, scale, rows, classes, ignore_index, on_target, per_class,
+                     backend::device_data(result), logits.device().index());
+                 return std::vector<Tensor<T>>{result};
+               },
+               {values});
+  return out;
+#else
+  (void)ids, (void)target_shape, (void)reduction, (void)ignore_index, (void)classes, (void)on_target,
+      (void)per_class;
+  backend::throw_no_cuda("cross_entropy", device);
+#endif
+}
+
 /// The fused softmax + cross-entropy. With q = (1 - s) onehot(y) + s / C (label smoothing s)
 /// and lse = log sum_c exp(x_c), per row:
 ///   loss = -sum_c q_c log softmax(x)_c = lse - (1 - s) x_y - (s / C) sum_c x_c
@@ -135,6 +179,9 @@ Tensor<T> fused_cross_entropy(const Tensor<T>& logits, const ClassIds& ids,
   const T per_class =
       static_cast<T>(label_smoothing) / static_cast<T>(classes);  // the uniform part of q
   const Tensor<T> values = nabla::detail::dense_values(logits);
+  if (logits.device().is_cuda())
+    return fused_cross_entropy_on_device(values, ids, target_shape, reduction, ignore_index, classes, on_target,
+                                         per_class);
   const T* x = values.data();
   const std::int64_t* id = ids->data();
   Tensor<T> log_sum_exp(Shape{rows});  // all the backward needs besides the logits

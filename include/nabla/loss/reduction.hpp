@@ -17,6 +17,8 @@
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/elementwise.hpp"
 #include "nabla/backend/cpu/reduce.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/functors.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/softmax.hpp"  // detail::dense_values
 
@@ -56,7 +58,6 @@ template <typename T>
 void check_same_shape(const std::string& loss, const Tensor<T>& prediction,
                       const Tensor<T>& target) {
   nabla::detail::check_same_device(loss, prediction, target);
-  nabla::detail::check_cpu(loss, prediction);
   if (prediction.shape() != target.shape())
     throw ShapeError(loss + ": prediction of shape " + to_string(prediction.shape()) +
                      " and target of shape " + to_string(target.shape()) +
@@ -76,6 +77,13 @@ T sum_of(const Tensor<T>& values) {
 template <typename T>
 Tensor<T> reduce_losses(const Tensor<T>& losses, Reduction reduction, std::int64_t count) {
   if (reduction == Reduction::none) return losses;
+  if (losses.device().is_cuda()) {
+    // The sum stays on the device (no copy back to the host per step).
+    Tensor<T> result = backend::empty<T>(Shape{}, losses.device());
+    backend::sum(losses, std::vector<bool>(losses.shape().size(), true), result);
+    if (reduction == Reduction::mean) backend::map(result, backend::DivideScalar<T>{static_cast<T>(count)}, result);
+    return result;
+  }
   Tensor<T> result(Shape{});
   const T total = sum_of(losses);
   // mean of zero elements is 0/0 = NaN, as in PyTorch
@@ -95,34 +103,27 @@ T reduction_scale(Reduction reduction, std::int64_t count) {
 ///   target_derivative(x, y)      df/dy (used only when the target requires grad)
 /// The backward is one pass: grad_x[i] = upstream[i] * scale * df/dx(x_i, y_i), where the
 /// upstream gradient is one number for mean/sum and one per element for `none`.
-template <typename T, typename LossValue, typename PredictionDerivative, typename TargetDerivative>
+template <typename T, typename Loss>
 Tensor<T> elementwise_loss(const std::string& name, const Tensor<T>& prediction,
-                           const Tensor<T>& target, Reduction reduction,
-                           const LossValue& loss_value,
-                           const PredictionDerivative& prediction_derivative,
-                           const TargetDerivative& target_derivative) {
+                           const Tensor<T>& target, Reduction reduction, const Loss& loss) {
   check_same_shape(name, prediction, target);
-  Tensor<T> losses(prediction.shape());
-  backend::cpu::map_kernel(losses, loss_value, prediction, target);
+  Tensor<T> losses = backend::empty<T>(prediction.shape(), prediction.device());
+  backend::map(losses, backend::LossValue<Loss>{loss}, prediction, target);
   const std::int64_t count = prediction.numel();
   Tensor<T> out = reduce_losses(losses, reduction, count);
   const T scale = reduction_scale<T>(reduction, count);
   record_op<T>(
       out, name, {prediction, target},
-      [scale, prediction_derivative, target_derivative](const Tensor<T>& grad,
-                                                        const std::vector<Tensor<T>>& inputs) {
+      [scale, loss](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
         const Tensor<T> x = inputs[0].detach(), y = inputs[1].detach();
-        auto chain = [&grad, &x, &y, scale](const auto& derivative) {
-          Tensor<T> result(x.shape());
-          backend::cpu::map_kernel(
-              result,
-              [&derivative, scale](T g, T xi, T yi) { return g * scale * derivative(xi, yi); },
-              grad, x, y);
+        auto chain = [&grad, &x, &y](const auto& gradient_of_element) {
+          Tensor<T> result = backend::empty<T>(x.shape(), x.device());
+          backend::map(result, gradient_of_element, grad, x, y);
           return result;
         };
         return std::vector<Tensor<T>>{
-            inputs[0].requires_grad() ? chain(prediction_derivative) : Tensor<T>(),
-            inputs[1].requires_grad() ? chain(target_derivative) : Tensor<T>()};
+            inputs[0].requires_grad() ? chain(backend::LossPredictionGradient<Loss, T>{loss, scale}) : Tensor<T>(),
+            inputs[1].requires_grad() ? chain(backend::LossTargetGradient<Loss, T>{loss, scale}) : Tensor<T>()};
       },
       {prediction, target});
   return out;
@@ -149,7 +150,9 @@ template <typename T, typename IsValid>
 void check_values(const std::string& message_prefix, const std::string& requirement,
                   const Tensor<T>& values, const IsValid& is_valid) {
   std::atomic<bool> all_valid{true};  // threads only ever clear it, so no lock is needed
-  const Tensor<T> dense = nabla::detail::dense_values(values);
+  // Values on a GPU are checked on the host (one copy per call).
+  const Tensor<T> dense =
+      values.device().is_cpu() ? nabla::detail::dense_values(values) : values.to(Device::cpu());
   const T* data = dense.data();
   backend::cpu::parallel_for(0, dense.numel(), kElementwiseGrain,
                              [&](std::int64_t begin, std::int64_t end) {

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <string>
 
+#include "nabla/backend/functors.hpp"
 #include "nabla/backend/math.hpp"
 #include "nabla/loss/reduction.hpp"
 
@@ -22,9 +23,7 @@ template <FloatingElement T>
 Tensor<T> mse(const Tensor<T>& prediction, const Tensor<T>& target,
               Reduction reduction = Reduction::mean) {
   // d(x - y)^2/dx = 2 (x - y), d/dy = -2 (x - y)
-  return detail::elementwise_loss<T>(
-      "mse", prediction, target, reduction, [](T x, T y) { return (x - y) * (x - y); },
-      [](T x, T y) { return T(2) * (x - y); }, [](T x, T y) { return T(-2) * (x - y); });
+  return detail::elementwise_loss<T>("mse", prediction, target, reduction, backend::SquaredError{});
 }
 
 /// Mean absolute error (L1 loss): reduce(|prediction - target|). The derivative at d = 0 is
@@ -33,10 +32,7 @@ template <FloatingElement T>
 Tensor<T> l1(const Tensor<T>& prediction, const Tensor<T>& target,
              Reduction reduction = Reduction::mean) {
   // d|x - y|/dx = sign(x - y), d/dy = -sign(x - y)
-  return detail::elementwise_loss<T>(
-      "l1", prediction, target, reduction, [](T x, T y) { return std::abs(x - y); },
-      [](T x, T y) { return backend::sign(x - y); },
-      [](T x, T y) { return -backend::sign(x - y); });
+  return detail::elementwise_loss<T>("l1", prediction, target, reduction, backend::AbsoluteError{});
 }
 
 /// Same as l1 (Keras calls it mean absolute error).
@@ -55,19 +51,8 @@ Tensor<T> huber(const Tensor<T>& prediction, const Tensor<T>& target,
     throw ValueError("huber: delta must be a finite number > 0, got " + std::to_string(delta));
   const T threshold = static_cast<T>(delta);
   // |d| <= delta: d^2 / 2, derivative d;  |d| > delta: delta (|d| - delta / 2), derivative delta
-  // sign(d)
-  auto derivative = [threshold](T x, T y) {
-    const T d = x - y;
-    return d < -threshold ? -threshold : (d > threshold ? threshold : d);
-  };
-  return detail::elementwise_loss<T>(
-      "huber", prediction, target, reduction,
-      [threshold](T x, T y) {
-        const T magnitude = std::abs(x - y);
-        return magnitude <= threshold ? T(0.5) * magnitude * magnitude
-                                      : threshold * (magnitude - T(0.5) * threshold);
-      },
-      derivative, [derivative](T x, T y) { return -derivative(x, y); });
+  // sign(d)   (backend::HuberError)
+  return detail::elementwise_loss<T>("huber", prediction, target, reduction, backend::HuberError<T>{threshold});
 }
 
 // ---- the same losses as functor objects (options first, reduction last) -------------------

@@ -38,10 +38,8 @@ namespace detail {
 template <TensorElement T>
 Values host_values(const std::string& metric, const std::string& role, const Tensor<T>& tensor) {
   if (!tensor.defined()) throw ValueError(metric + ": the " + role + " is an undefined tensor");
-  if (!tensor.device().is_cpu())
-    throw DeviceError(metric + ": the " + role + " is on " + tensor.device().str() +
-                      "; metrics read CPU tensors (copy it with .to(nabla::Device::cpu()))");
-  const std::vector<T> values = tensor.to_vector();
+  // Metrics read values on the host: a tensor on a GPU is copied over (one copy per update).
+  const std::vector<T> values = tensor.device().is_cpu() ? tensor.to_vector() : tensor.to(Device::cpu()).to_vector();
   return Values{std::vector<double>(values.begin(), values.end()), tensor.shape()};
 }
 

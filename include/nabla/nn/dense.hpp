@@ -30,7 +30,6 @@ namespace functional {
 template <FloatingElement T>
 Tensor<T> linear(const Tensor<T>& input, const Tensor<T>& weight, const Tensor<T>& bias = Tensor<T>(),
                  const std::string& layer = "linear") {
-  nabla::detail::check_cpu(layer, input);
   nabla::detail::check_same_device(layer, input, weight);
   if (weight.dim() != 2)
     throw ShapeError(layer + ": weight must be 2-D [out_features, in_features], got " + to_string(weight.shape()));

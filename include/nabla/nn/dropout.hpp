@@ -17,6 +17,8 @@
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/elementwise.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/functors.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/ops/checks.hpp"
@@ -42,27 +44,39 @@ template <FloatingElement T>
 Tensor<T> dropout(const Tensor<T>& input, double p, bool training = true, Generator& generator = default_generator()) {
   const std::string op = "dropout";
   detail::check_dropout_probability(op, p);
-  nabla::detail::check_cpu(op, input);
+  nabla::detail::check_defined(op, input);
   if (!training || p == 0.0) return input;
 
   // The mask already holds the scale: 0 for dropped elements, 1 / (1 - p) for kept ones.
-  Tensor<T> scaled_mask(input.shape());
+  // Element i comes from the Philox stream at (seed, offset + i) on either device, so a seed
+  // gives the same mask on the CPU and a GPU.
+  const Device device = input.device();
+  Tensor<T> scaled_mask = backend::empty<T>(input.shape(), device);
   const auto keep_threshold = static_cast<T>(p);
   const T scale = static_cast<T>(1.0 / (1.0 - p));
   const std::uint64_t seed = generator.seed();
   const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(input.numel()));
-  T* mask = scaled_mask.data();
-  backend::cpu::parallel_for(0, input.numel(), 4096, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i)
-      mask[i] = philox_uniform<T>(seed, offset, static_cast<std::uint64_t>(i)) >= keep_threshold ? scale : T(0);
-  });
+  if (device.is_cuda()) {
+#if defined(NABLA_WITH_CUDA)
+    backend::cuda::dropout_mask<T>(backend::device_data(scaled_mask), scaled_mask.numel(), seed, offset,
+                                   keep_threshold, scale, device.index());
+#else
+    backend::throw_no_cuda(op, device);
+#endif
+  } else {
+    T* mask = scaled_mask.data();
+    backend::cpu::parallel_for(0, input.numel(), 4096, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i)
+        mask[i] = backend::dropout_mask_value<T>(seed, offset, static_cast<std::uint64_t>(i), keep_threshold, scale);
+    });
+  }
 
-  Tensor<T> out(input.shape());
-  backend::cpu::map_kernel(out, [](T x, T m) { return x * m; }, input, scaled_mask);
+  Tensor<T> out = backend::empty<T>(input.shape(), device);
+  backend::map(out, backend::Multiply{}, input, scaled_mask);
   // dy/dx = m / (1 - p): the same scaled mask (the mask is a constant, not an input)
   record_op<T>(out, op, {input}, [scaled_mask](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    Tensor<T> grad_input(grad.shape());
-    backend::cpu::map_kernel(grad_input, [](T g, T m) { return g * m; }, grad, scaled_mask);
+    Tensor<T> grad_input = backend::empty<T>(grad.shape(), grad.device());
+    backend::map(grad_input, backend::Multiply{}, grad, scaled_mask);
     return std::vector<Tensor<T>>{grad_input};
   });
   return out;

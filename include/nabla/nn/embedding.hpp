@@ -22,6 +22,7 @@
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/nn/module.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/views.hpp"
@@ -43,8 +44,9 @@ inline std::string position_text(const Shape& shape, std::int64_t flat) {
 /// The ids as a flat list in row-major order, each checked to lie in [0, num_embeddings).
 inline std::vector<std::int64_t> checked_token_ids(const std::string& layer, const IndexTensor& ids,
                                                    std::int64_t num_embeddings) {
-  nabla::detail::check_cpu(layer, ids);
-  std::vector<std::int64_t> values = ids.to_vector();
+  nabla::detail::check_defined(layer, ids);
+  // Ids on a GPU are checked on the host (one small copy), so a bad id is a clear error there too.
+  std::vector<std::int64_t> values = ids.device().is_cpu() ? ids.to_vector() : ids.to(Device::cpu()).to_vector();
   for (std::size_t i = 0; i < values.size(); ++i)
     if (values[i] < 0 || values[i] >= num_embeddings)
       throw ValueError(layer + ": token id " + std::to_string(values[i]) + " at position " +
@@ -57,8 +59,8 @@ inline std::vector<std::int64_t> checked_token_ids(const std::string& layer, con
 /// Every value must be a whole number; range is checked later, with the id's position.
 template <FloatingElement T>
 IndexTensor ids_from_values(const std::string& layer, const Tensor<T>& values) {
-  nabla::detail::check_cpu(layer, values);
-  const std::vector<T> flat = values.to_vector();
+  nabla::detail::check_defined(layer, values);
+  const std::vector<T> flat = values.device().is_cpu() ? values.to_vector() : values.to(Device::cpu()).to_vector();
   IndexTensor ids(values.shape());
   std::int64_t* out = ids.data();
   for (std::size_t i = 0; i < flat.size(); ++i) {
@@ -76,11 +78,45 @@ IndexTensor ids_from_values(const std::string& layer, const Tensor<T>& values) {
   return ids;
 }
 
+/// embedding_lookup for a weight on a CUDA device: the checked ids go to the device once,
+/// the gather and the scatter-add backward run there (kernels/embedding.cu).
+template <FloatingElement T>
+Tensor<T> embedding_lookup_on_device(const IndexTensor& ids, const Tensor<T>& weight,
+                                     const std::vector<std::int64_t>& token_ids, const Shape& output_shape,
+                                     std::int64_t padding_idx) {
+  const Device device = weight.device();
+#if defined(NABLA_WITH_CUDA)
+  const std::int64_t num_embeddings = weight.size(0), embedding_dim = weight.size(1);
+  const auto token_count = static_cast<std::int64_t>(token_ids.size());
+  const IndexTensor device_ids = ids.device() == device ? ids.contiguous() : from_vector<std::int64_t>(token_ids, ids.shape()).to(device);
+  const Tensor<T> table = weight.is_contiguous() ? weight : nabla::detail::copy_values(weight);
+  Tensor<T> out = backend::empty<T>(output_shape, device);
+  backend::cuda::embedding_forward(backend::device_data(table), backend::device_data(device_ids), token_count,
+                                   embedding_dim, backend::device_data(out), device.index());
+  // dL/dW[t] = sum of dL/dout[s] over the positions s with ids[s] == t; the padding row gets nothing
+  record_op<T>(out, "embedding", {weight},
+               [device_ids, padding_idx, num_embeddings, embedding_dim, token_count](
+                   const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 const Tensor<T> g = grad.is_contiguous() ? grad : nabla::detail::copy_values(grad);
+                 Tensor<T> grad_weight = backend::empty<T>({num_embeddings, embedding_dim}, grad.device());
+                 backend::cuda::embedding_backward(backend::device_data(g), backend::device_data(device_ids),
+                                                   token_count, embedding_dim, padding_idx,
+                                                   backend::device_data(grad_weight), num_embeddings,
+                                                   grad.device().index());
+                 return std::vector<Tensor<T>>{grad_weight};
+               });
+  return out;
+#else
+  (void)ids, (void)token_ids, (void)output_shape, (void)padding_idx;
+  backend::throw_no_cuda("embedding", device);
+#endif
+}
+
 /// The lookup out[s] = weight[ids[s]] with its scatter-add backward; one graph node.
 template <FloatingElement T>
 Tensor<T> embedding_lookup(const std::string& layer, const IndexTensor& ids, const Tensor<T>& weight,
                            std::int64_t padding_idx) {
-  nabla::detail::check_cpu(layer, weight);
+  nabla::detail::check_defined(layer, weight);
   if (weight.dim() != 2)
     throw ShapeError(layer + ": weight must be 2-D [num_embeddings, embedding_dim], got " + to_string(weight.shape()));
   const std::int64_t num_embeddings = weight.size(0), embedding_dim = weight.size(1);
@@ -93,6 +129,7 @@ Tensor<T> embedding_lookup(const std::string& layer, const IndexTensor& ids, con
 
   Shape output_shape = ids.shape();
   output_shape.push_back(embedding_dim);
+  if (weight.device().is_cuda()) return embedding_lookup_on_device(ids, weight, *token_ids, output_shape, padding_idx);
   Tensor<T> out(output_shape);
   const Tensor<T> table = weight.is_contiguous() ? weight : nabla::detail::copy_values(weight);
   const T* rows = table.data();

@@ -114,9 +114,9 @@ class LSTM : public Module<T> {
     for (std::int64_t layer = 0; layer < options_.num_layers; ++layer) {
       const Layer& weights = layers_[static_cast<std::size_t>(layer)];
       const Tensor<T> h0 = initial.h.defined() ? initial.h.narrow(0, layer, 1).squeeze(0)
-                                               : zeros<T>({batch, hidden_size_});
+                                               : zeros<T>({batch, hidden_size_}, input.device());
       const Tensor<T> c0 = initial.c.defined() ? initial.c.narrow(0, layer, 1).squeeze(0)
-                                               : zeros<T>({batch, hidden_size_});
+                                               : zeros<T>({batch, hidden_size_}, input.device());
       LSTMResult<T> result =
           layer_function(layer_input, h0, c0, weights.weight_ih, weights.weight_hh, weights.bias_ih,
                          weights.bias_hh, lengths);
@@ -174,7 +174,7 @@ class LSTM : public Module<T> {
   }
 
   void check_input(const Tensor<T>& input) const {
-    nabla::detail::check_cpu(label(), input);
+    nabla::detail::check_defined(label(), input);
     const std::string expected = options_.batch_first
                                      ? "[batch, steps, " + std::to_string(input_size_) + "]"
                                      : "[steps, batch, " + std::to_string(input_size_) + "]";
@@ -187,7 +187,6 @@ class LSTM : public Module<T> {
 
   void check_state(const std::string& name, const Tensor<T>& state, const Shape& expected) const {
     if (!state.defined()) return;
-    nabla::detail::check_cpu(label(), state);
     if (state.shape() != expected)
       throw ShapeError(label() + ": expected " + name + " of shape " + to_string(expected) +
                        " [num_layers, batch, hidden], got " + to_string(state.shape()));

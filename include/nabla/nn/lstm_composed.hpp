@@ -53,8 +53,8 @@ void check_lstm_layer_arguments(const std::string& op, const Tensor<T>& input, c
                                 const Tensor<T>& weight_hh, const Tensor<T>& bias_ih,
                                 const Tensor<T>& bias_hh,
                                 const std::vector<std::int64_t>& lengths) {
-  for (const Tensor<T>* tensor : {&input, &h0, &c0, &weight_ih, &weight_hh})
-    nabla::detail::check_cpu(op, *tensor);
+  for (const Tensor<T>* tensor : {&h0, &c0, &weight_ih, &weight_hh})
+    nabla::detail::check_same_device(op, input, *tensor);
   if (input.dim() != 3)
     throw ShapeError(op + ": expected input of shape [batch, steps, input_size], got " +
                      to_string(input.shape()));
@@ -91,10 +91,10 @@ void check_lstm_layer_arguments(const std::string& op, const Tensor<T>& input, c
 
 /// [batch, 1] mask: 1 where step t is inside the sequence (t < length), 0 where it is padding.
 template <FloatingElement T>
-Tensor<T> valid_step_mask(const std::vector<std::int64_t>& lengths, std::int64_t t) {
+Tensor<T> valid_step_mask(const std::vector<std::int64_t>& lengths, std::int64_t t, Device device = Device::cpu()) {
   Tensor<T> mask({static_cast<std::int64_t>(lengths.size()), 1});
   for (std::size_t b = 0; b < lengths.size(); ++b) mask.data()[b] = t < lengths[b] ? T(1) : T(0);
-  return mask;
+  return device.is_cpu() ? mask : mask.to(device);
 }
 
 }  // namespace detail
@@ -132,7 +132,7 @@ LSTMResult<T> lstm_layer_composed(const Tensor<T>& input, const Tensor<T>& h0, c
       outputs.push_back(h_new);
     } else {
       // (7) At a padded step the state passes through unchanged and the output is zero.
-      const Tensor<T> valid = detail::valid_step_mask<T>(lengths, t);
+      const Tensor<T> valid = detail::valid_step_mask<T>(lengths, t, input.device());
       h = where(valid, h_new, h);
       c = where(valid, c_new, c);
       outputs.push_back(where(valid, h_new, T(0)));

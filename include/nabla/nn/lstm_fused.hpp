@@ -29,6 +29,7 @@
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/gemm.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/lstm_math.hpp"
 #include "nabla/nn/lstm_composed.hpp"
 #include "nabla/ops/factories.hpp"
@@ -274,6 +275,179 @@ std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache,
   return gradients;
 }
 
+/// Backpropagation through time on a CUDA device: the same steps as lstm_layer_backward, with
+/// kernels/lstm.cu's step kernel for the elementwise part and cuBLAS for every product.
+template <FloatingElement T>
+std::vector<Tensor<T>> lstm_layer_backward_on_device(const LSTMLayerCache<T>& cache, const IndexTensor& lengths,
+                                                     const Tensor<T>& packed_gradient,
+                                                     const std::vector<Tensor<T>>& inputs) {
+  const Device device = packed_gradient.device();
+#if defined(NABLA_WITH_CUDA)
+  namespace cuda = backend::cuda;
+  using backend::device_data;
+  const int index = device.index();
+  const std::int64_t batch = cache.batch, steps = cache.steps, hidden = cache.hidden;
+  const std::int64_t input_size = cache.input_size, gate_width = cache.gate_width();
+  const std::int64_t rows = batch * steps;
+  const Tensor<T> gradient = dense_values(packed_gradient);
+  const Tensor<T> w_hh = dense_values(inputs[2]);
+  const std::int64_t* const lengths_data = lengths.defined() ? device_data(lengths) : nullptr;
+
+  // dL/dh and dL/dc of the state flowing down from step t+1; at the top, those of h_n, c_n.
+  const Shape state_shape{batch, hidden};
+  const Strides state_strides = contiguous_strides(state_shape);
+  Tensor<T> h_gradient = nabla::detail::copy_values(
+      Tensor<T>(gradient.storage(), state_shape, state_strides, gradient.offset() + rows * hidden));
+  Tensor<T> c_gradient = nabla::detail::copy_values(
+      Tensor<T>(gradient.storage(), state_shape, state_strides, gradient.offset() + (rows + batch) * hidden));
+  Tensor<T> gates_gradient = backend::empty<T>({batch, steps, gate_width}, device);
+  // With padding, dh of padded rows must survive the GEMM below, which writes elsewhere first.
+  Tensor<T> h_gradient_from_gates = lengths.defined() ? backend::empty<T>(state_shape, device) : h_gradient;
+
+  cuda::LSTMStepArguments<T> step;
+  step.batch = batch;
+  step.steps = steps;
+  step.hidden = hidden;
+  step.lengths = lengths_data;
+  step.gates = device_data(cache.gates);
+  step.cell_previous = device_data(cache.cell_previous);
+  step.cell_tanh = device_data(cache.cell_tanh);
+  step.output_gradient = device_data(gradient);
+  step.hidden_gradient = device_data(h_gradient);
+  step.cell_gradient = device_data(c_gradient);
+  step.gates_gradient = device_data(gates_gradient);
+  for (std::int64_t t = steps; t-- > 0;) {
+    step.t = t;
+    cuda::lstm_backward_step(step, index);
+    // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden], rows `steps` apart.
+    cuda::gemm<T>(false, false, batch, hidden, gate_width, T(1), step.gates_gradient + t * gate_width,
+                  steps * gate_width, 0, device_data(w_hh), hidden, 0, T(0), device_data(h_gradient_from_gates),
+                  hidden, 0, 1, index);
+    if (lengths.defined())
+      cuda::lstm_keep_valid_hidden_gradient(device_data(h_gradient), device_data(h_gradient_from_gates),
+                                            lengths_data, batch, hidden, t, index);
+  }
+
+  std::vector<Tensor<T>> gradients(inputs.size());
+  const T* const d_gates = device_data(gates_gradient);
+  if (inputs[0].requires_grad()) {  // (B11) dX = dA W_ih
+    const Tensor<T> w_ih = dense_values(inputs[1]);
+    Tensor<T> input_gradient = backend::empty<T>({batch, steps, input_size}, device);
+    cuda::gemm<T>(false, false, rows, input_size, gate_width, T(1), d_gates, gate_width, 0, device_data(w_ih),
+                  input_size, 0, T(0), device_data(input_gradient), input_size, 0, 1, index);
+    gradients[0] = input_gradient;
+  }
+  if (inputs[1].requires_grad()) {  // (B9) dW_ih = dA^T X
+    const Tensor<T> x = dense_values(inputs[0]);
+    Tensor<T> weight_ih_gradient = backend::empty<T>({gate_width, input_size}, device);
+    cuda::gemm<T>(true, false, gate_width, input_size, rows, T(1), d_gates, gate_width, 0, device_data(x),
+                  input_size, 0, T(0), device_data(weight_ih_gradient), input_size, 0, 1, index);
+    gradients[1] = weight_ih_gradient;
+  }
+  if (inputs[2].requires_grad()) {  // (B10) dW_hh = dA^T H_prev
+    Tensor<T> weight_hh_gradient = backend::empty<T>({gate_width, hidden}, device);
+    cuda::gemm<T>(true, false, gate_width, hidden, rows, T(1), d_gates, gate_width, 0,
+                  device_data(cache.hidden_previous), hidden, 0, T(0), device_data(weight_hh_gradient), hidden, 0,
+                  1, index);
+    gradients[2] = weight_hh_gradient;
+  }
+  if (inputs[3].defined() && (inputs[3].requires_grad() || inputs[4].requires_grad())) {
+    // (B12) db_ih = db_hh = sum of dA over all rows
+    Tensor<T> bias_gradient = backend::empty<T>({gate_width}, device);
+    backend::sum(gates_gradient.view({rows, gate_width}), {true, false}, bias_gradient);
+    gradients[3] = bias_gradient;
+    gradients[4] = bias_gradient;
+  }
+  gradients[5] = h_gradient;  // dL/dh0, dL/dc0: what flowed out of step 0
+  gradients[6] = c_gradient;
+  return gradients;
+#else
+  (void)cache, (void)lengths, (void)inputs;
+  backend::throw_no_cuda("lstm_layer_fused backward", device);
+#endif
+}
+
+/// The forward of lstm_layer_fused on a CUDA device (arguments checked by the caller).
+template <FloatingElement T>
+LSTMResult<T> lstm_layer_fused_on_device(LSTMLayerCache<T> cache, const Tensor<T>& input, const Tensor<T>& h0,
+                                         const Tensor<T>& c0, const Tensor<T>& weight_ih, const Tensor<T>& weight_hh,
+                                         const Tensor<T>& bias_ih, const Tensor<T>& bias_hh) {
+  const Device device = input.device();
+#if defined(NABLA_WITH_CUDA)
+  namespace cuda = backend::cuda;
+  using backend::device_data;
+  const int index = device.index();
+  const std::int64_t batch = cache.batch, steps = cache.steps, hidden = cache.hidden;
+  const std::int64_t input_size = cache.input_size, gate_width = cache.gate_width();
+  const std::int64_t rows = batch * steps;
+  cache.gates = backend::empty<T>({batch, steps, gate_width}, device);
+  cache.hidden_previous = backend::empty<T>({batch, steps, hidden}, device);
+  cache.cell_previous = backend::empty<T>({batch, steps, hidden}, device);
+  cache.cell_tanh = backend::empty<T>({batch, steps, hidden}, device);
+  // The lengths go to the device once; the kernels read them there.
+  const IndexTensor lengths =
+      cache.lengths.empty()
+          ? IndexTensor()
+          : from_vector<std::int64_t>(cache.lengths, {static_cast<std::int64_t>(cache.lengths.size())}).to(device);
+
+  const Tensor<T> x = dense_values(input);
+  const Tensor<T> w_ih = dense_values(weight_ih), w_hh = dense_values(weight_hh);
+  Tensor<T> bias = backend::empty<T>({gate_width}, device);  // b_ih + b_hh
+  if (bias_ih.defined())
+    backend::map(bias, backend::Add{}, bias_ih.detach(), bias_hh.detach());
+  else
+    backend::map(bias, backend::Fill<T>{T(0)});
+  // The node's one output packs [output (batch*steps*hidden) | h_n (batch*hidden) | c_n].
+  Tensor<T> packed = backend::empty<T>({(rows + 2 * batch) * hidden}, device);
+
+  // A = X W_ih^T for every step at once: [batch*steps, input_size] x [input_size, 4 hidden].
+  cuda::gemm<T>(false, true, rows, gate_width, input_size, T(1), device_data(x), input_size, 0, device_data(w_ih),
+                input_size, 0, T(0), device_data(cache.gates), gate_width, 0, 1, index);
+  // h0, c0 into the rows of step 0 (rows b * steps): strided views of the caches.
+  const Shape state_shape{batch, hidden};
+  const Strides first_step_rows{steps * hidden, 1};
+  Tensor<T> h_start(cache.hidden_previous.storage(), state_shape, first_step_rows, 0);
+  Tensor<T> c_start(cache.cell_previous.storage(), state_shape, first_step_rows, 0);
+  backend::map(h_start, backend::Identity{}, h0.detach());
+  backend::map(c_start, backend::Identity{}, c0.detach());
+
+  cuda::LSTMStepArguments<T> step;
+  step.batch = batch;
+  step.steps = steps;
+  step.hidden = hidden;
+  step.lengths = lengths.defined() ? device_data(lengths) : nullptr;
+  step.gates = device_data(cache.gates);
+  step.bias = device_data(bias);
+  step.hidden_previous = device_data(cache.hidden_previous);
+  step.cell_previous = device_data(cache.cell_previous);
+  step.cell_tanh = device_data(cache.cell_tanh);
+  step.output = device_data(packed);
+  step.h_final = step.output + rows * hidden;
+  step.c_final = step.h_final + batch * hidden;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    // A_t += h_{t-1} W_hh^T: [batch, hidden] x [hidden, 4 hidden], rows `steps` apart.
+    cuda::gemm<T>(false, true, batch, gate_width, hidden, T(1), step.hidden_previous + t * hidden, steps * hidden, 0,
+                  device_data(w_hh), hidden, 0, T(1), step.gates + t * gate_width, steps * gate_width, 0, 1, index);
+    step.t = t;
+    cuda::lstm_forward_step(step, index);
+  }
+
+  // dL/d(input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0) by BPTT, docs/lstm.md (B1)-(B12)
+  record_op<T>(packed, "lstm_layer_fused", {input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0},
+               [cache, lengths](const Tensor<T>& packed_gradient, const std::vector<Tensor<T>>& inputs) {
+                 return lstm_layer_backward_on_device(cache, lengths, packed_gradient, inputs);
+               },
+               {input, weight_ih, weight_hh});
+
+  return {packed.narrow(0, 0, rows * hidden).view({batch, steps, hidden}),
+          packed.narrow(0, rows * hidden, batch * hidden).view(state_shape),
+          packed.narrow(0, (rows + batch) * hidden, batch * hidden).view(state_shape)};
+#else
+  (void)cache, (void)h0, (void)c0, (void)weight_ih, (void)weight_hh, (void)bias_ih, (void)bias_hh;
+  backend::throw_no_cuda("lstm_layer_fused", device);
+#endif
+}
+
 }  // namespace detail
 
 /// One LSTM layer, fused: same arguments and result as lstm_layer_composed.
@@ -290,6 +464,8 @@ LSTMResult<T> lstm_layer_fused(const Tensor<T>& input, const Tensor<T>& h0, cons
   cache.input_size = input.size(2);
   cache.hidden = weight_hh.size(1);
   cache.lengths = lengths;
+  if (input.device().is_cuda())
+    return detail::lstm_layer_fused_on_device(cache, input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh);
   const std::int64_t batch = cache.batch, steps = cache.steps, hidden = cache.hidden;
   const std::int64_t input_size = cache.input_size, gate_width = cache.gate_width();
   const std::int64_t rows = batch * steps;

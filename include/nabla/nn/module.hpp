@@ -121,6 +121,16 @@ class Module {
     }
   }
 
+  /// Moves every parameter and buffer (and any gradient) to `device` in place, like PyTorch's
+  /// module.to(device): the layers keep their tensors, whose storage now lives on `device`.
+  /// Create the optimizer after this call, so its state is made on the same device.
+  Module& to(Device device) {
+    NamedTensors targets = named_parameters();
+    for (auto& entry : named_buffers()) targets.push_back(entry);
+    for (auto& [name, tensor] : targets) move_in_place(tensor, device);
+    return *this;
+  }
+
   /// One line of configuration for summary(), e.g. "13 -> 32" (optional).
   virtual std::string describe() const { return ""; }
 
@@ -147,6 +157,17 @@ class Module {
   }
 
  private:
+  // Every handle to the tensor shares its impl, so swapping the impl's storage moves them all.
+  static void move_in_place(Tensor<T>& tensor, Device device) {
+    if (tensor.device() == device) return;
+    const auto& impl = tensor.impl();
+    const Tensor<T> moved = tensor.detach().to(device);
+    impl->storage = moved.storage();
+    impl->strides = moved.strides();
+    impl->offset = moved.offset();
+    if (impl->grad) impl->grad = Tensor<T>(impl->grad).detach().to(device).impl();
+  }
+
   void collect(const std::string& prefix, NamedTensors& result, bool buffers) const {
     for (const auto& [name, tensor] : buffers ? buffers_ : parameters_) result.emplace_back(prefix + name, tensor);
     for (const auto& [name, child] : children_) child->collect(prefix + name + ".", result, buffers);

@@ -83,7 +83,9 @@ class Sequential : public Module<T> {
     out << rule << "\n"
         << std::left << std::setw(28) << "Layer (type)" << std::setw(22) << "Output Shape" << "Param #\n"
         << std::string(64, '=') << "\n";
-    Tensor<T> activation = zeros<T>(input_shape);
+    // The probe input goes where the parameters are (a model moved to a GPU runs there).
+    const auto parameters = this->parameters();
+    Tensor<T> activation = zeros<T>(input_shape, parameters.empty() ? Device::cpu() : parameters.front().device());
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       activation = layers_[i]->forward(activation);
       const std::string label = std::to_string(i) + " (" + layers_[i]->type_name() + ")";

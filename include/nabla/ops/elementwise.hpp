@@ -1,7 +1,8 @@
 // nabla/ops/elementwise.hpp - + - * / with NumPy broadcasting, their scalar and in-place forms.
 //
-// Each op computes its output through backend::cpu::map_kernel, then records a backward
-// function. Gradients are returned at the output's (broadcast) shape; the autograd engine
+// Each op computes its output through backend::map (backend/dispatch.hpp: the CPU loop or the
+// CUDA kernel, by the tensors' device) with a functor of backend/functors.hpp, then records a
+// backward function. Gradients are returned at the output's (broadcast) shape; the autograd engine
 // sums them back to each input's shape.
 #pragma once
 
@@ -10,7 +11,8 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/functors.hpp"
 #include "nabla/ops/checks.hpp"
 
 namespace nabla {
@@ -23,23 +25,22 @@ namespace detail {
 template <typename T, typename Function>
 Tensor<T> binary_map(const std::string& op, const Tensor<T>& a, const Tensor<T>& b, const Function& function) {
   check_same_device(op, a, b);
-  check_cpu(op, a);
-  Tensor<T> out(broadcast_shapes(op, a.shape(), b.shape()));
-  backend::cpu::map_kernel(out, function, a, b);
+  Tensor<T> out = backend::empty<T>(broadcast_shapes(op, a.shape(), b.shape()), a.device());
+  backend::map(out, function, a, b);
   return out;
 }
 
 template <typename T, typename Function>
 Tensor<T> unary_map(const std::string& op, const Tensor<T>& a, const Function& function) {
-  check_cpu(op, a);
-  Tensor<T> out(a.shape());
-  backend::cpu::map_kernel(out, function, a);
+  check_defined(op, a);
+  Tensor<T> out = backend::empty<T>(a.shape(), a.device());
+  backend::map(out, function, a);
   return out;
 }
 
 template <typename T>
 void check_in_place(const std::string& op, const Tensor<T>& target) {
-  check_cpu(op, target);
+  check_defined(op, target);
   if (is_grad_enabled() && target.requires_grad())
     throw ValueError(op + ": in-place operation on a tensor that requires grad would corrupt the gradient; "
                      "wrap it in nabla::NoGradGuard (optimizer updates) or use the out-of-place form");
@@ -52,7 +53,7 @@ Tensor<T>& in_place_map(const std::string& op, Tensor<T>& target, const Tensor<T
   if (broadcast_shapes(op, target.shape(), other.shape()) != target.shape())
     throw ShapeError(op + ": cannot broadcast " + to_string(other.shape()) + " into the in-place target " +
                      to_string(target.shape()));
-  backend::cpu::map_kernel(target, function, target, other);
+  backend::map(target, function, target, other);
   target.storage()->bump_version();
   return target;
 }
@@ -60,7 +61,7 @@ Tensor<T>& in_place_map(const std::string& op, Tensor<T>& target, const Tensor<T
 template <typename T, typename Function>
 Tensor<T>& in_place_map(const std::string& op, Tensor<T>& target, const Function& function) {
   check_in_place(op, target);
-  backend::cpu::map_kernel(target, function, target);
+  backend::map(target, function, target);
   target.storage()->bump_version();
   return target;
 }
@@ -70,7 +71,7 @@ Tensor<T>& in_place_map(const std::string& op, Tensor<T>& target, const Function
 
 template <FloatingElement T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::binary_map("add", a, b, [](T x, T y) { return x + y; });
+  Tensor<T> out = detail::binary_map("add", a, b, backend::Add{});
   // d(a + b)/da = 1, d(a + b)/db = 1
   record_op<T>(out, "add", {a, b}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{grad, grad};
@@ -80,7 +81,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <FloatingElement T>
 Tensor<T> neg(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("neg", a, [](T x) { return -x; });
+  Tensor<T> out = detail::unary_map("neg", a, backend::Negate{});
   // d(-a)/da = -1
   record_op<T>(out, "neg", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{neg(grad)};
@@ -90,7 +91,7 @@ Tensor<T> neg(const Tensor<T>& a) {
 
 template <FloatingElement T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::binary_map("sub", a, b, [](T x, T y) { return x - y; });
+  Tensor<T> out = detail::binary_map("sub", a, b, backend::Subtract{});
   // d(a - b)/da = 1, d(a - b)/db = -1
   record_op<T>(out, "sub", {a, b}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{grad, neg(grad)};
@@ -100,7 +101,7 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <FloatingElement T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::binary_map("mul", a, b, [](T x, T y) { return x * y; });
+  Tensor<T> out = detail::binary_map("mul", a, b, backend::Multiply{});
   // d(a * b)/da = b, d(a * b)/db = a
   record_op<T>(
       out, "mul", {a, b},
@@ -113,7 +114,7 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <FloatingElement T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::binary_map("div", a, b, [](T x, T y) { return x / y; });
+  Tensor<T> out = detail::binary_map("div", a, b, backend::Divide{});
   // d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2
   record_op<T>(
       out, "div", {a, b},
@@ -130,7 +131,7 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <FloatingElement T>
 Tensor<T> add(const Tensor<T>& a, T scalar) {
-  Tensor<T> out = detail::unary_map("add", a, [scalar](T x) { return x + scalar; });
+  Tensor<T> out = detail::unary_map("add", a, backend::AddScalar<T>{scalar});
   // d(a + s)/da = 1
   record_op<T>(out, "add_scalar", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{grad};
@@ -140,7 +141,7 @@ Tensor<T> add(const Tensor<T>& a, T scalar) {
 
 template <FloatingElement T>
 Tensor<T> mul(const Tensor<T>& a, T scalar) {
-  Tensor<T> out = detail::unary_map("mul", a, [scalar](T x) { return x * scalar; });
+  Tensor<T> out = detail::unary_map("mul", a, backend::MultiplyScalar<T>{scalar});
   // d(a * s)/da = s
   record_op<T>(out, "mul_scalar", {a}, [scalar](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{mul(grad, scalar)};
@@ -151,7 +152,7 @@ Tensor<T> mul(const Tensor<T>& a, T scalar) {
 /// s - a
 template <FloatingElement T>
 Tensor<T> rsub(const Tensor<T>& a, T scalar) {
-  Tensor<T> out = detail::unary_map("rsub", a, [scalar](T x) { return scalar - x; });
+  Tensor<T> out = detail::unary_map("rsub", a, backend::ScalarMinus<T>{scalar});
   // d(s - a)/da = -1
   record_op<T>(out, "rsub_scalar", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{neg(grad)};
@@ -162,13 +163,13 @@ Tensor<T> rsub(const Tensor<T>& a, T scalar) {
 /// s / a
 template <FloatingElement T>
 Tensor<T> rdiv(const Tensor<T>& a, T scalar) {
-  Tensor<T> out = detail::unary_map("rdiv", a, [scalar](T x) { return scalar / x; });
+  Tensor<T> out = detail::unary_map("rdiv", a, backend::ScalarDivide<T>{scalar});
   // d(s / a)/da = -s / a^2
   record_op<T>(
       out, "rdiv_scalar", {a},
       [scalar](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        Tensor<T> result(grad.shape());
-        backend::cpu::map_kernel(result, [scalar](T g, T x) { return -g * scalar / (x * x); }, grad, inputs[0].detach());
+        Tensor<T> result = backend::empty<T>(grad.shape(), grad.device());
+        backend::map(result, backend::ScalarDivideBackward<T>{scalar}, grad, inputs[0].detach());
         return std::vector<Tensor<T>>{result};
       },
       {a});
@@ -209,43 +210,56 @@ Tensor<T> operator/(S s, const Tensor<T>& a) { return rdiv(a, static_cast<T>(s))
 
 template <typename T>
 Tensor<T>& Tensor<T>::operator+=(const Tensor<T>& other) {
-  return detail::in_place_map("operator+=", *this, other, [](T x, T y) { return x + y; });
+  return detail::in_place_map("operator+=", *this, other, backend::Add{});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator-=(const Tensor<T>& other) {
-  return detail::in_place_map("operator-=", *this, other, [](T x, T y) { return x - y; });
+  return detail::in_place_map("operator-=", *this, other, backend::Subtract{});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator*=(const Tensor<T>& other) {
-  return detail::in_place_map("operator*=", *this, other, [](T x, T y) { return x * y; });
+  return detail::in_place_map("operator*=", *this, other, backend::Multiply{});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator/=(const Tensor<T>& other) {
-  return detail::in_place_map("operator/=", *this, other, [](T x, T y) { return x / y; });
+  return detail::in_place_map("operator/=", *this, other, backend::Divide{});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator+=(T scalar) {
-  return detail::in_place_map("operator+=", *this, [scalar](T x) { return x + scalar; });
+  return detail::in_place_map("operator+=", *this, backend::AddScalar<T>{scalar});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator-=(T scalar) {
-  return detail::in_place_map("operator-=", *this, [scalar](T x) { return x - scalar; });
+  return detail::in_place_map("operator-=", *this, backend::SubtractScalar<T>{scalar});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator*=(T scalar) {
-  return detail::in_place_map("operator*=", *this, [scalar](T x) { return x * scalar; });
+  return detail::in_place_map("operator*=", *this, backend::MultiplyScalar<T>{scalar});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::operator/=(T scalar) {
-  return detail::in_place_map("operator/=", *this, [scalar](T x) { return x / scalar; });
+  return detail::in_place_map("operator/=", *this, backend::DivideScalar<T>{scalar});
 }
 template <typename T>
 Tensor<T>& Tensor<T>::fill_(T value) {
-  return detail::in_place_map("fill_", *this, [value](T) { return value; });
+  detail::check_in_place("fill_", *this);
+  backend::map(*this, backend::Fill<T>{value});
+  storage()->bump_version();
+  return *this;
 }
+/// Copies across devices too: a CPU source is moved to this tensor's device first.
 template <typename T>
 Tensor<T>& Tensor<T>::copy_(const Tensor<T>& source) {
-  return detail::in_place_map("copy_", *this, source, [](T, T y) { return y; });
+  const std::string op = "copy_";
+  detail::check_in_place(op, *this);
+  detail::check_defined(op, source);
+  if (broadcast_shapes(op, shape(), source.shape()) != shape())
+    throw ShapeError(op + ": cannot broadcast " + to_string(source.shape()) + " into the in-place target " +
+                     to_string(shape()));
+  const Tensor<T> local = source.device() == device() ? source : source.to(device());
+  backend::map(*this, backend::Identity{}, local);
+  storage()->bump_version();
+  return *this;
 }
 
 }  // namespace nabla

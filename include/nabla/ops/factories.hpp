@@ -13,54 +13,57 @@
 
 #include "nabla/backend/cpu/elementwise.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/core/tensor.hpp"
 
 namespace nabla {
 
-/// A tensor of `shape` whose values are uninitialized (fastest; overwrite every element).
+/// A tensor of `shape` whose values are uninitialized (fastest; overwrite every element), on
+/// `device` (the CPU unless told).
 template <TensorElement T>
-Tensor<T> empty(const Shape& shape) {
-  return Tensor<T>(shape);
+Tensor<T> empty(const Shape& shape, Device device = Device::cpu()) {
+  return backend::empty<T>(shape, device);
 }
 
 /// A tensor of `shape` filled with `value`.
 template <TensorElement T>
-Tensor<T> full(const Shape& shape, T value) {
-  Tensor<T> result(shape);
-  backend::cpu::map_kernel(result, [value]() { return value; });
+Tensor<T> full(const Shape& shape, T value, Device device = Device::cpu()) {
+  Tensor<T> result = backend::empty<T>(shape, device);
+  backend::map(result, backend::Fill<T>{value});
   return result;
 }
 
 template <TensorElement T>
-Tensor<T> zeros(const Shape& shape) {
-  return full<T>(shape, T(0));
+Tensor<T> zeros(const Shape& shape, Device device = Device::cpu()) {
+  return full<T>(shape, T(0), device);
 }
 
 template <TensorElement T>
-Tensor<T> ones(const Shape& shape) {
-  return full<T>(shape, T(1));
+Tensor<T> ones(const Shape& shape, Device device = Device::cpu()) {
+  return full<T>(shape, T(1), device);
 }
 
+/// The *_like factories create the tensor on `other`'s device, like PyTorch's.
 template <TensorElement T>
 Tensor<T> zeros_like(const Tensor<T>& other) {
-  return zeros<T>(other.shape());
+  return zeros<T>(other.shape(), other.device());
 }
 
 template <TensorElement T>
 Tensor<T> ones_like(const Tensor<T>& other) {
-  return ones<T>(other.shape());
+  return ones<T>(other.shape(), other.device());
 }
 
 template <TensorElement T>
 Tensor<T> full_like(const Tensor<T>& other, T value) {
-  return full<T>(other.shape(), value);
+  return full<T>(other.shape(), value, other.device());
 }
 
 /// A rank-0 tensor holding one value.
 template <TensorElement T>
-Tensor<T> scalar_tensor(T value) {
-  return full<T>({}, value);
+Tensor<T> scalar_tensor(T value, Device device = Device::cpu()) {
+  return full<T>({}, value, device);
 }
 
 /// Copies `values` into a new tensor of `shape` (row-major); the counts must agree.
@@ -122,31 +125,52 @@ Tensor<T> eye(std::int64_t rows, std::int64_t columns = -1) {
 }
 
 namespace detail {
-template <FloatingElement T, typename Draw>
-Tensor<T> random_tensor(const Shape& shape, Generator& generator, const Draw& draw) {
-  Tensor<T> result(shape);
+/// Which distribution random_tensor draws from.
+enum class Distribution { uniform, normal };
+
+/// Draws a tensor from the Philox stream of `generator` on `device`: element i comes from
+/// (seed, offset + i) on both devices, so a seed gives the same values on the CPU and a GPU
+/// (up to the last bits of log/cos in normal draws).
+template <FloatingElement T>
+Tensor<T> random_tensor(const Shape& shape, Generator& generator, Device device, Distribution distribution, T first,
+                        T second) {
+  Tensor<T> result = backend::empty<T>(shape, device);
   const std::uint64_t seed = generator.seed();
   const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(result.numel()));
+  if (device.is_cuda()) {
+#if defined(NABLA_WITH_CUDA)
+    if (distribution == Distribution::uniform)
+      backend::cuda::uniform<T>(result.storage()->data(), result.numel(), seed, offset, first, second, device.index());
+    else
+      backend::cuda::normal<T>(result.storage()->data(), result.numel(), seed, offset, first, second, device.index());
+    return result;
+#else
+    backend::throw_no_cuda("random", device);
+#endif
+  }
   T* data = result.data();
   backend::cpu::parallel_for(0, result.numel(), 4096, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) data[i] = draw(seed, offset, static_cast<std::uint64_t>(i));
+    for (std::int64_t i = begin; i < end; ++i) {
+      const auto index = static_cast<std::uint64_t>(i);
+      data[i] = distribution == Distribution::uniform
+                    ? first + (second - first) * philox_uniform<T>(seed, offset, index)
+                    : first + second * philox_normal<T>(seed, offset, index);
+    }
   });
   return result;
 }
 }  // namespace detail
 
-/// Uniform values in [low, high).
+/// Uniform values in [low, high) (on `device`, the CPU unless told).
 template <FloatingElement T>
-Tensor<T> uniform(const Shape& shape, T low, T high, Generator& generator) {
+Tensor<T> uniform(const Shape& shape, T low, T high, Generator& generator, Device device = Device::cpu()) {
   if (!(low <= high)) throw ValueError("uniform: low must be <= high");
-  return detail::random_tensor<T>(shape, generator, [low, high](std::uint64_t seed, std::uint64_t offset, std::uint64_t i) {
-    return low + (high - low) * philox_uniform<T>(seed, offset, i);
-  });
+  return detail::random_tensor<T>(shape, generator, device, detail::Distribution::uniform, low, high);
 }
 template <FloatingElement T>
-Tensor<T> uniform(const Shape& shape, T low, T high, std::uint64_t seed) {
+Tensor<T> uniform(const Shape& shape, T low, T high, std::uint64_t seed, Device device = Device::cpu()) {
   Generator generator(seed);
-  return uniform<T>(shape, low, high, generator);
+  return uniform<T>(shape, low, high, generator, device);
 }
 template <FloatingElement T>
 Tensor<T> uniform(const Shape& shape, T low, T high) {
@@ -155,12 +179,12 @@ Tensor<T> uniform(const Shape& shape, T low, T high) {
 
 /// Uniform values in [0, 1).
 template <FloatingElement T>
-Tensor<T> rand(const Shape& shape, Generator& generator) {
-  return uniform<T>(shape, T(0), T(1), generator);
+Tensor<T> rand(const Shape& shape, Generator& generator, Device device = Device::cpu()) {
+  return uniform<T>(shape, T(0), T(1), generator, device);
 }
 template <FloatingElement T>
-Tensor<T> rand(const Shape& shape, std::uint64_t seed) {
-  return uniform<T>(shape, T(0), T(1), seed);
+Tensor<T> rand(const Shape& shape, std::uint64_t seed, Device device = Device::cpu()) {
+  return uniform<T>(shape, T(0), T(1), seed, device);
 }
 template <FloatingElement T>
 Tensor<T> rand(const Shape& shape) {
@@ -169,16 +193,14 @@ Tensor<T> rand(const Shape& shape) {
 
 /// Normal values with the given mean and standard deviation.
 template <FloatingElement T>
-Tensor<T> normal(const Shape& shape, T mean, T stddev, Generator& generator) {
+Tensor<T> normal(const Shape& shape, T mean, T stddev, Generator& generator, Device device = Device::cpu()) {
   if (!(stddev >= T(0))) throw ValueError("normal: standard deviation must be >= 0");
-  return detail::random_tensor<T>(shape, generator, [mean, stddev](std::uint64_t seed, std::uint64_t offset, std::uint64_t i) {
-    return mean + stddev * philox_normal<T>(seed, offset, i);
-  });
+  return detail::random_tensor<T>(shape, generator, device, detail::Distribution::normal, mean, stddev);
 }
 template <FloatingElement T>
-Tensor<T> normal(const Shape& shape, T mean, T stddev, std::uint64_t seed) {
+Tensor<T> normal(const Shape& shape, T mean, T stddev, std::uint64_t seed, Device device = Device::cpu()) {
   Generator generator(seed);
-  return normal<T>(shape, mean, stddev, generator);
+  return normal<T>(shape, mean, stddev, generator, device);
 }
 template <FloatingElement T>
 Tensor<T> normal(const Shape& shape, T mean, T stddev) {
@@ -187,12 +209,12 @@ Tensor<T> normal(const Shape& shape, T mean, T stddev) {
 
 /// Standard normal values (mean 0, standard deviation 1).
 template <FloatingElement T>
-Tensor<T> randn(const Shape& shape, Generator& generator) {
-  return normal<T>(shape, T(0), T(1), generator);
+Tensor<T> randn(const Shape& shape, Generator& generator, Device device = Device::cpu()) {
+  return normal<T>(shape, T(0), T(1), generator, device);
 }
 template <FloatingElement T>
-Tensor<T> randn(const Shape& shape, std::uint64_t seed) {
-  return normal<T>(shape, T(0), T(1), seed);
+Tensor<T> randn(const Shape& shape, std::uint64_t seed, Device device = Device::cpu()) {
+  return normal<T>(shape, T(0), T(1), seed, device);
 }
 template <FloatingElement T>
 Tensor<T> randn(const Shape& shape) {

@@ -13,6 +13,7 @@
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/gemm.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/elementwise.hpp"
 #include "nabla/ops/reduce.hpp"
@@ -59,8 +60,8 @@ Tensor<T> swap_last_two(const Tensor<T>& t) {
 /// A dense copy with row-major strides (no autograd).
 template <typename T>
 Tensor<T> dense_copy(const Tensor<T>& t) {
-  Tensor<T> copy(t.shape());
-  backend::cpu::map_kernel(copy, [](T value) { return value; }, t);
+  Tensor<T> copy = backend::empty<T>(t.shape(), t.device());
+  backend::map(copy, backend::Identity{}, t);
   return copy;
 }
 
@@ -76,7 +77,6 @@ template <FloatingElement T>
 Tensor<T> matmul_forward(const Tensor<T>& a_input, const Tensor<T>& b_input) {
   const std::string op = "matmul";
   check_same_device(op, a_input, b_input);
-  check_cpu(op, a_input);
   const auto rank_a = a_input.dim(), rank_b = b_input.dim();
   if (rank_a < 2 || rank_a > 3 || rank_b < 2 || rank_b > 3)
     throw ShapeError(op + ": " + to_string(a_input.shape()) + " x " + to_string(b_input.shape()) +
@@ -104,7 +104,19 @@ Tensor<T> matmul_forward(const Tensor<T>& a_input, const Tensor<T>& b_input) {
   const std::int64_t batch_stride_a = rank_a == 3 && batch_a > 1 ? a.strides()[0] : 0;
   const std::int64_t batch_stride_b = rank_b == 3 && batch_b > 1 ? b.strides()[0] : 0;
 
-  Tensor<T> out(rank_a == 3 || rank_b == 3 ? Shape{batch, m, n} : Shape{m, n});
+  Tensor<T> out = backend::empty<T>(rank_a == 3 || rank_b == 3 ? Shape{batch, m, n} : Shape{m, n}, a.device());
+  if (out.device().is_cuda()) {
+#if defined(NABLA_WITH_CUDA)
+    // cuBLAS runs the whole batch in one call (backend/cuda/kernels.hpp: gemm).
+    backend::cuda::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), backend::device_data(a),
+                           operand_a.leading_dimension, batch_stride_a, backend::device_data(b),
+                           operand_b.leading_dimension, batch_stride_b, T(0), backend::device_data(out), n, m * n,
+                           batch, out.device().index());
+    return out;
+#else
+    backend::throw_no_cuda(op, out.device());
+#endif
+  }
   const T* a_data = a.data();
   const T* b_data = b.data();
   T* out_data = out.data();

@@ -6,8 +6,9 @@
 // use negative indices (-1 is the last); an empty list means every dim (like torch.sum(x,
 // dim=[])). A rank-0 tensor accepts dim 0 or -1, as in PyTorch.
 //
-// Forward passes go through backend::cpu::reduce_kernel, which uses threads on large
-// tensors but always adds in the same order: results never depend on the thread count.
+// On the CPU, forward passes go through backend::cpu::reduce_kernel, which uses threads on
+// large tensors but always adds in the same order: results never depend on the thread count.
+// On a GPU they run kernels/reduce.cu (one block per output element; a tree order).
 //
 // Backward of a reduction: every input element that was folded into output o receives
 // (a multiple of) grad[o]. To send grad back we view it with the folded dims re-inserted
@@ -99,9 +100,8 @@ Tensor<T> with_reduced_dims_kept(const Tensor<T>& tensor, const Shape& input_sha
 template <typename T>
 Tensor<T> broadcast_back(const Tensor<T>& grad, const Shape& input_shape, const std::vector<bool>& reduced,
                          bool keepdim, T scale) {
-  Tensor<T> result(input_shape);
-  backend::cpu::map_kernel(
-      result, [scale](T gradient) { return gradient * scale; }, with_reduced_dims_kept(grad, input_shape, reduced, keepdim));
+  Tensor<T> result = backend::empty<T>(input_shape, grad.device());
+  backend::map(result, backend::Scale<T>{scale}, with_reduced_dims_kept(grad, input_shape, reduced, keepdim));
   return result;
 }
 
@@ -156,6 +156,25 @@ void extreme_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, co
       });
 }
 
+/// extreme_kernel on the input's device: values into `values`, positions into `positions`
+/// (contiguous tensors of the output's shape on the same device; either may be null).
+template <typename T, typename Prefers>
+void extreme_into(const Tensor<T>& input, const std::vector<bool>& reduced, const Prefers& prefers, Tensor<T>* values,
+                  IndexTensor* positions) {
+  if (input.device().is_cpu()) {
+    extreme_kernel(input, reduced, prefers, values ? values->data() : nullptr,
+                   positions ? positions->data() : nullptr);
+    return;
+  }
+#if defined(NABLA_WITH_CUDA)
+  backend::cuda::extreme(backend::device_data(input), backend::cuda_detail::reduce_arguments("max", input, reduced),
+                         std::is_same_v<Prefers, PrefersLarger>, values ? backend::device_data(*values) : nullptr,
+                         positions ? backend::device_data(*positions) : nullptr);
+#else
+  backend::throw_no_cuda("max", input.device());
+#endif
+}
+
 inline void check_not_empty(const std::string& op, const Shape& shape) {
   if (numel_of(shape) == 0)
     throw ValueError(op + ": the tensor of shape " + to_string(shape) + " is empty, so it has no " + op);
@@ -178,15 +197,25 @@ template <typename T>
 Tensor<T> scatter_to_positions(const Tensor<T>& grad, const IndexTensor& positions, const Shape& input_shape,
                                std::int64_t dim) {
   // A contiguous copy of grad, so grad_values[o] lines up with positions[o].
-  Tensor<T> grad_values(positions.shape());
-  backend::cpu::map_kernel(grad_values, [](T gradient) { return gradient; }, grad);
-  Tensor<T> result(input_shape);
-  backend::cpu::map_kernel(result, []() { return T(0); });
+  Tensor<T> grad_values = backend::empty<T>(positions.shape(), grad.device());
+  backend::map(grad_values, backend::Identity{}, grad);
+  Tensor<T> result = backend::empty<T>(input_shape, grad.device());
 
   // Output o = (outer, inner) where outer runs over dims before `dim` and inner over those after.
   std::int64_t inner_count = 1;
   for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < input_shape.size(); ++d) inner_count *= input_shape[d];
   const std::int64_t dim_size = input_shape.empty() ? 1 : input_shape[static_cast<std::size_t>(dim)];
+  if (grad.device().is_cuda()) {
+#if defined(NABLA_WITH_CUDA)
+    backend::cuda::scatter_to_positions(backend::device_data(grad_values), backend::device_data(positions),
+                                        positions.numel(), dim_size, inner_count, backend::device_data(result),
+                                        result.numel(), grad.device().index());
+    return result;
+#else
+    backend::throw_no_cuda("max backward", grad.device());
+#endif
+  }
+  backend::map(result, backend::Fill<T>{T(0)});
   const T* gradient = grad_values.data();
   const std::int64_t* position = positions.data();
   T* out = result.data();
@@ -201,18 +230,29 @@ Tensor<T> scatter_to_positions(const Tensor<T>& grad, const IndexTensor& positio
 
 template <FloatingElement T, typename Prefers>
 Tensor<T> extreme_of_all(const std::string& op, const Tensor<T>& input, const Prefers& prefers) {
-  check_cpu(op, input);
+  check_defined(op, input);
   check_not_empty(op, input.shape());
   const std::vector<bool> all(input.shape().size(), true);
-  Tensor<T> out(Shape{});
-  extreme_kernel(input, all, prefers, out.data(), nullptr);
-  const T extreme = out.item();
+  Tensor<T> out = backend::empty<T>(Shape{}, input.device());
+  extreme_into(input, all, prefers, &out, static_cast<IndexTensor*>(nullptr));
+  const T extreme = backend::item_on_host(out);
   // d max(x)/dx_i = 1/k for each of the k elements equal to the max, 0 elsewhere: ties share
   // the gradient evenly, like PyTorch's full max()/min(); when the max is NaN the NaNs share it.
   record_op<T>(
       out, op, {input},
       [extreme, all](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
         const Tensor<T> values = inputs[0].detach();
+        if (values.device().is_cuda()) {
+          // Count the ties as the sum of a 0/1 mask, then hand each its share.
+          Tensor<T> hits = backend::empty<T>(values.shape(), values.device());
+          backend::map(hits, backend::ExtremeShare<T>{extreme, T(1)}, values);
+          Tensor<T> ties = backend::empty<T>(Shape{}, values.device());
+          backend::sum(hits, all, ties);
+          const T share = backend::item_on_host(grad) / backend::item_on_host(ties);
+          Tensor<T> result = backend::empty<T>(values.shape(), values.device());
+          backend::map(result, backend::ExtremeShare<T>{extreme, share}, values);
+          return std::vector<Tensor<T>>{result};
+        }
         const bool extreme_is_nan = is_nan(extreme);
         auto is_extreme = [extreme, extreme_is_nan](T value) {
           return extreme_is_nan ? is_nan(value) : value == extreme;
@@ -236,12 +276,12 @@ Tensor<T> extreme_of_all(const std::string& op, const Tensor<T>& input, const Pr
 template <FloatingElement T, typename Prefers>
 Tensor<T> extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim,
                         const Prefers& prefers) {
-  check_cpu(op, input);
+  check_defined(op, input);
   const std::int64_t axis = checked_extreme_dim(op, input.shape(), dim);
   const std::vector<bool> reduced = reduced_dims(op, input.shape(), {dim});
-  Tensor<T> out(reduced_shape(input.shape(), reduced, keepdim));
-  IndexTensor positions(out.shape());
-  extreme_kernel(input, reduced, prefers, out.data(), positions.data());
+  Tensor<T> out = backend::empty<T>(reduced_shape(input.shape(), reduced, keepdim), input.device());
+  IndexTensor positions = backend::empty<std::int64_t>(out.shape(), input.device());
+  extreme_into(input, reduced, prefers, &out, &positions);
   // d max(x, dim)[o]/dx_i = 1 if x_i is the element the max was taken from (the first one on
   // ties, like PyTorch), else 0.
   record_op<T>(out, op, {input}, [positions, axis](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
@@ -252,21 +292,21 @@ Tensor<T> extreme_along(const std::string& op, const Tensor<T>& input, std::int6
 
 template <TensorElement T, typename Prefers>
 IndexTensor arg_extreme_of_all(const std::string& op, const Tensor<T>& input, const Prefers& prefers) {
-  check_cpu(op, input);
+  check_defined(op, input);
   check_not_empty(op, input.shape());
-  IndexTensor out(Shape{});
-  extreme_kernel(input, std::vector<bool>(input.shape().size(), true), prefers, static_cast<T*>(nullptr), out.data());
+  IndexTensor out = backend::empty<std::int64_t>(Shape{}, input.device());
+  extreme_into(input, std::vector<bool>(input.shape().size(), true), prefers, static_cast<Tensor<T>*>(nullptr), &out);
   return out;
 }
 
 template <TensorElement T, typename Prefers>
 IndexTensor arg_extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim,
                               const Prefers& prefers) {
-  check_cpu(op, input);
+  check_defined(op, input);
   checked_extreme_dim(op, input.shape(), dim);
   const std::vector<bool> reduced = reduced_dims(op, input.shape(), {dim});
-  IndexTensor out(reduced_shape(input.shape(), reduced, keepdim));
-  extreme_kernel(input, reduced, prefers, static_cast<T*>(nullptr), out.data());
+  IndexTensor out = backend::empty<std::int64_t>(reduced_shape(input.shape(), reduced, keepdim), input.device());
+  extreme_into(input, reduced, prefers, static_cast<Tensor<T>*>(nullptr), &out);
   return out;
 }
 
@@ -277,10 +317,10 @@ IndexTensor arg_extreme_along(const std::string& op, const Tensor<T>& input, std
 /// Sum over `dims` (negative counts from the end; empty = every dim).
 template <FloatingElement T>
 Tensor<T> sum(const Tensor<T>& input, const std::vector<std::int64_t>& dims, bool keepdim = false) {
-  detail::check_cpu("sum", input);
+  detail::check_defined("sum", input);
   const std::vector<bool> reduced = detail::reduced_dims("sum", input.shape(), dims);
-  Tensor<T> out(detail::reduced_shape(input.shape(), reduced, keepdim));
-  backend::cpu::sum_kernel(input, reduced, out.data());
+  Tensor<T> out = backend::empty<T>(detail::reduced_shape(input.shape(), reduced, keepdim), input.device());
+  backend::sum(input, reduced, out);
   // d sum(x)[o]/dx_i = 1 for every x_i folded into o: grad[o] is copied back to each of them.
   record_op<T>(out, "sum", {input},
                [reduced, keepdim](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
@@ -299,12 +339,12 @@ Tensor<T> sum(const Tensor<T>& input) {
 /// Mean over `dims` (empty = every dim). The mean of zero elements is 0/0 = NaN, as in PyTorch.
 template <FloatingElement T>
 Tensor<T> mean(const Tensor<T>& input, const std::vector<std::int64_t>& dims, bool keepdim = false) {
-  detail::check_cpu("mean", input);
+  detail::check_defined("mean", input);
   const std::vector<bool> reduced = detail::reduced_dims("mean", input.shape(), dims);
   const auto count = static_cast<T>(detail::reduced_count(input.shape(), reduced));
-  Tensor<T> out(detail::reduced_shape(input.shape(), reduced, keepdim));
-  backend::cpu::sum_kernel(input, reduced, out.data());
-  backend::cpu::map_kernel(out, [count](T total) { return total / count; }, out);
+  Tensor<T> out = backend::empty<T>(detail::reduced_shape(input.shape(), reduced, keepdim), input.device());
+  backend::sum(input, reduced, out);
+  backend::map(out, backend::DivideScalar<T>{count}, out);
   // d mean(x)[o]/dx_i = 1/N for each of the N elements x_i folded into o.
   record_op<T>(out, "mean", {input},
                [reduced, keepdim, count](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
@@ -329,7 +369,7 @@ Tensor<T> mean(const Tensor<T>& input) {
 template <FloatingElement T>
 Tensor<T> var(const Tensor<T>& input, const std::vector<std::int64_t>& dims, double correction = 1.0,
               bool keepdim = false) {
-  detail::check_cpu("var", input);
+  detail::check_defined("var", input);
   const std::vector<bool> reduced = detail::reduced_dims("var", input.shape(), dims);
   const double divisor =
       std::max(0.0, static_cast<double>(detail::reduced_count(input.shape(), reduced)) - correction);
@@ -407,22 +447,23 @@ IndexTensor argmin(const Tensor<T>& input, std::int64_t dim, bool keepdim = fals
 /// slice's max, so exp never overflows. An empty slice gives -inf (the log of 0).
 template <FloatingElement T>
 Tensor<T> logsumexp(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
-  detail::check_cpu("logsumexp", input);
+  detail::check_defined("logsumexp", input);
   const std::vector<bool> reduced = detail::reduced_dims("logsumexp", input.shape(), {dim});
   const Shape kept_shape = detail::reduced_shape(input.shape(), reduced, /*keepdim=*/true);
 
   // 1. The shift m: each slice's max. An infinite max (all -inf, or some +inf) shifts by 0
   //    instead, since inf - inf would be NaN; those slices come out -inf / +inf exactly.
-  Tensor<T> shift(kept_shape);
-  detail::extreme_kernel(input, reduced, detail::PrefersLarger{}, shift.data(), nullptr);
-  backend::cpu::map_kernel(shift, [](T maximum) { return std::isfinite(maximum) ? maximum : T(0); }, shift);
+  const Device device = input.device();
+  Tensor<T> shift = backend::empty<T>(kept_shape, device);
+  detail::extreme_into(input, reduced, detail::PrefersLarger{}, &shift, static_cast<IndexTensor*>(nullptr));
+  backend::map(shift, backend::FiniteOrZero{}, shift);
   // 2. sum(exp(x - m)): every term is at most 1, so the sum cannot overflow.
-  Tensor<T> shifted_exp(input.shape());
-  backend::cpu::map_kernel(shifted_exp, [](T value, T m) { return std::exp(value - m); }, input, shift);
-  Tensor<T> out(kept_shape);
-  backend::cpu::sum_kernel(shifted_exp, reduced, out.data());
+  Tensor<T> shifted_exp = backend::empty<T>(input.shape(), device);
+  backend::map(shifted_exp, backend::ShiftedExp{}, input, shift);
+  Tensor<T> out = backend::empty<T>(kept_shape, device);
+  backend::sum(shifted_exp, reduced, out);
   // 3. log(sum(exp(x))) = m + log(sum(exp(x - m))).
-  backend::cpu::map_kernel(out, [](T total, T m) { return m + std::log(total); }, out, shift);
+  backend::map(out, backend::ShiftPlusLog{}, out, shift);
   // Dropping size-1 dims of a contiguous tensor keeps its row-major layout: reinterpret.
   const Shape out_shape = detail::reduced_shape(input.shape(), reduced, keepdim);
   out = Tensor<T>(out.storage(), out_shape, contiguous_strides(out_shape), 0);
@@ -432,9 +473,9 @@ Tensor<T> logsumexp(const Tensor<T>& input, std::int64_t dim, bool keepdim = fal
       out, "logsumexp", {input},
       [reduced, keepdim, result = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
         const Shape& shape = inputs[0].shape();
-        Tensor<T> gradient(shape);
-        backend::cpu::map_kernel(
-            gradient, [](T value, T log_total, T g) { return std::exp(value - log_total) * g; }, inputs[0].detach(),
+        Tensor<T> gradient = backend::empty<T>(shape, grad.device());
+        backend::map(
+            gradient, backend::LogSumExpBackward{}, inputs[0].detach(),
             detail::with_reduced_dims_kept(result, shape, reduced, keepdim),
             detail::with_reduced_dims_kept(grad, shape, reduced, keepdim));
         return std::vector<Tensor<T>>{gradient};

@@ -20,6 +20,7 @@
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/views.hpp"
 
@@ -76,10 +77,19 @@ void for_each_row(const RowLayout& layout, const Row& row) {
 /// The forward of softmax (log = false) or log_softmax (log = true) into a new tensor.
 template <typename T>
 Tensor<T> softmax_forward(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool log) {
-  check_cpu(op, input);
+  check_defined(op, input);
   const RowLayout layout = row_layout(op, input.shape(), dim);
   const Tensor<T> x = dense_values(input);
-  Tensor<T> out(input.shape());
+  Tensor<T> out = backend::empty<T>(input.shape(), input.device());
+  if (input.device().is_cuda()) {
+#if defined(NABLA_WITH_CUDA)
+    backend::cuda::softmax_forward(backend::device_data(x), backend::device_data(out), layout.outer, layout.size,
+                                   layout.inner, log, input.device().index());
+    return out;
+#else
+    backend::throw_no_cuda(op, input.device());
+#endif
+  }
   const T* in_data = x.data();
   T* out_data = out.data();
   for_each_row(layout, [&](std::int64_t first, std::int64_t stride) {
@@ -102,6 +112,22 @@ Tensor<T> softmax_forward(const std::string& op, const Tensor<T>& input, std::in
   return out;
 }
 
+/// The backward on a CUDA device; false (nothing done) for CPU tensors.
+template <typename T>
+bool softmax_backward_on_device(const Tensor<T>& gradient, const Tensor<T>& output, Tensor<T>& grad_input,
+                                const RowLayout& layout, bool log) {
+  if (output.device().is_cpu()) return false;
+#if defined(NABLA_WITH_CUDA)
+  backend::cuda::softmax_backward(backend::device_data(gradient), backend::device_data(output),
+                                  backend::device_data(grad_input), layout.outer, layout.size, layout.inner, log,
+                                  output.device().index());
+  return true;
+#else
+  (void)gradient, (void)grad_input, (void)layout, (void)log;
+  backend::throw_no_cuda("softmax backward", output.device());
+#endif
+}
+
 }  // namespace detail
 
 /// e^x / sum(e^x) along `dim` (default: the last): each row becomes a probability
@@ -116,7 +142,8 @@ Tensor<T> softmax(const Tensor<T>& input, std::int64_t dim = -1) {
       out, op, {input},
       [layout, output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
         const Tensor<T> g = detail::dense_values(grad);
-        Tensor<T> grad_input(output.shape());
+        Tensor<T> grad_input = backend::empty<T>(output.shape(), output.device());
+        if (detail::softmax_backward_on_device(g, output, grad_input, layout, /*log=*/false)) return std::vector<Tensor<T>>{grad_input};
         const T* g_data = g.data();
         const T* s_data = output.data();
         T* result = grad_input.data();
@@ -146,7 +173,8 @@ Tensor<T> log_softmax(const Tensor<T>& input, std::int64_t dim = -1) {
       out, op, {input},
       [layout, output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
         const Tensor<T> g = detail::dense_values(grad);
-        Tensor<T> grad_input(output.shape());
+        Tensor<T> grad_input = backend::empty<T>(output.shape(), output.device());
+        if (detail::softmax_backward_on_device(g, output, grad_input, layout, /*log=*/true)) return std::vector<Tensor<T>>{grad_input};
         const T* g_data = g.data();
         const T* log_s = output.data();
         T* result = grad_input.data();

@@ -1,10 +1,10 @@
 // nabla/ops/unary.hpp - elementwise math (exp, log, pow, activations...), maximum/minimum,
 // comparisons and where.
 //
-// Every differentiable op here has the same three parts: a forward through
-// backend::cpu::map_kernel, the derivative as a one-line comment, and a backward that
-// applies the chain rule elementwise (grad * derivative). The per-element formulas live in
-// backend/math.hpp, shared with the CUDA kernels. Where the derivative is cheaper to get
+// Every differentiable op here has the same three parts: a forward through backend::map,
+// the derivative as a one-line comment, and a backward that applies the chain rule
+// elementwise (grad * derivative, backend::ChainRule). The per-element formulas live in
+// backend/math.hpp and backend/functors.hpp, shared by the CPU loops and the CUDA kernels. Where the derivative is cheaper to get
 // from the output (exp, sqrt, tanh, sigmoid), the backward reads the output, not the input.
 //
 // Comparisons return a 0/1 mask of the same element type and record no graph: their
@@ -19,7 +19,8 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/functors.hpp"
 #include "nabla/backend/math.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/elementwise.hpp"
@@ -33,10 +34,8 @@ namespace detail {
 /// (inputs or the output, detached) are broadcast to the shape of `grad` (the output's).
 template <typename T, typename Derivative, typename... Values>
 Tensor<T> chain_rule(const Tensor<T>& grad, const Derivative& derivative, const Values&... values) {
-  Tensor<T> result(grad.shape());
-  backend::cpu::map_kernel(
-      result, [&derivative](T gradient, auto... value) { return gradient * derivative(value...); },
-      grad, values...);
+  Tensor<T> result = backend::empty<T>(grad.shape(), grad.device());
+  backend::map(result, backend::ChainRule<Derivative>{derivative}, grad, values...);
   return result;
 }
 
@@ -60,19 +59,17 @@ inline Shape broadcast_three(const std::string& op, const Shape& a, const Shape&
 }
 
 /// A mask tensor: 1 where compare(a, b) holds, else 0 (a and b broadcast).
-template <typename T, typename Compare>
+template <typename T>
 Tensor<T> compare_tensors(const std::string& op, const Tensor<T>& a, const Tensor<T>& b,
-                          const Compare& compare) {
-  return binary_map(op, a, b,
-                    [&compare](T x, T y) { return backend::mask_value<T>(compare(x, y)); });
+                          backend::Comparison comparison) {
+  return binary_map(op, a, b, backend::CompareMask{comparison});
 }
 
 /// A mask tensor: 1 where compare(a, scalar) holds, else 0.
-template <typename T, typename Compare>
+template <typename T>
 Tensor<T> compare_scalar(const std::string& op, const Tensor<T>& a, T scalar,
-                         const Compare& compare) {
-  return unary_map(op, a,
-                   [&compare, scalar](T x) { return backend::mask_value<T>(compare(x, scalar)); });
+                         backend::Comparison comparison) {
+  return unary_map(op, a, backend::CompareScalarMask<T>{comparison, scalar});
 }
 
 }  // namespace detail
@@ -82,7 +79,7 @@ Tensor<T> compare_scalar(const std::string& op, const Tensor<T>& a, T scalar,
 /// e^a, elementwise.
 template <FloatingElement T>
 Tensor<T> exp(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("exp", a, [](T x) { return std::exp(x); });
+  Tensor<T> out = detail::unary_map("exp", a, backend::Exp{});
   // d e^a/da = e^a, which is the output
   record_op<T>(out, "exp", {a},
                [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
@@ -95,7 +92,7 @@ Tensor<T> exp(const Tensor<T>& a) {
 /// The natural logarithm ln(a), elementwise (log(0) = -inf, log of a negative = NaN).
 template <FloatingElement T>
 Tensor<T> log(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("log", a, [](T x) { return std::log(x); });
+  Tensor<T> out = detail::unary_map("log", a, backend::Log{});
   // d ln(a)/da = 1 / a
   record_op<T>(out, "log", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
@@ -108,13 +105,13 @@ Tensor<T> log(const Tensor<T>& a) {
 /// The square root, elementwise (NaN for negative inputs).
 template <FloatingElement T>
 Tensor<T> sqrt(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("sqrt", a, [](T x) { return std::sqrt(x); });
+  Tensor<T> out = detail::unary_map("sqrt", a, backend::Sqrt{});
   // d sqrt(a)/da = 1 / (2 sqrt(a)), from the output
   record_op<T>(
       out, "sqrt", {a},
       [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
         return std::vector<Tensor<T>>{detail::chain_rule(
-            grad, [](T root) { return backend::sqrt_derivative_from_output(root); }, output)};
+            grad, backend::SqrtDerivativeFromOutput{}, output)};
       },
       {out});
   return out;
@@ -123,12 +120,12 @@ Tensor<T> sqrt(const Tensor<T>& a) {
 /// a * a, elementwise.
 template <FloatingElement T>
 Tensor<T> square(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("square", a, [](T x) { return x * x; });
+  Tensor<T> out = detail::unary_map("square", a, backend::Square{});
   // d a^2/da = 2a
   record_op<T>(out, "square", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [](T x) { return T(2) * x; }, inputs[0].detach())};
+                     grad, backend::SquareDerivative{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -137,12 +134,12 @@ Tensor<T> square(const Tensor<T>& a) {
 /// base^exponent, elementwise, for one exponent (pow(x, 2) == square(x); pow(x, 0.5) == sqrt(x)).
 template <FloatingElement T>
 Tensor<T> pow(const Tensor<T>& base, std::type_identity_t<T> exponent) {
-  Tensor<T> out = detail::unary_map("pow", base, [exponent](T x) { return std::pow(x, exponent); });
+  Tensor<T> out = detail::unary_map("pow", base, backend::PowScalar<T>{exponent});
   // d a^p/da = p a^(p-1)   (0 for p = 0: a^0 is the constant 1)
   record_op<T>(out, "pow_scalar", {base},
                [exponent](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [exponent](T x) { return backend::pow_derivative_base(x, exponent); },
+                     grad, backend::PowScalarDerivative<T>{exponent},
                      inputs[0].detach())};
                },
                {base});
@@ -153,7 +150,7 @@ Tensor<T> pow(const Tensor<T>& base, std::type_identity_t<T> exponent) {
 template <FloatingElement T>
 Tensor<T> pow(const Tensor<T>& base, const Tensor<T>& exponent) {
   Tensor<T> out =
-      detail::binary_map("pow", base, exponent, [](T x, T p) { return std::pow(x, p); });
+      detail::binary_map("pow", base, exponent, backend::Pow{});
   // d a^b/da = b a^(b-1),  d a^b/db = a^b ln(a)   (both 0 at the special points of math.hpp)
   record_op<T>(
       out, "pow", {base, exponent},
@@ -163,10 +160,10 @@ Tensor<T> pow(const Tensor<T>& base, const Tensor<T>& exponent) {
         Tensor<T> grad_base, grad_exponent;
         if (inputs[0].requires_grad())
           grad_base = detail::chain_rule(
-              grad, [](T x, T p) { return backend::pow_derivative_base(x, p); }, a, b);
+              grad, backend::PowDerivativeBase{}, a, b);
         if (inputs[1].requires_grad())
           grad_exponent = detail::chain_rule(
-              grad, [](T x, T p, T power) { return backend::pow_derivative_exponent(x, p, power); },
+              grad, backend::PowDerivativeExponent{},
               a, b, output);
         return std::vector<Tensor<T>>{grad_base, grad_exponent};
       },
@@ -177,12 +174,12 @@ Tensor<T> pow(const Tensor<T>& base, const Tensor<T>& exponent) {
 /// |a|, elementwise.
 template <FloatingElement T>
 Tensor<T> abs(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("abs", a, [](T x) { return std::abs(x); });
+  Tensor<T> out = detail::unary_map("abs", a, backend::Abs{});
   // d |a|/da = sign(a)   (0 at the kink a = 0, as PyTorch)
   record_op<T>(out, "abs", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [](T x) { return backend::sign(x); }, inputs[0].detach())};
+                     grad, backend::Sign{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -193,12 +190,12 @@ Tensor<T> abs(const Tensor<T>& a) {
 /// The hyperbolic tangent, elementwise.
 template <FloatingElement T>
 Tensor<T> tanh(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("tanh", a, [](T x) { return std::tanh(x); });
+  Tensor<T> out = detail::unary_map("tanh", a, backend::Tanh{});
   // d tanh(a)/da = 1 - tanh(a)^2, from the output
   record_op<T>(out, "tanh", {a},
                [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [](T t) { return backend::tanh_derivative_from_output(t); }, output)};
+                     grad, backend::TanhDerivativeFromOutput{}, output)};
                },
                {out});
   return out;
@@ -207,12 +204,12 @@ Tensor<T> tanh(const Tensor<T>& a) {
 /// 1 / (1 + e^-a), elementwise; finite and exact (0 or 1) for inputs of any size.
 template <FloatingElement T>
 Tensor<T> sigmoid(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("sigmoid", a, [](T x) { return backend::sigmoid(x); });
+  Tensor<T> out = detail::unary_map("sigmoid", a, backend::Sigmoid{});
   // d sigmoid(a)/da = s (1 - s) with s = sigmoid(a), the output
   record_op<T>(out, "sigmoid", {a},
                [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [](T s) { return backend::sigmoid_derivative_from_output(s); }, output)};
+                     grad, backend::SigmoidDerivativeFromOutput{}, output)};
                },
                {out});
   return out;
@@ -221,12 +218,12 @@ Tensor<T> sigmoid(const Tensor<T>& a) {
 /// max(a, 0), elementwise.
 template <FloatingElement T>
 Tensor<T> relu(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("relu", a, [](T x) { return backend::relu(x); });
+  Tensor<T> out = detail::unary_map("relu", a, backend::Relu{});
   // d relu(a)/da = 1 for a > 0, else 0   (0 at the kink, as PyTorch)
   record_op<T>(out, "relu", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [](T x) { return backend::relu_derivative(x); }, inputs[0].detach())};
+                     grad, backend::ReluDerivative{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -236,15 +233,13 @@ Tensor<T> relu(const Tensor<T>& a) {
 template <FloatingElement T>
 Tensor<T> leaky_relu(const Tensor<T>& a, std::type_identity_t<T> negative_slope = T(0.01)) {
   Tensor<T> out = detail::unary_map(
-      "leaky_relu", a, [negative_slope](T x) { return backend::leaky_relu(x, negative_slope); });
+      "leaky_relu", a, backend::LeakyRelu<T>{negative_slope});
   // d leaky_relu(a)/da = 1 for a > 0, else negative_slope
   record_op<T>(
       out, "leaky_relu", {a},
       [negative_slope](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
         return std::vector<Tensor<T>>{detail::chain_rule(
-            grad,
-            [negative_slope](T x) { return backend::leaky_relu_derivative(x, negative_slope); },
-            inputs[0].detach())};
+            grad, backend::LeakyReluDerivative<T>{negative_slope}, inputs[0].detach())};
       },
       {a});
   return out;
@@ -253,12 +248,12 @@ Tensor<T> leaky_relu(const Tensor<T>& a, std::type_identity_t<T> negative_slope 
 /// The exact GELU a * Phi(a) with Phi the standard normal CDF (torch.nn.functional.gelu's default).
 template <FloatingElement T>
 Tensor<T> gelu(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("gelu", a, [](T x) { return backend::gelu(x); });
+  Tensor<T> out = detail::unary_map("gelu", a, backend::Gelu{});
   // d gelu(a)/da = Phi(a) + a phi(a), phi the standard normal density
   record_op<T>(out, "gelu", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [](T x) { return backend::gelu_derivative(x); }, inputs[0].detach())};
+                     grad, backend::GeluDerivative{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -273,12 +268,12 @@ Tensor<T> clamp(const Tensor<T>& a, std::type_identity_t<T> min, std::type_ident
     throw ValueError("clamp: min (" + detail::format_scalar(min) + ") must be <= max (" +
                      detail::format_scalar(max) + ")");
   Tensor<T> out =
-      detail::unary_map("clamp", a, [min, max](T x) { return backend::clamp(x, min, max); });
+      detail::unary_map("clamp", a, backend::Clamp<T>{min, max});
   // d clamp(a)/da = 1 where min <= a <= max (bounds included, as PyTorch), else 0
   record_op<T>(out, "clamp", {a},
                [min, max](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, [min, max](T x) { return backend::clamp_derivative(x, min, max); },
+                     grad, backend::ClampDerivative<T>{min, max},
                      inputs[0].detach())};
                },
                {a});
@@ -289,17 +284,17 @@ Tensor<T> clamp(const Tensor<T>& a, std::type_identity_t<T> min, std::type_ident
 template <FloatingElement T>
 Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out =
-      detail::binary_map("maximum", a, b, [](T x, T y) { return backend::maximum(x, y); });
+      detail::binary_map("maximum", a, b, backend::Maximum{});
   // d max(a, b)/da = 1 where a > b, 0 where a < b, 1/2 on ties (as PyTorch); b mirrors a
   record_op<T>(out, "maximum", {a, b},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
                  return std::vector<Tensor<T>>{
                      detail::chain_rule(
-                         grad, [](T x, T y) { return backend::maximum_gradient_share(x, y); },
+                         grad, backend::MaximumShareOfFirst{},
                          a_value, b_value),
                      detail::chain_rule(
-                         grad, [](T x, T y) { return backend::maximum_gradient_share(y, x); },
+                         grad, backend::MaximumShareOfSecond{},
                          a_value, b_value)};
                },
                {a, b});
@@ -310,17 +305,17 @@ Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
 template <FloatingElement T>
 Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out =
-      detail::binary_map("minimum", a, b, [](T x, T y) { return backend::minimum(x, y); });
+      detail::binary_map("minimum", a, b, backend::Minimum{});
   // d min(a, b)/da = 1 where a < b, 0 where a > b, 1/2 on ties (as PyTorch); b mirrors a
   record_op<T>(out, "minimum", {a, b},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
                  return std::vector<Tensor<T>>{
                      detail::chain_rule(
-                         grad, [](T x, T y) { return backend::minimum_gradient_share(x, y); },
+                         grad, backend::MinimumShareOfFirst{},
                          a_value, b_value),
                      detail::chain_rule(
-                         grad, [](T x, T y) { return backend::minimum_gradient_share(y, x); },
+                         grad, backend::MinimumShareOfSecond{},
                          a_value, b_value)};
                },
                {a, b});
@@ -333,52 +328,52 @@ Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <TensorElement T>
 Tensor<T> eq(const Tensor<T>& a, const Tensor<T>& b) {
-  return detail::compare_tensors("eq", a, b, std::equal_to<T>{});
+  return detail::compare_tensors("eq", a, b, backend::Comparison::equal);
 }
 template <TensorElement T>
 Tensor<T> ne(const Tensor<T>& a, const Tensor<T>& b) {
-  return detail::compare_tensors("ne", a, b, std::not_equal_to<T>{});
+  return detail::compare_tensors("ne", a, b, backend::Comparison::not_equal);
 }
 template <TensorElement T>
 Tensor<T> lt(const Tensor<T>& a, const Tensor<T>& b) {
-  return detail::compare_tensors("lt", a, b, std::less<T>{});
+  return detail::compare_tensors("lt", a, b, backend::Comparison::less);
 }
 template <TensorElement T>
 Tensor<T> le(const Tensor<T>& a, const Tensor<T>& b) {
-  return detail::compare_tensors("le", a, b, std::less_equal<T>{});
+  return detail::compare_tensors("le", a, b, backend::Comparison::less_equal);
 }
 template <TensorElement T>
 Tensor<T> gt(const Tensor<T>& a, const Tensor<T>& b) {
-  return detail::compare_tensors("gt", a, b, std::greater<T>{});
+  return detail::compare_tensors("gt", a, b, backend::Comparison::greater);
 }
 template <TensorElement T>
 Tensor<T> ge(const Tensor<T>& a, const Tensor<T>& b) {
-  return detail::compare_tensors("ge", a, b, std::greater_equal<T>{});
+  return detail::compare_tensors("ge", a, b, backend::Comparison::greater_equal);
 }
 
 template <TensorElement T>
 Tensor<T> eq(const Tensor<T>& a, std::type_identity_t<T> scalar) {
-  return detail::compare_scalar("eq", a, scalar, std::equal_to<T>{});
+  return detail::compare_scalar("eq", a, scalar, backend::Comparison::equal);
 }
 template <TensorElement T>
 Tensor<T> ne(const Tensor<T>& a, std::type_identity_t<T> scalar) {
-  return detail::compare_scalar("ne", a, scalar, std::not_equal_to<T>{});
+  return detail::compare_scalar("ne", a, scalar, backend::Comparison::not_equal);
 }
 template <TensorElement T>
 Tensor<T> lt(const Tensor<T>& a, std::type_identity_t<T> scalar) {
-  return detail::compare_scalar("lt", a, scalar, std::less<T>{});
+  return detail::compare_scalar("lt", a, scalar, backend::Comparison::less);
 }
 template <TensorElement T>
 Tensor<T> le(const Tensor<T>& a, std::type_identity_t<T> scalar) {
-  return detail::compare_scalar("le", a, scalar, std::less_equal<T>{});
+  return detail::compare_scalar("le", a, scalar, backend::Comparison::less_equal);
 }
 template <TensorElement T>
 Tensor<T> gt(const Tensor<T>& a, std::type_identity_t<T> scalar) {
-  return detail::compare_scalar("gt", a, scalar, std::greater<T>{});
+  return detail::compare_scalar("gt", a, scalar, backend::Comparison::greater);
 }
 template <TensorElement T>
 Tensor<T> ge(const Tensor<T>& a, std::type_identity_t<T> scalar) {
-  return detail::compare_scalar("ge", a, scalar, std::greater_equal<T>{});
+  return detail::compare_scalar("ge", a, scalar, backend::Comparison::greater_equal);
 }
 
 // ---- where ----------------------------------------------------------------------------------
@@ -390,19 +385,17 @@ Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, const Tensor<T>&
   const std::string op = "where";
   detail::check_same_device(op, condition, a);
   detail::check_same_device(op, a, b);
-  detail::check_cpu(op, a);
-  Tensor<T> out(detail::broadcast_three(op, condition.shape(), a.shape(), b.shape()));
-  backend::cpu::map_kernel(
-      out, [](T mask, T x, T y) { return backend::select(mask, x, y); }, condition, a, b);
+  Tensor<T> out =
+      backend::empty<T>(detail::broadcast_three(op, condition.shape(), a.shape(), b.shape()), a.device());
+  backend::map(out, backend::Select{}, condition, a, b);
   // d where(c, a, b)/da = 1 where c != 0, else 0;  d/db = the opposite
   // The gradient is selected, not multiplied by 0/1, so an inf in grad cannot leak as NaN.
   record_op<T>(out, op, {a, b},
                [mask = condition.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 Tensor<T> grad_a(grad.shape()), grad_b(grad.shape());
-                 backend::cpu::map_kernel(
-                     grad_a, [](T g, T c) { return backend::select(c, g, T(0)); }, grad, mask);
-                 backend::cpu::map_kernel(
-                     grad_b, [](T g, T c) { return backend::select(c, T(0), g); }, grad, mask);
+                 Tensor<T> grad_a = backend::empty<T>(grad.shape(), grad.device());
+                 Tensor<T> grad_b = backend::empty<T>(grad.shape(), grad.device());
+                 backend::map(grad_a, backend::GradientWhereTrue{}, grad, mask);
+                 backend::map(grad_b, backend::GradientWhereFalse{}, grad, mask);
                  return std::vector<Tensor<T>>{grad_a, grad_b};
                },
                {condition});
@@ -412,13 +405,13 @@ Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, const Tensor<T>&
 /// a where condition != 0, else the constant b.
 template <FloatingElement T>
 Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, std::type_identity_t<T> b) {
-  return where(condition, a, scalar_tensor<T>(b));
+  return where(condition, a, scalar_tensor<T>(b, a.device()));
 }
 
 /// The constant a where condition != 0, else b.
 template <FloatingElement T>
 Tensor<T> where(const Tensor<T>& condition, std::type_identity_t<T> a, const Tensor<T>& b) {
-  return where(condition, scalar_tensor<T>(a), b);
+  return where(condition, scalar_tensor<T>(a, b.device()), b);
 }
 
 }  // namespace nabla

@@ -23,6 +23,7 @@
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/elementwise.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/factories.hpp"
@@ -40,8 +41,8 @@ Tensor<T> make_view(const Tensor<T>& source, Shape shape, Strides strides, std::
 /// A dense row-major copy of any view (no autograd).
 template <typename T>
 Tensor<T> copy_values(const Tensor<T>& source) {
-  Tensor<T> copy(source.shape());
-  backend::cpu::map_kernel(copy, [](T value) { return value; }, source);
+  Tensor<T> copy = backend::empty<T>(source.shape(), source.device());
+  backend::map(copy, backend::Identity{}, source);
   return copy;
 }
 
@@ -63,9 +64,9 @@ Tensor<T> window_view(const Tensor<T>& source, std::int64_t dim, std::int64_t st
 template <typename T>
 Tensor<T> window_gradient(const Tensor<T>& grad, const Shape& input_shape, std::int64_t dim, std::int64_t start,
                           std::int64_t length, std::int64_t step) {
-  Tensor<T> input_grad = zeros<T>(input_shape);
+  Tensor<T> input_grad = zeros<T>(input_shape, grad.device());
   Tensor<T> window = window_view(input_grad, dim, start, length, step);
-  backend::cpu::map_kernel(window, [](T value) { return value; }, grad);
+  backend::map(window, backend::Identity{}, grad);
   return input_grad;
 }
 
@@ -213,7 +214,7 @@ inline std::vector<std::int64_t> check_permutation(const std::string& op, const 
 
 template <typename T>
 Tensor<T> Tensor<T>::clone() const {
-  detail::check_cpu("clone", *this);
+  detail::check_defined("clone", *this);
   Tensor<T> out = detail::copy_values(*this);
   // A copy: dL/dInput = dL/dOutput
   record_op<T>(out, "clone", {*this}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
@@ -226,7 +227,6 @@ template <typename T>
 Tensor<T> Tensor<T>::contiguous() const {
   detail::check_defined("contiguous", *this);
   if (is_contiguous()) return *this;
-  detail::check_cpu("contiguous", *this);
   Tensor<T> out = detail::copy_values(*this);
   // A copy: dL/dInput = dL/dOutput
   record_op<T>(out, "contiguous", {*this}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
@@ -612,10 +612,7 @@ template <TensorElement T>
 Tensor<T> concat(const std::vector<Tensor<T>>& tensors, std::int64_t dim = 0) {
   const std::string op = "concat";
   if (tensors.empty()) throw ValueError(op + ": expected at least one tensor, got an empty list");
-  for (const auto& tensor : tensors) {
-    detail::check_cpu(op, tensor);
-    detail::check_same_device(op, tensors[0], tensor);
-  }
+  for (const auto& tensor : tensors) detail::check_same_device(op, tensors[0], tensor);
   const Shape& first_shape = tensors[0].shape();
   const auto d = static_cast<std::size_t>(normalize_dim(op, dim, tensors[0].dim()));
   Shape out_shape = first_shape;
@@ -631,13 +628,13 @@ Tensor<T> concat(const std::vector<Tensor<T>>& tensors, std::int64_t dim = 0) {
     out_shape[d] += shape[d];
   }
 
-  Tensor<T> out(out_shape);
+  Tensor<T> out = backend::empty<T>(out_shape, tensors[0].device());
   std::vector<std::int64_t> starts;  // where each input begins along `dim` in the output
   std::int64_t start = 0;
   for (const auto& tensor : tensors) {
     starts.push_back(start);
     Tensor<T> window = detail::window_view(out, static_cast<std::int64_t>(d), start, tensor.shape()[d], 1);
-    backend::cpu::map_kernel(window, [](T value) { return value; }, tensor);
+    backend::map(window, backend::Identity{}, tensor);
     start += tensor.shape()[d];
   }
 

@@ -11,11 +11,12 @@
 // The factors 1 / (1 - beta^t) correct the bias of m and v towards their zero start.
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "nabla/optim/optimizer.hpp"
 
@@ -83,45 +84,42 @@ class Adam : public Optimizer<T> {
     const T shrink =
         decoupled_weight_decay_ ? static_cast<T>(1 - lr * options_.weight_decay) : T(1);
     const bool amsgrad = options_.amsgrad;
-    T* p = parameter.data();
-    const T* g = gradient.data();
+    T* p = backend::device_data(parameter);
+    const T* g = backend::device_data(gradient);
     T* m = this->buffer(state, "exp_avg", parameter);
     T* v = this->buffer(state, "exp_avg_sq", parameter);
     T* v_max = amsgrad ? this->buffer(state, "max_exp_avg_sq", parameter) : nullptr;
-    if (!amsgrad) {
-      // The common case as Eigen array expressions, a cache-sized chunk at a time: the loop
-      // below would stay scalar (std::sqrt may set errno, so GCC keeps a branch per element
-      // unless built with -fno-math-errno), Eigen's sqrt is one AVX instruction for 8 floats.
-      // Same arithmetic in the same order as the loop, so both give the same bits.
-      using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-      this->for_each_element(parameter, [&](std::int64_t begin, std::int64_t end) {
-        constexpr std::int64_t kChunk = 2048;  // 4 arrays x 8 KiB (float): stays in L1/L2
-        for (std::int64_t chunk = begin; chunk < end; chunk += kChunk) {
-          const std::int64_t count = std::min(kChunk, end - chunk);
-          Eigen::Map<Array> parameter_values(p + chunk, count), first_moment(m + chunk, count),
-              second_moment(v + chunk, count);
-          const Eigen::Map<const Array> gradient_values(g + chunk, count);
-          if (decoupled_weight_decay_) parameter_values *= shrink;
-          const auto grad = gradient_values + l2_decay * parameter_values;
-          first_moment = beta1 * first_moment + one_minus_beta1 * grad;
-          second_moment = beta2 * second_moment + (one_minus_beta2 * grad) * grad;
-          parameter_values -=
-              step_size * (first_moment / (second_moment.sqrt() / second_moment_correction + eps));
-        }
-      });
-      return;
-    }
-    this->for_each_element(parameter, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        if (decoupled_weight_decay_) p[i] *= shrink;
-        const T grad = g[i] + l2_decay * p[i];
-        m[i] = beta1 * m[i] + one_minus_beta1 * grad;
-        v[i] = beta2 * v[i] + one_minus_beta2 * grad * grad;
-        v_max[i] = v_max[i] > v[i] ? v_max[i] : v[i];
-        const T denominator = std::sqrt(v_max[i]) / second_moment_correction + eps;
-        p[i] -= step_size * (m[i] / denominator);
-      }
-    });
+    const backend::AdamHyperparameters<T> h{beta1,     beta2,    one_minus_beta1,          one_minus_beta2,
+                                            eps,       step_size, second_moment_correction, l2_decay,
+                                            shrink,    decoupled_weight_decay_};
+    this->for_each_element_on_device(
+        parameter,
+        [&](std::int64_t begin, std::int64_t end) {
+          if (amsgrad) {
+            for (std::int64_t i = begin; i < end; ++i)
+              backend::adam_update_element(p[i], g[i], m[i], v[i], v_max + i, h);
+            return;
+          }
+          // The common case on the CPU as Eigen array expressions, a cache-sized chunk at a
+          // time: the per-element loop stays scalar (std::sqrt may set errno, so GCC keeps a
+          // branch per element unless built with -fno-math-errno), Eigen's sqrt is one AVX
+          // instruction for 8 floats. Same arithmetic in the same order as
+          // backend::adam_update_element (which the CUDA kernel runs), so the same values.
+          using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+          constexpr std::int64_t kChunk = 2048;  // 4 arrays x 8 KiB (float): stays in L1/L2
+          for (std::int64_t chunk = begin; chunk < end; chunk += kChunk) {
+            const std::int64_t count = std::min(kChunk, end - chunk);
+            Eigen::Map<Array> parameter_values(p + chunk, count), first_moment(m + chunk, count),
+                second_moment(v + chunk, count);
+            const Eigen::Map<const Array> gradient_values(g + chunk, count);
+            if (decoupled_weight_decay_) parameter_values *= shrink;
+            const auto grad = gradient_values + l2_decay * parameter_values;
+            first_moment = beta1 * first_moment + one_minus_beta1 * grad;
+            second_moment = beta2 * second_moment + (one_minus_beta2 * grad) * grad;
+            parameter_values -= step_size * (first_moment / (second_moment.sqrt() / second_moment_correction + eps));
+          }
+        },
+        [&] { backend::cuda::adam_update(p, g, m, v, v_max, parameter.numel(), h, parameter.device().index()); });
   }
 
  private:

@@ -23,6 +23,8 @@
 
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/optimizer_math.hpp"
 #include "nabla/core/tensor.hpp"
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/softmax.hpp"  // detail::dense_values
@@ -206,8 +208,27 @@ class Optimizer : public OptimizerBase {
                    T initial = T(0)) {
     auto found = state.buffers.find(name);
     if (found == state.buffers.end())
-      found = state.buffers.emplace(name, full<T>(parameter.shape(), initial)).first;
-    return found->second.data();
+      found = state.buffers.emplace(name, full<T>(parameter.shape(), initial, parameter.device())).first;
+    else if (found->second.device() != parameter.device())
+      found->second = found->second.to(parameter.device());  // state loaded on the host, model moved
+    return backend::device_data(found->second);
+  }
+
+  /// Runs a fused update over the elements of a parameter: `cpu_body(begin, end)` in parallel
+  /// above the grain for a CPU parameter; `cuda_launch()` (one kernel) for a CUDA one.
+  template <typename Body, typename CudaLaunch>
+  static void for_each_element_on_device(const Tensor<T>& parameter, const Body& cpu_body,
+                                         const CudaLaunch& cuda_launch) {
+    if (parameter.device().is_cpu()) {
+      for_each_element(parameter, cpu_body);
+      return;
+    }
+#if defined(NABLA_WITH_CUDA)
+    cuda_launch();
+#else
+    (void)cuda_launch;
+    backend::throw_no_cuda("optimizer step", parameter.device());
+#endif
   }
 
   /// Runs body(begin, end) over the elements of a parameter, in parallel above the grain.

@@ -59,29 +59,19 @@ class RMSprop : public Optimizer<T> {
     const T weight_decay = static_cast<T>(options_.weight_decay);
     const T momentum = static_cast<T>(options_.momentum);
     const bool use_momentum = options_.momentum > 0, centered = options_.centered;
-    T* p = parameter.data();
-    const T* g = gradient.data();
+    T* p = backend::device_data(parameter);
+    const T* g = backend::device_data(gradient);
     T* s = this->buffer(state, "square_avg", parameter);
     T* b = use_momentum ? this->buffer(state, "momentum_buffer", parameter) : nullptr;
     T* a = centered ? this->buffer(state, "grad_avg", parameter) : nullptr;
-    this->for_each_element(parameter, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const T grad = g[i] + weight_decay * p[i];
-        s[i] = alpha * s[i] + one_minus_alpha * grad * grad;
-        T variance = s[i];
-        if (centered) {
-          a[i] = alpha * a[i] + one_minus_alpha * grad;
-          variance = s[i] - a[i] * a[i];  // E[g^2] - E[g]^2
-        }
-        const T root_mean_square = std::sqrt(variance) + eps;
-        if (use_momentum) {
-          b[i] = momentum * b[i] + grad / root_mean_square;
-          p[i] -= lr * b[i];
-        } else {
-          p[i] -= lr * (grad / root_mean_square);
-        }
-      }
-    });
+    const backend::RmspropHyperparameters<T> h{lr, alpha, one_minus_alpha, eps, weight_decay, momentum};
+    this->for_each_element_on_device(
+        parameter,
+        [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t i = begin; i < end; ++i)
+            backend::rmsprop_update_element(p[i], g[i], s[i], a ? a + i : nullptr, b ? b + i : nullptr, h);
+        },
+        [&] { backend::cuda::rmsprop_update(p, g, s, a, b, parameter.numel(), h, parameter.device().index()); });
   }
 
  private:

@@ -203,6 +203,21 @@ class ModeRestorer {
   bool was_training_;
 };
 
+/// The device of a model's parameters (the CPU for a model without any): where fit(),
+/// evaluate() and predict() send each batch, so data may stay on the CPU while the model
+/// trains on a GPU (model.to(nabla::Device::cuda())).
+template <FloatingElement T>
+Device model_device(const nn::Module<T>& model) {
+  const auto parameters = model.parameters();
+  return parameters.empty() ? Device::cpu() : parameters.front().device();
+}
+
+/// `batch` on `device` (itself when it is there already).
+template <FloatingElement T>
+Tensor<T> on_device(const Tensor<T>& batch, Device device) {
+  return batch.device() == device ? batch : batch.to(device);
+}
+
 }  // namespace detail
 
 /// The model's output for x, batch by batch, in evaluation mode (dropout off) and without
@@ -217,8 +232,12 @@ Tensor<T> predict(nn::Module<T>& model, const Tensor<T>& x, std::int64_t batch_s
   detail::ModeRestorer<T> restore_mode(model);
   model.eval();
   std::vector<Tensor<T>> outputs;
+  const Device device = detail::model_device(model);
+  // Each batch runs where the model is; the outputs come back to x's device.
   for (std::int64_t begin = 0; begin < x.size(0); begin += batch_size)
-    outputs.push_back(model.forward(x.narrow(0, begin, std::min(batch_size, x.size(0) - begin))));
+    outputs.push_back(detail::on_device(
+        model.forward(detail::on_device(x.narrow(0, begin, std::min(batch_size, x.size(0) - begin)), device)),
+        x.device()));
   return outputs.size() == 1 ? outputs.front() : concat(outputs, 0);
 }
 
@@ -284,14 +303,16 @@ struct TrainingState final : Trainer {
   }
 
   /// One optimizer step on one batch; returns the batch's loss.
-  double train_step(nn::Module<T>& model, const Tensor<T>& x, const Tensor<T>& y) {
+  double train_step(nn::Module<T>& model, const Tensor<T>& x_batch, const Tensor<T>& y_batch) {
+    const Device device = detail::model_device(model);
+    const Tensor<T> x = detail::on_device(x_batch, device), y = detail::on_device(y_batch, device);
     optimizer_instance->zero_grad();
     const Tensor<T> prediction = model.forward(x);
     const Tensor<T> loss = compute_loss(prediction, y);
     loss.backward();
     optimizer_instance->step();
     update_metrics(prediction.detach(), y);
-    return static_cast<double>(loss.item());
+    return static_cast<double>(backend::item_on_host(loss));
   }
 
   /// The loss (each batch's weighted by its number of samples: the mean over all samples for
@@ -306,9 +327,12 @@ struct TrainingState final : Trainer {
     const std::int64_t samples = x.size(0);
     for (std::int64_t begin = 0; begin < samples; begin += batch_size) {
       const std::int64_t count = std::min(batch_size, samples - begin);
-      const Tensor<T> x_batch = x.narrow(0, begin, count), y_batch = y.narrow(0, begin, count);
+      const Device device = detail::model_device(model);
+      const Tensor<T> x_batch = detail::on_device(x.narrow(0, begin, count), device);
+      const Tensor<T> y_batch = detail::on_device(y.narrow(0, begin, count), device);
       const Tensor<T> prediction = model.forward(x_batch);
-      loss_sum += static_cast<double>(compute_loss(prediction, y_batch).item()) * static_cast<double>(count);
+      loss_sum += static_cast<double>(backend::item_on_host(compute_loss(prediction, y_batch))) *
+                  static_cast<double>(count);
       update_metrics(prediction, y_batch);
     }
     return current_logs(samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0, prefix);

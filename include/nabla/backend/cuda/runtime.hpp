@@ -29,4 +29,16 @@ struct DeviceProperties {
 // Throws std::runtime_error for an invalid index or when the runtime fails.
 DeviceProperties device_properties(int index);
 
+// The stream nabla's kernels, copies and cuBLAS calls use on `device`: a cudaStream_t passed
+// as void* (so this header needs no CUDA header); nullptr, the default, is the default stream.
+// Use a blocking stream (cudaStreamCreate, not cudaStreamNonBlocking): host<->device copies
+// run on the default stream, which then waits for it. The caller keeps it alive while in use.
+void set_stream(int device, void* stream);
+void* stream(int device);
+
+// TF32 tensor-core math for float GEMMs: several times faster on Ampere/Hopper, with products
+// rounded to a 10-bit mantissa (about 1e-3 relative). Off by default, as in PyTorch's matmul.
+void set_allow_tf32(bool allowed) noexcept;
+bool allow_tf32() noexcept;
+
 }  // namespace nabla::backend::cuda

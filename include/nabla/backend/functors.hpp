@@ -1,0 +1,633 @@
+// nabla/backend/functors.hpp - the per-element math of every elementwise op, as function objects.
+//
+// A CPU loop can take a lambda, but a CUDA kernel compiled separately (kernels/*.cu) cannot:
+// it needs a type it can name. So each elementwise op's math is a small struct whose
+// operator() is NABLA_HOST_DEVICE: the CPU ops pass it to backend::cpu::map_kernel, the CUDA
+// launchers are instantiated for it in kernels/elementwise_*.cu, and the very same line of
+// math runs on both devices (tests/test_functors.cpp checks each one on the CPU).
+//
+// Plain functors (Add, Exp, ...) work for float and double through a templated operator().
+// Functors with a parameter (AddScalar{value}, Clamp{low, high}) are templates on the element
+// type, so the parameter is stored exactly as the op received it.
+// ChainRule<Derivative> turns a derivative into a backward: grad * derivative(values...).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "nabla/backend/math.hpp"
+#include "nabla/core/philox.hpp"
+#include "nabla/core/macros.hpp"
+
+namespace nabla::backend {
+
+// ---- copies and constants -------------------------------------------------------------------
+
+/// x (a copy: makes views contiguous, moves gradients into their own buffer).
+struct Identity {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x;
+  }
+};
+
+/// The constant `value` (no input).
+template <typename T>
+struct Fill {
+  T value;
+  NABLA_HOST_DEVICE T operator()() const { return value; }
+};
+
+// ---- arithmetic -----------------------------------------------------------------------------
+
+struct Add {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return x + y;
+  }
+};
+
+struct Subtract {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return x - y;
+  }
+};
+
+struct Multiply {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return x * y;
+  }
+};
+
+struct Divide {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return x / y;
+  }
+};
+
+struct Negate {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return -x;
+  }
+};
+
+/// x + value
+template <typename T>
+struct AddScalar {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return x + value; }
+};
+
+/// x - value (not x + (-value) rewritten: kept literal so in-place -= reads like the op)
+template <typename T>
+struct SubtractScalar {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return x - value; }
+};
+
+/// x * value
+template <typename T>
+struct MultiplyScalar {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return x * value; }
+};
+
+/// x / value
+template <typename T>
+struct DivideScalar {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return x / value; }
+};
+
+/// value - x
+template <typename T>
+struct ScalarMinus {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return value - x; }
+};
+
+/// value / x
+template <typename T>
+struct ScalarDivide {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return value / x; }
+};
+
+/// The backward of value / x: grad * d(value / x)/dx = -grad * value / x^2.
+template <typename T>
+struct ScalarDivideBackward {
+  T value;
+  NABLA_HOST_DEVICE T operator()(T gradient, T x) const { return -gradient * value / (x * x); }
+};
+
+// ---- exponentials, powers, activations ------------------------------------------------------
+
+struct Exp {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return std::exp(x);
+  }
+};
+
+struct Log {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return std::log(x);
+  }
+};
+
+struct Sqrt {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return std::sqrt(x);
+  }
+};
+
+struct Square {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x * x;
+  }
+};
+
+struct Abs {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return std::abs(x);
+  }
+};
+
+struct Tanh {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return std::tanh(x);
+  }
+};
+
+struct Sigmoid {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return sigmoid(x);
+  }
+};
+
+struct Relu {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return relu(x);
+  }
+};
+
+struct Gelu {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return gelu(x);
+  }
+};
+
+/// x^exponent for one exponent.
+template <typename T>
+struct PowScalar {
+  T exponent;
+  NABLA_HOST_DEVICE T operator()(T x) const { return std::pow(x, exponent); }
+};
+
+/// x^p, both tensors.
+struct Pow {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T p) const {
+    return std::pow(x, p);
+  }
+};
+
+template <typename T>
+struct LeakyRelu {
+  T slope;
+  NABLA_HOST_DEVICE T operator()(T x) const { return leaky_relu(x, slope); }
+};
+
+template <typename T>
+struct Clamp {
+  T low, high;
+  NABLA_HOST_DEVICE T operator()(T x) const { return clamp(x, low, high); }
+};
+
+struct Maximum {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return maximum(x, y);
+  }
+};
+
+struct Minimum {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return minimum(x, y);
+  }
+};
+
+// ---- derivatives (used through ChainRule) ---------------------------------------------------
+
+/// d sqrt(x)/dx from the output.
+struct SqrtDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T root) const {
+    return sqrt_derivative_from_output(root);
+  }
+};
+
+/// d x^2/dx = 2x
+struct SquareDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return T(2) * x;
+  }
+};
+
+/// d |x|/dx = sign(x)
+struct Sign {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return sign(x);
+  }
+};
+
+struct TanhDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T t) const {
+    return tanh_derivative_from_output(t);
+  }
+};
+
+struct SigmoidDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T s) const {
+    return sigmoid_derivative_from_output(s);
+  }
+};
+
+struct ReluDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return relu_derivative(x);
+  }
+};
+
+struct GeluDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return gelu_derivative(x);
+  }
+};
+
+template <typename T>
+struct LeakyReluDerivative {
+  T slope;
+  NABLA_HOST_DEVICE T operator()(T x) const { return leaky_relu_derivative(x, slope); }
+};
+
+template <typename T>
+struct ClampDerivative {
+  T low, high;
+  NABLA_HOST_DEVICE T operator()(T x) const { return clamp_derivative(x, low, high); }
+};
+
+/// d x^p/dx for one exponent p.
+template <typename T>
+struct PowScalarDerivative {
+  T exponent;
+  NABLA_HOST_DEVICE T operator()(T x) const { return pow_derivative_base(x, exponent); }
+};
+
+/// d x^p/dx, both tensors.
+struct PowDerivativeBase {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T p) const {
+    return pow_derivative_base(x, p);
+  }
+};
+
+/// d x^p/dp given the output power = x^p.
+struct PowDerivativeExponent {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T p, T power) const {
+    return pow_derivative_exponent(x, p, power);
+  }
+};
+
+/// The share of the gradient of maximum(x, y) that goes to x; MaximumShareOfSecond to y.
+struct MaximumShareOfFirst {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return maximum_gradient_share(x, y);
+  }
+};
+struct MaximumShareOfSecond {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return maximum_gradient_share(y, x);
+  }
+};
+struct MinimumShareOfFirst {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return minimum_gradient_share(x, y);
+  }
+};
+struct MinimumShareOfSecond {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return minimum_gradient_share(y, x);
+  }
+};
+
+/// The chain rule of an elementwise op: gradient * derivative(values...).
+template <typename Derivative>
+struct ChainRule {
+  Derivative derivative;
+  template <typename T, typename... Values>
+  NABLA_HOST_DEVICE T operator()(T gradient, Values... values) const {
+    return gradient * derivative(values...);
+  }
+};
+
+/// |x|^p (a term of a p-norm).
+template <typename T>
+struct AbsPower {
+  T exponent;
+  NABLA_HOST_DEVICE T operator()(T x) const { return std::pow(std::abs(x), exponent); }
+};
+
+/// gradient * scale (the backward of sum and mean, broadcast back to the input).
+template <typename T>
+struct Scale {
+  T factor;
+  NABLA_HOST_DEVICE T operator()(T gradient) const { return gradient * factor; }
+};
+
+// ---- comparisons and selection --------------------------------------------------------------
+
+/// How two values compare; the masks below store the answer as 0 or 1.
+enum class Comparison { equal, not_equal, less, less_equal, greater, greater_equal };
+
+template <typename T>
+NABLA_HOST_DEVICE inline bool compare(Comparison comparison, T x, T y) {
+  switch (comparison) {
+    case Comparison::equal: return x == y;
+    case Comparison::not_equal: return x != y;
+    case Comparison::less: return x < y;
+    case Comparison::less_equal: return x <= y;
+    case Comparison::greater: return x > y;
+    case Comparison::greater_equal: return x >= y;
+  }
+  return false;
+}
+
+/// 1 where compare(x, y) holds, else 0.
+struct CompareMask {
+  Comparison comparison;
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return mask_value<T>(compare(comparison, x, y));
+  }
+};
+
+/// 1 where compare(x, value) holds, else 0.
+template <typename T>
+struct CompareScalarMask {
+  Comparison comparison;
+  T value;
+  NABLA_HOST_DEVICE T operator()(T x) const { return mask_value<T>(compare(comparison, x, value)); }
+};
+
+/// x where the mask is nonzero, else y.
+struct Select {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T mask, T x, T y) const {
+    return select(mask, x, y);
+  }
+};
+
+/// The gradient where the mask is nonzero, else 0 (where's backward to its first operand).
+struct GradientWhereTrue {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T gradient, T mask) const {
+    return select(mask, gradient, T(0));
+  }
+};
+
+/// The gradient where the mask is zero, else 0 (where's backward to its second operand).
+struct GradientWhereFalse {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T gradient, T mask) const {
+    return select(mask, T(0), gradient);
+  }
+};
+
+// ---- reductions' helpers --------------------------------------------------------------------
+
+/// `share` where x is the extreme value (NaN counts as equal to a NaN extreme), else 0:
+/// the backward of max()/min() over every element, whose gradient the ties share.
+template <typename T>
+struct ExtremeShare {
+  T extreme;
+  T share;
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    const bool hit = is_nan(extreme) ? is_nan(x) : x == extreme;
+    return hit ? share : T(0);
+  }
+};
+
+/// The shift of a stable logsumexp: the slice's max, or 0 when it is infinite (inf - inf
+/// would be NaN; those slices come out as -inf / +inf exactly).
+struct FiniteOrZero {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T maximum) const {
+    return std::isfinite(maximum) ? maximum : T(0);
+  }
+};
+
+/// e^(x - shift)
+struct ShiftedExp {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T shift) const {
+    return std::exp(x - shift);
+  }
+};
+
+/// shift + ln(total): logsumexp from the sum of shifted exponentials.
+struct ShiftPlusLog {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T total, T shift) const {
+    return shift + std::log(total);
+  }
+};
+
+/// The backward of logsumexp: e^(x - logsumexp) * gradient = softmax(x) * gradient.
+struct LogSumExpBackward {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T log_total, T gradient) const {
+    return std::exp(x - log_total) * gradient;
+  }
+};
+
+// ---- elementwise losses ---------------------------------------------------------------------
+// Each loss gives its value at one (prediction x, target y) pair and both derivatives; the
+// adapters below turn them into the forward map and the two backward maps of
+// loss/reduction.hpp's elementwise_loss.
+
+/// (x - y)^2;  d/dx = 2 (x - y),  d/dy = -2 (x - y)
+struct SquaredError {
+  template <typename T>
+  NABLA_HOST_DEVICE T value(T x, T y) const {
+    return (x - y) * (x - y);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T prediction_derivative(T x, T y) const {
+    return T(2) * (x - y);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T target_derivative(T x, T y) const {
+    return T(-2) * (x - y);
+  }
+};
+
+/// |x - y|;  d/dx = sign(x - y) (0 at x = y, like PyTorch),  d/dy = -sign(x - y)
+struct AbsoluteError {
+  template <typename T>
+  NABLA_HOST_DEVICE T value(T x, T y) const {
+    return std::abs(x - y);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T prediction_derivative(T x, T y) const {
+    return sign(x - y);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T target_derivative(T x, T y) const {
+    return -sign(x - y);
+  }
+};
+
+/// Huber: |d| <= delta: d^2 / 2, derivative d;  |d| > delta: delta (|d| - delta / 2),
+/// derivative delta sign(d)  (d = x - y)
+template <typename T>
+struct HuberError {
+  T threshold;
+  NABLA_HOST_DEVICE T value(T x, T y) const {
+    const T magnitude = std::abs(x - y);
+    return magnitude <= threshold ? T(0.5) * magnitude * magnitude : threshold * (magnitude - T(0.5) * threshold);
+  }
+  NABLA_HOST_DEVICE T prediction_derivative(T x, T y) const {
+    const T d = x - y;
+    return d < -threshold ? -threshold : (d > threshold ? threshold : d);
+  }
+  NABLA_HOST_DEVICE T target_derivative(T x, T y) const { return -prediction_derivative(x, y); }
+};
+
+/// log(x) clamped below at -100, as PyTorch's BCELoss (log 0 = -inf would make a mean inf).
+template <typename T>
+NABLA_HOST_DEVICE inline T clamped_log(T x) {
+  const T value = std::log(x);
+  return value > T(-100) ? value : T(-100);
+}
+/// log(1 - x), clamped the same way.
+template <typename T>
+NABLA_HOST_DEVICE inline T clamped_log_one_minus(T x) {
+  const T value = std::log1p(-x);
+  return value > T(-100) ? value : T(-100);
+}
+
+/// Binary cross-entropy of a probability x: -(y log x + (1 - y) log(1 - x));
+/// d/dx = (x - y) / (x (1 - x)) (denominator at least 1e-12),  d/dy = log(1 - x) - log(x)
+struct BinaryCrossEntropyError {
+  template <typename T>
+  NABLA_HOST_DEVICE T value(T x, T y) const {
+    return -(y * clamped_log(x) + (T(1) - y) * clamped_log_one_minus(x));
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T prediction_derivative(T x, T y) const {
+    const T denominator = x * (T(1) - x);
+    const T epsilon = T(1e-12);
+    return (x - y) / (denominator > epsilon ? denominator : epsilon);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T target_derivative(T x, T) const {
+    return clamped_log_one_minus(x) - clamped_log(x);
+  }
+};
+
+/// Binary cross-entropy of a logit x: max(x, 0) - x y + log(1 + e^-|x|);
+/// d/dx = sigmoid(x) - y,  d/dy = -x
+struct BinaryCrossEntropyWithLogitsError {
+  template <typename T>
+  NABLA_HOST_DEVICE T value(T x, T y) const {
+    return (x > T(0) ? x : T(0)) - x * y + std::log1p(std::exp(-std::abs(x)));
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T prediction_derivative(T x, T y) const {
+    return sigmoid(x) - y;
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T target_derivative(T x, T) const {
+    return -x;
+  }
+};
+
+/// Hinge max(0, 1 - y x);  d/dx = -y where the margin is positive, else 0 (d/dy: -x)
+struct HingeError {
+  template <typename T>
+  NABLA_HOST_DEVICE T value(T x, T y) const {
+    const T margin = T(1) - y * x;
+    return margin > T(0) ? margin : T(0);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T prediction_derivative(T x, T y) const {
+    return T(1) - y * x > T(0) ? -y : T(0);
+  }
+  template <typename T>
+  NABLA_HOST_DEVICE T target_derivative(T x, T y) const {
+    return T(1) - y * x > T(0) ? -x : T(0);
+  }
+};
+
+/// The loss at each element (the forward map).
+template <typename Loss>
+struct LossValue {
+  Loss loss;
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x, T y) const {
+    return loss.value(x, y);
+  }
+};
+
+/// upstream * scale * dloss/dx (the backward map to the prediction).
+template <typename Loss, typename T>
+struct LossPredictionGradient {
+  Loss loss;
+  T scale;
+  NABLA_HOST_DEVICE T operator()(T gradient, T x, T y) const { return gradient * scale * loss.prediction_derivative(x, y); }
+};
+
+/// upstream * scale * dloss/dy (the backward map to the target).
+template <typename Loss, typename T>
+struct LossTargetGradient {
+  Loss loss;
+  T scale;
+  NABLA_HOST_DEVICE T operator()(T gradient, T x, T y) const { return gradient * scale * loss.target_derivative(x, y); }
+};
+
+// ---- random masks ---------------------------------------------------------------------------
+
+/// Element i of an inverted-dropout mask: `scale` (= 1 / (1 - p)) where the Philox uniform
+/// of (seed, offset + i) is >= threshold (= p), else 0. The same stream on both devices.
+template <typename T>
+NABLA_HOST_DEVICE inline T dropout_mask_value(std::uint64_t seed, std::uint64_t offset, std::uint64_t index,
+                                              T threshold, T scale) {
+  return philox_uniform<T>(seed, offset, index) >= threshold ? scale : T(0);
+}
+
+}  // namespace nabla::backend
