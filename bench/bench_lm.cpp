@@ -24,6 +24,7 @@
 #include <nabla/nabla.hpp>
 
 #include "peak.hpp"
+#include "run.hpp"
 
 namespace nb = nabla;
 
@@ -157,11 +158,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return bench::run(argc, argv, register_all); }
