@@ -14,7 +14,9 @@ packages=(
   nlohmann-json3-dev
   libopenblas-dev
 )
-if [[ "${1:-}" == "--examples" ]]; then
+# npm may already come from elsewhere (a nodejs build that bundles it and conflicts with
+# Debian's npm package): any working npm will do.
+if [[ "${1:-}" == "--examples" ]] && ! command -v npm >/dev/null 2>&1; then
   packages+=(npm)
 fi
 
