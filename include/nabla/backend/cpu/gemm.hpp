@@ -114,10 +114,13 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
         detail::blas_gemm(trans_a, trans_b, m, end - begin, k, alpha, a, lda, b_band, ldb, beta, c + begin, ldc);
       }
     });
-    return;
-  }
+  } else
 #endif
-  detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  {
+    // Only instantiated without BLAS (or for other scalar types): Eigen's GEMM kernels are
+    // the costliest templates in the library to compile (about 2 s per translation unit).
+    detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
 }
 
 }  // namespace nabla::backend::cpu
