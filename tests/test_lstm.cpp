@@ -304,6 +304,34 @@ TEMPLATE_TEST_CASE("LSTM fused and composed agree on outputs and every gradient"
   }
 }
 
+TEMPLATE_TEST_CASE("LSTM fused: the recurrence split in bands of sequences across threads agrees",
+                   "[nn][lstm]", float, double) {
+  // A batch of 19 with a small hidden size runs as two bands of 10 and 9 sequences, each
+  // thread looping over all steps on its own (LSTMLayerCache::recurrence_grain).
+  using T = TestType;
+  const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-10;
+  const std::int64_t batch = 19, steps = 7, input_size = 3, hidden = 6;
+  const int threads_before = nb::get_num_threads();
+  nb::set_num_threads(2);
+  Lengths lengths(batch);
+  for (std::int64_t b = 0; b < batch; ++b)
+    lengths[static_cast<std::size_t>(b)] = (b * 5) % (steps + 1);
+  for (const Lengths& case_lengths : {Lengths{}, lengths}) {
+    const nb::nn::LSTMOptions options{.num_layers = 2, .return_sequences = true, .seed = 7};
+    nb::nn::LSTM<T> fused(input_size, hidden, options);
+    nb::nn::LSTM<T> composed(input_size, hidden, options);
+    composed.set_implementation(nb::nn::LSTMImplementation::composed);
+    const nb::Shape state_shape{2, batch, hidden};
+    const auto input = nb::randn<T>({batch, steps, input_size}, 11);
+    const auto h0 = nb::randn<T>(state_shape, 12);
+    const auto c0 = nb::randn<T>(state_shape, 13);
+    const auto loss_weights = random_loss_weights<T>({batch, steps, hidden}, state_shape, 14);
+    require_same_run(run_lstm(fused, input, h0, c0, case_lengths, loss_weights),
+                     run_lstm(composed, input, h0, c0, case_lengths, loss_weights), tolerance);
+  }
+  nb::set_num_threads(threads_before);
+}
+
 // ---- (c) gradcheck of the hand-written BPTT -----------------------------------------------
 
 namespace {

@@ -5,16 +5,16 @@
 // skipping, the program still checks that the no-device paths behave (no crash, no throw
 // from is_available()/device_count(), a clear exception from device_properties()).
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
+#include <catch2/catch.hpp>
 #include <cstddef>
 #include <cstdio>
+#include <fstream>
+#include <nabla/nabla.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nabla/nabla.hpp>
 
 #include "nabla/backend/cuda/kernels.hpp"
 #include "nabla/backend/cuda/memory.hpp"
@@ -65,6 +65,15 @@ void check_fill(std::size_t n, T value) {
   std::size_t wrong = 0;
   for (const T x : host) wrong += (x != value) ? 1 : 0;
   CHECK(wrong == 0);
+}
+
+/// Whether libcublas is mapped into this process (Linux: /proc/self/maps).
+bool cublas_is_mapped() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find("libcublas") != std::string::npos) return true;
+  return false;
 }
 
 }  // namespace
@@ -137,7 +146,21 @@ TEST_CASE("cuda: the allocator reuses freed blocks", "[cuda][memory]") {
   CHECK(cu::allocator_statistics(0).cached_bytes == 0);
 }
 
+TEST_CASE("cuda: cuBLAS is loaded by the first product on a GPU", "[cuda][gemm]") {
+  const auto a = nb::ones<float>({3, 4}).to(nb::Device::cuda());
+  const auto product = nb::matmul(a, a.t()).to(nb::Device::cpu());
+  CHECK(product.at({0, 0}) == 4.0f);
+  CHECK(cublas_is_mapped());
+}
+
 int main(int argc, char* argv[]) {
+  // A CUDA build that runs on the CPU must not pay for cuBLAS (600 MB of libraries, about
+  // 205 MB resident when it was linked): kernels/gemm.cu loads it on the first GPU product.
+  const auto cpu_product = nb::matmul(nb::ones<float>({64, 64}), nb::ones<float>({64, 64}));
+  if (cpu_product.at({0, 0}) != 64.0f || cublas_is_mapped()) {
+    std::printf("FAILED: libcublas is mapped although no product ran on a GPU\n");
+    return 1;
+  }
   if (!cu::is_available()) {
     // The no-device paths must be graceful: no throw above, a clear exception here.
     bool threw = false;

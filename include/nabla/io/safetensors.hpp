@@ -63,8 +63,11 @@ inline std::string safetensors_dtype(DType dtype) {
 
 /// Writes named tensors and string metadata as a safetensors file, atomically. A Checkpoint
 /// is only the container here: names are written as they are (no "model." prefix is added).
-inline void save_safetensors(const std::string& path, const Checkpoint& contents) {
-  using Json = nlohmann::json;
+///
+/// (A template only so that a program that never calls it does not compile nlohmann-json's
+/// writer: Json is always nlohmann::json. The same holds for load_safetensors.)
+template <typename Json = nlohmann::json>
+void save_safetensors(const std::string& path, const Checkpoint& contents) {
   using HostVariant = std::variant<HostValues<float>, HostValues<double>, HostValues<std::int64_t>>;
   Json header = Json::object();
   std::vector<HostVariant> values;
@@ -84,7 +87,7 @@ inline void save_safetensors(const std::string& path, const Checkpoint& contents
   std::string text;
   try {
     text = header.dump();
-  } catch (const Json::exception& error) {  // e.g. a name that is not valid UTF-8
+  } catch (const typename Json::exception& error) {  // e.g. a name that is not valid UTF-8
     throw IOError("save_safetensors: " + path + ": cannot encode the header: " + error.what());
   }
   // Pad with spaces to a multiple of 8 so that the buffer (and every 8-byte element) is aligned.
@@ -102,8 +105,8 @@ inline void save_safetensors(const std::string& path, const Checkpoint& contents
 /// Reads every tensor and the "__metadata__" of a safetensors file. Rejects (IOError) a header
 /// that is not valid JSON of the expected form, a dtype other than F32/F64/I64, a shape that
 /// does not match its byte range, and byte ranges outside the buffer or overlapping.
-inline Checkpoint load_safetensors(const std::string& path) {
-  using Json = nlohmann::json;
+template <typename Json = nlohmann::json>
+Checkpoint load_safetensors(const std::string& path) {
   const FileReader file(path, "load_safetensors");
   if (file.size() < 8) file.fail("not a safetensors file: only " + std::to_string(file.size()) + " bytes");
   const std::vector<unsigned char> length_bytes = file.read_bytes(0, 8, "the header length");
@@ -121,11 +124,13 @@ inline Checkpoint load_safetensors(const std::string& path) {
   Json header;
   try {
     // The callback bounds the nesting depth: a hostile header cannot exhaust memory with it.
-    header = Json::parse(header_bytes.begin(), header_bytes.end(), [&](int depth, Json::parse_event_t, Json&) {
-      if (depth > kSafetensorsMaxJsonDepth) file.fail("the JSON header nests deeper than any valid one");
-      return true;
-    });
-  } catch (const Json::exception& error) {
+    header = Json::parse(header_bytes.begin(), header_bytes.end(),
+                         [&](int depth, typename Json::parse_event_t, Json&) {
+                           if (depth > kSafetensorsMaxJsonDepth)
+                             file.fail("the JSON header nests deeper than any valid one");
+                           return true;
+                         });
+  } catch (const typename Json::exception& error) {
     file.fail(std::string("the header is not valid JSON: ") + error.what());
   }
   if (!header.is_object()) file.fail("the JSON header is not an object");
@@ -143,7 +148,7 @@ inline Checkpoint load_safetensors(const std::string& path) {
       if (!info.is_object()) file.fail("\"__metadata__\" is not an object");
       for (const auto& [key, value] : info.items()) {
         if (!value.is_string()) file.fail("metadata '" + key + "' is not a string");
-        contents.metadata.emplace(key, value.get<std::string>());
+        contents.metadata.emplace(key, value.template get<std::string>());
       }
       continue;
     }
@@ -156,7 +161,7 @@ inline Checkpoint load_safetensors(const std::string& path) {
     const Json& offsets = info["data_offsets"];
     Entry entry{name, DType::float32, {}, 0, 0};
     if (!dtype.is_string()) file.fail(label + ": \"dtype\" is not a string");
-    const std::string dtype_text = dtype.get<std::string>();
+    const std::string dtype_text = dtype.template get<std::string>();
     if (dtype_text == "F32") entry.dtype = DType::float32;
     else if (dtype_text == "F64") entry.dtype = DType::float64;
     else if (dtype_text == "I64") entry.dtype = DType::int64;
@@ -166,15 +171,15 @@ inline Checkpoint load_safetensors(const std::string& path) {
     if (!shape.is_array() || shape.size() > 64) file.fail(label + ": \"shape\" is not an array of at most 64 sizes");
     for (const Json& size : shape) {
       if (!size.is_number_unsigned()) file.fail(label + ": \"shape\" holds " + size.dump() + ", not a size >= 0");
-      const auto value = size.get<std::uint64_t>();
+      const auto value = size.template get<std::uint64_t>();
       if (value > (std::uint64_t{1} << 62)) file.fail(label + ": shape size " + std::to_string(value) + " is absurd");
       entry.shape.push_back(static_cast<std::int64_t>(value));
     }
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned())
       file.fail(label + ": \"data_offsets\" is not a pair [begin, end] of byte offsets");
-    entry.begin = offsets[0].get<std::uint64_t>();
-    entry.end = offsets[1].get<std::uint64_t>();
+    entry.begin = offsets[0].template get<std::uint64_t>();
+    entry.end = offsets[1].template get<std::uint64_t>();
     if (entry.begin > entry.end || entry.end > buffer_size)
       file.fail(label + " has data_offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
                 "] outside the " + std::to_string(buffer_size) + "-byte buffer: the file is truncated or corrupt");

@@ -65,6 +65,16 @@ struct LSTMLayerCache {
   /// microseconds at batch 32, hidden 256), and every parallel region per step is a thread
   /// wake-up that a busy machine can delay by milliseconds; so split only large steps.
   std::int64_t rows_per_thread() const { return std::max<std::int64_t>(1, 16384 / hidden); }
+  /// Batch rows per thread when the recurrence runs in independent bands of sequences (each
+  /// thread loops over all steps for its rows, so there is no fork/join per step). Each band
+  /// packs all of W_hh for its own GEMM every step, twice the packing of one shared GEMM, so
+  /// bands pay off for small weights only: bench_lm, 2 threads, medians of 5, bands against
+  /// per-step splitting: classifier (hidden 128) 89 vs 101 ms, L (256) 141 vs 147 ms, S (128)
+  /// 12.8 vs 13.6 ms; XL (1024) 1471 vs 1395 ms. hidden 512 is unmeasured: bands up to there.
+  std::int64_t recurrence_grain() const {
+    const bool small_weight = gate_width() * hidden <= (std::int64_t{1} << 20);
+    return small_weight ? 8 : batch;
+  }
 };
 
 /// Equations (1)-(6) for one row (one sequence at one step): the pre-activations in `gate`
@@ -140,15 +150,15 @@ void lstm_backward_row(std::int64_t hidden, const T* __restrict gate,
 /// results, without bias) into gates, writes c_t, tanh(c_t), h_t and the output of step t,
 /// and hands h_t, c_t to step t+1 (or to the final state h_n, c_n after the last step).
 template <FloatingElement T>
-void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, const T* bias, T* output,
-                       T* h_final, T* c_final) {
+void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, std::int64_t batch_begin,
+                       std::int64_t batch_end, const T* bias, T* output, T* h_final, T* c_final) {
   const std::int64_t steps = cache.steps, hidden = cache.hidden, gate_width = cache.gate_width();
   T* const gate_data = cache.gates.data();
   T* const hidden_previous = cache.hidden_previous.data();
   T* const cell_previous = cache.cell_previous.data();
   T* const cell_tanh = cache.cell_tanh.data();
   backend::cpu::parallel_for(
-      0, cache.batch, cache.rows_per_thread(), [&](std::int64_t begin, std::int64_t end) {
+      batch_begin, batch_end, cache.rows_per_thread(), [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t b = begin; b < end; ++b) {
           const std::int64_t row = b * steps + t;
           T* const gate = gate_data + row * gate_width;
@@ -176,14 +186,15 @@ void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, const T* bias, 
 /// carried `h_gradient` plus the output's gradient at t) and dL/dc_t (`c_gradient`) to
 /// dA_t, written into `gates_gradient`; `c_gradient` becomes dL/dc_{t-1}.
 template <FloatingElement T>
-void lstm_backward_step(const LSTMLayerCache<T>& cache, std::int64_t t, const T* output_gradient,
-                        const T* h_gradient, T* c_gradient, T* gates_gradient) {
+void lstm_backward_step(const LSTMLayerCache<T>& cache, std::int64_t t, std::int64_t batch_begin,
+                        std::int64_t batch_end, const T* output_gradient, const T* h_gradient,
+                        T* c_gradient, T* gates_gradient) {
   const std::int64_t steps = cache.steps, hidden = cache.hidden, gate_width = cache.gate_width();
   const T* const gate_data = cache.gates.data();
   const T* const cell_previous = cache.cell_previous.data();
   const T* const cell_tanh = cache.cell_tanh.data();
   backend::cpu::parallel_for(
-      0, cache.batch, cache.rows_per_thread(), [&](std::int64_t begin, std::int64_t end) {
+      batch_begin, batch_end, cache.rows_per_thread(), [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t b = begin; b < end; ++b) {
           const std::int64_t row = b * steps + t;
           T* const d_gate = gates_gradient + row * gate_width;
@@ -228,16 +239,22 @@ std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache,
   Tensor<T> h_gradient_from_gates = cache.lengths.empty() ? h_gradient : Tensor<T>({batch, hidden});
   T* const d_h_from_gates = h_gradient_from_gates.data();
 
-  for (std::int64_t t = steps; t-- > 0;) {
-    lstm_backward_step(cache, t, output_gradient, d_h, c_gradient.data(), d_gates);
-    // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden].
-    gemm<T>(false, false, batch, hidden, gate_width, T(1), d_gates + t * gate_width,
-            steps * gate_width, w_hh.data(), hidden, T(0), d_h_from_gates, hidden);
-    if (!cache.lengths.empty())
-      for (std::int64_t b = 0; b < batch; ++b)
-        if (cache.is_valid(b, t))
-          std::copy_n(d_h_from_gates + b * hidden, hidden, d_h + b * hidden);
-  }
+  // As in the forward pass, each band of sequences runs its own loop over time.
+  backend::cpu::parallel_for(
+      0, batch, cache.recurrence_grain(), [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t t = steps; t-- > 0;) {
+          lstm_backward_step(cache, t, first, last, output_gradient, d_h, c_gradient.data(),
+                             d_gates);
+          // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden].
+          gemm<T>(false, false, last - first, hidden, gate_width, T(1),
+                  d_gates + (first * steps + t) * gate_width, steps * gate_width, w_hh.data(),
+                  hidden, T(0), d_h_from_gates + first * hidden, hidden);
+          if (!cache.lengths.empty())
+            for (std::int64_t b = first; b < last; ++b)
+              if (cache.is_valid(b, t))
+                std::copy_n(d_h_from_gates + b * hidden, hidden, d_h + b * hidden);
+        }
+      });
 
   // Whole-sequence products, one GEMM each over all batch*steps rows.
   std::vector<Tensor<T>> gradients(inputs.size());
@@ -497,13 +514,20 @@ LSTMResult<T> lstm_layer_fused(const Tensor<T>& input, const Tensor<T>& h0, cons
     std::copy_n(c_initial.data() + b * hidden, hidden,
                 cache.cell_previous.data() + b * steps * hidden);
   }
-  for (std::int64_t t = 0; t < steps; ++t) {
-    // A_t += h_{t-1} W_hh^T: [batch, hidden] x [hidden, 4 hidden], rows `steps` apart.
-    backend::cpu::gemm<T>(false, true, batch, gate_width, hidden, T(1),
-                          cache.hidden_previous.data() + t * hidden, steps * hidden, w_hh.data(),
-                          hidden, T(1), cache.gates.data() + t * gate_width, steps * gate_width);
-    detail::lstm_forward_step(cache, t, bias.data(), output, h_final, c_final);
-  }
+  // Sequences are independent, so each thread can run every step for its own band of the
+  // batch: the loop over time then has no fork/join and no barrier per step.
+  backend::cpu::parallel_for(
+      0, batch, cache.recurrence_grain(), [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t t = 0; t < steps; ++t) {
+          // A_t += h_{t-1} W_hh^T: [batch, hidden] x [hidden, 4 hidden], rows `steps` apart.
+          backend::cpu::gemm<T>(false, true, last - first, gate_width, hidden, T(1),
+                                cache.hidden_previous.data() + (first * steps + t) * hidden,
+                                steps * hidden, w_hh.data(), hidden, T(1),
+                                cache.gates.data() + (first * steps + t) * gate_width,
+                                steps * gate_width);
+          detail::lstm_forward_step(cache, t, first, last, bias.data(), output, h_final, c_final);
+        }
+      });
 
   // dL/d(input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0) by BPTT, docs/lstm.md (B1)-(B12)
   record_op<T>(packed, "lstm_layer_fused", {input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0},
