@@ -41,11 +41,13 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <memory>
 #include <nabla/backend/cuda/memory.hpp>
 #include <nabla/backend/cuda/runtime.hpp>
 #include <nabla/nabla.hpp>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -221,11 +223,14 @@ double lstm_forward_flops(const LSTMShape& shape) {
 /// the table main() prints after the run (the last run of a benchmark wins).
 struct Comparison {
   double nabla_ms = 0, cudnn_ms = 0;
+  bool cudnn_tf32 = false;  // cuDNN ran with CUDNN_DEFAULT_MATH (see make_cudnn_lstm)
 };
-std::map<std::string, std::map<std::string, Comparison>>& lstm_results() {
-  static std::map<std::string, std::map<std::string, Comparison>> results;
+using ShapeKey = std::tuple<std::int64_t, std::int64_t, std::int64_t>;  // batch, hidden, steps
+std::map<std::string, std::map<ShapeKey, Comparison>>& lstm_results() {
+  static std::map<std::string, std::map<ShapeKey, Comparison>> results;
   return results;
 }
+ShapeKey key_of(const LSTMShape& shape) { return {shape.batch, shape.hidden, shape.steps}; }
 
 void lstm_nabla(benchmark::State& state, bool train) {
   guarded(state, [&] {
@@ -250,17 +255,45 @@ void lstm_nabla(benchmark::State& state, bool train) {
     }
     const double flops = (train ? 3.0 : 1.0) * lstm_forward_flops(shape);
     set_rates(state, static_cast<double>(shape.batch * shape.steps), flops, seconds);
-    lstm_results()[train ? "forward + backward" : "forward"][shape_key(shape)].nabla_ms =
+    lstm_results()[train ? "forward + backward" : "forward"][key_of(shape)].nabla_ms =
         seconds * 1e3;
   });
 }
 
 #if NABLA_BENCH_CUDNN
+/// A cuDNN layer for `shape`, checked by one untimed training step: FP32 FMA math (no TF32,
+/// as nabla's GEMMs) when cuDNN accepts it, else cuDNN's default math, which may use TF32 on
+/// Ampere and Hopper; `tf32` then says so (counter tf32_allowed, a * in the table). Only the
+/// FMA attempt is retried: an error with the default math is the benchmark's error.
+std::unique_ptr<bench::cudnn::LSTMLayer> make_cudnn_lstm(const LSTMShape& shape, bool& tf32) {
+  for (const cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH}) {
+    try {
+      auto layer = std::make_unique<bench::cudnn::LSTMLayer>(
+          static_cast<int>(shape.batch), static_cast<int>(shape.steps),
+          static_cast<int>(shape.hidden), static_cast<int>(shape.hidden), math);
+      layer->forward_training();
+      layer->backward();
+      layer->zero_weight_gradients();
+      check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+      tf32 = math == CUDNN_DEFAULT_MATH;
+      return layer;
+    } catch (const std::exception& error) {
+      if (math == CUDNN_DEFAULT_MATH) throw;
+      std::fprintf(stderr,
+                   "bench_cuda: cuDNN LSTM with CUDNN_FMA_MATH failed (%s); retrying with "
+                   "CUDNN_DEFAULT_MATH (TF32 allowed)\n",
+                   error.what());
+    }
+  }
+  throw std::logic_error("make_cudnn_lstm: unreachable");
+}
+
 void lstm_cudnn(benchmark::State& state, bool train) {
   guarded(state, [&] {
     const LSTMShape shape = lstm_shape(state);
-    bench::cudnn::LSTMLayer lstm(static_cast<int>(shape.batch), static_cast<int>(shape.steps),
-                                 static_cast<int>(shape.hidden), static_cast<int>(shape.hidden));
+    bool tf32 = false;
+    const std::unique_ptr<bench::cudnn::LSTMLayer> layer = make_cudnn_lstm(shape, tf32);
+    bench::cudnn::LSTMLayer& lstm = *layer;
     double seconds = 0;
     if (train) {
       seconds = run_timed(
@@ -277,8 +310,11 @@ void lstm_cudnn(benchmark::State& state, bool train) {
     set_rates(state, static_cast<double>(shape.batch * shape.steps), flops, seconds);
     state.counters["workspace_MB"] =
         static_cast<double>(lstm.workspace_bytes() + lstm.reserve_bytes()) * 1e-6;
-    lstm_results()[train ? "forward + backward" : "forward"][shape_key(shape)].cudnn_ms =
-        seconds * 1e3;
+    state.counters["tf32_allowed"] = tf32 ? 1 : 0;
+    Comparison& comparison =
+        lstm_results()[train ? "forward + backward" : "forward"][key_of(shape)];
+    comparison.cudnn_ms = seconds * 1e3;
+    comparison.cudnn_tf32 = tf32;
   });
 }
 #endif
@@ -288,14 +324,21 @@ void print_lstm_comparison() {
   std::printf(
       "\nLSTM layer on the GPU, ms per call (ratio = nabla / cuDNN; > 1: cuDNN is faster)\n");
   std::printf("%-20s %-36s %10s %10s %8s\n", "pass", "shape", "nabla", "cuDNN", "ratio");
+  bool any_tf32 = false;
   for (const auto& [kind, shapes] : lstm_results())
-    for (const auto& [shape, times] : shapes) {
-      std::printf("%-20s %-36s %10.3f ", kind.c_str(), shape.c_str(), times.nabla_ms);
+    for (const auto& [key, times] : shapes) {
+      const auto [batch, hidden, steps] = key;
+      std::printf("%-20s %-36s %10.3f ", kind.c_str(),
+                  shape_key(LSTMShape{batch, hidden, steps}).c_str(), times.nabla_ms);
       if (times.cudnn_ms > 0 && times.nabla_ms > 0)
-        std::printf("%10.3f %8.2f\n", times.cudnn_ms, times.nabla_ms / times.cudnn_ms);
+        std::printf("%10.3f %8.2f%s\n", times.cudnn_ms, times.nabla_ms / times.cudnn_ms,
+                    times.cudnn_tf32 ? " *" : "");
       else
         std::printf("%10s %8s\n", "-", "-");
+      any_tf32 = any_tf32 || times.cudnn_tf32;
     }
+  if (any_tf32)
+    std::printf("* cuDNN refused CUDNN_FMA_MATH and ran with CUDNN_DEFAULT_MATH (TF32 allowed)\n");
 }
 
 // ---- whole language-model steps ---------------------------------------------------------------
