@@ -1,5 +1,6 @@
 // Whole training and inference steps of the models nabla ships, the configurations of
-// bench/compare_pytorch.py (which times the same models in PyTorch):
+// bench/compare_pytorch.py (which times the same models in PyTorch); bench/lm_models.hpp builds
+// the language models (bench_cuda.cpp times the same ones on the GPU):
 //
 //   LM S   Embedding(1000, 64)  -> LSTM(64 -> 128)            -> Dense(128 -> 1000)
 //   LM L   Embedding(10000, 128) -> LSTM(128 -> 256)          -> Dense(256 -> 10000)
@@ -23,6 +24,7 @@
 
 #include <nabla/nabla.hpp>
 
+#include "lm_models.hpp"
 #include "peak.hpp"
 #include "run.hpp"
 
@@ -30,52 +32,15 @@ namespace nb = nabla;
 
 namespace {
 
-struct LanguageModelConfig {
-  std::int64_t vocabulary, embedding, hidden, layers;
-};
-constexpr LanguageModelConfig kSmall{1000, 64, 128, 1}, kLarge{10000, 128, 256, 1}, kExtraLarge{10000, 256, 1024, 2};
-constexpr std::int64_t kBatch = 32, kSteps = 35;
-
-/// Random word ids in [0, vocabulary), shape [batch, steps].
-nb::IndexTensor random_ids(std::int64_t vocabulary, std::int64_t batch, std::int64_t steps, std::uint64_t seed) {
-  const nb::Tensor<float> uniform = nb::uniform<float>({batch, steps}, 0.f, static_cast<float>(vocabulary), seed);
-  std::vector<std::int64_t> ids(static_cast<std::size_t>(batch * steps));
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    ids[i] = std::min<std::int64_t>(vocabulary - 1, static_cast<std::int64_t>(uniform.data()[i]));
-  return nb::from_vector<std::int64_t>(ids, {batch, steps});
-}
-
-class LanguageModel {
- public:
-  explicit LanguageModel(const LanguageModelConfig& config)
-      : embedding(config.vocabulary, config.embedding, {.seed = 1}),
-        lstm(config.embedding, config.hidden, {.num_layers = config.layers, .return_sequences = true, .seed = 2}),
-        decoder(config.hidden, config.vocabulary, {.seed = 3}) {}
-
-  nb::Tensor<float> logits(const nb::IndexTensor& ids) { return decoder(lstm(embedding.forward(ids))); }
-
-  std::vector<nb::Tensor<float>> parameters() const {
-    std::vector<nb::Tensor<float>> all;
-    for (const auto* module : std::vector<const nb::nn::Module<float>*>{&embedding, &lstm, &decoder})
-      for (const auto& parameter : module->parameters()) all.push_back(parameter);
-    return all;
-  }
-
-  nb::nn::Embedding<float> embedding;
-  nb::nn::LSTM<float> lstm;
-  nb::nn::Dense<float> decoder;
-};
-
-/// GEMM FLOPs of one forward pass over batch x steps tokens.
-double forward_flops(const LanguageModelConfig& config, std::int64_t tokens) {
-  double per_token = 2.0 * static_cast<double>(config.hidden * config.vocabulary);  // decoder
-  std::int64_t input = config.embedding;
-  for (std::int64_t layer = 0; layer < config.layers; ++layer) {
-    per_token += 2.0 * 4 * static_cast<double>(config.hidden * (input + config.hidden));
-    input = config.hidden;
-  }
-  return per_token * static_cast<double>(tokens);
-}
+using bench::forward_flops;
+using bench::kBatch;
+using bench::kExtraLarge;
+using bench::kLarge;
+using bench::kSmall;
+using bench::kSteps;
+using bench::LanguageModel;
+using bench::LanguageModelConfig;
+using bench::random_ids;
 
 void set_counters(benchmark::State& state, double tokens, double flops, int threads) {
   state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);

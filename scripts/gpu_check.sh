@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # scripts/gpu_check.sh: on a machine with an NVIDIA GPU, build the CUDA target and its tests
-# and run every [cuda] test, then print a compact summary. Meant to finish in a few minutes on
-# an H200 (16 cores): only the CUDA targets are built, not the CPU suite or the examples.
+# and run every [cuda] test, then the GPU benchmarks (bench/bench_cuda.cpp, about 1-3 minutes),
+# and print a compact summary with the benchmark table. Meant to finish in under 8 minutes on an
+# H200 (16 cores): only the CUDA targets are built, not the CPU suite, the CPU benchmarks or the
+# examples.
 #
 # Environment:
 #   NABLA_BUILD_DIR    build directory (default: build-gpu)
 #   NABLA_JOBS         parallel build jobs (default: nproc)
 #   NABLA_CUDA_ARCHS   CMAKE_CUDA_ARCHITECTURES (default: the GPU's own, e.g. 90 on an H200,
 #                      so nvcc compiles for one architecture only)
+#   NABLA_BENCH_ARGS   arguments for bench_cuda (default: --benchmark_min_time=0.2); e.g.
+#                      --benchmark_filter=lstm for the LSTM comparison only
+#   NABLA_BENCH_TIMEOUT  seconds bench_cuda may run (default: 300)
+# Outputs in $NABLA_BUILD_DIR/gpu_check: configure.log, build.log, build_bench.log, one log per test,
+# bench_cuda.log (the console table) and bench_cuda.json (--benchmark_out, JSON).
 # Exit status: 0 when every CUDA test passed, 1 otherwise (also when no GPU is visible: the
-# tests then report SKIPPED, and a GPU check that ran nothing has not passed).
+# tests then report SKIPPED, and a GPU check that ran nothing has not passed). The benchmarks
+# do not change it: their outcome is a line of the summary (and needs Google Benchmark,
+# libbenchmark-dev; without it bench_cuda is not built and the summary says so).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +39,7 @@ archs=${NABLA_CUDA_ARCHS:-${arch:-90}}
 
 start=$(date +%s)
 if ! cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DNABLA_CUDA=ON -DNABLA_BUILD_TESTS=ON \
-    -DNABLA_BUILD_EXAMPLES=OFF -DNABLA_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES="$archs" \
+    -DNABLA_BUILD_EXAMPLES=OFF -DNABLA_BUILD_BENCH=ON -DCMAKE_CUDA_ARCHITECTURES="$archs" \
     > "$log_dir/configure.log" 2>&1; then
   tail -30 "$log_dir/configure.log"
   echo "SUMMARY: configure FAILED (see $log_dir/configure.log)"
@@ -41,6 +50,17 @@ if ! cmake --build "$build_dir" -j"$jobs" --target nabla_cuda test_cuda_runtime 
   grep -E "error" "$log_dir/build.log" | head -30
   echo "SUMMARY: build FAILED (see $log_dir/build.log)"
   exit 1
+fi
+# The GPU benchmarks, built on their own so that a failure there never stops the tests.
+# bench_cuda exists only when Google Benchmark was found (bench/CMakeLists.txt).
+bench_build="not built (Google Benchmark not found; Debian: libbenchmark-dev)"
+if cmake --build "$build_dir" --target help 2> /dev/null | grep -qw bench_cuda; then
+  if cmake --build "$build_dir" -j"$jobs" --target bench_cuda > "$log_dir/build_bench.log" 2>&1; then
+    bench_build="built"
+  else
+    grep -E "error" "$log_dir/build_bench.log" | head -30
+    bench_build="build FAILED (see $log_dir/build_bench.log)"
+  fi
 fi
 built=$(date +%s)
 
@@ -62,6 +82,42 @@ for test in test_cuda_runtime test_cuda_parity; do
 done
 finished=$(date +%s)
 
-echo "SUMMARY (build $((built - start)) s, tests $((finished - built)) s, logs in $log_dir):"
+# The GPU benchmarks, after the tests; they never change the exit status.
+bench_table=""
+bench_binary="$build_dir/bench/bench_cuda"
+if [ "$bench_build" != built ]; then
+  summary+="bench_cuda: $bench_build"$'\n'
+else
+  read -r -a bench_args <<< "${NABLA_BENCH_ARGS:---benchmark_min_time=0.2}"
+  rm -f "$log_dir/bench_cuda.json"
+  timeout "${NABLA_BENCH_TIMEOUT:-300}" "$bench_binary" "${bench_args[@]}" \
+    --benchmark_out="$log_dir/bench_cuda.json" --benchmark_out_format=json \
+    > "$log_dir/bench_cuda.log" 2>&1
+  code=$?
+  errors=$(grep -c "ERROR OCCURRED" "$log_dir/bench_cuda.log")
+  if grep -q "skipped: no CUDA device" "$log_dir/bench_cuda.log"; then
+    verdict="SKIPPED (no CUDA device)"
+  elif [ "$code" = 124 ]; then
+    verdict="TIMED OUT after ${NABLA_BENCH_TIMEOUT:-300} s (partial output in $log_dir/bench_cuda.log)"
+  elif [ "$code" != 0 ]; then
+    verdict="FAILED (exit $code)"
+  elif [ "$errors" != 0 ]; then
+    verdict="ran, $errors benchmark(s) reported ERROR OCCURRED"
+  else
+    verdict="ran"
+  fi
+  summary+="bench_cuda: $verdict; $(($(date +%s) - finished)) s"
+  [ -s "$log_dir/bench_cuda.json" ] && summary+=", JSON in $log_dir/bench_cuda.json"
+  summary+=$'\n'
+  # The console table without Google Benchmark's preamble (host CPU, caches, load average).
+  bench_table=$(grep -vE "^(Run on|CPU Caches|  L[0-9] |Load Average|\*\*\*WARNING)" "$log_dir/bench_cuda.log")
+fi
+benched=$(date +%s)
+
+echo "SUMMARY (build $((built - start)) s, tests $((finished - built)) s, bench $((benched - finished)) s, logs in $log_dir):"
 printf "%s" "$summary"
+if [ -n "$bench_table" ]; then
+  echo "bench_cuda console output:"
+  printf "%s\n" "$bench_table"
+fi
 exit $status
