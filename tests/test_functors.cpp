@@ -102,6 +102,14 @@ TEMPLATE_TEST_CASE("functors: comparisons, selection and reduction helpers", "[f
   CHECK(be::LogSumExpBackward{}(T(1), T(1), T(3)) == T(3));
 }
 
+TEST_CASE("functors: gathers", "[functors]") {
+  // index_select of indices {3, 0, 3} from a [2, 4, 2] input: output element i of [2, 3, 2]
+  const std::int64_t indices[] = {3, 0, 3};
+  CHECK(be::index_select_source(0, indices, 3, 4, 2) == 6);    // (0, 0, 0) reads (0, 3, 0)
+  CHECK(be::index_select_source(3, indices, 3, 4, 2) == 1);    // (0, 1, 1) reads (0, 0, 1)
+  CHECK(be::index_select_source(11, indices, 3, 4, 2) == 15);  // (1, 2, 1) reads (1, 3, 1)
+}
+
 TEST_CASE("dispatch: CPU factories take a device; CUDA without the backend is a DeviceError", "[functors]") {
   const auto on_cpu = nb::zeros<float>({2, 3}, nb::Device::cpu());
   CHECK(on_cpu.device().is_cpu());

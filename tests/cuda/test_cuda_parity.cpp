@@ -145,6 +145,46 @@ TEMPLATE_TEST_CASE("cuda parity: factories, copies and views", "[cuda]", float, 
   CHECK(nb::zeros_like(gx).device() == kGpu);
 }
 
+TEMPLATE_TEST_CASE("cuda parity: index_select and its index-add backward", "[cuda]", float,
+                   double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  const nb::Tensor<T> x = random_tensor<T>({6, 7, 5}, 80);
+  // Repeated indices (atomicAdd in the backward) along every dim, and a non-contiguous input.
+  check_op<T>("index_select dim 0", {x}, [](const Ins& v) {
+    return nb::index_select(v[0], 0, {5, 0, 5, 2, 5});
+  });
+  check_op<T>("index_select dim 1", {x}, [](const Ins& v) {
+    return nb::index_select(v[0], 1, {3, 3, 6, 0});
+  });
+  check_op<T>("index_select last dim", {x}, [](const Ins& v) {
+    return nb::index_select(v[0], -1, {4, 1, 1});
+  });
+  check_op<T>("index_select of a transpose", {x}, [](const Ins& v) {
+    return nb::index_select(v[0].transpose(0, 2), 1, {6, 2, 2});
+  });
+  check_op<T>("index_select with no indices", {x},
+              [](const Ins& v) { return nb::index_select(v[0], 1, std::vector<std::int64_t>{}); });
+  // Many copies of a few rows: each input row's gradient adds 64 or 65 output rows.
+  const nb::Tensor<T> table = random_tensor<T>({4, 300}, 81);
+  std::vector<std::int64_t> repeated(257);
+  for (std::size_t k = 0; k < repeated.size(); ++k)
+    repeated[k] = static_cast<std::int64_t>((k * 7) % 4);
+  check_op<T>("index_select with 257 repeated indices", {table},
+              [&](const Ins& v) { return nb::index_select(v[0], 0, repeated); });
+  // Indices in an IndexTensor on the GPU are brought to the host and checked there.
+  const nb::IndexTensor ids = nb::from_vector<std::int64_t>({1, 4, 1}, {3});
+  check_op<T>("index_select with device indices", {x}, [&](const Ins& v) {
+    return nb::index_select(v[0], 0, v[0].device().is_cpu() ? ids : ids.to(v[0].device()));
+  });
+  CHECK_THROWS_AS(nb::index_select(x.to(kGpu), 0, nb::from_vector<std::int64_t>({6}, {1}).to(kGpu)),
+                  nb::ValueError);
+  // The gather runs on int64 tensors too (class ids, token ids).
+  const nb::IndexTensor labels = nb::from_vector<std::int64_t>({7, 8, 9}, {3});
+  CHECK(nb::index_select(labels.to(kGpu), 0, {2, 2, 0}).to(kCpu).to_vector() ==
+        std::vector<std::int64_t>{9, 9, 7});
+}
+
 TEST_CASE("cuda parity: mixing devices is a DeviceError naming both", "[cuda]") {
   const auto cpu = nb::ones<float>({2});
   const auto gpu = nb::ones<float>({2}, kGpu);

@@ -620,6 +620,22 @@ struct LossTargetGradient {
   NABLA_HOST_DEVICE T operator()(T gradient, T x, T y) const { return gradient * scale * loss.target_derivative(x, y); }
 };
 
+// ---- gathers and class-id losses ------------------------------------------------------------
+// Ops that pick elements by index: the CPU loops and the kernels of kernels/index_select.cu
+// compute the same positions with these.
+
+/// Where element `i` of index_select's output comes from in its input, both dense and seen as
+/// [outer, count, inner] (output) and [outer, size, inner] (input) around the selected dim:
+/// output (o, k, j) reads input (o, indices[k], j). The backward adds in the other direction.
+NABLA_HOST_DEVICE inline std::int64_t index_select_source(std::int64_t i,
+                                                          const std::int64_t* indices,
+                                                          std::int64_t count, std::int64_t size,
+                                                          std::int64_t inner) {
+  const std::int64_t j = i % inner, block = i / inner;
+  const std::int64_t o = block / count, k = block % count;
+  return (o * size + indices[k]) * inner + j;
+}
+
 // ---- random masks ---------------------------------------------------------------------------
 
 /// Element i of an inverted-dropout mask: `scale` (= 1 / (1 - p)) where the Philox uniform

@@ -128,6 +128,20 @@ template <typename T>
 void embedding_backward(const T* gradient, const std::int64_t* ids, std::int64_t tokens, std::int64_t dim,
                         std::int64_t padding_idx, T* grad_table, std::int64_t table_rows, int device);
 
+/// index_select along the middle dim of a dense [outer, size, inner] input with `count` indices
+/// (already checked): out[o, k, j] = input[o, indices[k], j] (kernels/index_select.cu). The
+/// gather also runs for int64 tensors (class ids, token ids).
+template <typename T>
+void index_select_forward(const T* input, const std::int64_t* indices, std::int64_t outer,
+                          std::int64_t size, std::int64_t inner, std::int64_t count, T* out,
+                          int device);
+/// Its backward, an index-add: grad_input (zeroed here, [outer, size, inner]) gets
+/// gradient[o, k, j] added at [o, indices[k], j] (repeated indices add up).
+template <typename T>
+void index_select_backward(const T* gradient, const std::int64_t* indices, std::int64_t outer,
+                           std::int64_t size, std::int64_t inner, std::int64_t count, T* grad_input,
+                           int device);
+
 /// The scaled dropout mask of core/philox.hpp's stream: element i is `scale` when
 /// uniform(seed, offset + i) >= threshold, else 0 (backend/functors.hpp: dropout_mask_value).
 template <typename T>
