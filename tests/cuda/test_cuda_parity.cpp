@@ -471,6 +471,55 @@ TEMPLATE_TEST_CASE("cuda parity: elementwise losses", "[cuda]", float, double) {
   CHECK_THROWS_AS(nb::loss::binary_cross_entropy(prediction.to(kGpu), target.to(kGpu)), nb::ValueError);
 }
 
+TEMPLATE_TEST_CASE("cuda parity: nll and multi_margin losses", "[cuda]", float, double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  const std::int64_t rows = 37;
+  for (const std::int64_t classes :
+       {std::int64_t{11}, std::int64_t{300}}) {  // one warp and a full block per row
+    INFO("classes " << classes);
+    const nb::Tensor<T> log_probabilities = random_tensor<T>({rows, classes}, 82, T(-6), T(0));
+    const nb::Tensor<T> scores = random_tensor<T>({rows, classes}, 83, T(-1), T(1));
+    std::vector<std::int64_t> ids(rows);
+    for (std::int64_t r = 0; r < rows; ++r) ids[static_cast<std::size_t>(r)] = (r * 5) % classes;
+    const nb::IndexTensor targets = nb::from_vector<std::int64_t>(ids, {rows});
+    std::vector<std::int64_t> padded = ids;
+    padded[3] = padded[20] = -100;  // ignored rows
+    const nb::IndexTensor padded_targets = nb::from_vector<std::int64_t>(padded, {rows});
+    for (const auto reduction :
+         {nb::loss::Reduction::mean, nb::loss::Reduction::sum, nb::loss::Reduction::none}) {
+      check_op<T>("nll", {log_probabilities}, [&](const Ins& v) {
+        return nb::loss::nll(v[0], padded_targets.to(v[0].device()), reduction);
+      });
+      for (const int p : {1, 2})
+        check_op<T>("multi_margin p " + std::to_string(p), {scores}, [&](const Ins& v) {
+          return nb::loss::multi_margin(v[0], targets.to(v[0].device()), reduction, 0.5, p);
+        });
+    }
+    // Class ids stored as float values, and a [B, L, C] input.
+    std::vector<T> id_values(ids.begin(), ids.end());
+    const nb::Tensor<T> float_targets = nb::from_vector<T>(id_values, {rows});
+    check_op<T>("nll with float targets", {log_probabilities},
+                [&](const Ins& v) { return nb::loss::nll(v[0], float_targets.to(v[0].device())); });
+    const nb::Tensor<T> sequence_scores = random_tensor<T>({2, 5, classes}, 84);
+    const nb::IndexTensor sequence_targets =
+        nb::from_vector<std::int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {2, 5});
+    check_op<T>(
+        "multi_margin of [2, 5, C] with float targets", {sequence_scores}, [&](const Ins& v) {
+          std::vector<T> values;
+          for (const auto id : sequence_targets.to_vector()) values.push_back(static_cast<T>(id));
+          return nb::loss::multi_margin(v[0], nb::from_vector<T>(values, {2, 5}).to(v[0].device()));
+        });
+  }
+  // A bad class id on the GPU is a ValueError naming it, as on the CPU.
+  const nb::Tensor<T> x = random_tensor<T>({4, 3}, 85).to(kGpu);
+  CHECK_THROWS_WITH(nb::loss::nll(x, nb::from_vector<std::int64_t>({0, 1, 3, 0}, {4}).to(kGpu)),
+                    Catch::Contains("class index 3"));
+  CHECK_THROWS_WITH(
+      nb::loss::multi_margin(x, nb::from_vector<std::int64_t>({0, -1, 2, 0}, {4}).to(kGpu)),
+      Catch::Contains("class index -1"));
+}
+
 // ---- layers -------------------------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("cuda parity: embedding lookup and scatter-add backward", "[cuda]", float, double) {

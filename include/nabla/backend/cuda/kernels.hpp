@@ -142,6 +142,29 @@ void index_select_backward(const T* gradient, const std::int64_t* indices, std::
                            std::int64_t size, std::int64_t inner, std::int64_t count, T* grad_input,
                            int device);
 
+/// The negative log-likelihood of [rows, classes] log-probabilities against class ids
+/// (already checked): per-row losses, 0 for ignored rows (kernels/class_losses.cu).
+template <typename T>
+void nll_forward(const T* log_probabilities, const std::int64_t* ids, std::int64_t rows,
+                 std::int64_t classes, std::int64_t ignore_index, T* losses, int device);
+/// Its gradient: -upstream * scale at each row's target class, 0 elsewhere (upstream one value,
+/// or one per row).
+template <typename T>
+void nll_backward(const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale,
+                  std::int64_t rows, std::int64_t classes, std::int64_t ignore_index, T* grad_input,
+                  int device);
+
+/// The multi-class margin loss of [rows, classes] scores against class ids (already checked):
+/// losses[r] = sum_{j != y} max(0, margin - x_y + x_j)^p / classes, one block per row.
+template <typename T>
+void multi_margin_forward(const T* scores, const std::int64_t* ids, std::int64_t rows,
+                          std::int64_t classes, T margin, int p, T* losses, int device);
+/// Its gradient (upstream one value, or one per row), one block per row.
+template <typename T>
+void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* upstream,
+                           bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
+                           T margin, int p, T* grad_scores, int device);
+
 /// The scaled dropout mask of core/philox.hpp's stream: element i is `scale` when
 /// uniform(seed, offset + i) >= threshold, else 0 (backend/functors.hpp: dropout_mask_value).
 template <typename T>
