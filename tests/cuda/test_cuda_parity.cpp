@@ -596,6 +596,27 @@ TEMPLATE_TEST_CASE("cuda parity: fused optimizer updates", "[cuda]", float, doub
   check_optimizer<T, optim::Adagrad<T>>("adagrad", optim::AdagradOptions{.lr = 0.1, .lr_decay = 0.01});
 }
 
+TEMPLATE_TEST_CASE("cuda parity: l1 and l2 penalties", "[cuda]", float, double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  const Ins parameters{random_tensor<T>({33, 17}, 86), random_tensor<T>({17}, 87),
+                       nb::full<T>(nb::Shape{}, T(-1.5)),
+                       nb::zeros<T>({4})};  // zeros: sign(0) = 0 on both devices
+  check_op<T>("l1_penalty", parameters, [](const Ins& v) { return nb::optim::l1_penalty<T>(v); });
+  check_op<T>("l2_penalty", parameters, [](const Ins& v) { return nb::optim::l2_penalty<T>(v); });
+  check_op<T>("l2_penalty of a transposed view", {parameters[0]}, [](const Ins& v) {
+    return nb::optim::l2_penalty<T>({v[0].t()}) * T(3) + nb::optim::l1_penalty<T>(v);
+  });
+  // A parameter that does not require grad gets none, on the GPU too.
+  auto trained = parameters[0].to(kGpu).requires_grad_();
+  const auto frozen = parameters[1].to(kGpu);
+  nb::optim::l2_penalty<T>({trained, frozen}).backward();
+  CHECK(trained.grad().defined());
+  CHECK_FALSE(frozen.grad().defined());
+  CHECK_THROWS_AS(nb::optim::l1_penalty<T>({parameters[0].to(kGpu), parameters[1]}),
+                  nb::DeviceError);
+}
+
 TEMPLATE_TEST_CASE("cuda parity: gradient clipping", "[cuda]", float, double) {
   using T = TestType;
   for (const double norm_type : {2.0, 1.0, 3.0, static_cast<double>(INFINITY)}) {
