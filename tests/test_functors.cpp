@@ -102,6 +102,32 @@ TEMPLATE_TEST_CASE("functors: comparisons, selection and reduction helpers", "[f
   CHECK(be::LogSumExpBackward{}(T(1), T(1), T(3)) == T(3));
 }
 
+TEMPLATE_TEST_CASE("functors: gathers and class-id losses", "[functors]", float, double) {
+  using T = TestType;
+  // index_select of indices {3, 0, 3} from a [2, 4, 2] input: output element i of [2, 3, 2]
+  const std::int64_t indices[] = {3, 0, 3};
+  CHECK(be::index_select_source(0, indices, 3, 4, 2) == 6);    // (0, 0, 0) reads (0, 3, 0)
+  CHECK(be::index_select_source(3, indices, 3, 4, 2) == 1);    // (0, 1, 1) reads (0, 0, 1)
+  CHECK(be::index_select_source(11, indices, 3, 4, 2) == 15);  // (1, 2, 1) reads (1, 3, 1)
+  const T row[] = {T(-0.5), T(-1.5), T(-2)};
+  CHECK(be::nll_row_loss(row, 1, -100) == T(1.5));
+  CHECK(be::nll_row_loss(row, 1, 1) == T(0));  // an ignored row
+  CHECK(be::nll_gradient<T>(1, 1, -100, T(2)) == T(-2));
+  CHECK(be::nll_gradient<T>(0, 1, -100, T(2)) == T(0));
+  CHECK(be::nll_gradient<T>(1, 1, 1, T(2)) == T(0));
+  // margin 1, x_y = 2: x_j = 1.5 is within the margin (gap 0.5), x_j = 0.5 is not (gap -0.5)
+  CHECK(be::multi_margin_term(T(2), T(1.5), T(1), 1) == T(0.5));
+  CHECK(be::multi_margin_term(T(2), T(1.5), T(1), 2) == T(0.25));
+  CHECK(be::multi_margin_term(T(2), T(0.5), T(1), 1) == T(0));
+  CHECK(be::multi_margin_term_derivative(T(2), T(1.5), T(1), 1) == T(1));
+  CHECK(be::multi_margin_term_derivative(T(2), T(1.75), T(1), 2) == T(1.5));  // 2 * gap
+  CHECK(be::multi_margin_term_derivative(T(2), T(0.5), T(1), 2) == T(0));
+  // a NaN score adds nothing, as the CPU loop always did (its test was term > 0)
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  CHECK(be::multi_margin_term(T(2), nan, T(1), 1) == T(0));
+  CHECK(be::multi_margin_term_derivative(T(2), nan, T(1), 2) == T(0));
+}
+
 TEST_CASE("dispatch: CPU factories take a device; CUDA without the backend is a DeviceError", "[functors]") {
   const auto on_cpu = nb::zeros<float>({2, 3}, nb::Device::cpu());
   CHECK(on_cpu.device().is_cpu());

@@ -145,6 +145,46 @@ TEMPLATE_TEST_CASE("cuda parity: factories, copies and views", "[cuda]", float, 
   CHECK(nb::zeros_like(gx).device() == kGpu);
 }
 
+TEMPLATE_TEST_CASE("cuda parity: index_select and its index-add backward", "[cuda]", float,
+                   double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  const nb::Tensor<T> x = random_tensor<T>({6, 7, 5}, 80);
+  // Repeated indices (atomicAdd in the backward) along every dim, and a non-contiguous input.
+  check_op<T>("index_select dim 0", {x}, [](const Ins& v) {
+    return nb::index_select(v[0], 0, {5, 0, 5, 2, 5});
+  });
+  check_op<T>("index_select dim 1", {x}, [](const Ins& v) {
+    return nb::index_select(v[0], 1, {3, 3, 6, 0});
+  });
+  check_op<T>("index_select last dim", {x}, [](const Ins& v) {
+    return nb::index_select(v[0], -1, {4, 1, 1});
+  });
+  check_op<T>("index_select of a transpose", {x}, [](const Ins& v) {
+    return nb::index_select(v[0].transpose(0, 2), 1, {6, 2, 2});
+  });
+  check_op<T>("index_select with no indices", {x},
+              [](const Ins& v) { return nb::index_select(v[0], 1, std::vector<std::int64_t>{}); });
+  // Many copies of a few rows: each input row's gradient adds 64 or 65 output rows.
+  const nb::Tensor<T> table = random_tensor<T>({4, 300}, 81);
+  std::vector<std::int64_t> repeated(257);
+  for (std::size_t k = 0; k < repeated.size(); ++k)
+    repeated[k] = static_cast<std::int64_t>((k * 7) % 4);
+  check_op<T>("index_select with 257 repeated indices", {table},
+              [&](const Ins& v) { return nb::index_select(v[0], 0, repeated); });
+  // Indices in an IndexTensor on the GPU are brought to the host and checked there.
+  const nb::IndexTensor ids = nb::from_vector<std::int64_t>({1, 4, 1}, {3});
+  check_op<T>("index_select with device indices", {x}, [&](const Ins& v) {
+    return nb::index_select(v[0], 0, v[0].device().is_cpu() ? ids : ids.to(v[0].device()));
+  });
+  CHECK_THROWS_AS(nb::index_select(x.to(kGpu), 0, nb::from_vector<std::int64_t>({6}, {1}).to(kGpu)),
+                  nb::ValueError);
+  // The gather runs on int64 tensors too (class ids, token ids).
+  const nb::IndexTensor labels = nb::from_vector<std::int64_t>({7, 8, 9}, {3});
+  CHECK(nb::index_select(labels.to(kGpu), 0, {2, 2, 0}).to(kCpu).to_vector() ==
+        std::vector<std::int64_t>{9, 9, 7});
+}
+
 TEST_CASE("cuda parity: mixing devices is a DeviceError naming both", "[cuda]") {
   const auto cpu = nb::ones<float>({2});
   const auto gpu = nb::ones<float>({2}, kGpu);
@@ -431,6 +471,55 @@ TEMPLATE_TEST_CASE("cuda parity: elementwise losses", "[cuda]", float, double) {
   CHECK_THROWS_AS(nb::loss::binary_cross_entropy(prediction.to(kGpu), target.to(kGpu)), nb::ValueError);
 }
 
+TEMPLATE_TEST_CASE("cuda parity: nll and multi_margin losses", "[cuda]", float, double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  const std::int64_t rows = 37;
+  for (const std::int64_t classes :
+       {std::int64_t{11}, std::int64_t{300}}) {  // one warp and a full block per row
+    INFO("classes " << classes);
+    const nb::Tensor<T> log_probabilities = random_tensor<T>({rows, classes}, 82, T(-6), T(0));
+    const nb::Tensor<T> scores = random_tensor<T>({rows, classes}, 83, T(-1), T(1));
+    std::vector<std::int64_t> ids(rows);
+    for (std::int64_t r = 0; r < rows; ++r) ids[static_cast<std::size_t>(r)] = (r * 5) % classes;
+    const nb::IndexTensor targets = nb::from_vector<std::int64_t>(ids, {rows});
+    std::vector<std::int64_t> padded = ids;
+    padded[3] = padded[20] = -100;  // ignored rows
+    const nb::IndexTensor padded_targets = nb::from_vector<std::int64_t>(padded, {rows});
+    for (const auto reduction :
+         {nb::loss::Reduction::mean, nb::loss::Reduction::sum, nb::loss::Reduction::none}) {
+      check_op<T>("nll", {log_probabilities}, [&](const Ins& v) {
+        return nb::loss::nll(v[0], padded_targets.to(v[0].device()), reduction);
+      });
+      for (const int p : {1, 2})
+        check_op<T>("multi_margin p " + std::to_string(p), {scores}, [&](const Ins& v) {
+          return nb::loss::multi_margin(v[0], targets.to(v[0].device()), reduction, 0.5, p);
+        });
+    }
+    // Class ids stored as float values, and a [B, L, C] input.
+    std::vector<T> id_values(ids.begin(), ids.end());
+    const nb::Tensor<T> float_targets = nb::from_vector<T>(id_values, {rows});
+    check_op<T>("nll with float targets", {log_probabilities},
+                [&](const Ins& v) { return nb::loss::nll(v[0], float_targets.to(v[0].device())); });
+    const nb::Tensor<T> sequence_scores = random_tensor<T>({2, 5, classes}, 84);
+    const nb::IndexTensor sequence_targets =
+        nb::from_vector<std::int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {2, 5});
+    check_op<T>(
+        "multi_margin of [2, 5, C] with float targets", {sequence_scores}, [&](const Ins& v) {
+          std::vector<T> values;
+          for (const auto id : sequence_targets.to_vector()) values.push_back(static_cast<T>(id));
+          return nb::loss::multi_margin(v[0], nb::from_vector<T>(values, {2, 5}).to(v[0].device()));
+        });
+  }
+  // A bad class id on the GPU is a ValueError naming it, as on the CPU.
+  const nb::Tensor<T> x = random_tensor<T>({4, 3}, 85).to(kGpu);
+  CHECK_THROWS_WITH(nb::loss::nll(x, nb::from_vector<std::int64_t>({0, 1, 3, 0}, {4}).to(kGpu)),
+                    Catch::Contains("class index 3"));
+  CHECK_THROWS_WITH(
+      nb::loss::multi_margin(x, nb::from_vector<std::int64_t>({0, -1, 2, 0}, {4}).to(kGpu)),
+      Catch::Contains("class index -1"));
+}
+
 // ---- layers -------------------------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("cuda parity: embedding lookup and scatter-add backward", "[cuda]", float, double) {
@@ -505,6 +594,27 @@ TEMPLATE_TEST_CASE("cuda parity: fused optimizer updates", "[cuda]", float, doub
   check_optimizer<T, optim::RMSprop<T>>("rmsprop centered momentum",
                                         optim::RMSpropOptions{.lr = 0.01, .momentum = 0.9, .centered = true});
   check_optimizer<T, optim::Adagrad<T>>("adagrad", optim::AdagradOptions{.lr = 0.1, .lr_decay = 0.01});
+}
+
+TEMPLATE_TEST_CASE("cuda parity: l1 and l2 penalties", "[cuda]", float, double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  const Ins parameters{random_tensor<T>({33, 17}, 86), random_tensor<T>({17}, 87),
+                       nb::full<T>(nb::Shape{}, T(-1.5)),
+                       nb::zeros<T>({4})};  // zeros: sign(0) = 0 on both devices
+  check_op<T>("l1_penalty", parameters, [](const Ins& v) { return nb::optim::l1_penalty<T>(v); });
+  check_op<T>("l2_penalty", parameters, [](const Ins& v) { return nb::optim::l2_penalty<T>(v); });
+  check_op<T>("l2_penalty of a transposed view", {parameters[0]}, [](const Ins& v) {
+    return nb::optim::l2_penalty<T>({v[0].t()}) * T(3) + nb::optim::l1_penalty<T>(v);
+  });
+  // A parameter that does not require grad gets none, on the GPU too.
+  auto trained = parameters[0].to(kGpu).requires_grad_();
+  const auto frozen = parameters[1].to(kGpu);
+  nb::optim::l2_penalty<T>({trained, frozen}).backward();
+  CHECK(trained.grad().defined());
+  CHECK_FALSE(frozen.grad().defined());
+  CHECK_THROWS_AS(nb::optim::l1_penalty<T>({parameters[0].to(kGpu), parameters[1]}),
+                  nb::DeviceError);
 }
 
 TEMPLATE_TEST_CASE("cuda parity: gradient clipping", "[cuda]", float, double) {

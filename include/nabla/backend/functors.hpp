@@ -620,6 +620,53 @@ struct LossTargetGradient {
   NABLA_HOST_DEVICE T operator()(T gradient, T x, T y) const { return gradient * scale * loss.target_derivative(x, y); }
 };
 
+// ---- gathers and class-id losses ------------------------------------------------------------
+// Ops that pick elements by index: the CPU loops and the kernels of kernels/index_select.cu and
+// kernels/class_losses.cu compute the same positions and per-element values with these.
+
+/// Where element `i` of index_select's output comes from in its input, both dense and seen as
+/// [outer, count, inner] (output) and [outer, size, inner] (input) around the selected dim:
+/// output (o, k, j) reads input (o, indices[k], j). The backward adds in the other direction.
+NABLA_HOST_DEVICE inline std::int64_t index_select_source(std::int64_t i,
+                                                          const std::int64_t* indices,
+                                                          std::int64_t count, std::int64_t size,
+                                                          std::int64_t inner) {
+  const std::int64_t j = i % inner, block = i / inner;
+  const std::int64_t o = block / count, k = block % count;
+  return (o * size + indices[k]) * inner + j;
+}
+
+/// The negative log-likelihood of one row of log-probabilities: -row[id], 0 for an ignored row.
+template <typename T>
+NABLA_HOST_DEVICE inline T nll_row_loss(const T* row, std::int64_t id, std::int64_t ignore_index) {
+  return id == ignore_index ? T(0) : -row[id];
+}
+
+/// Its derivative at class c, times the row's upstream gradient: -row_gradient at the target
+/// class, 0 elsewhere and in ignored rows.
+template <typename T>
+NABLA_HOST_DEVICE inline T nll_gradient(std::int64_t c, std::int64_t id, std::int64_t ignore_index,
+                                        T row_gradient) {
+  return id != ignore_index && c == id ? -row_gradient : T(0);
+}
+
+/// One wrong class j's term of the multi-class margin loss: max(0, margin - x_y + x_j)^p,
+/// p = 1 or 2 (x_y the target class's score, x_j the wrong class's).
+template <typename T>
+NABLA_HOST_DEVICE inline T multi_margin_term(T target_score, T score, T margin, int p) {
+  const T gap = margin - target_score + score;
+  if (!(gap > T(0))) return T(0);
+  return p == 1 ? gap : gap * gap;
+}
+
+/// d multi_margin_term / dx_j: [gap > 0] (p == 1 ? 1 : 2 gap); d/dx_y is minus it.
+template <typename T>
+NABLA_HOST_DEVICE inline T multi_margin_term_derivative(T target_score, T score, T margin, int p) {
+  const T gap = margin - target_score + score;
+  if (!(gap > T(0))) return T(0);
+  return p == 1 ? T(1) : T(2) * gap;
+}
+
 // ---- random masks ---------------------------------------------------------------------------
 
 /// Element i of an inverted-dropout mask: `scale` (= 1 / (1 - p)) where the Philox uniform

@@ -250,6 +250,44 @@ Tensor<T> fused_cross_entropy(const Tensor<T>& logits, const ClassIds& ids,
   return out;
 }
 
+/// negative_log_likelihood for log-probabilities on a CUDA device (kernels/class_losses.cu):
+/// the checked ids go to the device once, one thread per row picks the loss, and the backward
+/// writes each row's one nonzero gradient (and the zeros) in one elementwise pass.
+template <FloatingElement T>
+Tensor<T> negative_log_likelihood_on_device(const Tensor<T>& log_probabilities,
+                                            const Tensor<T>& values, const ClassIds& ids,
+                                            const Shape& target_shape, Reduction reduction,
+                                            std::int64_t ignore_index, std::int64_t classes) {
+  const Device device = values.device();
+#if defined(NABLA_WITH_CUDA)
+  const auto rows = static_cast<std::int64_t>(ids->size());
+  const IndexTensor device_ids = from_vector<std::int64_t>(*ids, {rows}).to(device);
+  Tensor<T> losses = backend::empty<T>(target_shape, device);
+  backend::cuda::nll_forward(backend::device_data(values), backend::device_data(device_ids), rows,
+                             classes, ignore_index, backend::device_data(losses), device.index());
+  const std::int64_t count = count_not_ignored(*ids, true, ignore_index);
+  Tensor<T> out = reduce_losses(losses, reduction, count);
+  const T scale = reduction_scale<T>(reduction, count);
+  // dloss/dinput[r, c] = -upstream_r * scale where c = target_r, else 0
+  record_op<T>(out, "nll", {log_probabilities},
+               [device_ids, reduction, scale, rows, classes, ignore_index](
+                   const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> upstream = nabla::detail::dense_values(grad);
+                 Tensor<T> result = backend::empty<T>(inputs[0].shape(), inputs[0].device());
+                 backend::cuda::nll_backward(
+                     backend::device_data(device_ids), backend::device_data(upstream),
+                     reduction == Reduction::none, scale, rows, classes, ignore_index,
+                     backend::device_data(result), inputs[0].device().index());
+                 return std::vector<Tensor<T>>{result};
+               });
+  return out;
+#else
+  (void)log_probabilities, (void)ids, (void)target_shape, (void)reduction, (void)ignore_index,
+      (void)classes;
+  backend::throw_no_cuda("nll", device);
+#endif
+}
+
 /// Negative log-likelihood of log-probabilities: loss = -input[row, target].
 template <FloatingElement T>
 Tensor<T> negative_log_likelihood(const Tensor<T>& log_probabilities, const ClassIds& ids,
@@ -259,12 +297,14 @@ Tensor<T> negative_log_likelihood(const Tensor<T>& log_probabilities, const Clas
   const std::int64_t classes = check_class_layout(name, log_probabilities, target_shape);
   check_class_ids(name, *ids, target_shape, classes, true, ignore_index);
   const Tensor<T> values = nabla::detail::dense_values(log_probabilities);
+  if (log_probabilities.device().is_cuda())
+    return negative_log_likelihood_on_device(log_probabilities, values, ids, target_shape,
+                                             reduction, ignore_index, classes);
   const auto rows = static_cast<std::int64_t>(ids->size());
   Tensor<T> losses(target_shape);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t id = (*ids)[static_cast<std::size_t>(r)];
-    losses.data()[r] = id == ignore_index ? T(0) : -values.data()[r * classes + id];
-  }
+  for (std::int64_t r = 0; r < rows; ++r)
+    losses.data()[r] = backend::nll_row_loss(values.data() + r * classes,
+                                             (*ids)[static_cast<std::size_t>(r)], ignore_index);
   const std::int64_t count = count_not_ignored(*ids, true, ignore_index);
   Tensor<T> out = reduce_losses(losses, reduction, count);
   const T scale = reduction_scale<T>(reduction, count);
@@ -274,17 +314,55 @@ Tensor<T> negative_log_likelihood(const Tensor<T>& log_probabilities, const Clas
                    const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> upstream = nabla::detail::dense_values(grad);
                  Tensor<T> result(inputs[0].shape());
-                 std::fill(result.data(), result.data() + result.numel(), T(0));
+                 T* out = result.data();
                  for (std::size_t r = 0; r < ids->size(); ++r) {
-                   const std::int64_t id = (*ids)[r];
-                   if (id == ignore_index) continue;
                    const auto row = static_cast<std::int64_t>(r);
-                   result.data()[row * classes + id] =
-                       -upstream_of_row(upstream.data(), reduction, row) * scale;
+                   const T row_gradient = upstream_of_row(upstream.data(), reduction, row) * scale;
+                   for (std::int64_t c = 0; c < classes; ++c)
+                     out[row * classes + c] =
+                         backend::nll_gradient(c, (*ids)[r], ignore_index, row_gradient);
                  }
                  return std::vector<Tensor<T>>{result};
                });
   return out;
+}
+
+/// multi_class_margin for scores on a CUDA device (kernels/class_losses.cu): the checked ids
+/// go to the device once; forward and backward run one block per row.
+template <FloatingElement T>
+Tensor<T> multi_class_margin_on_device(const Tensor<T>& input, const Tensor<T>& values,
+                                       const ClassIds& ids, const Shape& target_shape,
+                                       Reduction reduction, T margin, int p, std::int64_t classes) {
+  const Device device = values.device();
+#if defined(NABLA_WITH_CUDA)
+  const auto rows = static_cast<std::int64_t>(ids->size());
+  const IndexTensor device_ids = from_vector<std::int64_t>(*ids, {rows}).to(device);
+  Tensor<T> losses = backend::empty<T>(target_shape, device);
+  backend::cuda::multi_margin_forward(backend::device_data(values),
+                                      backend::device_data(device_ids), rows, classes, margin, p,
+                                      backend::device_data(losses), device.index());
+  Tensor<T> out = reduce_losses(losses, reduction, rows);
+  const T scale = reduction_scale<T>(reduction, rows);
+  // dloss/dx_j = [term_j > 0] (p == 1 ? 1 : 2 term_j) / C * upstream * scale, dloss/dx_y = -(sum of
+  // those)
+  record_op<T>(out, "multi_margin", {input},
+               [device_ids, reduction, scale, rows, classes, margin, p](
+                   const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> scores = nabla::detail::dense_values(inputs[0].detach());
+                 const Tensor<T> upstream = nabla::detail::dense_values(grad);
+                 Tensor<T> result = backend::empty<T>(scores.shape(), scores.device());
+                 backend::cuda::multi_margin_backward(
+                     backend::device_data(scores), backend::device_data(device_ids),
+                     backend::device_data(upstream), reduction == Reduction::none, scale, rows,
+                     classes, margin, p, backend::device_data(result), scores.device().index());
+                 return std::vector<Tensor<T>>{result};
+               },
+               {input});
+  return out;
+#else
+  (void)input, (void)ids, (void)target_shape, (void)reduction, (void)margin, (void)p, (void)classes;
+  backend::throw_no_cuda("multi_margin", device);
+#endif
 }
 
 /// PyTorch's MultiMarginLoss: per row with target y,
@@ -302,16 +380,17 @@ Tensor<T> multi_class_margin(const Tensor<T>& input, const ClassIds& ids, const 
   const Tensor<T> values = nabla::detail::dense_values(input);
   const auto rows = static_cast<std::int64_t>(ids->size());
   const T margin_value = static_cast<T>(margin);
+  if (input.device().is_cuda())
+    return multi_class_margin_on_device(input, values, ids, target_shape, reduction, margin_value,
+                                        p, classes);
   const T inverse_classes = T(1) / static_cast<T>(classes);
   Tensor<T> losses(target_shape);
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* row = values.data() + r * classes;
     const std::int64_t y = (*ids)[static_cast<std::size_t>(r)];
     T total = T(0);
-    for (std::int64_t j = 0; j < classes; ++j) {
-      const T term = margin_value - row[y] + row[j];
-      if (j != y && term > T(0)) total += p == 1 ? term : term * term;
-    }
+    for (std::int64_t j = 0; j < classes; ++j)
+      if (j != y) total += backend::multi_margin_term(row[y], row[j], margin_value, p);
     losses.data()[r] = total * inverse_classes;
   }
   Tensor<T> out = reduce_losses(losses, reduction, rows);
@@ -332,9 +411,9 @@ Tensor<T> multi_class_margin(const Tensor<T>& input, const ClassIds& ids, const 
                    out_row[y] = T(0);
                    for (std::int64_t j = 0; j < classes; ++j) {
                      if (j == y) continue;
-                     const T term = margin_value - row[y] + row[j];
                      // the derivative of max(0, term)^p with respect to x_j (and minus it for x_y)
-                     const T derivative = term > T(0) ? (p == 1 ? T(1) : T(2) * term) : T(0);
+                     const T derivative =
+                         backend::multi_margin_term_derivative(row[y], row[j], margin_value, p);
                      out_row[j] = derivative * row_gradient;
                      out_row[y] -= derivative * row_gradient;
                    }

@@ -525,12 +525,56 @@ Tensor<T> expand(const Tensor<T>& x, const Shape& shape) {
 
 // ---- index_select -----------------------------------------------------------------------------
 
+namespace detail {
+
+/// index_select of a dense `source` on a CUDA device (kernels/index_select.cu): the checked
+/// indices go to the device once, the gather and the index-add backward run there.
+template <TensorElement T>
+Tensor<T> index_select_on_device(const Tensor<T>& x, const Tensor<T>& source,
+                                 const std::vector<std::int64_t>& indices, std::int64_t outer,
+                                 std::int64_t size, std::int64_t inner, const Shape& out_shape) {
+  const Device device = x.device();
+#if defined(NABLA_WITH_CUDA)
+  const auto count = static_cast<std::int64_t>(indices.size());
+  const IndexTensor device_indices = from_vector<std::int64_t>(indices, {count}).to(device);
+  Tensor<T> out = backend::empty<T>(out_shape, device);
+  backend::cuda::index_select_forward(backend::device_data(source),
+                                      backend::device_data(device_indices), outer, size, inner,
+                                      count, backend::device_data(out), device.index());
+  // Input slice indices[k] went to output slice k: dL/dInput[indices[k]] += dL/dOutput[k]
+  // (an index-add, so a repeated index sums the gradients of all its copies)
+  record_op<T>(out, "index_select", {x},
+               [device_indices, outer, size, inner, count, input_shape = x.shape()](
+                   const Tensor<T>& grad, const std::vector<Tensor<T>>&) -> std::vector<Tensor<T>> {
+                 if constexpr (FloatingElement<T>) {
+                   const Tensor<T> dense_grad = grad.is_contiguous() ? grad : copy_values(grad);
+                   Tensor<T> input_grad = backend::empty<T>(input_shape, grad.device());
+                   backend::cuda::index_select_backward(
+                       backend::device_data(dense_grad), backend::device_data(device_indices),
+                       outer, size, inner, count, backend::device_data(input_grad),
+                       grad.device().index());
+                   return std::vector<Tensor<T>>{input_grad};
+                 } else {
+                   // integer tensors never require grad, so no graph reaches this
+                   throw ValueError("index_select: integer tensors have no gradient");
+                 }
+               });
+  return out;
+#else
+  (void)source, (void)indices, (void)outer, (void)size, (void)inner, (void)out_shape;
+  backend::throw_no_cuda("index_select", device);
+#endif
+}
+
+}  // namespace detail
+
 /// The slices x[..., indices[k], ...] along `dim`, in the order of `indices` (repeats allowed).
-/// Output shape: x's, with dimension `dim` of size indices.size().
+/// Output shape: x's, with dimension `dim` of size indices.size(). On a CUDA device the indices
+/// (checked here, on the host) are copied there.
 template <TensorElement T>
 Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<std::int64_t>& indices) {
   const std::string op = "index_select";
-  detail::check_cpu(op, x);
+  detail::check_defined(op, x);
   const std::int64_t d = normalize_dim(op, dim, x.dim());
   const Shape& shape = x.shape();
   const std::int64_t size = shape[static_cast<std::size_t>(d)];
@@ -542,7 +586,7 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
                        (size > 0 ? "0 to " + std::to_string(size - 1) : "none, the dimension is empty"));
 
   // View x as [outer, size, inner]: each selected index copies one block of `inner` elements
-  // per outer position.
+  // per outer position (backend::index_select_source finds it, on both devices).
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t i = 0; i < d; ++i) outer *= shape[static_cast<std::size_t>(i)];
   for (auto i = static_cast<std::size_t>(d) + 1; i < shape.size(); ++i) inner *= shape[i];
@@ -551,17 +595,20 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
   out_shape[static_cast<std::size_t>(d)] = count;
 
   const Tensor<T> source = x.is_contiguous() ? x : detail::copy_values(x);
+  if (x.device().is_cuda())
+    return detail::index_select_on_device(x, source, indices, outer, size, inner, out_shape);
   Tensor<T> out(out_shape);
   const T* source_data = source.data();
   T* out_data = out.data();
   const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(inner, 1));
-  backend::cpu::parallel_for(0, outer * count, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t block = begin; block < end; ++block) {
-      const std::int64_t o = block / count, k = block % count;
-      std::copy_n(source_data + (o * size + indices[static_cast<std::size_t>(k)]) * inner, inner,
-                  out_data + block * inner);
-    }
-  });
+  // inner == 0: no elements to copy (and index_select_source would divide by 0)
+  if (inner > 0)
+    backend::cpu::parallel_for(0, outer * count, grain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t block = begin; block < end; ++block)
+        std::copy_n(source_data + backend::index_select_source(block * inner, indices.data(), count,
+                                                               size, inner),
+                    inner, out_data + block * inner);
+    });
 
   // Input slice indices[k] went to output slice k: dL/dInput[indices[k]] += dL/dOutput[k]
   // (an index-add, so a repeated index sums the gradients of all its copies)
@@ -576,11 +623,15 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
                  // repeated indices within one outer position must be added one after another.
                  const std::int64_t outer_grain =
                      std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(count * inner, 1));
+                 if (inner == 0) return std::vector<Tensor<T>>{input_grad};
                  backend::cpu::parallel_for(0, outer, outer_grain, [&](std::int64_t begin, std::int64_t end) {
                    for (std::int64_t o = begin; o < end; ++o)
                      for (std::int64_t k = 0; k < count; ++k) {
-                       T* target = input_grad_data + (o * size + indices[static_cast<std::size_t>(k)]) * inner;
-                       const T* gradient = grad_data + (o * count + k) * inner;
+                       const std::int64_t block = o * count + k;
+                       T* target =
+                           input_grad_data + backend::index_select_source(
+                                                 block * inner, indices.data(), count, size, inner);
+                       const T* gradient = grad_data + block * inner;
                        for (std::int64_t i = 0; i < inner; ++i) target[i] += gradient[i];
                      }
                  });
@@ -589,13 +640,16 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
   return out;
 }
 
-/// index_select with the indices in a 1-D IndexTensor (e.g. token ids, argmax results).
+/// index_select with the indices in a 1-D IndexTensor (e.g. token ids, argmax results). Indices
+/// on a GPU come to the host to be checked (a small copy), so a bad index names its position.
 template <TensorElement T>
 Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const IndexTensor& indices) {
-  detail::check_cpu("index_select", indices);
+  detail::check_defined("index_select", indices);
   if (indices.dim() != 1)
     throw ShapeError("index_select: indices must be a 1-D tensor, got shape " + to_string(indices.shape()));
-  return index_select(x, dim, indices.to_vector());
+  return index_select(
+      x, dim,
+      indices.device().is_cpu() ? indices.to_vector() : indices.to(Device::cpu()).to_vector());
 }
 
 /// index_select with the indices written in place: index_select(x, 0, {2, 0, 2}). (Without this

@@ -15,44 +15,62 @@
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/elementwise.hpp"
 #include "nabla/backend/cpu/reduce.hpp"
-#include "nabla/backend/math.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/functors.hpp"
 #include "nabla/ops/checks.hpp"
 
 namespace nabla::optim {
 
 namespace detail {
-/// sum_k sum_i f(w_ki) over all parameters as a rank-0 tensor, with backward
-/// grad_w_ki = upstream * derivative(w_ki).
+/// sum_k sum_i term(w_ki) over all parameters as a rank-0 tensor, with backward
+/// grad_w_ki = upstream * derivative(w_ki). `Term` and `Derivative` are functors of
+/// backend/functors.hpp, so the CPU loops and the CUDA kernels run the same math.
 template <FloatingElement T, typename Term, typename Derivative>
 Tensor<T> parameter_penalty(const std::string& name, const std::vector<Tensor<T>>& parameters,
                             const Term& term, const Derivative& derivative) {
-  T total = T(0);
-  for (const auto& parameter : parameters) {
-    nabla::detail::check_cpu(name, parameter);
-    T partial = T(0);
-    backend::cpu::reduce_kernel(
-        parameter, std::vector<bool>(parameter.shape().size(), true), T(0),
-        [&term](T& sum, T value, std::int64_t) { sum += term(value); },
-        [](T& sum, const T& other) { sum += other; },
-        [&partial](std::int64_t, T sum) { partial = sum; });
-    total += partial;
+  for (const auto& parameter : parameters)
+    nabla::detail::check_same_device(name, parameters[0], parameter);
+  Tensor<T> out;
+  if (!parameters.empty() && parameters[0].device().is_cuda()) {
+    // One map (term of each element) and one device sum per parameter; the partial sums are
+    // added on the device, so nothing comes back to the host.
+    const Device device = parameters[0].device();
+    out = backend::empty<T>(Shape{}, device);
+    backend::map(out, backend::Fill<T>{T(0)});
+    for (const auto& parameter : parameters) {
+      Tensor<T> terms = backend::empty<T>(parameter.shape(), device);
+      backend::map(terms, term, parameter);
+      Tensor<T> partial = backend::empty<T>(Shape{}, device);
+      backend::sum(terms, std::vector<bool>(parameter.shape().size(), true), partial);
+      backend::map(out, backend::Add{}, out, partial);
+    }
+  } else {
+    T total = T(0);
+    for (const auto& parameter : parameters) {
+      T partial = T(0);
+      backend::cpu::reduce_kernel(
+          parameter, std::vector<bool>(parameter.shape().size(), true), T(0),
+          [&term](T& sum, T value, std::int64_t) { sum += term(value); },
+          [](T& sum, const T& other) { sum += other; },
+          [&partial](std::int64_t, T sum) { partial = sum; });
+      total += partial;
+    }
+    out = Tensor<T>(Shape{});
+    *out.data() = total;
   }
-  Tensor<T> out(Shape{});
-  *out.data() = total;
+  // dpenalty/dw = derivative(w): each gradient is upstream * derivative(w) in one map, the
+  // rank-0 upstream broadcast over the parameter (no copy of it to the host)
   record_op<T>(
       out, name, parameters,
       [derivative](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        const T upstream = grad.item();
         std::vector<Tensor<T>> gradients;
         for (const auto& input : inputs) {
           if (!input.requires_grad()) {
             gradients.emplace_back();
             continue;
           }
-          Tensor<T> gradient(input.shape());
-          backend::cpu::map_kernel(
-              gradient, [&derivative, upstream](T value) { return upstream * derivative(value); },
-              input.detach());
+          Tensor<T> gradient = backend::empty<T>(input.shape(), input.device());
+          backend::map(gradient, backend::ChainRule<Derivative>{derivative}, grad, input.detach());
           gradients.push_back(gradient);
         }
         return gradients;
@@ -66,17 +84,15 @@ Tensor<T> parameter_penalty(const std::string& name, const std::vector<Tensor<T>
 template <FloatingElement T>
 Tensor<T> l1_penalty(const std::vector<Tensor<T>>& parameters) {
   // d|w|/dw = sign(w) (0 at w = 0)
-  return detail::parameter_penalty<T>(
-      "l1_penalty", parameters, [](T w) { return std::abs(w); },
-      [](T w) { return backend::sign(w); });
+  return detail::parameter_penalty<T>("l1_penalty", parameters, backend::Abs{}, backend::Sign{});
 }
 
 /// sum of w^2 over every element of every parameter (differentiable; rank 0).
 template <FloatingElement T>
 Tensor<T> l2_penalty(const std::vector<Tensor<T>>& parameters) {
   // d w^2/dw = 2 w
-  return detail::parameter_penalty<T>(
-      "l2_penalty", parameters, [](T w) { return w * w; }, [](T w) { return T(2) * w; });
+  return detail::parameter_penalty<T>("l2_penalty", parameters, backend::Square{},
+                                      backend::SquareDerivative{});
 }
 
 }  // namespace nabla::optim

@@ -128,6 +128,43 @@ template <typename T>
 void embedding_backward(const T* gradient, const std::int64_t* ids, std::int64_t tokens, std::int64_t dim,
                         std::int64_t padding_idx, T* grad_table, std::int64_t table_rows, int device);
 
+/// index_select along the middle dim of a dense [outer, size, inner] input with `count` indices
+/// (already checked): out[o, k, j] = input[o, indices[k], j] (kernels/index_select.cu). The
+/// gather also runs for int64 tensors (class ids, token ids).
+template <typename T>
+void index_select_forward(const T* input, const std::int64_t* indices, std::int64_t outer,
+                          std::int64_t size, std::int64_t inner, std::int64_t count, T* out,
+                          int device);
+/// Its backward, an index-add: grad_input (zeroed here, [outer, size, inner]) gets
+/// gradient[o, k, j] added at [o, indices[k], j] (repeated indices add up).
+template <typename T>
+void index_select_backward(const T* gradient, const std::int64_t* indices, std::int64_t outer,
+                           std::int64_t size, std::int64_t inner, std::int64_t count, T* grad_input,
+                           int device);
+
+/// The negative log-likelihood of [rows, classes] log-probabilities against class ids
+/// (already checked): per-row losses, 0 for ignored rows (kernels/class_losses.cu).
+template <typename T>
+void nll_forward(const T* log_probabilities, const std::int64_t* ids, std::int64_t rows,
+                 std::int64_t classes, std::int64_t ignore_index, T* losses, int device);
+/// Its gradient: -upstream * scale at each row's target class, 0 elsewhere (upstream one value,
+/// or one per row).
+template <typename T>
+void nll_backward(const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale,
+                  std::int64_t rows, std::int64_t classes, std::int64_t ignore_index, T* grad_input,
+                  int device);
+
+/// The multi-class margin loss of [rows, classes] scores against class ids (already checked):
+/// losses[r] = sum_{j != y} max(0, margin - x_y + x_j)^p / classes, one block per row.
+template <typename T>
+void multi_margin_forward(const T* scores, const std::int64_t* ids, std::int64_t rows,
+                          std::int64_t classes, T margin, int p, T* losses, int device);
+/// Its gradient (upstream one value, or one per row), one block per row.
+template <typename T>
+void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* upstream,
+                           bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
+                           T margin, int p, T* grad_scores, int device);
+
 /// The scaled dropout mask of core/philox.hpp's stream: element i is `scale` when
 /// uniform(seed, offset + i) >= threshold, else 0 (backend/functors.hpp: dropout_mask_value).
 template <typename T>
