@@ -1,5 +1,7 @@
-// SGEMM: nabla's gemm (OpenBLAS single-threaded, split across nabla's threads, when built with
-// NABLA_USE_BLAS; else Eigen) against Eigen's own product and OpenBLAS with its own threads.
+// SGEMM: nabla's gemm (split in bands across nabla's threads, each band through oneDNN's sgemm
+// with NABLA_USE_DNNL, else single-threaded OpenBLAS with NABLA_USE_BLAS; else Eigen) against
+// the same bands through OpenBLAS (openblas_bands), Eigen's own product and OpenBLAS with its
+// own threads.
 //
 // Shapes: squares, and the GEMMs of the language model of bench_lm.cpp, config L (batch 32 x 35
 // steps = 1120 rows, embedding 128, hidden 256, vocabulary 10,000):
@@ -31,7 +33,7 @@ struct GemmShape {
   bool trans_a, trans_b;
 };
 
-enum class Engine { nabla, eigen, openblas_threads };
+enum class Engine { nabla, openblas_bands, eigen, openblas_threads };
 
 void run_gemm(benchmark::State& state, GemmShape shape, Engine engine) {
   const int threads = static_cast<int>(state.range(0));
@@ -43,7 +45,7 @@ void run_gemm(benchmark::State& state, GemmShape shape, Engine engine) {
 #if defined(NABLA_USE_BLAS)
   if (engine == Engine::openblas_threads) openblas_set_num_threads(threads);
 #else
-  if (engine == Engine::openblas_threads) {
+  if (engine == Engine::openblas_threads || engine == Engine::openblas_bands) {
     state.SkipWithError("built without NABLA_USE_BLAS");
     return;
   }
@@ -53,6 +55,12 @@ void run_gemm(benchmark::State& state, GemmShape shape, Engine engine) {
       case Engine::nabla:
         cpu::gemm<float>(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(), lda, b.data(),
                          ldb, 0.f, c.data(), shape.n);
+        break;
+      case Engine::openblas_bands:
+#if defined(NABLA_USE_BLAS)
+        cpu::detail::gemm_in_bands<float>(false, shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f,
+                                          a.data(), lda, b.data(), ldb, 0.f, c.data(), shape.n);
+#endif
         break;
       case Engine::eigen:
         cpu::detail::eigen_gemm<float>(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(),
@@ -89,7 +97,10 @@ void register_all() {
       {"lstm_recurrent", {32, 1024, 256, false, true}},
   };
   const std::vector<std::pair<const char*, Engine>> engines = {
-      {"nabla", Engine::nabla}, {"eigen", Engine::eigen}, {"openblas_threads", Engine::openblas_threads}};
+      {"nabla", Engine::nabla},
+      {"openblas_bands", Engine::openblas_bands},
+      {"eigen", Engine::eigen},
+      {"openblas_threads", Engine::openblas_threads}};
   for (const auto& [shape_name, shape] : shapes)
     for (const auto& [engine_name, engine] : engines)
       benchmark::RegisterBenchmark((std::string("gemm/") + shape_name + "/" + engine_name).c_str(),

@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev
   nlohmann-json3-dev
   libopenblas-dev
+  libdnnl-dev
 )
 # npm may already come from elsewhere (a nodejs build that bundles it and conflicts with
 # Debian's npm package): any working npm will do.

@@ -72,22 +72,27 @@ void map(Tensor<T>& out, const Functor& functor, const Tensor<Inputs>&... inputs
 #if defined(NABLA_WITH_CUDA)
   static_assert((std::is_same_v<T, Inputs> && ...), "CUDA maps take inputs of the output's type");
   constexpr int kInputs = static_cast<int>(sizeof...(Inputs));
-  const Shape& shape = out.shape();
-  cuda_detail::check_rank("map", shape);
+  const bool contiguous = out.is_contiguous() && (... && (inputs.is_contiguous() && inputs.shape() == out.shape()));
+  // Contiguous same-shape operands are one flat run of elements whatever their rank, so only
+  // strided maps are limited to kMaxRank dimensions.
+  const Shape flat{out.numel()};
+  const Shape& shape = contiguous ? flat : out.shape();
+  if (!contiguous) cuda_detail::check_rank("map", shape);
   cuda::MapArguments<T, kInputs> arguments;
   arguments.device = out.device().index();
   arguments.count = out.numel();
   arguments.rank = static_cast<int>(shape.size());
   arguments.out = device_data(out);
-  arguments.contiguous = out.is_contiguous() && (... && (inputs.is_contiguous() && inputs.shape() == shape));
+  arguments.contiguous = contiguous;
   for (int d = 0; d < arguments.rank; ++d) {
     arguments.shape[d] = shape[static_cast<std::size_t>(d)];
-    arguments.out_strides[d] = out.strides()[static_cast<std::size_t>(d)];
+    arguments.out_strides[d] = contiguous ? 1 : out.strides()[static_cast<std::size_t>(d)];
   }
   int k = 0;
   auto describe = [&](const Tensor<T>& input) {
     arguments.inputs[k] = device_data(input);
-    const Strides strides = broadcast_strides(input.shape(), input.strides(), shape);
+    const Strides strides =
+        contiguous ? Strides{1} : broadcast_strides(input.shape(), input.strides(), shape);
     for (int d = 0; d < arguments.rank; ++d) arguments.input_strides[k][d] = strides[static_cast<std::size_t>(d)];
     ++k;
   };

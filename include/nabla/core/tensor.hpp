@@ -119,10 +119,10 @@ class Tensor {
   // ---- element access -------------------------------------------------------------------
   /// The value of a one-element tensor.
   T item() const {
+    require_cpu("item");  // first: on a GPU the answer is "copy it to the CPU", whatever the size
     if (numel() != 1)
       throw ValueError("item: tensor of shape " + to_string(shape()) + " has " + std::to_string(numel()) +
                        " elements, item() needs exactly one");
-    require_cpu("item");
     return *data();
   }
 

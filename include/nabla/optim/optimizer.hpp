@@ -100,10 +100,6 @@ class Optimizer : public OptimizerBase {
       Tensor<T>& parameter = parameters_[i];
       const Tensor<T> gradient = parameter.grad();
       if (!gradient.defined()) continue;  // not reached by backward: leave it (and its state) alone
-      if (!parameter.device().is_cpu())
-        throw DeviceError(type_name() + ": parameter " + std::to_string(i) + " is on " +
-                          parameter.device().str() +
-                          "; this optimizer runs on CPU tensors only so far");
       ParameterState<T>& state = states_[i];
       ++state.step;
       update(parameter, nabla::detail::dense_values(gradient), state);
