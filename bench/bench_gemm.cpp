@@ -58,8 +58,9 @@ void run_gemm(benchmark::State& state, GemmShape shape, Engine engine) {
         break;
       case Engine::openblas_bands:
 #if defined(NABLA_USE_BLAS)
-        cpu::detail::gemm_in_bands<float>(false, shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f,
-                                          a.data(), lda, b.data(), ldb, 0.f, c.data(), shape.n);
+        cpu::detail::gemm_in_bands<float>(false, shape.trans_a, shape.trans_b, shape.m, shape.n,
+                                          shape.k, 1.f, a.data(), lda, b.data(), ldb, 0.f, c.data(),
+                                          shape.n);
 #endif
         break;
       case Engine::eigen:

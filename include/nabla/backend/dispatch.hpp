@@ -72,7 +72,8 @@ void map(Tensor<T>& out, const Functor& functor, const Tensor<Inputs>&... inputs
 #if defined(NABLA_WITH_CUDA)
   static_assert((std::is_same_v<T, Inputs> && ...), "CUDA maps take inputs of the output's type");
   constexpr int kInputs = static_cast<int>(sizeof...(Inputs));
-  const bool contiguous = out.is_contiguous() && (... && (inputs.is_contiguous() && inputs.shape() == out.shape()));
+  const bool contiguous =
+      out.is_contiguous() && (... && (inputs.is_contiguous() && inputs.shape() == out.shape()));
   // Contiguous same-shape operands are one flat run of elements whatever their rank, so only
   // strided maps are limited to kMaxRank dimensions.
   const Shape flat{out.numel()};

@@ -121,8 +121,8 @@ class Tensor {
   T item() const {
     require_cpu("item");  // first: on a GPU the answer is "copy it to the CPU", whatever the size
     if (numel() != 1)
-      throw ValueError("item: tensor of shape " + to_string(shape()) + " has " + std::to_string(numel()) +
-                       " elements, item() needs exactly one");
+      throw ValueError("item: tensor of shape " + to_string(shape()) + " has " +
+                       std::to_string(numel()) + " elements, item() needs exactly one");
     return *data();
   }
 
