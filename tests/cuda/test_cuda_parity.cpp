@@ -6,8 +6,7 @@
 //
 // Exit code 77 means "no CUDA device here": CTest reports SKIPPED (SKIP_RETURN_CODE 77),
 // never passed. Before skipping, main() checks that the no-device paths throw DeviceError.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -4,10 +4,9 @@
 // (SKIP_RETURN_CODE 77 in tests/CMakeLists.txt) instead of passing it silently. Before
 // skipping, the program still checks that the no-device paths behave (no crash, no throw
 // from is_available()/device_count(), a clear exception from device_properties()).
-#define CATCH_CONFIG_RUNNER
 #include <cuda_runtime.h>
 
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <cstddef>
 #include <cstdio>
 #include <fstream>
