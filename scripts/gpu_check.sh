@@ -75,7 +75,7 @@ for test in test_cuda_runtime test_cuda_parity; do
     *) verdict="FAILED (exit $code)"; status=1 ;;
   esac
   # Catch2's last line counts the assertions and test cases.
-  summary+="$test: $verdict; $(tail -1 "$log_dir/$test.log")"$'\n'
+  summary+="$test: $verdict; $(grep -v "^[[:space:]]*$" "$log_dir/$test.log" | tail -1)"$'\n'
   if [ "$code" != 0 ] && [ "$code" != 77 ]; then
     grep -E "FAILED|failed|error" "$log_dir/$test.log" | head -40
   fi
