@@ -7,7 +7,7 @@
 //   across its own OpenMP threads instead: two thread pools (OpenBLAS's pthreads and our
 //   OpenMP team) spinning on the same cores is what makes PyTorch slow on small machines.
 // - NABLA_USE_DNNL as well (CMake option NABLA_USE_DNNL, on when oneDNN is found, Debian
-//   libdnnl-dev): float products go through oneDNN's dnnl_sgemm, 4-15% faster than OpenBLAS
+//   libdnnl-dev): float products go through oneDNN's dnnl_sgemm, 4-14% faster than OpenBLAS
 //   0.3.21 per thread on this library's shapes on an AVX-512 CPU (docs/performance.md).
 //   OpenBLAS still does double, and float if oneDNN ever reports an error.
 // - otherwise Eigen: the matrices are wrapped in Eigen::Map (no copy) and multiplied with
