@@ -65,8 +65,7 @@ constexpr nb::Device kGpu = nb::Device::cuda(0);
 constexpr std::int64_t kRows = 32 * 35, kClasses = 10000;
 
 void check_cuda(cudaError_t status, const char* call) {
-  if (status != cudaSuccess)
-    throw std::runtime_error(std::string(call) + " failed: " + cudaGetErrorString(status));
+  if (status != cudaSuccess) throw std::runtime_error(std::string(call) + " failed: " + cudaGetErrorString(status));
 }
 
 /// The device's theoretical memory bandwidth in bytes/s: memory clock (kHz) x 2 (double data
@@ -75,8 +74,7 @@ void check_cuda(cudaError_t status, const char* call) {
 double theoretical_bandwidth() {
   int clock_khz = 0, bus_bits = 0;
   if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, kGpu.index()) != cudaSuccess ||
-      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, kGpu.index()) !=
-          cudaSuccess)
+      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, kGpu.index()) != cudaSuccess)
     return 0;
   return 2.0 * static_cast<double>(clock_khz) * 1e3 * static_cast<double>(bus_bits) / 8.0;
 }
@@ -105,9 +103,7 @@ class GpuTimer {
   }
 
  private:
-  static cudaStream_t stream() {
-    return static_cast<cudaStream_t>(nb::backend::cuda::stream(kGpu.index()));
-  }
+  static cudaStream_t stream() { return static_cast<cudaStream_t>(nb::backend::cuda::stream(kGpu.index())); }
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
@@ -188,12 +184,10 @@ void softmax_cross_entropy(benchmark::State& state) {
     nb::Tensor<float> logits = nb::randn<float>({kRows, kClasses}, 1, kGpu);
     logits.requires_grad_(true);
     std::vector<std::int64_t> ids(static_cast<std::size_t>(kRows));
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      ids[i] = static_cast<std::int64_t>((i * 7919) % kClasses);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>((i * 7919) % kClasses);
     const nb::IndexTensor targets = nb::from_vector<std::int64_t>(ids, {kRows}).to(kGpu);
     const double seconds = run_timed(
-        state, [&] { nb::loss::cross_entropy(logits, targets).backward(); },
-        [&] { logits.zero_grad(); });
+        state, [&] { nb::loss::cross_entropy(logits, targets).backward(); }, [&] { logits.zero_grad(); });
     set_bandwidth(state, 3.0 * sizeof(float) * static_cast<double>(kRows * kClasses), seconds);
   });
 }
@@ -204,19 +198,17 @@ struct LSTMShape {
   std::int64_t batch, hidden, steps;
 };
 
-LSTMShape lstm_shape(const benchmark::State& state) {
-  return {state.range(0), state.range(1), state.range(2)};
-}
+LSTMShape lstm_shape(const benchmark::State& state) { return {state.range(0), state.range(1), state.range(2)}; }
 
 std::string shape_key(const LSTMShape& shape) {
-  return "batch " + std::to_string(shape.batch) + ", hidden " + std::to_string(shape.hidden) +
-         ", steps " + std::to_string(shape.steps);
+  return "batch " + std::to_string(shape.batch) + ", hidden " + std::to_string(shape.hidden) + ", steps " +
+         std::to_string(shape.steps);
 }
 
 /// Forward GEMM FLOPs of one layer with input size = hidden: 2 x B x S x 4H x (I + H).
 double lstm_forward_flops(const LSTMShape& shape) {
-  return 2.0 * static_cast<double>(shape.batch * shape.steps) * 4.0 *
-         static_cast<double>(shape.hidden) * static_cast<double>(2 * shape.hidden);
+  return 2.0 * static_cast<double>(shape.batch * shape.steps) * 4.0 * static_cast<double>(shape.hidden) *
+         static_cast<double>(2 * shape.hidden);
 }
 
 /// Mean milliseconds per call of each LSTM benchmark, by shape: [kind] -> {nabla, cuDNN}, for
@@ -241,8 +233,7 @@ void lstm_nabla(benchmark::State& state, bool train) {
     double seconds = 0;
     if (train) {
       input.requires_grad_(true);  // as after an Embedding: dx is part of the work
-      const nb::Tensor<float> output_gradient =
-          nb::ones<float>({shape.batch, shape.steps, shape.hidden}, kGpu);
+      const nb::Tensor<float> output_gradient = nb::ones<float>({shape.batch, shape.steps, shape.hidden}, kGpu);
       seconds = run_timed(
           state, [&] { lstm(input).backward(output_gradient); },
           [&] {
@@ -255,8 +246,7 @@ void lstm_nabla(benchmark::State& state, bool train) {
     }
     const double flops = (train ? 3.0 : 1.0) * lstm_forward_flops(shape);
     set_rates(state, static_cast<double>(shape.batch * shape.steps), flops, seconds);
-    lstm_results()[train ? "forward + backward" : "forward"][key_of(shape)].nabla_ms =
-        seconds * 1e3;
+    lstm_results()[train ? "forward + backward" : "forward"][key_of(shape)].nabla_ms = seconds * 1e3;
   });
 }
 
@@ -269,8 +259,8 @@ std::unique_ptr<bench::cudnn::LSTMLayer> make_cudnn_lstm(const LSTMShape& shape,
   for (const cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH}) {
     try {
       auto layer = std::make_unique<bench::cudnn::LSTMLayer>(
-          static_cast<int>(shape.batch), static_cast<int>(shape.steps),
-          static_cast<int>(shape.hidden), static_cast<int>(shape.hidden), math);
+          static_cast<int>(shape.batch), static_cast<int>(shape.steps), static_cast<int>(shape.hidden),
+          static_cast<int>(shape.hidden), math);
       layer->forward_training();
       layer->backward();
       layer->zero_weight_gradients();
@@ -308,11 +298,9 @@ void lstm_cudnn(benchmark::State& state, bool train) {
     }
     const double flops = (train ? 3.0 : 1.0) * lstm_forward_flops(shape);
     set_rates(state, static_cast<double>(shape.batch * shape.steps), flops, seconds);
-    state.counters["workspace_MB"] =
-        static_cast<double>(lstm.workspace_bytes() + lstm.reserve_bytes()) * 1e-6;
+    state.counters["workspace_MB"] = static_cast<double>(lstm.workspace_bytes() + lstm.reserve_bytes()) * 1e-6;
     state.counters["tf32_allowed"] = tf32 ? 1 : 0;
-    Comparison& comparison =
-        lstm_results()[train ? "forward + backward" : "forward"][key_of(shape)];
+    Comparison& comparison = lstm_results()[train ? "forward + backward" : "forward"][key_of(shape)];
     comparison.cudnn_ms = seconds * 1e3;
     comparison.cudnn_tf32 = tf32;
   });
@@ -321,24 +309,21 @@ void lstm_cudnn(benchmark::State& state, bool train) {
 
 void print_lstm_comparison() {
   if (lstm_results().empty()) return;
-  std::printf(
-      "\nLSTM layer on the GPU, ms per call (ratio = nabla / cuDNN; > 1: cuDNN is faster)\n");
+  std::printf("\nLSTM layer on the GPU, ms per call (ratio = nabla / cuDNN; > 1: cuDNN is faster)\n");
   std::printf("%-20s %-36s %10s %10s %8s\n", "pass", "shape", "nabla", "cuDNN", "ratio");
   bool any_tf32 = false;
   for (const auto& [kind, shapes] : lstm_results())
     for (const auto& [key, times] : shapes) {
       const auto [batch, hidden, steps] = key;
-      std::printf("%-20s %-36s %10.3f ", kind.c_str(),
-                  shape_key(LSTMShape{batch, hidden, steps}).c_str(), times.nabla_ms);
+      std::printf("%-20s %-36s %10.3f ", kind.c_str(), shape_key(LSTMShape{batch, hidden, steps}).c_str(),
+                  times.nabla_ms);
       if (times.cudnn_ms > 0 && times.nabla_ms > 0)
-        std::printf("%10.3f %8.2f%s\n", times.cudnn_ms, times.nabla_ms / times.cudnn_ms,
-                    times.cudnn_tf32 ? " *" : "");
+        std::printf("%10.3f %8.2f%s\n", times.cudnn_ms, times.nabla_ms / times.cudnn_ms, times.cudnn_tf32 ? " *" : "");
       else
         std::printf("%10s %8s\n", "-", "-");
       any_tf32 = any_tf32 || times.cudnn_tf32;
     }
-  if (any_tf32)
-    std::printf("* cuDNN refused CUDNN_FMA_MATH and ran with CUDNN_DEFAULT_MATH (TF32 allowed)\n");
+  if (any_tf32) std::printf("* cuDNN refused CUDNN_FMA_MATH and ran with CUDNN_DEFAULT_MATH (TF32 allowed)\n");
 }
 
 // ---- whole language-model steps ---------------------------------------------------------------
@@ -347,10 +332,8 @@ void language_model(benchmark::State& state, bench::LanguageModelConfig config, 
   guarded(state, [&] {
     bench::LanguageModel model(config);
     model.to(kGpu);
-    const nb::IndexTensor inputs =
-        bench::random_ids(config.vocabulary, bench::kBatch, bench::kSteps, 4).to(kGpu);
-    const nb::IndexTensor targets =
-        bench::random_ids(config.vocabulary, bench::kBatch, bench::kSteps, 5).to(kGpu);
+    const nb::IndexTensor inputs = bench::random_ids(config.vocabulary, bench::kBatch, bench::kSteps, 4).to(kGpu);
+    const nb::IndexTensor targets = bench::random_ids(config.vocabulary, bench::kBatch, bench::kSteps, 5).to(kGpu);
     double seconds = 0;
     if (train) {
       nb::optim::Adam<float> optimizer(model.parameters(), {.lr = 1e-3});  // after to()
@@ -365,8 +348,7 @@ void language_model(benchmark::State& state, bench::LanguageModelConfig config, 
       seconds = run_timed(state, [&] { (void)model.logits(inputs); });
     }
     const double tokens = static_cast<double>(bench::kBatch * bench::kSteps);
-    set_rates(state, tokens,
-              (train ? 3.0 : 1.0) * bench::forward_flops(config, bench::kBatch * bench::kSteps),
+    set_rates(state, tokens, (train ? 3.0 : 1.0) * bench::forward_flops(config, bench::kBatch * bench::kSteps),
               seconds);
   });
 }
@@ -395,25 +377,22 @@ void register_all() {
 #endif
   for (const auto& [name, runner] : lstm_runners)
     for (const bool train : {false, true}) {
-      auto* registered = benchmark::RegisterBenchmark(
-          (name + (train ? "_train" : "_forward")).c_str(),
-          [runner = runner, train](benchmark::State& state) { runner(state, train); });
+      auto* registered =
+          benchmark::RegisterBenchmark((name + (train ? "_train" : "_forward")).c_str(),
+                                       [runner = runner, train](benchmark::State& state) { runner(state, train); });
       for (const std::int64_t batch : {32, 64})
         for (const std::int64_t hidden : {256, 512, 1024})
           for (const std::int64_t steps : {35, 100}) registered->Args({batch, hidden, steps});
-      registered->ArgNames({"batch", "hidden", "steps"})
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
+      registered->ArgNames({"batch", "hidden", "steps"})->UseManualTime()->Unit(benchmark::kMillisecond);
     }
 
-  const std::vector<std::pair<std::string, bench::LanguageModelConfig>> configs = {
-      {"S", bench::kSmall}, {"L", bench::kLarge}};
+  const std::vector<std::pair<std::string, bench::LanguageModelConfig>> configs = {{"S", bench::kSmall},
+                                                                                   {"L", bench::kLarge}};
   for (const auto& [name, config] : configs)
     for (const bool train : {true, false})
-      benchmark::RegisterBenchmark(((train ? "lm_train/" : "lm_inference/") + name).c_str(),
-                                   [config = config, train](benchmark::State& state) {
-                                     language_model(state, config, train);
-                                   })
+      benchmark::RegisterBenchmark(
+          ((train ? "lm_train/" : "lm_inference/") + name).c_str(),
+          [config = config, train](benchmark::State& state) { language_model(state, config, train); })
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
 }
@@ -431,21 +410,19 @@ int main(int argc, char** argv) {
     std::printf("bench_cuda: skipped: no CUDA device\n");
     return 0;
   }
-  const nb::backend::cuda::DeviceProperties device =
-      nb::backend::cuda::device_properties(kGpu.index());
+  const nb::backend::cuda::DeviceProperties device = nb::backend::cuda::device_properties(kGpu.index());
   const double bandwidth = theoretical_bandwidth();
-  std::printf(
-      "bench_cuda: %s (compute capability %d.%d, %d SMs), theoretical bandwidth %s GB/s, TF32 %s\n",
-      device.name.c_str(), device.major, device.minor, device.multiprocessor_count,
-      bandwidth > 0 ? std::to_string(static_cast<long long>(bandwidth * 1e-9)).c_str() : "unknown",
-      nb::backend::cuda::allow_tf32() ? "on" : "off");
+  std::printf("bench_cuda: %s (compute capability %d.%d, %d SMs), theoretical bandwidth %s GB/s, TF32 %s\n",
+              device.name.c_str(), device.major, device.minor, device.multiprocessor_count,
+              bandwidth > 0 ? std::to_string(static_cast<long long>(bandwidth * 1e-9)).c_str() : "unknown",
+              nb::backend::cuda::allow_tf32() ? "on" : "off");
   benchmark::AddCustomContext("gpu", device.name);
   benchmark::AddCustomContext("gpu_theoretical_bandwidth_GBps",
                               std::to_string(static_cast<long long>(bandwidth * 1e-9)));
 #if NABLA_BENCH_CUDNN
   benchmark::AddCustomContext("cudnn_version", std::to_string(cudnnGetVersion()));
-  std::printf("bench_cuda: cuDNN %zu (headers %d.%d.%d)\n", cudnnGetVersion(), CUDNN_MAJOR,
-              CUDNN_MINOR, CUDNN_PATCHLEVEL);
+  std::printf("bench_cuda: cuDNN %zu (headers %d.%d.%d)\n", cudnnGetVersion(), CUDNN_MAJOR, CUDNN_MINOR,
+              CUDNN_PATCHLEVEL);
 #else
   std::printf("bench_cuda: built without cuDNN: no cuDNN comparison\n");
 #endif

@@ -17,9 +17,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <vector>
-
 #include <nabla/nabla.hpp>
+#include <vector>
 
 #include "peak.hpp"
 #include "run.hpp"
@@ -53,24 +52,23 @@ void run_gemm(benchmark::State& state, GemmShape shape, Engine engine) {
   for (auto _ : state) {
     switch (engine) {
       case Engine::nabla:
-        cpu::gemm<float>(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(), lda, b.data(),
-                         ldb, 0.f, c.data(), shape.n);
+        cpu::gemm<float>(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(), lda, b.data(), ldb,
+                         0.f, c.data(), shape.n);
         break;
       case Engine::openblas_bands:
 #if defined(NABLA_USE_BLAS)
-        cpu::detail::gemm_in_bands<float>(false, shape.trans_a, shape.trans_b, shape.m, shape.n,
-                                          shape.k, 1.f, a.data(), lda, b.data(), ldb, 0.f, c.data(),
-                                          shape.n);
+        cpu::detail::gemm_in_bands<float>(false, shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(),
+                                          lda, b.data(), ldb, 0.f, c.data(), shape.n);
 #endif
         break;
       case Engine::eigen:
-        cpu::detail::eigen_gemm<float>(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(),
-                                       lda, b.data(), ldb, 0.f, c.data(), shape.n);
+        cpu::detail::eigen_gemm<float>(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(), lda,
+                                       b.data(), ldb, 0.f, c.data(), shape.n);
         break;
       case Engine::openblas_threads:
 #if defined(NABLA_USE_BLAS)
-        cpu::detail::blas_gemm(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(), lda,
-                               b.data(), ldb, 0.f, c.data(), shape.n);
+        cpu::detail::blas_gemm(shape.trans_a, shape.trans_b, shape.m, shape.n, shape.k, 1.f, a.data(), lda, b.data(),
+                               ldb, 0.f, c.data(), shape.n);
 #endif
         break;
     }
@@ -97,11 +95,10 @@ void register_all() {
       {"lstm_input", {1120, 1024, 128, false, true}},
       {"lstm_recurrent", {32, 1024, 256, false, true}},
   };
-  const std::vector<std::pair<const char*, Engine>> engines = {
-      {"nabla", Engine::nabla},
-      {"openblas_bands", Engine::openblas_bands},
-      {"eigen", Engine::eigen},
-      {"openblas_threads", Engine::openblas_threads}};
+  const std::vector<std::pair<const char*, Engine>> engines = {{"nabla", Engine::nabla},
+                                                               {"openblas_bands", Engine::openblas_bands},
+                                                               {"eigen", Engine::eigen},
+                                                               {"openblas_threads", Engine::openblas_threads}};
   for (const auto& [shape_name, shape] : shapes)
     for (const auto& [engine_name, engine] : engines)
       benchmark::RegisterBenchmark((std::string("gemm/") + shape_name + "/" + engine_name).c_str(),

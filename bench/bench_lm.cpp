@@ -19,10 +19,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <string>
 #include <vector>
-
-#include <nabla/nabla.hpp>
 
 #include "lm_models.hpp"
 #include "peak.hpp"
@@ -79,8 +78,7 @@ void language_model_inference(benchmark::State& state, LanguageModelConfig confi
 }
 
 void classifier_training(benchmark::State& state) {
-  constexpr std::int64_t kVocabulary = 20000, kEmbedding = 128, kHidden = 128, kClassifierBatch = 64,
-                         kLength = 200;
+  constexpr std::int64_t kVocabulary = 20000, kEmbedding = 128, kHidden = 128, kClassifierBatch = 64, kLength = 200;
   const int threads = static_cast<int>(state.range(0));
   nb::set_num_threads(threads);
   nb::nn::Embedding<float> embedding(kVocabulary, kEmbedding, {.seed = 1});
@@ -112,13 +110,25 @@ void register_all() {
   for (const auto& [name, config] : configs) {
     benchmark::RegisterBenchmark(("lm_train/" + name).c_str(),
                                  [config](benchmark::State& state) { language_model_training(state, config); })
-        ->Arg(1)->Arg(2)->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->Arg(1)
+        ->Arg(2)
+        ->ArgName("threads")
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("lm_inference/" + name).c_str(),
                                  [config](benchmark::State& state) { language_model_inference(state, config); })
-        ->Arg(1)->Arg(2)->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->Arg(1)
+        ->Arg(2)
+        ->ArgName("threads")
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("classifier_train", classifier_training)
-      ->Arg(1)->Arg(2)->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
+      ->Arg(1)
+      ->Arg(2)
+      ->ArgName("threads")
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

@@ -20,8 +20,8 @@ namespace {
 constexpr std::int64_t kBatch = 32, kSteps = 35, kInput = 128, kHidden = 256;
 
 void set_counters(benchmark::State& state, double flops_per_iteration) {
-  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(kBatch * kSteps),
-                                                  benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(kBatch * kSteps), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -30,8 +30,7 @@ double forward_flops() { return 2.0 * kBatch * kSteps * 4 * kHidden * (kInput + 
 
 void lstm_forward_backward(benchmark::State& state, nb::nn::LSTMImplementation implementation) {
   nb::set_num_threads(static_cast<int>(state.range(0)));
-  nb::nn::LSTM<float> lstm(kInput, kHidden,
-                           {.return_sequences = true, .implementation = implementation, .seed = 1});
+  nb::nn::LSTM<float> lstm(kInput, kHidden, {.return_sequences = true, .implementation = implementation, .seed = 1});
   nb::Tensor<float> input = nb::randn<float>({kBatch, kSteps, kInput}, 2);
   input.requires_grad_(true);  // as after an Embedding: dX is part of the work
   const nb::Tensor<float> output_gradient = nb::ones<float>({kBatch, kSteps, kHidden});
@@ -47,8 +46,7 @@ void lstm_forward_backward(benchmark::State& state, nb::nn::LSTMImplementation i
 
 void lstm_forward(benchmark::State& state, nb::nn::LSTMImplementation implementation) {
   nb::set_num_threads(static_cast<int>(state.range(0)));
-  nb::nn::LSTM<float> lstm(kInput, kHidden,
-                           {.return_sequences = true, .implementation = implementation, .seed = 1});
+  nb::nn::LSTM<float> lstm(kInput, kHidden, {.return_sequences = true, .implementation = implementation, .seed = 1});
   const nb::Tensor<float> input = nb::randn<float>({kBatch, kSteps, kInput}, 2);
   nb::NoGradGuard no_grad;  // inference
   for (auto _ : state) {
@@ -64,25 +62,13 @@ void BM_LSTMForwardBackwardFused(benchmark::State& state) {
 void BM_LSTMForwardBackwardComposed(benchmark::State& state) {
   lstm_forward_backward(state, nb::nn::LSTMImplementation::composed);
 }
-void BM_LSTMForwardFused(benchmark::State& state) {
-  lstm_forward(state, nb::nn::LSTMImplementation::fused);
-}
-void BM_LSTMForwardComposed(benchmark::State& state) {
-  lstm_forward(state, nb::nn::LSTMImplementation::composed);
-}
+void BM_LSTMForwardFused(benchmark::State& state) { lstm_forward(state, nb::nn::LSTMImplementation::fused); }
+void BM_LSTMForwardComposed(benchmark::State& state) { lstm_forward(state, nb::nn::LSTMImplementation::composed); }
 
 }  // namespace
 
-BENCHMARK(BM_LSTMForwardBackwardFused)
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_LSTMForwardBackwardComposed)
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_LSTMForwardBackwardFused)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LSTMForwardBackwardComposed)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LSTMForwardFused)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LSTMForwardComposed)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 

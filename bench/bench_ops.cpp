@@ -9,9 +9,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <vector>
-
 #include <nabla/nabla.hpp>
+#include <vector>
 
 namespace nb = nabla;
 
@@ -103,7 +102,7 @@ void embedding_forward_backward(benchmark::State& state) {
 void adam_step(benchmark::State& state) {
   nb::set_num_threads(static_cast<int>(state.range(0)));
   const std::vector<nb::Shape> shapes = {{kVocabulary, kEmbedding}, {1024, kEmbedding}, {1024, 256}, {1024}, {1024},
-                                         {kVocabulary, 256}, {kVocabulary}};
+                                         {kVocabulary, 256},        {kVocabulary}};
   std::vector<nb::Tensor<float>> parameters;
   double count = 0;
   std::uint64_t seed = 1;

@@ -44,13 +44,12 @@ inline std::string call_name(const char* expression) {
 
 inline void check(cudnnStatus_t status, const char* expression) {
   if (status != CUDNN_STATUS_SUCCESS)
-    throw std::runtime_error(call_name(expression) + " failed: " + cudnnGetErrorString(status) +
-                             " (cuDNN status " + std::to_string(static_cast<int>(status)) + ")");
+    throw std::runtime_error(call_name(expression) + " failed: " + cudnnGetErrorString(status) + " (cuDNN status " +
+                             std::to_string(static_cast<int>(status)) + ")");
 }
 
 inline void check(cudaError_t status, const char* expression) {
-  if (status != cudaSuccess)
-    throw std::runtime_error(call_name(expression) + " failed: " + cudaGetErrorString(status));
+  if (status != cudaSuccess) throw std::runtime_error(call_name(expression) + " failed: " + cudaGetErrorString(status));
 }
 
 #define NABLA_BENCH_CHECK(expression) ::bench::cudnn::check((expression), #expression)
@@ -105,14 +104,12 @@ inline void fill_uniform(const DeviceBuffer& buffer, float low, float high, std:
   std::mt19937 engine(seed);
   std::uniform_real_distribution<float> distribution(low, high);
   for (float& value : values) value = distribution(engine);
-  NABLA_BENCH_CHECK(cudaMemcpy(buffer.get(), values.data(), values.size() * sizeof(float),
-                               cudaMemcpyHostToDevice));
+  NABLA_BENCH_CHECK(cudaMemcpy(buffer.get(), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
 }
 
 inline void fill_value(const DeviceBuffer& buffer, float value) {
   const std::vector<float> values(buffer.bytes() / sizeof(float), value);
-  NABLA_BENCH_CHECK(cudaMemcpy(buffer.get(), values.data(), values.size() * sizeof(float),
-                               cudaMemcpyHostToDevice));
+  NABLA_BENCH_CHECK(cudaMemcpy(buffer.get(), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
 }
 
 /// The process's cuDNN handle on the current device, created on first use (cudnnCreate loads
@@ -133,8 +130,7 @@ inline cudnnHandle_t handle() {
 /// latter, backward() queue their work on the default stream and return (asynchronous).
 class LSTMLayer {
  public:
-  LSTMLayer(int batch, int steps, int input_size, int hidden,
-            cudnnMathType_t math = CUDNN_FMA_MATH) {
+  LSTMLayer(int batch, int steps, int input_size, int hidden, cudnnMathType_t math = CUDNN_FMA_MATH) {
     cudnnHandle_t cudnn = handle();
 
     // Dropout is off (one layer), but cudnnSetRNNDescriptor_v8 takes a dropout descriptor.
@@ -142,37 +138,36 @@ class LSTMLayer {
     std::size_t state_bytes = 0;
     NABLA_BENCH_CHECK(cudnnDropoutGetStatesSize(cudnn, &state_bytes));
     dropout_states_ = DeviceBuffer(state_bytes);
-    NABLA_BENCH_CHECK(cudnnSetDropoutDescriptor(dropout_.get(), cudnn, 0.0f, dropout_states_.get(),
-                                                state_bytes, 1234ULL));
+    NABLA_BENCH_CHECK(
+        cudnnSetDropoutDescriptor(dropout_.get(), cudnn, 0.0f, dropout_states_.get(), state_bytes, 1234ULL));
 
     NABLA_BENCH_CHECK(cudnnCreateRNNDescriptor(rnn_.address()));
-    NABLA_BENCH_CHECK(cudnnSetRNNDescriptor_v8(
-        rnn_.get(), CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
-        CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, math,
-        input_size, hidden, /*projSize=*/hidden, /*numLayers=*/1, dropout_.get(),
-        CUDNN_RNN_PADDED_IO_DISABLED));
+    NABLA_BENCH_CHECK(cudnnSetRNNDescriptor_v8(rnn_.get(), CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
+                                               CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT,
+                                               CUDNN_DATA_FLOAT, math, input_size, hidden, /*projSize=*/hidden,
+                                               /*numLayers=*/1, dropout_.get(), CUDNN_RNN_PADDED_IO_DISABLED));
 
     // Every sequence has all `steps` steps; cuDNN wants the lengths on the host (descriptors)
     // and on the device (devSeqLengths, read by its kernels).
     const std::vector<int> lengths(static_cast<std::size_t>(batch), steps);
     NABLA_BENCH_CHECK(cudnnCreateRNNDataDescriptor(x_descriptor_.address()));
     NABLA_BENCH_CHECK(cudnnSetRNNDataDescriptor(x_descriptor_.get(), CUDNN_DATA_FLOAT,
-                                                CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED, steps,
-                                                batch, input_size, lengths.data(), nullptr));
+                                                CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED, steps, batch, input_size,
+                                                lengths.data(), nullptr));
     NABLA_BENCH_CHECK(cudnnCreateRNNDataDescriptor(y_descriptor_.address()));
     NABLA_BENCH_CHECK(cudnnSetRNNDataDescriptor(y_descriptor_.get(), CUDNN_DATA_FLOAT,
-                                                CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED, steps,
-                                                batch, hidden, lengths.data(), nullptr));
+                                                CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_PACKED, steps, batch, hidden,
+                                                lengths.data(), nullptr));
     device_lengths_ = DeviceBuffer(lengths.size() * sizeof(std::int32_t));
-    NABLA_BENCH_CHECK(cudaMemcpy(device_lengths_.get(), lengths.data(),
-                                 lengths.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
+    NABLA_BENCH_CHECK(cudaMemcpy(device_lengths_.get(), lengths.data(), lengths.size() * sizeof(std::int32_t),
+                                 cudaMemcpyHostToDevice));
 
     // h and c: [layers, batch, hidden], fully packed.
     const int state_dims[3] = {1, batch, hidden};
     const int state_strides[3] = {batch * hidden, hidden, 1};
     NABLA_BENCH_CHECK(cudnnCreateTensorDescriptor(state_descriptor_.address()));
-    NABLA_BENCH_CHECK(cudnnSetTensorNdDescriptor(state_descriptor_.get(), CUDNN_DATA_FLOAT, 3,
-                                                 state_dims, state_strides));
+    NABLA_BENCH_CHECK(
+        cudnnSetTensorNdDescriptor(state_descriptor_.get(), CUDNN_DATA_FLOAT, 3, state_dims, state_strides));
 
     std::size_t weight_bytes = 0;
     NABLA_BENCH_CHECK(cudnnGetRNNWeightSpaceSize(cudnn, rnn_.get(), &weight_bytes));
@@ -183,21 +178,18 @@ class LSTMLayer {
     NABLA_BENCH_CHECK(cudaMemset(weight_gradients_.get(), 0, weight_bytes));
 
     std::size_t inference_workspace = 0, inference_reserve = 0;
-    NABLA_BENCH_CHECK(cudnnGetRNNTempSpaceSizes(cudnn, rnn_.get(), CUDNN_FWD_MODE_INFERENCE,
-                                                x_descriptor_.get(), &inference_workspace,
-                                                &inference_reserve));
+    NABLA_BENCH_CHECK(cudnnGetRNNTempSpaceSizes(cudnn, rnn_.get(), CUDNN_FWD_MODE_INFERENCE, x_descriptor_.get(),
+                                                &inference_workspace, &inference_reserve));
     std::size_t training_workspace = 0, reserve_bytes = 0;
-    NABLA_BENCH_CHECK(cudnnGetRNNTempSpaceSizes(cudnn, rnn_.get(), CUDNN_FWD_MODE_TRAINING,
-                                                x_descriptor_.get(), &training_workspace,
-                                                &reserve_bytes));
+    NABLA_BENCH_CHECK(cudnnGetRNNTempSpaceSizes(cudnn, rnn_.get(), CUDNN_FWD_MODE_TRAINING, x_descriptor_.get(),
+                                                &training_workspace, &reserve_bytes));
     workspace_ = DeviceBuffer(std::max(inference_workspace, training_workspace));
     reserve_ = DeviceBuffer(reserve_bytes);
 
-    const std::size_t x_bytes = sizeof(float) * static_cast<std::size_t>(steps) *
-                                static_cast<std::size_t>(batch) *
+    const std::size_t x_bytes = sizeof(float) * static_cast<std::size_t>(steps) * static_cast<std::size_t>(batch) *
                                 static_cast<std::size_t>(input_size);
-    const std::size_t y_bytes = sizeof(float) * static_cast<std::size_t>(steps) *
-                                static_cast<std::size_t>(batch) * static_cast<std::size_t>(hidden);
+    const std::size_t y_bytes = sizeof(float) * static_cast<std::size_t>(steps) * static_cast<std::size_t>(batch) *
+                                static_cast<std::size_t>(hidden);
     x_ = DeviceBuffer(x_bytes);
     x_gradient_ = DeviceBuffer(x_bytes);
     y_ = DeviceBuffer(y_bytes);
@@ -209,22 +201,20 @@ class LSTMLayer {
 
   /// y = LSTM(x), no reserve space kept (CUDNN_FWD_MODE_INFERENCE).
   void forward_inference() {
-    NABLA_BENCH_CHECK(cudnnRNNForward(
-        handle(), rnn_.get(), CUDNN_FWD_MODE_INFERENCE,
-        static_cast<const std::int32_t*>(device_lengths_.get()), x_descriptor_.get(), x_.get(),
-        y_descriptor_.get(), y_.get(), state_descriptor_.get(), nullptr, nullptr,
-        state_descriptor_.get(), nullptr, nullptr, weights_.bytes(), weights_.get(),
-        workspace_.bytes(), workspace_.get(), 0, nullptr));
+    NABLA_BENCH_CHECK(cudnnRNNForward(handle(), rnn_.get(), CUDNN_FWD_MODE_INFERENCE,
+                                      static_cast<const std::int32_t*>(device_lengths_.get()), x_descriptor_.get(),
+                                      x_.get(), y_descriptor_.get(), y_.get(), state_descriptor_.get(), nullptr,
+                                      nullptr, state_descriptor_.get(), nullptr, nullptr, weights_.bytes(),
+                                      weights_.get(), workspace_.bytes(), workspace_.get(), 0, nullptr));
   }
 
   /// y = LSTM(x), keeping in the reserve space what backward() needs.
   void forward_training() {
     NABLA_BENCH_CHECK(cudnnRNNForward(
-        handle(), rnn_.get(), CUDNN_FWD_MODE_TRAINING,
-        static_cast<const std::int32_t*>(device_lengths_.get()), x_descriptor_.get(), x_.get(),
-        y_descriptor_.get(), y_.get(), state_descriptor_.get(), nullptr, nullptr,
-        state_descriptor_.get(), nullptr, nullptr, weights_.bytes(), weights_.get(),
-        workspace_.bytes(), workspace_.get(), reserve_.bytes(), reserve_.get()));
+        handle(), rnn_.get(), CUDNN_FWD_MODE_TRAINING, static_cast<const std::int32_t*>(device_lengths_.get()),
+        x_descriptor_.get(), x_.get(), y_descriptor_.get(), y_.get(), state_descriptor_.get(), nullptr, nullptr,
+        state_descriptor_.get(), nullptr, nullptr, weights_.bytes(), weights_.get(), workspace_.bytes(),
+        workspace_.get(), reserve_.bytes(), reserve_.get()));
   }
 
   /// dx from dy (cudnnRNNBackwardData_v8), then dW (cudnnRNNBackwardWeights_v8, which needs
@@ -232,16 +222,14 @@ class LSTMLayer {
   /// only mode it supports), so zero_weight_gradients() between steps, as a zero_grad().
   void backward() {
     NABLA_BENCH_CHECK(cudnnRNNBackwardData_v8(
-        handle(), rnn_.get(), static_cast<const std::int32_t*>(device_lengths_.get()),
-        y_descriptor_.get(), y_.get(), y_gradient_.get(), x_descriptor_.get(), x_gradient_.get(),
-        state_descriptor_.get(), nullptr, nullptr, nullptr, state_descriptor_.get(), nullptr,
-        nullptr, nullptr, weights_.bytes(), weights_.get(), workspace_.bytes(), workspace_.get(),
-        reserve_.bytes(), reserve_.get()));
+        handle(), rnn_.get(), static_cast<const std::int32_t*>(device_lengths_.get()), y_descriptor_.get(), y_.get(),
+        y_gradient_.get(), x_descriptor_.get(), x_gradient_.get(), state_descriptor_.get(), nullptr, nullptr, nullptr,
+        state_descriptor_.get(), nullptr, nullptr, nullptr, weights_.bytes(), weights_.get(), workspace_.bytes(),
+        workspace_.get(), reserve_.bytes(), reserve_.get()));
     NABLA_BENCH_CHECK(cudnnRNNBackwardWeights_v8(
-        handle(), rnn_.get(), CUDNN_WGRAD_MODE_ADD,
-        static_cast<const std::int32_t*>(device_lengths_.get()), x_descriptor_.get(), x_.get(),
-        state_descriptor_.get(), nullptr, y_descriptor_.get(), y_.get(), weight_gradients_.bytes(),
-        weight_gradients_.get(), workspace_.bytes(), workspace_.get(), reserve_.bytes(),
+        handle(), rnn_.get(), CUDNN_WGRAD_MODE_ADD, static_cast<const std::int32_t*>(device_lengths_.get()),
+        x_descriptor_.get(), x_.get(), state_descriptor_.get(), nullptr, y_descriptor_.get(), y_.get(),
+        weight_gradients_.bytes(), weight_gradients_.get(), workspace_.bytes(), workspace_.get(), reserve_.bytes(),
         reserve_.get()));
   }
 
@@ -258,8 +246,8 @@ class LSTMLayer {
   Owned<cudnnRNNDescriptor_t, cudnnDestroyRNNDescriptor> rnn_;
   Owned<cudnnRNNDataDescriptor_t, cudnnDestroyRNNDataDescriptor> x_descriptor_, y_descriptor_;
   Owned<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor> state_descriptor_;
-  DeviceBuffer dropout_states_, device_lengths_, weights_, weight_gradients_, workspace_, reserve_,
-      x_, x_gradient_, y_, y_gradient_;
+  DeviceBuffer dropout_states_, device_lengths_, weights_, weight_gradients_, workspace_, reserve_, x_, x_gradient_, y_,
+      y_gradient_;
 };
 
 }  // namespace bench::cudnn

@@ -22,10 +22,9 @@ inline constexpr LanguageModelConfig kSmall{1000, 64, 128, 1}, kLarge{10000, 128
 inline constexpr std::int64_t kBatch = 32, kSteps = 35;
 
 /// Random word ids in [0, vocabulary), shape [batch, steps], on the CPU.
-inline nabla::IndexTensor random_ids(std::int64_t vocabulary, std::int64_t batch,
-                                     std::int64_t steps, std::uint64_t seed) {
-  const nabla::Tensor<float> uniform =
-      nabla::uniform<float>({batch, steps}, 0.f, static_cast<float>(vocabulary), seed);
+inline nabla::IndexTensor random_ids(std::int64_t vocabulary, std::int64_t batch, std::int64_t steps,
+                                     std::uint64_t seed) {
+  const nabla::Tensor<float> uniform = nabla::uniform<float>({batch, steps}, 0.f, static_cast<float>(vocabulary), seed);
   std::vector<std::int64_t> ids(static_cast<std::size_t>(batch * steps));
   for (std::size_t i = 0; i < ids.size(); ++i)
     ids[i] = std::min<std::int64_t>(vocabulary - 1, static_cast<std::int64_t>(uniform.data()[i]));
@@ -36,18 +35,14 @@ class LanguageModel {
  public:
   explicit LanguageModel(const LanguageModelConfig& config)
       : embedding(config.vocabulary, config.embedding, {.seed = 1}),
-        lstm(config.embedding, config.hidden,
-             {.num_layers = config.layers, .return_sequences = true, .seed = 2}),
+        lstm(config.embedding, config.hidden, {.num_layers = config.layers, .return_sequences = true, .seed = 2}),
         decoder(config.hidden, config.vocabulary, {.seed = 3}) {}
 
-  nabla::Tensor<float> logits(const nabla::IndexTensor& ids) {
-    return decoder(lstm(embedding.forward(ids)));
-  }
+  nabla::Tensor<float> logits(const nabla::IndexTensor& ids) { return decoder(lstm(embedding.forward(ids))); }
 
   std::vector<nabla::Tensor<float>> parameters() const {
     std::vector<nabla::Tensor<float>> all;
-    for (const auto* module :
-         std::vector<const nabla::nn::Module<float>*>{&embedding, &lstm, &decoder})
+    for (const auto* module : std::vector<const nabla::nn::Module<float>*>{&embedding, &lstm, &decoder})
       for (const auto& parameter : module->parameters()) all.push_back(parameter);
     return all;
   }

@@ -13,9 +13,8 @@ namespace nabla::backend::cuda::detail {
 inline void check(cudaError_t status, const char* call, const char* file, int line) {
   if (status != cudaSuccess) {
     (void)cudaGetLastError();  // clear the sticky last-error slot for later, unrelated checks
-    throw nabla::DeviceError(std::string(call) + " failed at " + file + ":" +
-                             std::to_string(line) + ": " + cudaGetErrorName(status) + ": " +
-                             cudaGetErrorString(status));
+    throw nabla::DeviceError(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
+                             cudaGetErrorName(status) + ": " + cudaGetErrorString(status));
   }
 }
 
@@ -27,5 +26,4 @@ inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel)
 }  // namespace nabla::backend::cuda::detail
 
 // NABLA_CUDA_CHECK(cudaMemcpy(...)): the call's text, file and line go into the DeviceError.
-#define NABLA_CUDA_CHECK(call) \
-  ::nabla::backend::cuda::detail::check((call), #call, __FILE__, __LINE__)
+#define NABLA_CUDA_CHECK(call) ::nabla::backend::cuda::detail::check((call), #call, __FILE__, __LINE__)

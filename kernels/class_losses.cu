@@ -27,8 +27,7 @@ __global__ void nll_forward_kernel(const T* log_probabilities, const std::int64_
 // dloss/dx[r, c] = -upstream_r * scale where c = ids[r], else 0: one thread per element.
 template <typename T>
 __global__ void nll_backward_kernel(const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale,
-                                    std::int64_t rows, std::int64_t classes, std::int64_t ignore_index,
-                                    T* grad_input) {
+                                    std::int64_t rows, std::int64_t classes, std::int64_t ignore_index, T* grad_input) {
   const std::int64_t count = rows * classes;
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride()) {
     const std::int64_t r = i / classes;
@@ -57,14 +56,13 @@ __global__ void multi_margin_forward_kernel(const T* scores, const std::int64_t*
 // g = upstream_r * scale / classes: one block per row (the target's gradient needs the row's sum).
 template <typename T>
 __global__ void multi_margin_backward_kernel(const T* scores, const std::int64_t* ids, const T* upstream,
-                                             bool upstream_per_row, T scale, std::int64_t rows,
-                                             std::int64_t classes, T margin, int p, T* grad_scores) {
+                                             bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
+                                             T margin, int p, T* grad_scores) {
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = scores + r * classes;
     T* out_row = grad_scores + r * classes;
     const std::int64_t y = ids[r];
-    const T row_gradient =
-        (upstream_per_row ? upstream[r] : upstream[0]) * scale * (T(1) / static_cast<T>(classes));
+    const T row_gradient = (upstream_per_row ? upstream[r] : upstream[0]) * scale * (T(1) / static_cast<T>(classes));
     T partial = T(0);
     for (std::int64_t j = threadIdx.x; j < classes; j += blockDim.x) {
       if (j == y) continue;
@@ -114,15 +112,14 @@ void multi_margin_forward(const T* scores, const std::int64_t* ids, std::int64_t
                           int p, T* losses, int device) {
   if (rows <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  multi_margin_forward_kernel<T><<<row_blocks(rows), row_block_size(classes), 0, stream>>>(scores, ids, rows,
-                                                                                          classes, margin, p, losses);
+  multi_margin_forward_kernel<T>
+      <<<row_blocks(rows), row_block_size(classes), 0, stream>>>(scores, ids, rows, classes, margin, p, losses);
   detail::check_launch("multi_margin_forward_kernel");
 }
 
 template <typename T>
-void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* upstream, bool upstream_per_row,
-                           T scale, std::int64_t rows, std::int64_t classes, T margin, int p, T* grad_scores,
-                           int device) {
+void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale,
+                           std::int64_t rows, std::int64_t classes, T margin, int p, T* grad_scores, int device) {
   if (rows <= 0 || classes <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
   multi_margin_backward_kernel<T><<<row_blocks(rows), row_block_size(classes), 0, stream>>>(
@@ -130,14 +127,13 @@ void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* up
   detail::check_launch("multi_margin_backward_kernel");
 }
 
-#define NABLA_INSTANTIATE_CLASS_LOSSES(T)                                                                            \
-  template void nll_forward<T>(const T*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, T*, int);   \
-  template void nll_backward<T>(const std::int64_t*, const T*, bool, T, std::int64_t, std::int64_t, std::int64_t, \
-                                T*, int);                                                                          \
-  template void multi_margin_forward<T>(const T*, const std::int64_t*, std::int64_t, std::int64_t, T, int, T*,     \
-                                        int);                                                                      \
-  template void multi_margin_backward<T>(const T*, const std::int64_t*, const T*, bool, T, std::int64_t,          \
-                                         std::int64_t, T, int, T*, int);
+#define NABLA_INSTANTIATE_CLASS_LOSSES(T)                                                                              \
+  template void nll_forward<T>(const T*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, T*, int);      \
+  template void nll_backward<T>(const std::int64_t*, const T*, bool, T, std::int64_t, std::int64_t, std::int64_t, T*,  \
+                                int);                                                                                  \
+  template void multi_margin_forward<T>(const T*, const std::int64_t*, std::int64_t, std::int64_t, T, int, T*, int);   \
+  template void multi_margin_backward<T>(const T*, const std::int64_t*, const T*, bool, T, std::int64_t, std::int64_t, \
+                                         T, int, T*, int);
 NABLA_INSTANTIATE_CLASS_LOSSES(float)
 NABLA_INSTANTIATE_CLASS_LOSSES(double)
 

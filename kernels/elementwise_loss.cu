@@ -9,12 +9,12 @@ using namespace nabla::backend;
   template void nabla::backend::cuda::map<__VA_ARGS__, TYPE, INPUTS>( \
       const nabla::backend::cuda::MapArguments<TYPE, INPUTS>&, const __VA_ARGS__&);
 
-#define NABLA_INSTANTIATE_LOSS(LOSS_FLOAT, LOSS_DOUBLE)                              \
-  NABLA_INSTANTIATE_MAP_OF(float, 2, LossValue<LOSS_FLOAT>)                          \
-  NABLA_INSTANTIATE_MAP_OF(double, 2, LossValue<LOSS_DOUBLE>)                        \
-  NABLA_INSTANTIATE_MAP_OF(float, 3, LossPredictionGradient<LOSS_FLOAT, float>)      \
-  NABLA_INSTANTIATE_MAP_OF(double, 3, LossPredictionGradient<LOSS_DOUBLE, double>)   \
-  NABLA_INSTANTIATE_MAP_OF(float, 3, LossTargetGradient<LOSS_FLOAT, float>)          \
+#define NABLA_INSTANTIATE_LOSS(LOSS_FLOAT, LOSS_DOUBLE)                            \
+  NABLA_INSTANTIATE_MAP_OF(float, 2, LossValue<LOSS_FLOAT>)                        \
+  NABLA_INSTANTIATE_MAP_OF(double, 2, LossValue<LOSS_DOUBLE>)                      \
+  NABLA_INSTANTIATE_MAP_OF(float, 3, LossPredictionGradient<LOSS_FLOAT, float>)    \
+  NABLA_INSTANTIATE_MAP_OF(double, 3, LossPredictionGradient<LOSS_DOUBLE, double>) \
+  NABLA_INSTANTIATE_MAP_OF(float, 3, LossTargetGradient<LOSS_FLOAT, float>)        \
   NABLA_INSTANTIATE_MAP_OF(double, 3, LossTargetGradient<LOSS_DOUBLE, double>)
 
 NABLA_INSTANTIATE_LOSS(SquaredError, SquaredError)

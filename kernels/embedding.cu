@@ -14,8 +14,8 @@ namespace {
 
 // out[s, c] = table[ids[s], c]: one thread per output element.
 template <typename T>
-__global__ void embedding_forward_kernel(const T* table, const std::int64_t* ids, std::int64_t tokens,
-                                         std::int64_t dim, T* out) {
+__global__ void embedding_forward_kernel(const T* table, const std::int64_t* ids, std::int64_t tokens, std::int64_t dim,
+                                         T* out) {
   const std::int64_t count = tokens * dim;
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride())
     out[i] = table[ids[i / dim] * dim + i % dim];
@@ -40,8 +40,8 @@ void embedding_forward(const T* table, const std::int64_t* ids, std::int64_t tok
                        int device) {
   if (tokens <= 0 || dim <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  embedding_forward_kernel<T><<<detail::blocks_for(tokens * dim), detail::kThreadsPerBlock, 0, stream>>>(
-      table, ids, tokens, dim, out);
+  embedding_forward_kernel<T>
+      <<<detail::blocks_for(tokens * dim), detail::kThreadsPerBlock, 0, stream>>>(table, ids, tokens, dim, out);
   detail::check_launch("embedding_forward_kernel");
 }
 
@@ -58,11 +58,10 @@ void embedding_backward(const T* gradient, const std::int64_t* ids, std::int64_t
 }
 
 template void embedding_forward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, float*, int);
-template void embedding_forward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t, double*,
-                                        int);
-template void embedding_backward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t,
-                                         std::int64_t, float*, std::int64_t, int);
-template void embedding_backward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t,
-                                          std::int64_t, double*, std::int64_t, int);
+template void embedding_forward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t, double*, int);
+template void embedding_backward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                        float*, std::int64_t, int);
+template void embedding_backward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                         double*, std::int64_t, int);
 
 }  // namespace nabla::backend::cuda

@@ -13,8 +13,7 @@ namespace nabla::backend::cuda {
 template <typename T>
 __global__ void fill_kernel(T* data, std::size_t n, T value) {
   const std::size_t stride = static_cast<std::size_t>(blockDim.x) * gridDim.x;
-  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     data[i] = value;
   }
 }
@@ -27,8 +26,7 @@ constexpr std::size_t kMaxBlocks = 65535;  // plenty to fill every SM; the loop 
 template <typename T>
 void launch_fill(T* device_data, std::size_t n, T value) {
   if (n == 0) return;  // a zero-sized grid is an invalid configuration
-  const std::size_t blocks =
-      std::min<std::size_t>((n + kThreadsPerBlock - 1) / kThreadsPerBlock, kMaxBlocks);
+  const std::size_t blocks = std::min<std::size_t>((n + kThreadsPerBlock - 1) / kThreadsPerBlock, kMaxBlocks);
   fill_kernel<T><<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(device_data, n, value);
   detail::check_launch("fill_kernel");
 }

@@ -58,8 +58,8 @@ const CublasLibrary& cublas() {
 #endif
     if (handle == nullptr) {
       const char* reason = dlerror();
-      throw nabla::DeviceError("cannot load cuBLAS (" + file + "), which matmul on a GPU needs: " +
-                               (reason != nullptr ? reason : "not found") +
+      throw nabla::DeviceError("cannot load cuBLAS (" + file +
+                               "), which matmul on a GPU needs: " + (reason != nullptr ? reason : "not found") +
                                "; add the CUDA toolkit's library directory to LD_LIBRARY_PATH");
     }
     CublasLibrary functions;
@@ -102,8 +102,8 @@ cublasStatus_t gemm_call(cublasHandle_t handle, cublasOperation_t op_first, cubl
                          long long stride_first, const float* second, int ld_second, long long stride_second,
                          const float* beta, float* out, int ld_out, long long stride_out, int batch) {
   return cublas().sgemm_strided_batched(handle, op_first, op_second, rows, columns, inner, alpha, first, ld_first,
-                                   stride_first, second, ld_second, stride_second, beta, out, ld_out, stride_out,
-                                   batch);
+                                        stride_first, second, ld_second, stride_second, beta, out, ld_out, stride_out,
+                                        batch);
 }
 
 cublasStatus_t gemm_call(cublasHandle_t handle, cublasOperation_t op_first, cublasOperation_t op_second, int rows,
@@ -111,8 +111,8 @@ cublasStatus_t gemm_call(cublasHandle_t handle, cublasOperation_t op_first, cubl
                          long long stride_first, const double* second, int ld_second, long long stride_second,
                          const double* beta, double* out, int ld_out, long long stride_out, int batch) {
   return cublas().dgemm_strided_batched(handle, op_first, op_second, rows, columns, inner, alpha, first, ld_first,
-                                   stride_first, second, ld_second, stride_second, beta, out, ld_out, stride_out,
-                                   batch);
+                                        stride_first, second, ld_second, stride_second, beta, out, ld_out, stride_out,
+                                        batch);
 }
 
 int checked_int(std::int64_t value, const char* what) {
@@ -150,17 +150,16 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   // Leading dimensions must be at least the stored rows of the column-major view (1 minimum).
   const std::int64_t min_ldb = transpose_b ? k : n, min_lda = transpose_a ? m : k;
   NABLA_CUBLAS_CHECK(gemm_call(handle, op_b, op_a, checked_int(n, "n"), checked_int(m, "m"), checked_int(k, "k"),
-                               &alpha, b, checked_int(std::max<std::int64_t>({ldb, min_ldb, 1}), "ldb"),
-                               batch_stride_b, a, checked_int(std::max<std::int64_t>({lda, min_lda, 1}), "lda"),
-                               batch_stride_a, &beta, c, checked_int(ldc, "ldc"), batch_stride_c,
-                               checked_int(batch, "batch")));
+                               &alpha, b, checked_int(std::max<std::int64_t>({ldb, min_ldb, 1}), "ldb"), batch_stride_b,
+                               a, checked_int(std::max<std::int64_t>({lda, min_lda, 1}), "lda"), batch_stride_a, &beta,
+                               c, checked_int(ldc, "ldc"), batch_stride_c, checked_int(batch, "batch")));
 }
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t,
                           std::int64_t, const float*, std::int64_t, std::int64_t, float, float*, std::int64_t,
                           std::int64_t, std::int64_t, int);
-template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
-                           std::int64_t, std::int64_t, const double*, std::int64_t, std::int64_t, double, double*,
-                           std::int64_t, std::int64_t, std::int64_t, int);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, std::int64_t,
+                           std::int64_t, const double*, std::int64_t, std::int64_t, double, double*, std::int64_t,
+                           std::int64_t, std::int64_t, int);
 
 }  // namespace nabla::backend::cuda

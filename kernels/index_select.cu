@@ -59,14 +59,14 @@ void index_select_backward(const T* gradient, const std::int64_t* indices, std::
   detail::check_launch("index_select_backward_kernel");
 }
 
-template void index_select_forward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t,
-                                          std::int64_t, std::int64_t, float*, int);
-template void index_select_forward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t,
-                                           std::int64_t, std::int64_t, double*, int);
-template void index_select_forward<std::int64_t>(const std::int64_t*, const std::int64_t*, std::int64_t,
-                                                 std::int64_t, std::int64_t, std::int64_t, std::int64_t*, int);
-template void index_select_backward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t,
-                                           std::int64_t, std::int64_t, float*, int);
+template void index_select_forward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                          std::int64_t, float*, int);
+template void index_select_forward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                           std::int64_t, double*, int);
+template void index_select_forward<std::int64_t>(const std::int64_t*, const std::int64_t*, std::int64_t, std::int64_t,
+                                                 std::int64_t, std::int64_t, std::int64_t*, int);
+template void index_select_backward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                           std::int64_t, float*, int);
 template void index_select_backward<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t,
                                             std::int64_t, std::int64_t, double*, int);
 

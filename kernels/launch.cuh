@@ -34,9 +34,7 @@ inline cudaStream_t use_device(int device) {
 __device__ inline std::int64_t global_thread_index() {
   return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
-__device__ inline std::int64_t grid_stride() {
-  return static_cast<std::int64_t>(blockDim.x) * gridDim.x;
-}
+__device__ inline std::int64_t grid_stride() { return static_cast<std::int64_t>(blockDim.x) * gridDim.x; }
 
 /// The sum over the 32 lanes of a warp, in every lane (butterfly shuffles).
 template <typename T>

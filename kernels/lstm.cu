@@ -69,10 +69,9 @@ __global__ void lstm_backward_step_kernel(LSTMStepArguments<T> a) {
     }
     const T* const gate = a.gates + row * gate_width;
     T& d_c = a.cell_gradient[b * hidden + j];
-    const auto cell = lstm_cell_backward<T>(gate[j], gate[hidden + j], gate[2 * hidden + j], gate[3 * hidden + j],
-                                            a.cell_previous[row * hidden + j], a.cell_tanh[row * hidden + j],
-                                            a.hidden_gradient[b * hidden + j] + a.output_gradient[row * hidden + j],
-                                            d_c);
+    const auto cell = lstm_cell_backward<T>(
+        gate[j], gate[hidden + j], gate[2 * hidden + j], gate[3 * hidden + j], a.cell_previous[row * hidden + j],
+        a.cell_tanh[row * hidden + j], a.hidden_gradient[b * hidden + j] + a.output_gradient[row * hidden + j], d_c);
     d_gate[j] = cell.pre_input;
     d_gate[hidden + j] = cell.pre_forget;
     d_gate[2 * hidden + j] = cell.pre_candidate;

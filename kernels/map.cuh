@@ -53,13 +53,11 @@ struct InputPointers {
 
 /// Dense operands, `Width` elements per step (Width 1: no alignment needed).
 template <typename Functor, typename T, int Inputs, int Width>
-__global__ void map_dense_kernel(T* out, InputPointers<T, Inputs> inputs, std::int64_t count,
-                                 Functor functor) {
+__global__ void map_dense_kernel(T* out, InputPointers<T, Inputs> inputs, std::int64_t count, Functor functor) {
   const std::int64_t packs = count / Width;
   for (std::int64_t p = global_thread_index(); p < packs; p += grid_stride()) {
     Pack<T, Width> loaded[Inputs > 0 ? Inputs : 1];
-    for (int k = 0; k < Inputs; ++k)
-      loaded[k] = reinterpret_cast<const Pack<T, Width>*>(inputs.pointers[k])[p];
+    for (int k = 0; k < Inputs; ++k) loaded[k] = reinterpret_cast<const Pack<T, Width>*>(inputs.pointers[k])[p];
     Pack<T, Width> result;
     for (int j = 0; j < Width; ++j) {
       T values[Inputs > 0 ? Inputs : 1];
@@ -95,9 +93,7 @@ __global__ void map_strided_kernel(MapArguments<T, Inputs> arguments, Functor fu
   }
 }
 
-inline bool aligned_16(const void* pointer) {
-  return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0;
-}
+inline bool aligned_16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
 
 }  // namespace detail
 
@@ -119,23 +115,22 @@ void map(const MapArguments<T, Inputs>& arguments, const Functor& functor) {
               arguments.out, inputs, arguments.count, functor);
     } else {
       detail::map_dense_kernel<Functor, T, Inputs, 1>
-          <<<detail::blocks_for(arguments.count), detail::kThreadsPerBlock, 0, stream>>>(
-              arguments.out, inputs, arguments.count, functor);
+          <<<detail::blocks_for(arguments.count), detail::kThreadsPerBlock, 0, stream>>>(arguments.out, inputs,
+                                                                                         arguments.count, functor);
     }
     detail::check_launch("map_dense_kernel");
     return;
   }
   detail::map_strided_kernel<Functor, T, Inputs>
-      <<<detail::blocks_for(arguments.count), detail::kThreadsPerBlock, 0, stream>>>(arguments,
-                                                                                      functor);
+      <<<detail::blocks_for(arguments.count), detail::kThreadsPerBlock, 0, stream>>>(arguments, functor);
   detail::check_launch("map_strided_kernel");
 }
 
 }  // namespace nabla::backend::cuda
 
 // Explicit instantiation of map for one functor type, element type and input count.
-#define NABLA_INSTANTIATE_MAP(FUNCTOR, TYPE, INPUTS)                                 \
-  template void nabla::backend::cuda::map<FUNCTOR, TYPE, INPUTS>(                    \
+#define NABLA_INSTANTIATE_MAP(FUNCTOR, TYPE, INPUTS)              \
+  template void nabla::backend::cuda::map<FUNCTOR, TYPE, INPUTS>( \
       const nabla::backend::cuda::MapArguments<TYPE, INPUTS>&, const FUNCTOR&);
 
 // For a plain functor (templated operator()): float and double.
@@ -145,6 +140,6 @@ void map(const MapArguments<T, Inputs>& arguments, const Functor& functor) {
 
 // For a functor template on the element type (AddScalar<T>): AddScalar<float> with float,
 // AddScalar<double> with double.
-#define NABLA_INSTANTIATE_MAP_TEMPLATE(FUNCTOR_TEMPLATE, INPUTS)      \
-  NABLA_INSTANTIATE_MAP(FUNCTOR_TEMPLATE<float>, float, INPUTS)       \
+#define NABLA_INSTANTIATE_MAP_TEMPLATE(FUNCTOR_TEMPLATE, INPUTS) \
+  NABLA_INSTANTIATE_MAP(FUNCTOR_TEMPLATE<float>, float, INPUTS)  \
   NABLA_INSTANTIATE_MAP(FUNCTOR_TEMPLATE<double>, double, INPUTS)

@@ -16,9 +16,9 @@ namespace nabla::backend::cuda {
 
 namespace {
 
-constexpr std::size_t kSmallGranule = 512;              // below 1 MiB
-constexpr std::size_t kSmallLimit = 1 << 20;            // 1 MiB
-constexpr std::size_t kLargeGranule = 2 * (1 << 20);    // 2 MiB above it
+constexpr std::size_t kSmallGranule = 512;            // below 1 MiB
+constexpr std::size_t kSmallLimit = 1 << 20;          // 1 MiB
+constexpr std::size_t kLargeGranule = 2 * (1 << 20);  // 2 MiB above it
 
 /// One device's blocks: those handed out (with their sizes) and the free ones by size.
 struct DeviceCache {
@@ -46,9 +46,8 @@ void check_device_index(int device, const char* what) {
     count = 0;
   }
   if (device < 0 || device >= count)
-    throw nabla::DeviceError(std::string(what) + ": no CUDA device cuda:" +
-                             std::to_string(device) + " (" + std::to_string(count) +
-                             " CUDA device(s) visible)");
+    throw nabla::DeviceError(std::string(what) + ": no CUDA device cuda:" + std::to_string(device) + " (" +
+                             std::to_string(count) + " CUDA device(s) visible)");
 }
 
 // Frees every cached block of `cache`; the caller holds the mutex and has selected the device.
@@ -94,10 +93,9 @@ void* allocate(std::size_t bytes, int device) {
     }
     if (status == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
-      throw nabla::DeviceError(
-          "allocate: out of memory on cuda:" + std::to_string(device) + " allocating " +
-          std::to_string(size) + " bytes (" + std::to_string(cache.statistics.allocated_bytes) +
-          " bytes held by tensors)");
+      throw nabla::DeviceError("allocate: out of memory on cuda:" + std::to_string(device) + " allocating " +
+                               std::to_string(size) + " bytes (" + std::to_string(cache.statistics.allocated_bytes) +
+                               " bytes held by tensors)");
     }
     NABLA_CUDA_CHECK(status);
     ++cache.statistics.device_allocations;
@@ -143,29 +141,26 @@ void reset_peak_statistics(int device) {
   cache.statistics.peak_allocated_bytes = cache.statistics.allocated_bytes;
 }
 
-void copy_host_to_device(void* device_destination, const void* host_source, std::size_t bytes,
-                         int device) {
+void copy_host_to_device(void* device_destination, const void* host_source, std::size_t bytes, int device) {
   if (bytes == 0) return;
   NABLA_CUDA_CHECK(cudaSetDevice(device));
   NABLA_CUDA_CHECK(cudaMemcpy(device_destination, host_source, bytes, cudaMemcpyHostToDevice));
 }
 
-void copy_device_to_host(void* host_destination, const void* device_source, std::size_t bytes,
-                         int device) {
+void copy_device_to_host(void* host_destination, const void* device_source, std::size_t bytes, int device) {
   if (bytes == 0) return;
   NABLA_CUDA_CHECK(cudaSetDevice(device));
   NABLA_CUDA_CHECK(cudaMemcpy(host_destination, device_source, bytes, cudaMemcpyDeviceToHost));
 }
 
-void copy_device_to_device(void* destination, int destination_device, const void* source,
-                           int source_device, std::size_t bytes) {
+void copy_device_to_device(void* destination, int destination_device, const void* source, int source_device,
+                           std::size_t bytes) {
   if (bytes == 0) return;
   if (destination_device == source_device) {
     NABLA_CUDA_CHECK(cudaSetDevice(source_device));
     NABLA_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyDeviceToDevice));
   } else {
-    NABLA_CUDA_CHECK(
-        cudaMemcpyPeer(destination, destination_device, source, source_device, bytes));
+    NABLA_CUDA_CHECK(cudaMemcpyPeer(destination, destination_device, source, source_device, bytes));
   }
 }
 

@@ -13,23 +13,22 @@ namespace nabla::backend::cuda {
 namespace {
 
 template <typename T>
-__global__ void sgd_kernel(T* parameter, const T* gradient, T* buffer, std::int64_t count,
-                           SgdHyperparameters<T> h) {
+__global__ void sgd_kernel(T* parameter, const T* gradient, T* buffer, std::int64_t count, SgdHyperparameters<T> h) {
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride())
     sgd_update_element(parameter[i], gradient[i], buffer ? buffer + i : nullptr, h);
 }
 
 template <typename T>
-__global__ void adam_kernel(T* parameter, const T* gradient, T* first_moment, T* second_moment,
-                            T* max_second_moment, std::int64_t count, AdamHyperparameters<T> h) {
+__global__ void adam_kernel(T* parameter, const T* gradient, T* first_moment, T* second_moment, T* max_second_moment,
+                            std::int64_t count, AdamHyperparameters<T> h) {
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride())
     adam_update_element(parameter[i], gradient[i], first_moment[i], second_moment[i],
                         max_second_moment ? max_second_moment + i : nullptr, h);
 }
 
 template <typename T>
-__global__ void rmsprop_kernel(T* parameter, const T* gradient, T* square_average, T* gradient_average,
-                               T* buffer, std::int64_t count, RmspropHyperparameters<T> h) {
+__global__ void rmsprop_kernel(T* parameter, const T* gradient, T* square_average, T* gradient_average, T* buffer,
+                               std::int64_t count, RmspropHyperparameters<T> h) {
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride())
     rmsprop_update_element(parameter[i], gradient[i], square_average[i],
                            gradient_average ? gradient_average + i : nullptr, buffer ? buffer + i : nullptr, h);
@@ -49,8 +48,8 @@ void sgd_update(T* parameter, const T* gradient, T* buffer, std::int64_t count, 
                 int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  sgd_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(parameter, gradient, buffer,
-                                                                                    count, h);
+  sgd_kernel<T>
+      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(parameter, gradient, buffer, count, h);
   detail::check_launch("sgd_kernel");
 }
 
@@ -84,12 +83,10 @@ void adagrad_update(T* parameter, const T* gradient, T* sum_of_squares, std::int
   detail::check_launch("adagrad_kernel");
 }
 
-#define NABLA_INSTANTIATE_OPTIMIZERS(T)                                                                  \
-  template void sgd_update<T>(T*, const T*, T*, std::int64_t, const SgdHyperparameters<T>&, int);       \
-  template void adam_update<T>(T*, const T*, T*, T*, T*, std::int64_t, const AdamHyperparameters<T>&, \
-                               int);                                                                    \
-  template void rmsprop_update<T>(T*, const T*, T*, T*, T*, std::int64_t,                               \
-                                  const RmspropHyperparameters<T>&, int);                               \
+#define NABLA_INSTANTIATE_OPTIMIZERS(T)                                                                           \
+  template void sgd_update<T>(T*, const T*, T*, std::int64_t, const SgdHyperparameters<T>&, int);                 \
+  template void adam_update<T>(T*, const T*, T*, T*, T*, std::int64_t, const AdamHyperparameters<T>&, int);       \
+  template void rmsprop_update<T>(T*, const T*, T*, T*, T*, std::int64_t, const RmspropHyperparameters<T>&, int); \
   template void adagrad_update<T>(T*, const T*, T*, std::int64_t, const AdagradHyperparameters<T>&, int);
 NABLA_INSTANTIATE_OPTIMIZERS(float)
 NABLA_INSTANTIATE_OPTIMIZERS(double)

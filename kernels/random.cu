@@ -23,15 +23,14 @@ __global__ void uniform_kernel(T* out, std::int64_t count, std::uint64_t seed, s
 }
 
 template <typename T>
-__global__ void normal_kernel(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean,
-                              T stddev) {
+__global__ void normal_kernel(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean, T stddev) {
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride())
     out[i] = mean + stddev * philox_normal<T>(seed, offset, static_cast<std::uint64_t>(i));
 }
 
 template <typename T>
-__global__ void dropout_mask_kernel(T* mask, std::int64_t count, std::uint64_t seed, std::uint64_t offset,
-                                    T threshold, T scale) {
+__global__ void dropout_mask_kernel(T* mask, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T threshold,
+                                    T scale) {
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride())
     mask[i] = dropout_mask_value<T>(seed, offset, static_cast<std::uint64_t>(i), threshold, scale);
 }
@@ -43,8 +42,8 @@ void dropout_mask(T* mask, std::int64_t count, std::uint64_t seed, std::uint64_t
                   int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  dropout_mask_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(mask, count, seed,
-                                                                                             offset, threshold, scale);
+  dropout_mask_kernel<T>
+      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(mask, count, seed, offset, threshold, scale);
   detail::check_launch("dropout_mask_kernel");
 }
 
@@ -55,8 +54,8 @@ template <typename T>
 void uniform(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T low, T high, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  uniform_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(out, count, seed, offset,
-                                                                                         low, high);
+  uniform_kernel<T>
+      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(out, count, seed, offset, low, high);
   detail::check_launch("uniform_kernel");
 }
 
@@ -64,8 +63,8 @@ template <typename T>
 void normal(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  normal_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(out, count, seed, offset,
-                                                                                        mean, stddev);
+  normal_kernel<T>
+      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(out, count, seed, offset, mean, stddev);
   detail::check_launch("normal_kernel");
 }
 

@@ -157,8 +157,8 @@ void sum(const T* input, const ReduceArguments& arguments, T* output) {
   const cudaStream_t stream = detail::use_device(arguments.device);
   // Thousands of outputs keep the GPU busy with one thread each; fewer, longer sums need a block.
   if (arguments.output_count >= 4096 && kept_dims_dense(arguments)) {
-    sum_columns_kernel<T><<<detail::blocks_for(arguments.output_count), detail::kThreadsPerBlock, 0, stream>>>(
-        input, arguments, output);
+    sum_columns_kernel<T>
+        <<<detail::blocks_for(arguments.output_count), detail::kThreadsPerBlock, 0, stream>>>(input, arguments, output);
     detail::check_launch("sum_columns_kernel");
     return;
   }
@@ -172,8 +172,8 @@ void extreme(const T* input, const ReduceArguments& arguments, bool larger, T* v
   if (arguments.output_count <= 0) return;
   const cudaStream_t stream = detail::use_device(arguments.device);
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(arguments.output_count, detail::kMaxBlocks));
-  extreme_kernel<T><<<blocks, reduce_block_size(arguments.reduced_count), 0, stream>>>(input, arguments, larger,
-                                                                                         values, positions);
+  extreme_kernel<T>
+      <<<blocks, reduce_block_size(arguments.reduced_count), 0, stream>>>(input, arguments, larger, values, positions);
   detail::check_launch("extreme_kernel");
 }
 
@@ -193,11 +193,10 @@ template void sum<float>(const float*, const ReduceArguments&, float*);
 template void sum<double>(const double*, const ReduceArguments&, double*);
 template void extreme<float>(const float*, const ReduceArguments&, bool, float*, std::int64_t*);
 template void extreme<double>(const double*, const ReduceArguments&, bool, double*, std::int64_t*);
-template void extreme<std::int64_t>(const std::int64_t*, const ReduceArguments&, bool, std::int64_t*,
-                                    std::int64_t*);
-template void scatter_to_positions<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t,
-                                          std::int64_t, float*, std::int64_t, int);
-template void scatter_to_positions<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t,
-                                           std::int64_t, double*, std::int64_t, int);
+template void extreme<std::int64_t>(const std::int64_t*, const ReduceArguments&, bool, std::int64_t*, std::int64_t*);
+template void scatter_to_positions<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                          float*, std::int64_t, int);
+template void scatter_to_positions<double>(const double*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,
+                                           double*, std::int64_t, int);
 
 }  // namespace nabla::backend::cuda

@@ -29,9 +29,8 @@ bool is_available() noexcept { return device_count() > 0; }
 DeviceProperties device_properties(int index) {
   const int count = device_count();
   if (index < 0 || index >= count) {
-    throw std::runtime_error("nabla::cuda device_properties: invalid device index " +
-                             std::to_string(index) + " (" + std::to_string(count) +
-                             " CUDA device(s) visible)");
+    throw std::runtime_error("nabla::cuda device_properties: invalid device index " + std::to_string(index) + " (" +
+                             std::to_string(count) + " CUDA device(s) visible)");
   }
   cudaDeviceProp prop{};
   detail::check(cudaGetDeviceProperties(&prop, index), "device_properties");

@@ -122,8 +122,8 @@ __global__ void softmax_backward_kernel(const T* gradient, const T* output, T* g
 // loss = lse - on_target x_y - per_class sum_c x_c, with lse = log sum_c e^(x_c)
 template <typename T>
 __global__ void cross_entropy_forward_kernel(const T* logits, const std::int64_t* ids, std::int64_t rows,
-                                             std::int64_t classes, std::int64_t ignore_index, T on_target,
-                                             T per_class, T* losses, T* row_lse) {
+                                             std::int64_t classes, std::int64_t ignore_index, T on_target, T per_class,
+                                             T* losses, T* row_lse) {
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const std::int64_t id = ids[r];
     if (id == ignore_index) {  // the same for the whole block: no thread skips a barrier alone
@@ -155,8 +155,8 @@ __global__ void cross_entropy_forward_kernel(const T* logits, const std::int64_t
 template <typename T>
 __global__ void cross_entropy_backward_kernel(const T* logits, const std::int64_t* ids, const T* row_lse,
                                               const T* upstream, bool upstream_per_row, T scale, std::int64_t rows,
-                                              std::int64_t classes, std::int64_t ignore_index, T on_target,
-                                              T per_class, T* grad_logits) {
+                                              std::int64_t classes, std::int64_t ignore_index, T on_target, T per_class,
+                                              T* grad_logits) {
   const std::int64_t count = rows * classes;
   for (std::int64_t i = detail::global_thread_index(); i < count; i += detail::grid_stride()) {
     const std::int64_t r = i / classes, c = i % classes;
@@ -190,8 +190,8 @@ void softmax_forward(const T* input, T* output, std::int64_t outer, std::int64_t
   const std::int64_t rows = outer * inner;
   if (rows <= 0 || size <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  softmax_forward_kernel<T><<<row_blocks(rows), row_block_size(size), 0, stream>>>(input, output, rows, size, inner,
-                                                                                   log);
+  softmax_forward_kernel<T>
+      <<<row_blocks(rows), row_block_size(size), 0, stream>>>(input, output, rows, size, inner, log);
   detail::check_launch("softmax_forward_kernel");
 }
 
@@ -201,8 +201,8 @@ void softmax_backward(const T* gradient, const T* output, T* grad_input, std::in
   const std::int64_t rows = outer * inner;
   if (rows <= 0 || size <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  softmax_backward_kernel<T><<<row_blocks(rows), row_block_size(size), 0, stream>>>(gradient, output, grad_input,
-                                                                                    rows, size, inner, log);
+  softmax_backward_kernel<T>
+      <<<row_blocks(rows), row_block_size(size), 0, stream>>>(gradient, output, grad_input, rows, size, inner, log);
   detail::check_launch("softmax_backward_kernel");
 }
 
@@ -228,13 +228,13 @@ void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* r
   detail::check_launch("cross_entropy_backward_kernel");
 }
 
-#define NABLA_INSTANTIATE_SOFTMAX(T)                                                                              \
-  template void softmax_forward<T>(const T*, T*, std::int64_t, std::int64_t, std::int64_t, bool, int);            \
-  template void softmax_backward<T>(const T*, const T*, T*, std::int64_t, std::int64_t, std::int64_t, bool, int); \
-  template void cross_entropy_forward<T>(const T*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, \
-                                         T, T, T*, T*, int);                                                      \
-  template void cross_entropy_backward<T>(const T*, const std::int64_t*, const T*, const T*, bool, T,             \
-                                          std::int64_t, std::int64_t, std::int64_t, T, T, T*, int);
+#define NABLA_INSTANTIATE_SOFTMAX(T)                                                                                 \
+  template void softmax_forward<T>(const T*, T*, std::int64_t, std::int64_t, std::int64_t, bool, int);               \
+  template void softmax_backward<T>(const T*, const T*, T*, std::int64_t, std::int64_t, std::int64_t, bool, int);    \
+  template void cross_entropy_forward<T>(const T*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, T, \
+                                         T, T*, T*, int);                                                            \
+  template void cross_entropy_backward<T>(const T*, const std::int64_t*, const T*, const T*, bool, T, std::int64_t,  \
+                                          std::int64_t, std::int64_t, T, T, T*, int);
 NABLA_INSTANTIATE_SOFTMAX(float)
 NABLA_INSTANTIATE_SOFTMAX(double)
 

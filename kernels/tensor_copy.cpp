@@ -8,8 +8,8 @@
 #include <string>
 
 #include "nabla/backend/cuda/memory.hpp"
-#include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/cuda/runtime.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/core/error.hpp"
 #include "nabla/core/tensor.hpp"
 #include "nabla/ops/views.hpp"
@@ -34,8 +34,8 @@ Tensor<T> copy_to_device(const Tensor<T>& source, Device target) {
   const Device from = source.device();
   for (const Device device : {from, target}) {
     if (device.is_cuda() && (device.index() < 0 || device.index() >= backend::cuda::device_count()))
-      throw DeviceError("to: cannot move a tensor " + to_string(shape) + " from " + from.str() + " to " +
-                        target.str() + ": there is no CUDA device " + device.str() + " (" +
+      throw DeviceError("to: cannot move a tensor " + to_string(shape) + " from " + from.str() + " to " + target.str() +
+                        ": there is no CUDA device " + device.str() + " (" +
                         std::to_string(backend::cuda::device_count()) + " visible)");
   }
   if (from.is_cpu()) {

@@ -2,10 +2,9 @@
 // Format (one tensor per line): <name> <rank> <dims...> <values...>
 #pragma once
 
-#include <nabla/nabla.hpp>
-
 #include <fstream>
 #include <map>
+#include <nabla/nabla.hpp>
 #include <sstream>
 #include <string>
 

@@ -150,8 +150,7 @@ TEST_CASE("addmm adds the bias to every row of the product", "[ops][matmul]") {
           std::vector<float>{10, 20, 10, 20, 10, 20});
 }
 
-TEST_CASE("addmm gradients w.r.t. bias, a and b (also through a transposed view)",
-          "[ops][matmul][gradcheck]") {
+TEST_CASE("addmm gradients w.r.t. bias, a and b (also through a transposed view)", "[ops][matmul][gradcheck]") {
   const auto a = nb::randn<double>({4, 3}, 1).requires_grad_();
   const auto b = nb::randn<double>({3, 5}, 2).requires_grad_();
   const auto bias = nb::randn<double>({5}, 3).requires_grad_();

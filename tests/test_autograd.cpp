@@ -44,8 +44,7 @@ nb::Tensor<double> custom_square(const nb::Tensor<double>& x, bool correct) {
   // d(x^2)/dx = 2x (the wrong version forgets the factor 2)
   nb::record_op<double>(out, correct ? "square_right" : "square_wrong", {x},
                         [correct](const nb::Tensor<double>& grad, const Inputs& inputs) {
-                          const auto derivative =
-                              correct ? inputs[0].detach() * 2.0 : inputs[0].detach();
+                          const auto derivative = correct ? inputs[0].detach() * 2.0 : inputs[0].detach();
                           return Inputs{nb::mul(grad, derivative)};
                         },
                         {x});
@@ -53,8 +52,7 @@ nb::Tensor<double> custom_square(const nb::Tensor<double>& x, bool correct) {
 }
 
 /// The identity as a custom op that counts its backward calls and remembers the gradient it got.
-nb::Tensor<double> counted_identity(const nb::Tensor<double>& x, int& calls,
-                                    std::vector<double>& received) {
+nb::Tensor<double> counted_identity(const nb::Tensor<double>& x, int& calls, std::vector<double>& received) {
   nb::Tensor<double> out;
   {
     nb::NoGradGuard no_grad;
@@ -125,8 +123,7 @@ TEST_CASE("autograd: a tensor used several times gets the sum of all paths", "[a
   }
 }
 
-TEST_CASE("autograd: diamond graphs visit the shared node once, with its complete gradient",
-          "[autograd]") {
+TEST_CASE("autograd: diamond graphs visit the shared node once, with its complete gradient", "[autograd]") {
   SECTION("two branches from one input meet again") {
     // a = 2x, b = 3x, c = a * b = 6x^2  =>  dc/dx = 12x = 24 at x = 2
     auto x = parameter({2.0}, {1});
@@ -148,8 +145,7 @@ TEST_CASE("autograd: diamond graphs visit the shared node once, with its complet
   }
 }
 
-TEST_CASE("autograd: broadcast inputs receive gradients summed over the broadcast dims",
-          "[autograd]") {
+TEST_CASE("autograd: broadcast inputs receive gradients summed over the broadcast dims", "[autograd]") {
   // out[i][j] = a[i] + b[j]  =>  dL/da[i] = sum_j g[i][j],  dL/db[j] = sum_i g[i][j]
   auto a = parameter({1, 2, 3}, {3, 1});
   auto b = parameter({10, 20, 30, 40}, {1, 4});
@@ -192,8 +188,7 @@ TEST_CASE("autograd: backward with an explicit gradient on a non-scalar output",
   REQUIRE(x.grad().to_vector() == std::vector<double>{2.0, 40.0, 600.0});
 }
 
-TEST_CASE("autograd: backward rejects a missing, misshaped or pointless gradient",
-          "[autograd][errors]") {
+TEST_CASE("autograd: backward rejects a missing, misshaped or pointless gradient", "[autograd][errors]") {
   auto x = parameter({1.0, 2.0, 3.0}, {3});
   SECTION("no gradient on a non-scalar") {
     auto y = x * 2.0;
@@ -280,8 +275,7 @@ TEST_CASE("autograd: NoGradGuard records nothing, EnableGradGuard records again"
   REQUIRE((x * x).requires_grad());
 }
 
-TEST_CASE("autograd: in-place ops on a tensor that requires grad are refused while recording",
-          "[autograd][errors]") {
+TEST_CASE("autograd: in-place ops on a tensor that requires grad are refused while recording", "[autograd][errors]") {
   auto x = parameter({1.0, 2.0}, {2});
   REQUIRE_THROWS_AS(x += 1.0, nb::ValueError);
   REQUIRE_THROWS_WITH(x *= 2.0, Contains("operator*=") && Contains("NoGradGuard"));
@@ -295,8 +289,7 @@ TEST_CASE("autograd: in-place ops on a tensor that requires grad are refused whi
   REQUIRE(x.to_vector() == std::vector<double>{0.5, 1.5});
 }
 
-TEST_CASE("autograd: modifying a saved tensor in place after the forward pass is reported",
-          "[autograd][errors]") {
+TEST_CASE("autograd: modifying a saved tensor in place after the forward pass is reported", "[autograd][errors]") {
   auto a = parameter({1.0, 2.0}, {2});
   auto b = tensor({3.0, 4.0}, {2});  // needs no grad, but mul saved it: da = grad * b
   auto y = nb::mul(a, b);
@@ -305,8 +298,7 @@ TEST_CASE("autograd: modifying a saved tensor in place after the forward pass is
     b += 1.0;
   }
   REQUIRE_THROWS_AS(y.backward(nb::ones<double>({2})), nb::ValueError);
-  REQUIRE_THROWS_WITH(y.backward(nb::ones<double>({2})),
-                      Contains("modified in place") && Contains("mul"));
+  REQUIRE_THROWS_WITH(y.backward(nb::ones<double>({2})), Contains("modified in place") && Contains("mul"));
   REQUIRE_FALSE(a.grad().defined());
 
   SECTION("a graph built after the change is fine") {
@@ -317,8 +309,7 @@ TEST_CASE("autograd: modifying a saved tensor in place after the forward pass is
 
 // ---- deep graphs ---------------------------------------------------------------------------
 
-TEST_CASE("autograd: a chain of 100,000 ops backprops and frees without recursion",
-          "[autograd][deep]") {
+TEST_CASE("autograd: a chain of 100,000 ops backprops and frees without recursion", "[autograd][deep]") {
   constexpr int kDepth = 100000;
   auto x = parameter({1.5}, {1});
   SECTION("backward, then destruction") {
@@ -365,8 +356,7 @@ TEST_CASE("autograd: anomaly mode names the op that produced NaN or Inf", "[auto
     AnomalyModeScope anomaly_mode;
     REQUIRE_THROWS_AS(nb::div(zero, zero), nb::ValueError);
     REQUIRE_THROWS_WITH(nb::div(zero, zero), Contains("'div'") && Contains("NaN"));
-    REQUIRE(nb::div(zero + 1.0, zero + 2.0).to_vector() ==
-            std::vector<double>{0.5, 0.5});  // finite is fine
+    REQUIRE(nb::div(zero + 1.0, zero + 2.0).to_vector() == std::vector<double>{0.5, 0.5});  // finite is fine
   }
   SECTION("in a backward pass") {
     auto x = parameter({1.0}, {1});
@@ -377,13 +367,11 @@ TEST_CASE("autograd: anomaly mode names the op that produced NaN or Inf", "[auto
     }
     // A deliberately broken derivative that returns NaN.
     // (A factory, not an op: under anomaly mode an op would already throw for its own NaN output.)
-    nb::record_op<double>(
-        out, "nan_gradient", {x}, [](const nb::Tensor<double>& grad, const Inputs&) {
-          return Inputs{nb::full<double>(grad.shape(), std::numeric_limits<double>::quiet_NaN())};
-        });
+    nb::record_op<double>(out, "nan_gradient", {x}, [](const nb::Tensor<double>& grad, const Inputs&) {
+      return Inputs{nb::full<double>(grad.shape(), std::numeric_limits<double>::quiet_NaN())};
+    });
     AnomalyModeScope anomaly_mode;
-    REQUIRE_THROWS_WITH(out.backward(/*retain_graph=*/true),
-                        Contains("backward of 'nan_gradient'"));
+    REQUIRE_THROWS_WITH(out.backward(/*retain_graph=*/true), Contains("backward of 'nan_gradient'"));
     REQUIRE_FALSE(x.grad().defined());
   }
   REQUIRE_FALSE(nb::is_anomaly_enabled());  // every section restored the flag
@@ -391,8 +379,7 @@ TEST_CASE("autograd: anomaly mode names the op that produced NaN or Inf", "[auto
 
 // ---- gradcheck itself ----------------------------------------------------------------------
 
-TEST_CASE("autograd: gradcheck reports a wrong backward and names the input",
-          "[autograd][gradcheck]") {
+TEST_CASE("autograd: gradcheck reports a wrong backward and names the input", "[autograd][gradcheck]") {
   const Inputs inputs{tensor({0.5, -1.0, 2.0}, {3}), tensor({1.5, 0.25, -0.75}, {3})};
   // f(a, b) = a * b + b^2, with the b^2 computed by a custom op
   auto function_with = [](bool correct) {
@@ -408,8 +395,7 @@ TEST_CASE("autograd: gradcheck reports a wrong backward and names the input",
   REQUIRE_FALSE(wrong);
   REQUIRE_FALSE(wrong.passed);
   REQUIRE_THAT(wrong.report, Contains("input 1") && Contains("[3]") && Contains("analytic"));
-  REQUIRE(wrong.max_error >
-          0.1);  // the missing factor 2 is off by |b| per element, not by rounding
+  REQUIRE(wrong.max_error > 0.1);  // the missing factor 2 is off by |b| per element, not by rounding
 }
 
 TEST_CASE("autograd: gradcheck of composed expressions with reuse, diamonds and broadcasting",
@@ -460,8 +446,7 @@ TEST_CASE("autograd: to_mermaid and to_dot print a known graph exactly", "[autog
           "}\n");
 }
 
-TEST_CASE("autograd: graph export skips constants, labels leaves and shows reuse",
-          "[autograd][export]") {
+TEST_CASE("autograd: graph export skips constants, labels leaves and shows reuse", "[autograd][export]") {
   SECTION("tensors that need no grad are left out, unnamed leaves read 'leaf'") {
     auto w = parameter({2.0}, {1});
     auto data = tensor({1, 2, 3}, {3}).set_name("data");
@@ -497,8 +482,7 @@ TEST_CASE("autograd: graph export skips constants, labels leaves and shows reuse
   }
 }
 
-TEST_CASE("autograd: graph export marks a graph freed by backward instead of throwing",
-          "[autograd][export]") {
+TEST_CASE("autograd: graph export marks a graph freed by backward instead of throwing", "[autograd][export]") {
   auto x = parameter({1.0, 2.0}, {2}).set_name("x");
   auto h = x * 2.0;
   auto y = h + x;
@@ -519,8 +503,7 @@ TEST_CASE("autograd: graph export marks a graph freed by backward instead of thr
           "(freed)\"];\n}\n");
 }
 
-TEST_CASE("autograd: graph export walks a chain of 100,000 ops without recursion",
-          "[autograd][export][deep]") {
+TEST_CASE("autograd: graph export walks a chain of 100,000 ops without recursion", "[autograd][export][deep]") {
   auto y = parameter({1.0}, {1}).set_name("x");
   for (int i = 0; i < 100000; ++i) y = y * 1.0;
   const std::string text = nb::to_mermaid(y);

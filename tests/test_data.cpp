@@ -69,34 +69,27 @@ TEST_CASE("TensorDataset: get returns rows, get_batch gathers them", "[data][dat
   REQUIRE(values_of(batch.targets) == Ids{1, 3});
 }
 
-TEST_CASE("TensorDataset: mismatched first dimensions and bad indices are reported",
-          "[data][dataset][errors]") {
+TEST_CASE("TensorDataset: mismatched first dimensions and bad indices are reported", "[data][dataset][errors]") {
   auto features = nb::zeros<float>({4, 2});
-  REQUIRE_THROWS_AS(nb::data::TensorDataset<float>(features, nb::zeros<float>({3})),
-                    nb::ShapeError);
-  REQUIRE_THROWS_WITH(
-      nb::data::TensorDataset<float>(features, nb::zeros<float>({3})),
-      Contains("[4,2]") && Contains("[3]") && Contains("different first dimensions (4 vs 3)"));
-  REQUIRE_THROWS_AS(nb::data::TensorDataset<float>(features, nb::scalar_tensor<float>(1.0f)),
-                    nb::ShapeError);
+  REQUIRE_THROWS_AS(nb::data::TensorDataset<float>(features, nb::zeros<float>({3})), nb::ShapeError);
+  REQUIRE_THROWS_WITH(nb::data::TensorDataset<float>(features, nb::zeros<float>({3})),
+                      Contains("[4,2]") && Contains("[3]") && Contains("different first dimensions (4 vs 3)"));
+  REQUIRE_THROWS_AS(nb::data::TensorDataset<float>(features, nb::scalar_tensor<float>(1.0f)), nb::ShapeError);
   REQUIRE_THROWS_AS(nb::data::TensorDataset<float>(features, nb::Tensor<float>()), nb::ValueError);
 
   nb::data::TensorDataset<float> dataset(features, nb::zeros<float>({4}));
   REQUIRE_THROWS_AS(dataset.get(4), nb::ValueError);
-  REQUIRE_THROWS_WITH(dataset.get(-1),
-                      Contains("index -1 is out of range for a dataset of 4 samples"));
+  REQUIRE_THROWS_WITH(dataset.get(-1), Contains("index -1 is out of range for a dataset of 4 samples"));
   REQUIRE_THROWS_AS(dataset.get_batch({0, 7}), nb::ValueError);
 }
 
-TEST_CASE("shuffled_indices: Philox Fisher-Yates matches an independent Python transcription",
-          "[data][shuffle]") {
+TEST_CASE("shuffled_indices: Philox Fisher-Yates matches an independent Python transcription", "[data][shuffle]") {
   // Golden orders from a separate Python implementation of the documented algorithm (whose
   // Philox reproduces the Random123 known answer for counter 0, key 0: 6627e8d5 e169c58d
   // bc57ac4c 9b00dbd8). They must not change between platforms or releases.
   REQUIRE(nb::data::shuffled_indices(10, 42, 0) == Ids{4, 1, 6, 3, 7, 9, 0, 5, 2, 8});
   REQUIRE(nb::data::shuffled_indices(10, 42, 1) == Ids{4, 7, 0, 3, 8, 5, 2, 6, 1, 9});
-  REQUIRE(nb::data::shuffled_indices(10, 0xDEADBEEFCAFEull, 3) ==
-          Ids{2, 8, 7, 0, 9, 3, 6, 1, 4, 5});
+  REQUIRE(nb::data::shuffled_indices(10, 0xDEADBEEFCAFEull, 3) == Ids{2, 8, 7, 0, 9, 3, 6, 1, 4, 5});
   REQUIRE(nb::data::shuffled_indices(12, 7, 0) == Ids{0, 6, 8, 11, 2, 9, 4, 3, 5, 1, 7, 10});
 
   REQUIRE(nb::data::shuffled_indices(0, 1).empty());
@@ -134,8 +127,7 @@ TEST_CASE("random_split: parts cut from the seeded order, sharing the dataset", 
                       Contains("sizes {7, 4} add up to 11, but the dataset has 10 samples"));
   REQUIRE_THROWS_AS(nb::data::random_split(dataset, {12, -2}, 1), nb::ValueError);
   REQUIRE_THROWS_AS(parts[1].get(3), nb::ValueError);
-  REQUIRE_THROWS_AS(nb::data::Subset<nb::data::TensorDataset<float>>(dataset, {10}),
-                    nb::ValueError);
+  REQUIRE_THROWS_AS(nb::data::Subset<nb::data::TensorDataset<float>>(dataset, {10}), nb::ValueError);
 }
 
 TEST_CASE("k_fold: every sample validated once, sklearn KFold fold sizes", "[data][split]") {
@@ -198,8 +190,7 @@ TEST_CASE("DataLoader: batches in order, last batch partial or dropped", "[data]
   std::vector<std::int64_t> sizes;
   REQUIRE(one_epoch(loader, &sizes) == std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   REQUIRE(sizes == Ids{4, 4, 2});
-  REQUIRE(one_epoch(loader) ==
-          std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // no shuffle: same order
+  REQUIRE(one_epoch(loader) == std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // no shuffle: same order
   REQUIRE(loader.epoch() == 2);
 
   nb::data::DataLoader dropping(dataset, {.batch_size = 4, .drop_last = true});
@@ -218,8 +209,7 @@ TEST_CASE("DataLoader: batches in order, last batch partial or dropped", "[data]
   REQUIRE(one_epoch(empty).empty());
 
   REQUIRE_THROWS_AS(nb::data::DataLoader(dataset, {.batch_size = 0}), nb::ValueError);
-  REQUIRE_THROWS_WITH(nb::data::DataLoader(dataset, {.batch_size = -2}),
-                      Contains("batch_size must be >= 1, got -2"));
+  REQUIRE_THROWS_WITH(nb::data::DataLoader(dataset, {.batch_size = -2}), Contains("batch_size must be >= 1, got -2"));
 }
 
 TEST_CASE("DataLoader: shuffle is reproducible and new every epoch", "[data][loader]") {
@@ -227,10 +217,8 @@ TEST_CASE("DataLoader: shuffle is reproducible and new every epoch", "[data][loa
   nb::data::DataLoader loader(dataset, {.batch_size = 3, .shuffle = true, .seed = 42});
   const auto epoch0 = one_epoch(loader);
   const auto epoch1 = one_epoch(loader);
-  REQUIRE(epoch0 ==
-          std::vector<float>{4, 1, 6, 3, 7, 9, 0, 5, 2, 8});  // shuffled_indices(10, 42, 0)
-  REQUIRE(epoch1 ==
-          std::vector<float>{4, 7, 0, 3, 8, 5, 2, 6, 1, 9});  // shuffled_indices(10, 42, 1)
+  REQUIRE(epoch0 == std::vector<float>{4, 1, 6, 3, 7, 9, 0, 5, 2, 8});  // shuffled_indices(10, 42, 0)
+  REQUIRE(epoch1 == std::vector<float>{4, 7, 0, 3, 8, 5, 2, 6, 1, 9});  // shuffled_indices(10, 42, 1)
 
   nb::data::DataLoader same_seed(dataset, {.batch_size = 5, .shuffle = true, .seed = 42});
   REQUIRE(one_epoch(same_seed) == epoch0);  // the order does not depend on the batch size
@@ -267,8 +255,7 @@ struct Squares {
 };
 }  // namespace
 
-TEST_CASE("DataLoader: default collate stacks samples; a custom collate may return anything",
-          "[data][loader]") {
+TEST_CASE("DataLoader: default collate stacks samples; a custom collate may return anything", "[data][loader]") {
   nb::data::DataLoader loader(Squares{}, {.batch_size = 2});
   std::vector<nb::Shape> shapes;
   std::vector<float> inputs_seen;
@@ -281,12 +268,11 @@ TEST_CASE("DataLoader: default collate stacks samples; a custom collate may retu
   REQUIRE(inputs_seen == std::vector<float>{0, 0, 1, 1, 4, 4, 9, 9, 16, 16});
 
   // A collate that sums the ids of a batch: the batch type is whatever it returns.
-  auto sum_ids =
-      [](const std::vector<nb::data::Example<nb::Tensor<float>, nb::IndexTensor>>& samples) {
-        std::int64_t sum = 0;
-        for (const auto& sample : samples) sum += sample.target.item();
-        return sum;
-      };
+  auto sum_ids = [](const std::vector<nb::data::Example<nb::Tensor<float>, nb::IndexTensor>>& samples) {
+    std::int64_t sum = 0;
+    for (const auto& sample : samples) sum += sample.target.item();
+    return sum;
+  };
   nb::data::DataLoader summing(Squares{}, {.batch_size = 3}, sum_ids);
   std::vector<std::int64_t> sums;
   for (std::int64_t sum : summing) sums.push_back(sum);
@@ -306,8 +292,7 @@ TEST_CASE("DataLoader: default collate stacks samples; a custom collate may retu
 // Scalers and one_hot
 // ================================================================================================
 
-TEST_CASE("StandardScaler: hand-computed statistics, constant columns, round trip",
-          "[data][scaler]") {
+TEST_CASE("StandardScaler: hand-computed statistics, constant columns, round trip", "[data][scaler]") {
   auto x = nb::from_vector<double>({1, 10, 2, 10, 3, 10, 6, 10}, {4, 2});
   nb::data::StandardScaler<double> scaler;
   REQUIRE_FALSE(scaler.is_fitted());
@@ -319,8 +304,7 @@ TEST_CASE("StandardScaler: hand-computed statistics, constant columns, round tri
   REQUIRE(scaler.scale().at({1}) == 1.0);  // constant column: scale 1, like scikit-learn
   const std::vector<double> expected{-2 / deviation, 0, -1 / deviation, 0, 0, 0, 3 / deviation, 0};
   const auto got = values_of(scaled);
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    REQUIRE(got[i] == Approx(expected[i]).margin(1e-15));
+  for (std::size_t i = 0; i < expected.size(); ++i) REQUIRE(got[i] == Approx(expected[i]).margin(1e-15));
 
   auto back = scaler.inverse_transform(scaled);
   REQUIRE(max_abs_difference(back, x) < 1e-12);
@@ -353,8 +337,7 @@ TEST_CASE("StandardScaler: hand-computed statistics, constant columns, round tri
   REQUIRE(float_scaled.at({3, 0}) == Approx(3 / deviation));
 }
 
-TEST_CASE("StandardScaler: transform before fit and column mismatches are reported",
-          "[data][scaler][errors]") {
+TEST_CASE("StandardScaler: transform before fit and column mismatches are reported", "[data][scaler][errors]") {
   nb::data::StandardScaler<double> scaler;
   auto x = nb::ones<double>({3, 2});
   REQUIRE_THROWS_AS(scaler.transform(x), nb::ValueError);
@@ -405,8 +388,7 @@ TEST_CASE("one_hot: rows, shapes, inferred class count, errors", "[data][one_hot
   REQUIRE(values_of(ids) == Ids{0, 0, 0, 1, 0});
 
   REQUIRE_THROWS_AS(nb::data::one_hot({0, 4}, 4), nb::ValueError);
-  REQUIRE_THROWS_WITH(nb::data::one_hot({0, 4}, 4),
-                      Contains("index 4 at position 1 is outside [0, 4)"));
+  REQUIRE_THROWS_WITH(nb::data::one_hot({0, 4}, 4), Contains("index 4 at position 1 is outside [0, 4)"));
   REQUIRE_THROWS_AS(nb::data::one_hot({-1}, 4), nb::ValueError);
   REQUIRE_THROWS_AS(nb::data::one_hot({0}, 0), nb::ValueError);
   REQUIRE_THROWS_AS(nb::data::one_hot(Ids{}), nb::ValueError);
@@ -423,8 +405,7 @@ TEST_CASE("read_csv: header, numeric and text columns, tensors", "[data][csv]") 
   REQUIRE(table.num_columns() == 3);
   REQUIRE(table.strings("name") == std::vector<std::string>{"ada", "alan", "grace"});
   REQUIRE(values_of(table.column<double>("score")) == std::vector<double>{1.5, -20, 3});
-  REQUIRE(values_of(table.column<std::int64_t>("age")) ==
-          Ids{36, 41, 85});  // spaces around numbers are fine
+  REQUIRE(values_of(table.column<std::int64_t>("age")) == Ids{36, 41, 85});  // spaces around numbers are fine
   REQUIRE(values_of(table.column<float>(1)) == std::vector<float>{36, 41, 85});
   auto matrix = table.to_tensor<float>({"score", "age"});
   REQUIRE(matrix.shape() == nb::Shape{3, 2});
@@ -472,9 +453,8 @@ TEST_CASE("read_csv: RFC 4180 quoting, line breaks and line numbers", "[data][cs
   // A bad value after a multi-line record is reported on its real line.
   auto later = csv_from("id,text,value\n1,\"multi\nline\",2.5\n2,plain,oops\n", {}, "data.csv");
   REQUIRE_THROWS_AS(later.column<float>("value"), nb::ValueError);
-  REQUIRE_THROWS_WITH(
-      later.column<float>("value"),
-      Contains("data.csv:4") && Contains("column 'value' holds 'oops', which is not a number"));
+  REQUIRE_THROWS_WITH(later.column<float>("value"),
+                      Contains("data.csv:4") && Contains("column 'value' holds 'oops', which is not a number"));
 
   // Lone CR line ends, no final line break, a quote inside an unquoted field.
   auto old_mac = csv_from("a,b\r1,5'11\"\r3,4");
@@ -508,8 +488,7 @@ TEST_CASE("read_csv: without a header, columns are named by position", "[data][c
   REQUIRE(table.line_of_row(0) == 1);
   REQUIRE(values_of(table.to_tensor<double>()) == std::vector<double>{1, 2, 3, 4});
   REQUIRE(csv_from("", options).num_columns() == 0);
-  REQUIRE_THROWS_WITH(csv_from("1,2\n3\n", options),
-                      Contains("test.csv:2: row has 1 field, but the first row has 2"));
+  REQUIRE_THROWS_WITH(csv_from("1,2\n3\n", options), Contains("test.csv:2: row has 1 field, but the first row has 2"));
 }
 
 TEST_CASE("read_csv: malformed rows are reported with file and line", "[data][csv][errors]") {
@@ -537,8 +516,7 @@ TEST_CASE("read_csv: malformed rows are reported with file and line", "[data][cs
   REQUIRE(std::isnan(special.column<double>("v").at({0})));
   REQUIRE(special.column<double>("v").at({1}) == -INFINITY);
   for (const char* bad : {"--1", "+-1", "1.2.3", "0x10", "1 2"})
-    REQUIRE_THROWS_AS(csv_from(std::string("v\n") + bad + "\n").column<double>("v"),
-                      nb::ValueError);
+    REQUIRE_THROWS_AS(csv_from(std::string("v\n") + bad + "\n").column<double>("v"), nb::ValueError);
 
   nb::data::CsvOptions conflicting;
   conflicting.delimiter = '"';
@@ -548,8 +526,7 @@ TEST_CASE("read_csv: malformed rows are reported with file and line", "[data][cs
 TEST_CASE("read_csv: missing values: error, skip_row, fill", "[data][csv]") {
   const std::string text = "x,y\n1,\n,2\n3,4\n";
   REQUIRE_THROWS_AS(csv_from(text, {}, "m.csv"), nb::IOError);
-  REQUIRE_THROWS_WITH(csv_from(text, {}, "m.csv"),
-                      Contains("m.csv:2: missing value in column 'y' (field 2)"));
+  REQUIRE_THROWS_WITH(csv_from(text, {}, "m.csv"), Contains("m.csv:2: missing value in column 'y' (field 2)"));
 
   auto skipped = csv_from(text, {.missing = nb::data::MissingPolicy::skip_row});
   REQUIRE(skipped.num_rows() == 1);
@@ -580,12 +557,10 @@ TEST_CASE("read_csv: reads files by path and names them in errors", "[data][csv]
   REQUIRE_THROWS_WITH(table.column<float>("b"), Contains(path.string() + ":3"));
   std::filesystem::remove(path);
   REQUIRE_THROWS_AS(nb::data::read_csv(path.string()), nb::IOError);
-  REQUIRE_THROWS_WITH(nb::data::read_csv(path.string()),
-                      Contains("cannot open '" + path.string() + "'"));
+  REQUIRE_THROWS_WITH(nb::data::read_csv(path.string()), Contains("cannot open '" + path.string() + "'"));
 }
 
-TEST_CASE("read_csv: thousands of random byte strings either parse or throw nabla::Error",
-          "[data][csv][fuzz]") {
+TEST_CASE("read_csv: thousands of random byte strings either parse or throw nabla::Error", "[data][csv][fuzz]") {
   // Any other exception escapes and fails the test; a crash fails the run (and the sanitizer
   // build). Bytes are drawn mostly from the characters that matter to the parser.
   std::mt19937_64 random(20240611);  // mt19937_64's output is fixed by the standard
@@ -595,8 +570,7 @@ TEST_CASE("read_csv: thousands of random byte strings either parse or throw nabl
     std::string bytes;
     const auto length = static_cast<std::size_t>(random() % 48);
     for (std::size_t i = 0; i < length; ++i)
-      bytes += random() % 5 == 0 ? static_cast<char>(random() % 256)
-                                 : interesting[random() % interesting.size()];
+      bytes += random() % 5 == 0 ? static_cast<char>(random() % 256) : interesting[random() % interesting.size()];
     nb::data::CsvOptions options;
     options.header = trial % 2 == 0;
     options.missing = static_cast<nb::data::MissingPolicy>(trial % 3);
@@ -642,8 +616,7 @@ TEST_CASE("text_to_word_sequence: Keras's filtering, lowercasing and splitting",
   REQUIRE(text_to_word_sequence("Hello, World!", nb::data::kDefaultTextFilters, false) ==
           std::vector<std::string>{"Hello", "World"});
   REQUIRE(text_to_word_sequence("a,,b", "", true, ",") == std::vector<std::string>{"a", "b"});
-  REQUIRE(text_to_word_sequence("x--y.z", ".", true, "--") ==
-          std::vector<std::string>{"x", "y", "z"});
+  REQUIRE(text_to_word_sequence("x--y.z", ".", true, "--") == std::vector<std::string>{"x", "y", "z"});
   REQUIRE(text_to_word_sequence("\xC3\x89"
                                 "COLE caf\xC3\xA9") == std::vector<std::string>{"\xC3\x89"
                                                                                 "cole",
@@ -652,15 +625,13 @@ TEST_CASE("text_to_word_sequence: Keras's filtering, lowercasing and splitting",
   REQUIRE_THROWS_AS(text_to_word_sequence("a b", "", true, ""), nb::ValueError);
 }
 
-TEST_CASE("Tokenizer: TensorFlow's NLP course example, frequency order, stable ties",
-          "[data][text]") {
+TEST_CASE("Tokenizer: TensorFlow's NLP course example, frequency order, stable ties", "[data][text]") {
   // From TensorFlow's "NLP Zero to Hero" course; verified by hand: counts i 2, love 3, my 3,
   // dog 2, cat 1, you 1, sorted by count with ties in order of first appearance.
   nb::data::Tokenizer plain({.num_words = 100});
   plain.fit_on_texts({"I love my dog", "I love my cat", "You love my dog!"});
-  REQUIRE(plain.word_index() ==
-          std::unordered_map<std::string, std::int64_t>{
-              {"love", 1}, {"my", 2}, {"i", 3}, {"dog", 4}, {"cat", 5}, {"you", 6}});
+  REQUIRE(plain.word_index() == std::unordered_map<std::string, std::int64_t>{
+                                    {"love", 1}, {"my", 2}, {"i", 3}, {"dog", 4}, {"cat", 5}, {"you", 6}});
 
   nb::data::Tokenizer tokenizer({.num_words = 100, .oov_token = "<OOV>"});
   const std::vector<std::string> sentences{"I love my dog", "I love my cat", "You love my dog!",
@@ -693,21 +664,18 @@ TEST_CASE("Tokenizer: TensorFlow's NLP course example, frequency order, stable t
   // Frequency first (c 3, a 2, b 1) ...
   nb::data::Tokenizer by_count;
   by_count.fit_on_texts({"b a", "a c c c"});
-  REQUIRE(by_count.word_index() ==
-          std::unordered_map<std::string, std::int64_t>{{"c", 1}, {"a", 2}, {"b", 3}});
+  REQUIRE(by_count.word_index() == std::unordered_map<std::string, std::int64_t>{{"c", 1}, {"a", 2}, {"b", 3}});
   // ... and when all counts tie, the order of first appearance decides (b, a, c), across texts.
   nb::data::Tokenizer tied;
   tied.fit_on_texts({"b a c", "c a b"});
-  REQUIRE(tied.word_index() ==
-          std::unordered_map<std::string, std::int64_t>{{"b", 1}, {"a", 2}, {"c", 3}});
+  REQUIRE(tied.word_index() == std::unordered_map<std::string, std::int64_t>{{"b", 1}, {"a", 2}, {"c", 3}});
   // fit_on_texts adds to earlier counts: "c" overtakes.
   tied.fit_on_texts({"c"});
   REQUIRE(tied.index_of("c") == 1);
   REQUIRE(tied.document_count() == 3);
 }
 
-TEST_CASE("Tokenizer: num_words keeps indices below num_words, the rest go to OOV or away",
-          "[data][text]") {
+TEST_CASE("Tokenizer: num_words keeps indices below num_words, the rest go to OOV or away", "[data][text]") {
   // Counts: a 3, b 2, c 1.
   nb::data::Tokenizer without_oov({.num_words = 3});
   without_oov.fit_on_texts({"a a a b b c"});
@@ -719,8 +687,7 @@ TEST_CASE("Tokenizer: num_words keeps indices below num_words, the rest go to OO
   nb::data::Tokenizer with_oov({.num_words = 3, .oov_token = "<OOV>"});
   with_oov.fit_on_texts({"a a a b b c"});  // <OOV> 1, a 2, b 3, c 4
   REQUIRE(with_oov.texts_to_sequences({"a b c d"}) == std::vector<Ids>{{2, 1, 1, 1}});
-  REQUIRE(with_oov.sequences_to_texts({{2, 3, 4, 0, 99}}) ==
-          std::vector<std::string>{"a <OOV> <OOV> <OOV> <OOV>"});
+  REQUIRE(with_oov.sequences_to_texts({{2, 3, 4, 0, 99}}) == std::vector<std::string>{"a <OOV> <OOV> <OOV> <OOV>"});
 
   nb::data::Tokenizer unlimited({.oov_token = "<OOV>"});
   unlimited.fit_on_texts({"a a a b b c"});
@@ -744,8 +711,7 @@ TEST_CASE("Vocabulary: specials, min_freq, max_size, encode and decode", "[data]
 
   const std::vector<std::vector<std::string>> texts{{"b", "a", "a", "c"}, {"b", "d", "a", "<pad>"}};
   nb::data::Vocabulary all(texts);
-  REQUIRE(all.tokens() ==
-          std::vector<std::string>{"<pad>", "<unk>", "a", "b", "c", "d"});  // "<pad>" keeps 0
+  REQUIRE(all.tokens() == std::vector<std::string>{"<pad>", "<unk>", "a", "b", "c", "d"});  // "<pad>" keeps 0
   REQUIRE(all.index_of("<pad>") == nb::data::Vocabulary::pad_index);
   REQUIRE(all.encode({"d", "zebra", "a"}) == Ids{5, 1, 2});
   REQUIRE(all.decode({2, 0, 1}) == std::vector<std::string>{"a", "<pad>", "<unk>"});
@@ -763,8 +729,7 @@ TEST_CASE("Vocabulary: specials, min_freq, max_size, encode and decode", "[data]
   REQUIRE_THROWS_WITH(all.decode({-1}), Contains("index -1 is outside [0, 6)"));
   REQUIRE_THROWS_AS(nb::data::Vocabulary(texts, {.min_freq = 0}), nb::ValueError);
   REQUIRE_THROWS_AS(nb::data::Vocabulary(texts, {.max_size = 1}), nb::ValueError);
-  REQUIRE_THROWS_AS(nb::data::Vocabulary(texts, {.pad_token = "x", .unk_token = "x"}),
-                    nb::ValueError);
+  REQUIRE_THROWS_AS(nb::data::Vocabulary(texts, {.pad_token = "x", .unk_token = "x"}), nb::ValueError);
 }
 
 TEST_CASE("pad_sequences: Keras's documented examples and the other options", "[data][text]") {
@@ -773,8 +738,7 @@ TEST_CASE("pad_sequences: Keras's documented examples and the other options", "[
   auto pre = nb::data::pad_sequences(sequence);
   REQUIRE(pre.shape() == nb::Shape{3, 3});
   REQUIRE(values_of(pre) == Ids{0, 0, 1, 0, 2, 3, 4, 5, 6});
-  REQUIRE(values_of(nb::data::pad_sequences(sequence, {.value = -1})) ==
-          Ids{-1, -1, 1, -1, 2, 3, 4, 5, 6});
+  REQUIRE(values_of(nb::data::pad_sequences(sequence, {.value = -1})) == Ids{-1, -1, 1, -1, 2, 3, 4, 5, 6});
   REQUIRE(values_of(nb::data::pad_sequences(sequence, {.padding = nb::data::Side::post})) ==
           Ids{1, 0, 0, 2, 3, 0, 4, 5, 6});
   auto cut = nb::data::pad_sequences(sequence, {.maxlen = 2});
@@ -782,12 +746,10 @@ TEST_CASE("pad_sequences: Keras's documented examples and the other options", "[
   REQUIRE(values_of(cut) == Ids{0, 1, 2, 3, 5, 6});
 
   // Worked out from Keras's code: truncating post keeps the start.
-  REQUIRE(values_of(nb::data::pad_sequences(sequence,
-                                            {.maxlen = 2, .truncating = nb::data::Side::post})) ==
+  REQUIRE(values_of(nb::data::pad_sequences(sequence, {.maxlen = 2, .truncating = nb::data::Side::post})) ==
           Ids{0, 1, 2, 3, 4, 5});
-  REQUIRE(values_of(nb::data::pad_sequences(sequence, {.maxlen = 2,
-                                                       .padding = nb::data::Side::post,
-                                                       .truncating = nb::data::Side::post})) ==
+  REQUIRE(values_of(nb::data::pad_sequences(
+              sequence, {.maxlen = 2, .padding = nb::data::Side::post, .truncating = nb::data::Side::post})) ==
           Ids{1, 0, 2, 3, 4, 5});
   REQUIRE(values_of(nb::data::pad_sequences({{7, 8}}, {.maxlen = 4})) == Ids{0, 0, 7, 8});
   REQUIRE(values_of(nb::data::pad_sequences({{}, {9}})) == Ids{0, 9});
@@ -801,8 +763,7 @@ TEST_CASE("pad_sequences: Keras's documented examples and the other options", "[
 // Language-model batches
 // ================================================================================================
 
-TEST_CASE("LanguageModelBatcher: rows, shifted targets, short last batch",
-          "[data][language_model]") {
+TEST_CASE("LanguageModelBatcher: rows, shifted targets, short last batch", "[data][language_model]") {
   Ids stream(27);
   for (std::size_t i = 0; i < stream.size(); ++i) stream[i] = static_cast<std::int64_t>(i);
   nb::data::LanguageModelBatcher batcher(stream, 2, 5);
@@ -840,8 +801,7 @@ TEST_CASE("LanguageModelBatcher: rows, shifted targets, short last batch",
   // length - 1 a multiple of seq_len: no empty batch at the end.
   REQUIRE(nb::data::LanguageModelBatcher(Ids(22, 0), 2, 5).size() == 2);
   // seq_len longer than a row: one batch of length - 1 steps.
-  REQUIRE(nb::data::LanguageModelBatcher(Ids(8, 0), 2, 50).batch(0).inputs.shape() ==
-          nb::Shape{2, 3});
+  REQUIRE(nb::data::LanguageModelBatcher(Ids(8, 0), 2, 50).batch(0).inputs.shape() == nb::Shape{2, 3});
 
   REQUIRE_THROWS_AS(nb::data::LanguageModelBatcher(stream, 0, 5), nb::ValueError);
   REQUIRE_THROWS_AS(nb::data::LanguageModelBatcher(stream, 2, 0), nb::ValueError);
@@ -850,8 +810,7 @@ TEST_CASE("LanguageModelBatcher: rows, shifted targets, short last batch",
   REQUIRE_THROWS_AS(batcher.batch(3), nb::ValueError);
 }
 
-TEST_CASE("LanguageModelBatcher: carrying the LSTM state equals reading each row at once",
-          "[data][language_model]") {
+TEST_CASE("LanguageModelBatcher: carrying the LSTM state equals reading each row at once", "[data][language_model]") {
   const Ids stream = nb::randint(0, 9, {50}, 3).to_vector();
   nb::data::LanguageModelBatcher batcher(stream, 3,
                                          4);  // rows [3, 16]: batches of 4, 4, 4, 3 steps
@@ -860,9 +819,7 @@ TEST_CASE("LanguageModelBatcher: carrying the LSTM state equals reading each row
   nb::NoGradGuard no_grad;
 
   const std::int64_t steps = batcher.rows().size(1) - 1;
-  auto whole =
-      lstm(embedding(batcher.rows().narrow(1, 0, steps).contiguous()), nb::nn::LSTMState<double>{})
-          .output;
+  auto whole = lstm(embedding(batcher.rows().narrow(1, 0, steps).contiguous()), nb::nn::LSTMState<double>{}).output;
 
   nb::nn::LSTMState<double> state;
   std::vector<nb::Tensor<double>> carried, restarted;
@@ -925,8 +882,7 @@ TEST_CASE("data docs: a custom collate pads sentences", "[data][docs]") {
       batch_tokens.push_back(sample.input);
       batch_labels.push_back(sample.target);
     }
-    return PaddedBatch{nb::data::pad_sequences(batch_tokens),
-                       nb::from_vector<std::int64_t>(batch_labels)};
+    return PaddedBatch{nb::data::pad_sequences(batch_tokens), nb::from_vector<std::int64_t>(batch_labels)};
   };
   nb::data::DataLoader sentence_loader(sentences, {.batch_size = 2}, pad_batch);
   auto first = *sentence_loader.begin();
@@ -997,8 +953,7 @@ TEST_CASE("data docs: CSV files", "[data][docs]") {
       "\"Springfield, MA\",6,24.0\n"
       "Shelbyville,,21.6\n"  // rooms is missing here
       "\"The \"\"Old\"\" Mill\",5,34.7\n");
-  auto houses = nb::data::read_csv(
-      file, {.missing = nb::data::MissingPolicy::fill, .fill_value = 0}, "houses.csv");
+  auto houses = nb::data::read_csv(file, {.missing = nb::data::MissingPolicy::fill, .fill_value = 0}, "houses.csv");
   // [3, 2]: {6, 24}, {0, 21.6}, {5, 34.7}
   auto rooms_and_price = houses.to_tensor<float>({"rooms", "price"});
   // Springfield, MA | Shelbyville | The "Old" Mill
@@ -1010,27 +965,21 @@ TEST_CASE("data docs: CSV files", "[data][docs]") {
   // The error messages the page shows.
   REQUIRE_THROWS_WITH(csv_from("town,rooms,price\nA,1,2\nB,3\n", {}, "houses.csv"),
                       Contains("read_csv: houses.csv:3: row has 2 fields, but the header has 3"));
+  REQUIRE_THROWS_WITH(csv_from("town,rooms,price\nA,1,2\nB,3,4\n\"C,5,6\n", {}, "houses.csv"),
+                      Contains("read_csv: houses.csv:4: field 1 opens a quote that is never closed"));
+  REQUIRE_THROWS_WITH(csv_from("town,rooms,price\nA,1,2\nB,,4\n", {}, "houses.csv"),
+                      Contains("read_csv: houses.csv:3: missing value in column 'rooms' (field 2); to accept "
+                               "missing values set CsvOptions::missing to MissingPolicy::skip_row or fill"));
   REQUIRE_THROWS_WITH(
-      csv_from("town,rooms,price\nA,1,2\nB,3,4\n\"C,5,6\n", {}, "houses.csv"),
-      Contains("read_csv: houses.csv:4: field 1 opens a quote that is never closed"));
-  REQUIRE_THROWS_WITH(
-      csv_from("town,rooms,price\nA,1,2\nB,,4\n", {}, "houses.csv"),
-      Contains("read_csv: houses.csv:3: missing value in column 'rooms' (field 2); to accept "
-               "missing values set CsvOptions::missing to MissingPolicy::skip_row or fill"));
-  REQUIRE_THROWS_WITH(
-      csv_from("town,rooms,price\nA,1,2\nB,3,4\nC,5,6\nD,six,8\n", {}, "houses.csv")
-          .column<float>("rooms"),
-      Contains(
-          "CsvTable::column: houses.csv:5: column 'rooms' holds 'six', which is not a number"));
+      csv_from("town,rooms,price\nA,1,2\nB,3,4\nC,5,6\nD,six,8\n", {}, "houses.csv").column<float>("rooms"),
+      Contains("CsvTable::column: houses.csv:5: column 'rooms' holds 'six', which is not a number"));
 }
 
 TEST_CASE("data docs: Tokenizer and pad_sequences", "[data][docs]") {
   nb::data::Tokenizer tokenizer({.num_words = 100, .oov_token = "<OOV>"});
-  tokenizer.fit_on_texts(
-      {"I love my dog", "I love my cat", "You love my dog!", "Do you think my dog is amazing?"});
+  tokenizer.fit_on_texts({"I love my dog", "I love my cat", "You love my dog!", "Do you think my dog is amazing?"});
   // word_index: <OOV> 1, my 2, love 3, dog 4, i 5, you 6, cat 7, do 8, think 9, is 10, amazing 11
-  auto sequences =
-      tokenizer.texts_to_sequences({"i really love my dog", "my dog loves my manatee"});
+  auto sequences = tokenizer.texts_to_sequences({"i really love my dog", "my dog loves my manatee"});
   // {{5, 1, 3, 2, 4}, {2, 4, 1, 2, 1}}: "really", "loves" and "manatee" are out of vocabulary
   auto padded = nb::data::pad_sequences(sequences, {.maxlen = 6, .padding = nb::data::Side::post});
   // [[5, 1, 3, 2, 4, 0],
@@ -1056,9 +1005,8 @@ TEST_CASE("data docs: Tokenizer and pad_sequences", "[data][docs]") {
 }
 
 TEST_CASE("data docs: Vocabulary", "[data][docs]") {
-  std::vector<std::vector<std::string>> corpus = {
-      nb::data::text_to_word_sequence("the cat sat on the mat"),
-      nb::data::text_to_word_sequence("The dog sat.")};
+  std::vector<std::vector<std::string>> corpus = {nb::data::text_to_word_sequence("the cat sat on the mat"),
+                                                  nb::data::text_to_word_sequence("The dog sat.")};
   nb::data::Vocabulary vocabulary(corpus, {.min_freq = 2});
   // tokens(): <pad> <unk> the sat        ("the" 3 times, "sat" twice; the rest once)
   auto ids = vocabulary.encode({"the", "dog", "sat"});  // {2, 1, 3}
@@ -1143,10 +1091,8 @@ TEST_CASE("data docs: every code block of docs/data.md appears in this file", "[
     if (!block.empty() && block.front().rfind("#include", 0) == 0) continue;
     bool found = false;
     for (std::size_t start = 0; !found && start + block.size() <= code.size(); ++start)
-      found =
-          std::equal(block.begin(), block.end(), code.begin() + static_cast<std::ptrdiff_t>(start));
-    INFO("docs/data.md code block " << b + 1
-                                    << " starting with: " << (block.empty() ? "" : block.front()));
+      found = std::equal(block.begin(), block.end(), code.begin() + static_cast<std::ptrdiff_t>(start));
+    INFO("docs/data.md code block " << b + 1 << " starting with: " << (block.empty() ? "" : block.front()));
     CHECK(found);
   }
 }

@@ -3,11 +3,10 @@
 // the closed-form least squares; and the strict Boston CSV reader on corrupted input. No
 // network: every data file is made here.
 #include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nabla/nabla.hpp>
 #include <string>
 #include <vector>
 
@@ -77,7 +76,8 @@ TEST_CASE("line_gradient: agrees with finite differences and with nabla's autogr
   // Central differences of J (exact for a quadratic up to rounding).
   const double h = 1e-4;
   const auto loss_at = [&](double a, double b) { return example::line_gradient(xs, ys, a, b).loss; };
-  CHECK(hand.d_intercept == Approx((loss_at(theta0 + h, theta1) - loss_at(theta0 - h, theta1)) / (2 * h)).epsilon(1e-7));
+  CHECK(hand.d_intercept ==
+        Approx((loss_at(theta0 + h, theta1) - loss_at(theta0 - h, theta1)) / (2 * h)).epsilon(1e-7));
   CHECK(hand.d_slope == Approx((loss_at(theta0, theta1 + h) - loss_at(theta0, theta1 - h)) / (2 * h)).epsilon(1e-7));
 
   // Autograd on J = 1/2 mean((y - (theta0 + theta1 x))^2).
@@ -181,9 +181,8 @@ TEST_CASE("parse_boston_csv: reads a well-formed file", "[example][linear_regres
 
   // Blank lines are skipped (nabla's read_csv does), and Windows line ends are accepted.
   const std::string two_rows = synthetic_boston_csv(2);
-  CHECK(example::parse_boston_csv(two_rows.substr(0, two_rows.find('\n') + 1) + "\n" +
-                                      two_rows.substr(two_rows.find('\n') + 1),
-                                  "blank.csv")
+  CHECK(example::parse_boston_csv(
+            two_rows.substr(0, two_rows.find('\n') + 1) + "\n" + two_rows.substr(two_rows.find('\n') + 1), "blank.csv")
             .rows == 2);
   std::string crlf;
   for (char c : synthetic_boston_csv(2)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
@@ -201,9 +200,9 @@ TEST_CASE("parse_boston_csv: corrupted files give a clear error naming the line"
   REQUIRE_THROWS_WITH(example::parse_boston_csv(good.substr(0, good.size() - 5), "f.csv"),
                       Catch::Contains("f.csv:5") && Catch::Contains("the file looks truncated"));
   // a CSV of something else
-  REQUIRE_THROWS_WITH(example::parse_boston_csv("a,b,c\n1,2,3\n", "f.csv"),
-                      Catch::Contains("f.csv:1") && Catch::Contains("expected the header 'crim,zn,") &&
-                          Catch::Contains("got 'a,b,c'"));
+  REQUIRE_THROWS_WITH(
+      example::parse_boston_csv("a,b,c\n1,2,3\n", "f.csv"),
+      Catch::Contains("f.csv:1") && Catch::Contains("expected the header 'crim,zn,") && Catch::Contains("got 'a,b,c'"));
   // a header and nothing else
   REQUIRE_THROWS_WITH(example::parse_boston_csv(header, "f.csv"), Catch::Contains("no data rows"));
   // a missing field
@@ -212,15 +211,15 @@ TEST_CASE("parse_boston_csv: corrupted files give a clear error naming the line"
   // text, an empty field, NaN, infinity and an overflow where numbers belong
   for (const std::string bad : {"abc", "", "nan", "-inf", "1e999", "1.5x"}) {
     INFO("bad field: '" << bad << "'");
-    const std::string text =
-        header + "1,2,3,4,5,6,7,8,9,10,11,12,13,14\n1,2,3,4,5,6," + bad + ",8,9,10,11,12,13,14\n";
+    const std::string text = header + "1,2,3,4,5,6,7,8,9,10,11,12,13,14\n1,2,3,4,5,6," + bad + ",8,9,10,11,12,13,14\n";
     REQUIRE_THROWS_AS(example::parse_boston_csv(text, "f.csv"), DataCorrupted);
     REQUIRE_THROWS_WITH(example::parse_boston_csv(text, "f.csv"),
                         Catch::Contains("f.csv:3") && Catch::Contains("column 'age'"));
   }
 }
 
-TEST_CASE("parse_boston_csv: a file truncated anywhere is read whole-rows-only or refused", "[example][linear_regression]") {
+TEST_CASE("parse_boston_csv: a file truncated anywhere is read whole-rows-only or refused",
+          "[example][linear_regression]") {
   // Cut the file after every possible byte: the reader either gets the complete rows before a
   // line end, or throws DataCorrupted. It never returns a half row or fails otherwise.
   const std::string good = synthetic_boston_csv(5);
@@ -244,7 +243,8 @@ TEST_CASE("parse_boston_csv: a file truncated anywhere is read whole-rows-only o
   CHECK(refused == static_cast<int>(good.size()) - 4);
 }
 
-TEST_CASE("load_boston: finds the CSV in the layouts the fetch script and tar produce", "[example][linear_regression]") {
+TEST_CASE("load_boston: finds the CSV in the layouts the fetch script and tar produce",
+          "[example][linear_regression]") {
   const auto directory = fresh_directory("load");
   REQUIRE_THROWS_AS(example::load_boston(directory), example::DataMissing);
   REQUIRE_THROWS_WITH(example::load_boston(directory / "nowhere"), Catch::Contains("no Boston house prices data"));

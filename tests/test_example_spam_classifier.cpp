@@ -2,12 +2,11 @@
 // the decoders (quoted-printable, base64, HTML), header parsing, the text of MIME messages,
 // the stratified split, and the strict corpus loader on missing and damaged data. No network:
 // every message is written here.
-#include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nabla/nabla.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -87,34 +86,34 @@ namespace {
 
 /// A multipart message with a quoted-printable text part, a base64 HTML part and an image.
 const std::string kMimeMessage =
-      "From spammer@example.com  Thu Aug 22 13:17:22 2002\r\n"
-      "Received: from relay.example.com\r\n"
-      "Subject: Cheap offer\r\n"
-      "Content-Type: multipart/mixed; boundary=outer\r\n"
-      "\r\n"
-      "This is a multi-part message in MIME format.\r\n"
-      "--outer\r\n"
-      "Content-Type: multipart/alternative; boundary=\"inner\"\r\n"
-      "\r\n"
-      "--inner\r\n"
-      "Content-Type: text/plain; charset=iso-8859-1\r\n"
-      "Content-Transfer-Encoding: quoted-printable\r\n"
-      "\r\n"
-      "Save 50=25 to=\r\n"
-      "day\r\n"
-      "--inner\r\n"
-      "Content-Type: text/html\r\n"
-      "Content-Transfer-Encoding: base64\r\n"
-      "\r\n"
-      "PGI+Q2xpY2sgaGVyZTwvYj4=\r\n"  // <b>Click here</b>
-      "--inner--\r\n"
-      "--outer\r\n"
-      "Content-Type: image/gif\r\n"
-      "Content-Transfer-Encoding: base64\r\n"
-      "\r\n"
-      "R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=\r\n"
-      "--outer--\r\n"
-      "epilogue words\r\n";
+    "From spammer@example.com  Thu Aug 22 13:17:22 2002\r\n"
+    "Received: from relay.example.com\r\n"
+    "Subject: Cheap offer\r\n"
+    "Content-Type: multipart/mixed; boundary=outer\r\n"
+    "\r\n"
+    "This is a multi-part message in MIME format.\r\n"
+    "--outer\r\n"
+    "Content-Type: multipart/alternative; boundary=\"inner\"\r\n"
+    "\r\n"
+    "--inner\r\n"
+    "Content-Type: text/plain; charset=iso-8859-1\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n"
+    "\r\n"
+    "Save 50=25 to=\r\n"
+    "day\r\n"
+    "--inner\r\n"
+    "Content-Type: text/html\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "PGI+Q2xpY2sgaGVyZTwvYj4=\r\n"  // <b>Click here</b>
+    "--inner--\r\n"
+    "--outer\r\n"
+    "Content-Type: image/gif\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=\r\n"
+    "--outer--\r\n"
+    "epilogue words\r\n";
 
 }  // namespace
 
@@ -125,8 +124,8 @@ TEST_CASE("spam_classifier: the text of a MIME message", "[example][spam_classif
   CHECK(text.find("Save 50% today") != std::string::npos);
   CHECK(text.find("Click here") != std::string::npos);
   CHECK(text.find("<b>") == std::string::npos);
-  CHECK(text.find("R0lGOD") == std::string::npos);     // the image is left out
-  CHECK(text.find("relay") == std::string::npos);      // so are the other headers
+  CHECK(text.find("R0lGOD") == std::string::npos);  // the image is left out
+  CHECK(text.find("relay") == std::string::npos);   // so are the other headers
   CHECK(text.find("preamble") == std::string::npos);
   CHECK(text.find("multi-part message") == std::string::npos);
   CHECK(text.find("epilogue") == std::string::npos);

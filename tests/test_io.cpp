@@ -3,10 +3,11 @@
 // and hostile files), module/optimizer/generator state and exact resume, .npy against files
 // written by NumPy, and safetensors against a file written from PyTorch
 // (scripts/fixtures/make_safetensors.py) loaded into nabla's LSTM and Dense.
-#include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -14,12 +15,10 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <nabla/nabla.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "fixture.hpp"
 
@@ -35,8 +34,8 @@ class TempDir {
  public:
   TempDir() {
     static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("nabla_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path_ =
+        fs::temp_directory_path() / ("nabla_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -311,9 +310,8 @@ TEST_CASE("load_checkpoint rejects files that are not checkpoints or of another 
   bytes[8] = 7;
   write_file(path, bytes);
   REQUIRE_THROWS_AS(nb::io::load_checkpoint(path), nb::IOError);
-  REQUIRE_THROWS_WITH(nb::io::load_checkpoint(path),
-                      Contains("unsupported checkpoint format version 7") && Contains("reads version 1") &&
-                          Contains(path));
+  REQUIRE_THROWS_WITH(nb::io::load_checkpoint(path), Contains("unsupported checkpoint format version 7") &&
+                                                         Contains("reads version 1") && Contains(path));
 }
 
 TEST_CASE("load_checkpoint rejects a checkpoint truncated at any length", "[io][checkpoint]") {
@@ -353,7 +351,8 @@ TEST_CASE("load_checkpoint detects a flipped bit anywhere in the file", "[io][ch
     flipped[position] ^= static_cast<unsigned char>(1u << (position % 8));
     write_file(bad, flipped);
     REQUIRE_THROWS_AS(nb::io::load_checkpoint(bad), nb::IOError);
-    if (position >= 32 && position < header_end) REQUIRE_THROWS_WITH(nb::io::load_checkpoint(bad), Contains("header is corrupt"));
+    if (position >= 32 && position < header_end)
+      REQUIRE_THROWS_WITH(nb::io::load_checkpoint(bad), Contains("header is corrupt"));
   }
 
   // A flipped bit in a tensor's data: the message names the tensor and the CRC.
@@ -396,14 +395,15 @@ TEST_CASE("load_checkpoint rejects hostile headers before allocating", "[io][che
                             three_floats)),
                         Contains("tensor 'huge'") && Contains("more than 2^48 elements"));
     // Below nabla's element limit, but more than the file holds.
-    REQUIRE_THROWS_WITH(load_raw(raw_checkpoint(
-                            [&](nb::io::ByteWriter& h, std::uint64_t begin) {
-                              h.u64(1);
-                              h.u64(0);
-                              add_entry(h, "big", 2, {std::int64_t{1} << 40}, begin, std::uint64_t{1} << 43, 0);
-                            },
-                            three_floats)),
-                        Contains("tensor 'big'") && Contains("needs 8796093022208 data bytes, more than the 64 available"));
+    REQUIRE_THROWS_WITH(
+        load_raw(raw_checkpoint(
+            [&](nb::io::ByteWriter& h, std::uint64_t begin) {
+              h.u64(1);
+              h.u64(0);
+              add_entry(h, "big", 2, {std::int64_t{1} << 40}, begin, std::uint64_t{1} << 43, 0);
+            },
+            three_floats)),
+        Contains("tensor 'big'") && Contains("needs 8796093022208 data bytes, more than the 64 available"));
   }
   SECTION("dims whose product overflows int64") {
     const std::int64_t big = std::int64_t{1} << 31;
@@ -663,7 +663,8 @@ TEST_CASE("add_module_state / load_module_state restore a model, checking names 
   nb::io::add_module_state(checkpoint, *trained);
   REQUIRE(checkpoint.contains("model.0.weight"));
   REQUIRE(checkpoint.contains("model.2.bias"));
-  REQUIRE_THAT(checkpoint.metadata_text("model.architecture"), Contains("0 Dense 3 -> 4") && Contains("2 Dense 4 -> 2"));
+  REQUIRE_THAT(checkpoint.metadata_text("model.architecture"),
+               Contains("0 Dense 3 -> 4") && Contains("2 Dense 4 -> 2"));
   REQUIRE(checkpoint.metadata_text("model.dtype") == "float32");
   nb::io::save_checkpoint(path, checkpoint);
 
@@ -697,7 +698,8 @@ TEST_CASE("add_module_state / load_module_state restore a model, checking names 
   nb::io::load_module_state(partial, *restored, "model.", /*strict=*/false);
   nb::io::Checkpoint extra = nb::io::load_checkpoint(path);
   extra.set_tensor("model.3.weight", nb::zeros<float>({1}));
-  REQUIRE_THROWS_WITH(nb::io::load_module_state(extra, *restored), Contains("tensor 'model.3.weight' has no matching parameter"));
+  REQUIRE_THROWS_WITH(nb::io::load_module_state(extra, *restored),
+                      Contains("tensor 'model.3.weight' has no matching parameter"));
   // Integer data cannot become a weight.
   nb::io::Checkpoint integers = nb::io::load_checkpoint(path);
   integers.set_tensor("model.2.bias", nb::from_vector<std::int64_t>({1, 2}, {2}));
@@ -740,7 +742,8 @@ TEST_CASE("optimizer state and generator position survive a checkpoint", "[io][c
   for (std::size_t i = 0; i < expected.parameters.size(); ++i) {
     REQUIRE(actual.parameters[i].step == expected.parameters[i].step);
     REQUIRE(actual.parameters[i].buffers.size() == 3);
-    for (const auto& [name, buffer] : expected.parameters[i].buffers) require_equal(actual.parameters[i].buffers.at(name), buffer);
+    for (const auto& [name, buffer] : expected.parameters[i].buffers)
+      require_equal(actual.parameters[i].buffers.at(name), buffer);
   }
 
   nb::Generator restored_generator;
@@ -810,8 +813,7 @@ void save_training_state(const std::string& path, const nb::nn::Module<float>& m
 }
 
 // Restores it into a model and an optimizer built the same way; returns the epochs done.
-int load_training_state(const std::string& path, nb::nn::Module<float>& model,
-                        nb::optim::Optimizer<float>& optimizer) {
+int load_training_state(const std::string& path, nb::nn::Module<float>& model, nb::optim::Optimizer<float>& optimizer) {
   const nb::io::Checkpoint checkpoint = nb::io::load_checkpoint(path);  // validated, or IOError
   nb::io::load_module_state(checkpoint, model);
   nb::io::load_optimizer_state(checkpoint, optimizer);
@@ -1009,7 +1011,15 @@ TEST_CASE("load_npy rejects truncated, malformed and hostile files", "[io][npy]"
   auto npy = [](const std::string& dict, const Bytes& data, unsigned char major = 1) {
     std::string header = dict;
     header += std::string((64 - (10 + header.size() + 1) % 64) % 64, ' ') + "\n";
-    Bytes bytes{0x93, 'N', 'U', 'M', 'P', 'Y', major, 0, static_cast<unsigned char>(header.size() & 0xFF),
+    Bytes bytes{0x93,
+                'N',
+                'U',
+                'M',
+                'P',
+                'Y',
+                major,
+                0,
+                static_cast<unsigned char>(header.size() & 0xFF),
                 static_cast<unsigned char>(header.size() >> 8)};
     append(bytes, header);
     append(bytes, data);
@@ -1021,7 +1031,8 @@ TEST_CASE("load_npy rejects truncated, malformed and hostile files", "[io][npy]"
   write_file(path, npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976,), }", eight));
   REQUIRE_THROWS_WITH(nb::load_npy<float>(path), Contains("more than 2^48 elements"));
   write_file(path, npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }", eight));
-  REQUIRE_THROWS_WITH(nb::load_npy<double>(path), Contains("needs 8796093022208 data bytes, more than the 8 available"));
+  REQUIRE_THROWS_WITH(nb::load_npy<double>(path),
+                      Contains("needs 8796093022208 data bytes, more than the 8 available"));
   write_file(path, npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", eight));
   REQUIRE_THROWS_WITH(nb::load_npy<float>(path), Contains("shape entry too large"));
   write_file(path, npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", eight));
@@ -1092,9 +1103,9 @@ TEST_CASE("save_safetensors / load_safetensors of a module check names and shape
   for (std::size_t i = 0; i < 4; ++i) require_equal(restored->parameters()[i], trained->parameters()[i]);
 
   auto wider = small_model(3, 5);
-  REQUIRE_THROWS_WITH(nb::load_safetensors(path, *wider),
-                      Contains("model.safetensors") && Contains("'0.weight' has shape [4,3]") &&
-                          Contains("has shape [5,3]"));
+  REQUIRE_THROWS_WITH(nb::load_safetensors(path, *wider), Contains("model.safetensors") &&
+                                                              Contains("'0.weight' has shape [4,3]") &&
+                                                              Contains("has shape [5,3]"));
   nb::nn::Dense<float> single(3, 4);
   REQUIRE_THROWS_WITH(nb::load_safetensors(path, single), Contains("no tensor 'weight'"));
   nb::load_safetensors(path, single, "0.", /*strict=*/true);  // a prefix selects one layer
@@ -1165,18 +1176,21 @@ TEST_CASE("load_safetensors rejects truncated, malformed and hostile files", "[i
   REQUIRE(nb::load_safetensors(path).tensor<float>("a").numel() == 2);  // the helper is right
 
   rejects(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", eight, "outside the 8-byte buffer");
-  rejects(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight, "needs 12 data bytes, more than the 8 available");
+  rejects(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight,
+          "needs 12 data bytes, more than the 8 available");
   rejects(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", eight, "has 8 data bytes but its shape [1]");
   rejects(R"({"a":{"dtype":"F32","shape":[1152921504606846976],"data_offsets":[0,8]}})", eight,
           "more than 2^48 elements");
   rejects(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", eight, "not a size >= 0");
   rejects(R"({"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", eight, "not a size >= 0");
-  rejects(R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", eight, "has dtype F16; nabla reads F32, F64 and I64");
+  rejects(R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", eight,
+          "has dtype F16; nabla reads F32, F64 and I64");
   rejects(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", eight, "outside");
   rejects(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", eight, "not a pair [begin, end]");
   rejects(R"({"a":{"dtype":"F32","shape":[2]}})", eight, "must be an object with");
-  rejects(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
-          eight, "overlaps");
+  rejects(
+      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+      eight, "overlaps");
   rejects(R"({"__metadata__":{"epoch":3}})", {}, "metadata 'epoch' is not a string");
   rejects(R"([1,2,3])", {}, "not an object");
   rejects(R"({"a":)", {}, "not valid JSON");

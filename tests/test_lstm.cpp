@@ -34,10 +34,8 @@ struct LossWeights {
 };
 
 template <typename T>
-LossWeights<T> random_loss_weights(const nb::Shape& output_shape, const nb::Shape& state_shape,
-                                   std::uint64_t seed) {
-  return {nb::randn<T>(output_shape, seed), nb::randn<T>(state_shape, seed + 1),
-          nb::randn<T>(state_shape, seed + 2)};
+LossWeights<T> random_loss_weights(const nb::Shape& output_shape, const nb::Shape& state_shape, std::uint64_t seed) {
+  return {nb::randn<T>(output_shape, seed), nb::randn<T>(state_shape, seed + 1), nb::randn<T>(state_shape, seed + 2)};
 }
 
 template <typename T>
@@ -50,9 +48,8 @@ nb::Tensor<T> leaf_copy(const nb::Tensor<T>& values) {
 /// Runs `lstm` on (input, h0, c0, lengths), backpropagates the weighted loss and collects the
 /// gradients. h0/c0 may be undefined (zero initial state, no gradient).
 template <typename T>
-LSTMRun<T> run_lstm(nb::nn::LSTM<T>& lstm, const nb::Tensor<T>& input, const nb::Tensor<T>& h0,
-                    const nb::Tensor<T>& c0, const Lengths& lengths,
-                    const LossWeights<T>& weights) {
+LSTMRun<T> run_lstm(nb::nn::LSTM<T>& lstm, const nb::Tensor<T>& input, const nb::Tensor<T>& h0, const nb::Tensor<T>& c0,
+                    const Lengths& lengths, const LossWeights<T>& weights) {
   nb::Tensor<T> x = leaf_copy(input);
   nb::Tensor<T> h0_leaf = h0.defined() ? leaf_copy(h0) : nb::Tensor<T>();
   nb::Tensor<T> c0_leaf = c0.defined() ? leaf_copy(c0) : nb::Tensor<T>();
@@ -60,14 +57,13 @@ LSTMRun<T> run_lstm(nb::nn::LSTM<T>& lstm, const nb::Tensor<T>& input, const nb:
 
   LSTMRun<T> run;
   run.result = lstm.forward(x, {h0_leaf, c0_leaf}, lengths);
-  const nb::Tensor<T> loss = nb::sum(run.result.output * weights.output) +
-                             nb::sum(run.result.h * weights.h) + nb::sum(run.result.c * weights.c);
+  const nb::Tensor<T> loss = nb::sum(run.result.output * weights.output) + nb::sum(run.result.h * weights.h) +
+                             nb::sum(run.result.c * weights.c);
   loss.backward();
   run.gradients["input"] = x.grad();
   if (h0_leaf.defined()) run.gradients["h0"] = h0_leaf.grad();
   if (c0_leaf.defined()) run.gradients["c0"] = c0_leaf.grad();
-  for (const auto& [name, parameter] : lstm.named_parameters())
-    run.gradients[name] = parameter.grad();
+  for (const auto& [name, parameter] : lstm.named_parameters()) run.gradients[name] = parameter.grad();
   return run;
 }
 
@@ -78,8 +74,8 @@ void copy_parameters(const nb::nn::LSTM<T>& from, nb::nn::LSTM<T>& to) {
 }
 
 template <typename T>
-void require_close(const std::string& what, const nb::Tensor<T>& actual,
-                   const nb::Tensor<T>& expected, double tolerance) {
+void require_close(const std::string& what, const nb::Tensor<T>& actual, const nb::Tensor<T>& expected,
+                   double tolerance) {
   INFO(what);
   REQUIRE(actual.defined());
   REQUIRE(expected.defined());
@@ -107,8 +103,7 @@ std::size_t count_graph_nodes(const nb::Tensor<T>& tensor) {
   while (!pending.empty()) {
     const nb::Tensor<T> current = pending.back();
     pending.pop_back();
-    if (!current.defined() || !current.grad_fn() || !seen.insert(current.grad_fn().get()).second)
-      continue;
+    if (!current.defined() || !current.grad_fn() || !seen.insert(current.grad_fn().get()).second) continue;
     for (const auto& input : current.grad_fn()->inputs()) pending.push_back(input);
   }
   return seen.size();
@@ -141,8 +136,7 @@ TEST_CASE("LSTM with only the candidate bias set matches the closed form", "[nn]
   //   h_t = tanh(c_t) / 2.
   const std::int64_t hidden = 3, steps = 4;
   for (const auto implementation : kBothImplementations) {
-    nb::nn::LSTM<double> lstm(2, hidden,
-                              {.return_sequences = true, .implementation = implementation});
+    nb::nn::LSTM<double> lstm(2, hidden, {.return_sequences = true, .implementation = implementation});
     zero_all_parameters(lstm);
     {
       nb::NoGradGuard no_grad;
@@ -151,22 +145,18 @@ TEST_CASE("LSTM with only the candidate bias set matches the closed form", "[nn]
     const auto input = nb::randn<double>({2, steps, 2}, 7);
     const auto result = lstm.forward(input, {}, {steps, 2});
     const double candidate = std::tanh(1.0);
-    auto cell = [&](std::int64_t t) {
-      return (1 - std::pow(0.5, static_cast<double>(t))) * candidate;
-    };
+    auto cell = [&](std::int64_t t) { return (1 - std::pow(0.5, static_cast<double>(t))) * candidate; };
     for (std::int64_t t = 0; t < steps; ++t) {
       for (std::int64_t j = 0; j < hidden; ++j) {
         CHECK(result.output.at({0, t, j}) == Approx(std::tanh(cell(t + 1)) / 2).epsilon(1e-14));
         // The second sequence has length 2: zero output on the padded steps 2 and 3.
-        CHECK(result.output.at({1, t, j}) ==
-              Approx(t < 2 ? std::tanh(cell(t + 1)) / 2 : 0.0).epsilon(1e-14));
+        CHECK(result.output.at({1, t, j}) == Approx(t < 2 ? std::tanh(cell(t + 1)) / 2 : 0.0).epsilon(1e-14));
       }
     }
     for (std::int64_t j = 0; j < hidden; ++j) {
       CHECK(result.c.at({0, 0, j}) == Approx(cell(4)).epsilon(1e-14));
       CHECK(result.h.at({0, 0, j}) == Approx(std::tanh(cell(4)) / 2).epsilon(1e-14));
-      CHECK(result.c.at({0, 1, j}) ==
-            Approx(cell(2)).epsilon(1e-14));  // the state after step 2, carried
+      CHECK(result.c.at({0, 1, j}) == Approx(cell(2)).epsilon(1e-14));  // the state after step 2, carried
       CHECK(result.h.at({0, 1, j}) == Approx(std::tanh(cell(2)) / 2).epsilon(1e-14));
     }
   }
@@ -178,8 +168,7 @@ TEST_CASE("LSTM with one input weight follows the cell recurrence", "[nn][lstm]"
   const std::int64_t hidden = 2, steps = 5;
   const auto input = nb::randn<double>({1, steps, 3}, 11);
   for (const auto implementation : kBothImplementations) {
-    nb::nn::LSTM<double> lstm(3, hidden,
-                              {.return_sequences = true, .implementation = implementation});
+    nb::nn::LSTM<double> lstm(3, hidden, {.return_sequences = true, .implementation = implementation});
     zero_all_parameters(lstm);
     parameter(lstm, "weight_ih_l0").set({2 * hidden + 0, 1}, 1.0);
     const auto output = lstm(input);
@@ -192,8 +181,7 @@ TEST_CASE("LSTM with one input weight follows the cell recurrence", "[nn][lstm]"
   }
 }
 
-TEST_CASE("LSTM cell math: float tanh and sigmoid stay within a few ulps, NaN propagates",
-          "[nn][lstm]") {
+TEST_CASE("LSTM cell math: float tanh and sigmoid stay within a few ulps, NaN propagates", "[nn][lstm]") {
   // The fused float path uses a vectorizable rational tanh (backend/lstm_math.hpp).
   double worst_tanh = 0, worst_sigmoid = 0;
   bool out_of_range = false;
@@ -202,8 +190,7 @@ TEST_CASE("LSTM cell math: float tanh and sigmoid stay within a few ulps, NaN pr
     const double exact_tanh = std::tanh(static_cast<double>(value));
     const double exact_sigmoid = 1 / (1 + std::exp(-static_cast<double>(value)));
     worst_tanh = std::max(worst_tanh, std::abs(nb::backend::lstm_tanh(value) - exact_tanh));
-    worst_sigmoid =
-        std::max(worst_sigmoid, std::abs(nb::backend::lstm_sigmoid(value) - exact_sigmoid));
+    worst_sigmoid = std::max(worst_sigmoid, std::abs(nb::backend::lstm_sigmoid(value) - exact_sigmoid));
     out_of_range = out_of_range || std::abs(nb::backend::lstm_tanh(value)) > 1.0f;
   }
   CHECK_FALSE(out_of_range);  // so sigmoid stays in [0, 1] and s (1 - s) >= 0
@@ -219,8 +206,7 @@ TEST_CASE("LSTM cell math: float tanh and sigmoid stay within a few ulps, NaN pr
   CHECK(nb::backend::lstm_sigmoid(-800.0) == 0.0);
 }
 
-TEST_CASE("LSTM float row pass (Eigen arrays) agrees with the cell math the CUDA kernel runs",
-          "[nn][lstm]") {
+TEST_CASE("LSTM float row pass (Eigen arrays) agrees with the cell math the CUDA kernel runs", "[nn][lstm]") {
   const std::int64_t hidden = 37;  // not a multiple of 8: the vector loop's tail runs too
   std::vector<float> gate = (6.0f * nb::randn<float>({4 * hidden}, 5)).to_vector();
   const std::vector<float> bias = nb::randn<float>({4 * hidden}, 6).to_vector();
@@ -228,12 +214,12 @@ TEST_CASE("LSTM float row pass (Eigen arrays) agrees with the cell math the CUDA
   gate[3] = 40.0f;  // far out: the tanh clamp
   gate[hidden + 4] = -40.0f;
   std::vector<float> row_gate = gate, tanh_c(hidden), h_out(hidden), h_next(hidden), c_next(hidden);
-  nb::nn::detail::lstm_forward_row<float>(hidden, bias.data(), row_gate.data(), c_previous.data(),
-                                          tanh_c.data(), h_out.data(), h_next.data(), c_next.data());
+  nb::nn::detail::lstm_forward_row<float>(hidden, bias.data(), row_gate.data(), c_previous.data(), tanh_c.data(),
+                                          h_out.data(), h_next.data(), c_next.data());
   for (std::int64_t j = 0; j < hidden; ++j) {
-    const auto cell = nb::backend::lstm_cell_forward<float>(
-        gate[j] + bias[j], gate[hidden + j] + bias[hidden + j], gate[2 * hidden + j] + bias[2 * hidden + j],
-        gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
+    const auto cell = nb::backend::lstm_cell_forward<float>(gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
+                                                            gate[2 * hidden + j] + bias[2 * hidden + j],
+                                                            gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
     INFO("unit " << j);
     CHECK(row_gate[j] == Approx(cell.input_gate).margin(1e-6));
     CHECK(row_gate[hidden + j] == Approx(cell.forget_gate).margin(1e-6));
@@ -248,8 +234,7 @@ TEST_CASE("LSTM float row pass (Eigen arrays) agrees with the cell math the CUDA
 
 // ---- (b) fused and composed agree ---------------------------------------------------------
 
-TEMPLATE_TEST_CASE("LSTM fused and composed agree on outputs and every gradient", "[nn][lstm]",
-                   float, double) {
+TEMPLATE_TEST_CASE("LSTM fused and composed agree on outputs and every gradient", "[nn][lstm]", float, double) {
   using T = TestType;
   const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-10;
   const std::int64_t batch = 4, steps = 6, input_size = 3, hidden = 5, layers = 2;
@@ -279,8 +264,8 @@ TEMPLATE_TEST_CASE("LSTM fused and composed agree on outputs and every gradient"
       nb::nn::LSTM<T> fused(input_size, hidden, options);
       nb::nn::LSTM<T> composed(input_size, hidden, options);
       composed.set_implementation(nb::nn::LSTMImplementation::composed);
-      const nb::Shape input_shape = test.batch_first ? nb::Shape{batch, steps, input_size}
-                                                     : nb::Shape{steps, batch, input_size};
+      const nb::Shape input_shape =
+          test.batch_first ? nb::Shape{batch, steps, input_size} : nb::Shape{steps, batch, input_size};
       const nb::Shape output_shape =
           test.batch_first ? nb::Shape{batch, steps, hidden} : nb::Shape{steps, batch, hidden};
       const nb::Shape state_shape{layers, batch, hidden};
@@ -304,8 +289,8 @@ TEMPLATE_TEST_CASE("LSTM fused and composed agree on outputs and every gradient"
   }
 }
 
-TEMPLATE_TEST_CASE("LSTM fused: the recurrence split in bands of sequences across threads agrees",
-                   "[nn][lstm]", float, double) {
+TEMPLATE_TEST_CASE("LSTM fused: the recurrence split in bands of sequences across threads agrees", "[nn][lstm]", float,
+                   double) {
   // A batch of 19 with a small hidden size runs as two bands of 10 and 9 sequences, each
   // thread looping over all steps on its own (LSTMLayerCache::recurrence_grain).
   using T = TestType;
@@ -314,8 +299,7 @@ TEMPLATE_TEST_CASE("LSTM fused: the recurrence split in bands of sequences acros
   const int threads_before = nb::get_num_threads();
   nb::set_num_threads(2);
   Lengths lengths(batch);
-  for (std::int64_t b = 0; b < batch; ++b)
-    lengths[static_cast<std::size_t>(b)] = (b * 5) % (steps + 1);
+  for (std::int64_t b = 0; b < batch; ++b) lengths[static_cast<std::size_t>(b)] = (b * 5) % (steps + 1);
   for (const Lengths& case_lengths : {Lengths{}, lengths}) {
     const nb::nn::LSTMOptions options{.num_layers = 2, .return_sequences = true, .seed = 7};
     nb::nn::LSTM<T> fused(input_size, hidden, options);
@@ -337,8 +321,7 @@ TEMPLATE_TEST_CASE("LSTM fused: the recurrence split in bands of sequences acros
 namespace {
 using Inputs = std::vector<nb::Tensor<double>>;
 
-void require_gradcheck(const std::function<nb::Tensor<double>(const Inputs&)>& function,
-                       const Inputs& inputs) {
+void require_gradcheck(const std::function<nb::Tensor<double>(const Inputs&)>& function, const Inputs& inputs) {
   const auto result = nb::gradcheck<double>(function, inputs);
   INFO(result.report);
   REQUIRE(result);
@@ -346,13 +329,11 @@ void require_gradcheck(const std::function<nb::Tensor<double>(const Inputs&)>& f
 
 /// One fused layer's output, h and c side by side, so gradcheck weighs all three.
 nb::Tensor<double> fused_layer_outputs(const Inputs& in, const Lengths& lengths) {
-  const auto result =
-      nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], lengths);
+  const auto result = nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], lengths);
   return nb::cat({result.output.flatten(), result.h.flatten(), result.c.flatten()});
 }
 
-Inputs random_layer_inputs(std::int64_t batch, std::int64_t steps, std::int64_t input_size,
-                           std::int64_t hidden) {
+Inputs random_layer_inputs(std::int64_t batch, std::int64_t steps, std::int64_t input_size, std::int64_t hidden) {
   return {nb::randn<double>({batch, steps, input_size}, 21),
           nb::uniform<double>({4 * hidden, input_size}, -0.6, 0.6, 22),
           nb::uniform<double>({4 * hidden, hidden}, -0.6, 0.6, 23),
@@ -363,8 +344,7 @@ Inputs random_layer_inputs(std::int64_t batch, std::int64_t steps, std::int64_t 
 }
 }  // namespace
 
-TEST_CASE("LSTM fused layer passes gradcheck w.r.t. input, weights, biases, h0 and c0",
-          "[nn][lstm][gradcheck]") {
+TEST_CASE("LSTM fused layer passes gradcheck w.r.t. input, weights, biases, h0 and c0", "[nn][lstm][gradcheck]") {
   const Inputs inputs = random_layer_inputs(2, 4, 3, 3);
   SECTION("full sequences") {
     require_gradcheck([](const Inputs& in) { return fused_layer_outputs(in, {}); }, inputs);
@@ -389,15 +369,13 @@ TEST_CASE("LSTM fused layer passes gradcheck w.r.t. input, weights, biases, h0 a
   }
   SECTION("two stacked layers") {
     Inputs two_layers = inputs;
-    const Inputs second =
-        random_layer_inputs(2, 4, 3, 3);  // layer 2 reads the 3 hidden units of layer 1
+    const Inputs second = random_layer_inputs(2, 4, 3, 3);  // layer 2 reads the 3 hidden units of layer 1
     for (std::size_t k = 1; k < second.size(); ++k) two_layers.push_back(nb::add(second[k], 0.1));
     require_gradcheck(
         [](const Inputs& in) {
-          const auto first = nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2],
-                                                              in[3], in[4], {4, 2});
-          const auto top = nb::nn::lstm_layer_fused<double>(first.output, in[11], in[12], in[7],
-                                                            in[8], in[9], in[10], {4, 2});
+          const auto first = nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], {4, 2});
+          const auto top =
+              nb::nn::lstm_layer_fused<double>(first.output, in[11], in[12], in[7], in[8], in[9], in[10], {4, 2});
           return nb::cat({top.output.flatten(), first.h.flatten(), top.c.flatten()});
         },
         two_layers);
@@ -408,8 +386,8 @@ TEST_CASE("LSTM composed layer passes gradcheck (autograd's BPTT)", "[nn][lstm][
   const Inputs inputs = random_layer_inputs(2, 3, 2, 2);
   require_gradcheck(
       [](const Inputs& in) {
-        const auto result = nb::nn::lstm_layer_composed<double>(in[0], in[5], in[6], in[1], in[2],
-                                                                in[3], in[4], {3, 1});
+        const auto result =
+            nb::nn::lstm_layer_composed<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], {3, 1});
         return nb::cat({result.output.flatten(), result.h.flatten(), result.c.flatten()});
       },
       inputs);
@@ -417,16 +395,14 @@ TEST_CASE("LSTM composed layer passes gradcheck (autograd's BPTT)", "[nn][lstm][
 
 // ---- (d) PyTorch parity -------------------------------------------------------------------
 
-TEST_CASE("LSTM matches torch.nn.LSTM: outputs, final states and gradients",
-          "[nn][lstm][pytorch]") {
+TEST_CASE("LSTM matches torch.nn.LSTM: outputs, final states and gradients", "[nn][lstm][pytorch]") {
   const nabla_test::Fixture fixture("lstm");
   const auto lengths_tensor = fixture.get<double>("lengths").to_vector();
   const Lengths padded_lengths(lengths_tensor.begin(), lengths_tensor.end());
   const LossWeights<double> loss_weights{fixture.get("output_weight"), fixture.get("h_weight"),
                                          fixture.get("c_weight")};
   for (const auto implementation : kBothImplementations) {
-    nb::nn::LSTM<double> lstm(
-        3, 4, {.num_layers = 2, .return_sequences = true, .implementation = implementation});
+    nb::nn::LSTM<double> lstm(3, 4, {.num_layers = 2, .return_sequences = true, .implementation = implementation});
     // Load PyTorch's weights by name (the names and shapes must match 1:1).
     std::map<std::string, nb::Tensor<double>> state;
     for (const auto& [name, tensor] : lstm.named_parameters()) state[name] = fixture.get(name);
@@ -437,17 +413,16 @@ TEST_CASE("LSTM matches torch.nn.LSTM: outputs, final states and gradients",
       INFO("case " << case_name << ", implementation "
                    << (implementation == nb::nn::LSTMImplementation::fused ? "fused" : "composed"));
       const Lengths lengths = case_name == "padded" ? padded_lengths : Lengths{};
-      const auto run = run_lstm(lstm, fixture.get("input"), fixture.get("h0"), fixture.get("c0"),
-                                lengths, loss_weights);
+      const auto run =
+          run_lstm(lstm, fixture.get("input"), fixture.get("h0"), fixture.get("c0"), lengths, loss_weights);
       require_close("output", run.result.output, fixture.get(case_name + ".output"), 1e-5);
       require_close("h", run.result.h, fixture.get(case_name + ".h"), 1e-5);
       require_close("c", run.result.c, fixture.get(case_name + ".c"), 1e-5);
       for (const auto& [name, gradient] : run.gradients)
-        require_close("gradient of " + name, gradient, fixture.get(case_name + ".grad." + name),
-                      1e-5);
+        require_close("gradient of " + name, gradient, fixture.get(case_name + ".grad." + name), 1e-5);
       // Double precision should agree to rounding, far below the 1e-5 the issue asks for.
-      CHECK(max_relative_difference(run.gradients.at("weight_hh_l0"),
-                                    fixture.get(case_name + ".grad.weight_hh_l0")) < 1e-10);
+      CHECK(max_relative_difference(run.gradients.at("weight_hh_l0"), fixture.get(case_name + ".grad.weight_hh_l0")) <
+            1e-10);
     }
   }
 }
@@ -464,20 +439,15 @@ TEST_CASE("LSTM padded steps change neither the used outputs nor the final state
     changed.narrow(0, 2, 1).narrow(1, 3, 2).fill_(-7.0);   // padding of sequence 2
   }
   for (const auto implementation : kBothImplementations) {
-    nb::nn::LSTM<double> lstm(
-        2, 3,
-        {.num_layers = 2, .return_sequences = true, .implementation = implementation, .seed = 5});
+    nb::nn::LSTM<double> lstm(2, 3,
+                              {.num_layers = 2, .return_sequences = true, .implementation = implementation, .seed = 5});
     const auto weights = random_loss_weights<double>({3, 5, 3}, {2, 3, 3}, 32);
-    const auto original =
-        run_lstm(lstm, input, nb::Tensor<double>(), nb::Tensor<double>(), lengths, weights);
-    const auto padded_changed =
-        run_lstm(lstm, changed, nb::Tensor<double>(), nb::Tensor<double>(), lengths, weights);
+    const auto original = run_lstm(lstm, input, nb::Tensor<double>(), nb::Tensor<double>(), lengths, weights);
+    const auto padded_changed = run_lstm(lstm, changed, nb::Tensor<double>(), nb::Tensor<double>(), lengths, weights);
     require_same_run(padded_changed, original, 0.0);
     // Outputs at padded steps are zero, and the gradient never reaches padded inputs.
-    CHECK(original.result.output.narrow(0, 1, 1).narrow(1, 2, 3).to_vector() ==
-          std::vector<double>(9, 0.0));
-    CHECK(original.gradients.at("input").narrow(0, 2, 1).narrow(1, 3, 2).to_vector() ==
-          std::vector<double>(4, 0.0));
+    CHECK(original.result.output.narrow(0, 1, 1).narrow(1, 2, 3).to_vector() == std::vector<double>(9, 0.0));
+    CHECK(original.gradients.at("input").narrow(0, 2, 1).narrow(1, 3, 2).to_vector() == std::vector<double>(4, 0.0));
     // h of the top layer is the output at each sequence's last valid step.
     for (std::int64_t b = 0; b < 3; ++b)
       for (std::int64_t j = 0; j < 3; ++j)
@@ -505,9 +475,8 @@ TEST_CASE("LSTM in Sequential: PyTorch parameter names and Keras-style use", "[n
   model.add<nb::nn::LSTM>(6, 8, nb::nn::LSTMOptions{.num_layers = 2, .return_sequences = false});
   std::vector<std::string> names;
   for (const auto& [name, tensor] : model.named_parameters()) names.push_back(name);
-  REQUIRE(names == std::vector<std::string>{"0.weight_ih_l0", "0.weight_hh_l0", "0.bias_ih_l0",
-                                            "0.bias_hh_l0", "0.weight_ih_l1", "0.weight_hh_l1",
-                                            "0.bias_ih_l1", "0.bias_hh_l1"});
+  REQUIRE(names == std::vector<std::string>{"0.weight_ih_l0", "0.weight_hh_l0", "0.bias_ih_l0", "0.bias_hh_l0",
+                                            "0.weight_ih_l1", "0.weight_hh_l1", "0.bias_ih_l1", "0.bias_hh_l1"});
   // Per layer 4H (in + H) weights and 2 x 4H biases, as PyTorch and Keras (which has one bias)
   // count.
   REQUIRE(model.parameter_count() == (32 * (6 + 8) + 64) + (32 * (8 + 8) + 64));
@@ -517,10 +486,8 @@ TEST_CASE("LSTM in Sequential: PyTorch parameter names and Keras-style use", "[n
   for (const auto& tensor : model.parameters()) REQUIRE(tensor.grad().defined());
 }
 
-TEST_CASE("LSTM init is uniform in +-1/sqrt(hidden), from the seed or the global generator",
-          "[nn][lstm]") {
-  nb::nn::LSTM<double> a(4, 16, {.num_layers = 2, .seed = 3}),
-      b(4, 16, {.num_layers = 2, .seed = 3});
+TEST_CASE("LSTM init is uniform in +-1/sqrt(hidden), from the seed or the global generator", "[nn][lstm]") {
+  nb::nn::LSTM<double> a(4, 16, {.num_layers = 2, .seed = 3}), b(4, 16, {.num_layers = 2, .seed = 3});
   nb::nn::LSTM<double> c(4, 16, {.num_layers = 2, .seed = 4});
   double largest = 0, smallest = 0;
   for (const auto& tensor : a.parameters())
@@ -541,10 +508,8 @@ TEST_CASE("LSTM init is uniform in +-1/sqrt(hidden), from the seed or the global
   CHECK(global_1.parameters()[1].to_vector() == global_2.parameters()[1].to_vector());
 }
 
-TEST_CASE("LSTM dropout between layers: only in training, same mask for both implementations",
-          "[nn][lstm]") {
-  const nb::nn::LSTMOptions options{
-      .num_layers = 3, .return_sequences = true, .dropout = 0.5, .seed = 8};
+TEST_CASE("LSTM dropout between layers: only in training, same mask for both implementations", "[nn][lstm]") {
+  const nb::nn::LSTMOptions options{.num_layers = 3, .return_sequences = true, .dropout = 0.5, .seed = 8};
   nb::nn::LSTM<double> fused(3, 4, options), composed(3, 4, options);
   composed.set_implementation(nb::nn::LSTMImplementation::composed);
   nb::nn::LSTM<double> no_dropout(3, 4, {.num_layers = 3, .return_sequences = true, .seed = 8});
@@ -552,23 +517,17 @@ TEST_CASE("LSTM dropout between layers: only in training, same mask for both imp
   const auto weights = random_loss_weights<double>({2, 5, 4}, {3, 2, 4}, 36);
 
   nb::manual_seed(123);
-  const auto fused_run =
-      run_lstm(fused, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
+  const auto fused_run = run_lstm(fused, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
   nb::manual_seed(123);
-  const auto composed_run =
-      run_lstm(composed, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
+  const auto composed_run = run_lstm(composed, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
   require_same_run(fused_run, composed_run, 1e-10);
 
-  const auto reference =
-      run_lstm(no_dropout, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
-  CHECK(max_relative_difference(fused_run.result.output, reference.result.output) >
-        1e-3);  // a mask was applied
+  const auto reference = run_lstm(no_dropout, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
+  CHECK(max_relative_difference(fused_run.result.output, reference.result.output) > 1e-3);  // a mask was applied
   // The bottom layer's state does not see any dropout.
-  CHECK(max_relative_difference(fused_run.result.h.narrow(0, 0, 1),
-                                reference.result.h.narrow(0, 0, 1)) == 0.0);
+  CHECK(max_relative_difference(fused_run.result.h.narrow(0, 0, 1), reference.result.h.narrow(0, 0, 1)) == 0.0);
   fused.eval();
-  const auto evaluated =
-      run_lstm(fused, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
+  const auto evaluated = run_lstm(fused, input, nb::Tensor<double>(), nb::Tensor<double>(), {5, 3}, weights);
   require_same_run(evaluated, reference, 0.0);
 }
 
@@ -582,17 +541,14 @@ TEST_CASE("LSTM forward under NoGradGuard records no graph", "[nn][lstm]") {
 
 // ---- (e) bad input ------------------------------------------------------------------------
 
-TEST_CASE("LSTM rejects bad input with errors that name the layer and the shapes",
-          "[nn][lstm][errors]") {
+TEST_CASE("LSTM rejects bad input with errors that name the layer and the shapes", "[nn][lstm][errors]") {
   nb::nn::LSTM<float> lstm(3, 4, {.num_layers = 2});
   const auto input = nb::randn<float>({2, 5, 3}, 38);
   REQUIRE_THROWS_AS(lstm(nb::randn<float>({5, 3}, 1)), nb::ShapeError);
-  REQUIRE_THROWS_WITH(lstm(nb::randn<float>({5, 3}, 1)), Contains("LSTM(3 -> 4)") &&
-                                                             Contains("[batch, steps, 3]") &&
-                                                             Contains("got [5,3]"));
+  REQUIRE_THROWS_WITH(lstm(nb::randn<float>({5, 3}, 1)),
+                      Contains("LSTM(3 -> 4)") && Contains("[batch, steps, 3]") && Contains("got [5,3]"));
   REQUIRE_THROWS_AS(lstm(nb::randn<float>({2, 5, 7}, 1)), nb::ShapeError);
-  REQUIRE_THROWS_WITH(lstm(nb::randn<float>({2, 5, 7}, 1)),
-                      Contains("LSTM(3 -> 4)") && Contains("got [2,5,7]"));
+  REQUIRE_THROWS_WITH(lstm(nb::randn<float>({2, 5, 7}, 1)), Contains("LSTM(3 -> 4)") && Contains("got [2,5,7]"));
   REQUIRE_THROWS_WITH(lstm(nb::randn<float>({2, 0, 3}, 1)), Contains("no time steps"));
 
   nb::nn::LSTM<float> time_major(3, 4, {.batch_first = false});
@@ -604,9 +560,8 @@ TEST_CASE("LSTM rejects bad input with errors that name the layer and the shapes
                       Contains("c0") && Contains("[2,2,4]") && Contains("got [1,2,4]"));
 
   REQUIRE_THROWS_AS(lstm.forward(input, {}, {5, 6}), nb::ValueError);
-  REQUIRE_THROWS_WITH(lstm.forward(input, {}, {5, 6}), Contains("LSTM(3 -> 4)") &&
-                                                           Contains("length 6 of sequence 1") &&
-                                                           Contains("[0, 5]"));
+  REQUIRE_THROWS_WITH(lstm.forward(input, {}, {5, 6}),
+                      Contains("LSTM(3 -> 4)") && Contains("length 6 of sequence 1") && Contains("[0, 5]"));
   REQUIRE_THROWS_AS(lstm.forward(input, {}, {-1, 2}), nb::ValueError);
   REQUIRE_THROWS_WITH(lstm.forward(input, {}, {5}), Contains("1 lengths for a batch of 2"));
 
@@ -617,24 +572,18 @@ TEST_CASE("LSTM rejects bad input with errors that name the layer and the shapes
 
 TEST_CASE("LSTM layer functions check their weights and states", "[nn][lstm][errors]") {
   const Inputs in = random_layer_inputs(2, 3, 3, 2);
-  REQUIRE_THROWS_WITH(
-      nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[2], in[2], in[3], in[4]),
-      Contains("lstm_layer_fused") && Contains("weight_ih must be [8,3]") && Contains("got [8,2]"));
-  REQUIRE_THROWS_AS(
-      nb::nn::lstm_layer_composed<double>(in[0], in[5], in[6], in[1], in[1], in[3], in[4]),
-      nb::ShapeError);
-  REQUIRE_THROWS_WITH(nb::nn::lstm_layer_fused<double>(in[0], in[5].narrow(0, 0, 1), in[6], in[1],
-                                                       in[2], in[3], in[4]),
+  REQUIRE_THROWS_WITH(nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[2], in[2], in[3], in[4]),
+                      Contains("lstm_layer_fused") && Contains("weight_ih must be [8,3]") && Contains("got [8,2]"));
+  REQUIRE_THROWS_AS(nb::nn::lstm_layer_composed<double>(in[0], in[5], in[6], in[1], in[1], in[3], in[4]),
+                    nb::ShapeError);
+  REQUIRE_THROWS_WITH(nb::nn::lstm_layer_fused<double>(in[0], in[5].narrow(0, 0, 1), in[6], in[1], in[2], in[3], in[4]),
                       Contains("h0 and c0 must be [2,2]"));
-  REQUIRE_THROWS_AS(nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3],
-                                                     nb::Tensor<double>()),
+  REQUIRE_THROWS_AS(nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], nb::Tensor<double>()),
                     nb::ValueError);
   const nb::Tensor<double> none;
-  REQUIRE_THROWS_AS(nb::nn::lstm_layer_fused<double>(
-                        in[0], nb::zeros<double>({2, 0}), nb::zeros<double>({2, 0}),
-                        nb::zeros<double>({0, 3}), nb::zeros<double>({0, 0}), none, none),
+  REQUIRE_THROWS_AS(nb::nn::lstm_layer_fused<double>(in[0], nb::zeros<double>({2, 0}), nb::zeros<double>({2, 0}),
+                                                     nb::zeros<double>({0, 3}), nb::zeros<double>({0, 0}), none, none),
                     nb::ShapeError);  // hidden size 0
-  REQUIRE_THROWS_WITH(
-      nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], {4, 1}),
-      Contains("length 4 of sequence 0"));
+  REQUIRE_THROWS_WITH(nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], {4, 1}),
+                      Contains("length 4 of sequence 0"));
 }

@@ -1,9 +1,8 @@
 // Metrics (nabla::metrics) against values computed by hand, and the confusion matrix.
 #include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
-
 #include <cmath>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <string>
 #include <vector>
 
@@ -105,9 +104,9 @@ TEST_CASE("Precision, recall and F1 count true and false positives", "[metrics]"
   REQUIRE(precision.false_positives() == 2);
   REQUIRE(precision.false_negatives() == 1);
   REQUIRE(precision.true_negatives() == 1);
-  REQUIRE(precision.result() == Approx(0.5));        // 2 / (2 + 2)
-  REQUIRE(recall.result() == Approx(2.0 / 3.0));     // 2 / (2 + 1)
-  REQUIRE(f1.result() == Approx(4.0 / 7.0));         // 2 P R / (P + R) = 2 * 2 / (2 * 2 + 2 + 1)
+  REQUIRE(precision.result() == Approx(0.5));     // 2 / (2 + 2)
+  REQUIRE(recall.result() == Approx(2.0 / 3.0));  // 2 / (2 + 1)
+  REQUIRE(f1.result() == Approx(4.0 / 7.0));      // 2 P R / (P + R) = 2 * 2 / (2 * 2 + 2 + 1)
   REQUIRE(f1.name() == "f1");
 
   // no predicted positive at all: 0, not NaN
@@ -153,8 +152,8 @@ TEST_CASE("Perplexity is exp of the mean cross-entropy and skips ignored positio
 
   // softmax(log 1, log 3) = (0.25, 0.75): targets 1 and 0 cost -log 0.75 and -log 0.25,
   // perplexity exp(mean) = 1 / sqrt(0.75 * 0.25); the third row (-100) is padding
-  const auto logits = tensor({0.0f, static_cast<float>(std::log(3.0)), 0.0f, static_cast<float>(std::log(3.0)), 5.0f, 1.0f},
-                             {3, 2});
+  const auto logits =
+      tensor({0.0f, static_cast<float>(std::log(3.0)), 0.0f, static_cast<float>(std::log(3.0)), 5.0f, 1.0f}, {3, 2});
   nb::metrics::Perplexity perplexity;
   perplexity.update(logits, tensor({1, 0, -100}, {3}));
   REQUIRE(perplexity.result() == Approx(1.0 / std::sqrt(0.1875)).epsilon(1e-5));
@@ -178,8 +177,8 @@ TEST_CASE("MAE and RMSE average over every element of every batch", "[metrics]")
   mae.update(tensor({1, 2}, {2, 1}), tensor({1.5f, 2}, {2}));
   mae.update(tensor({3, 4}, {2, 1}), tensor({2, 6}, {2, 1}));
   rmse.update(tensor({1, 2, 3, 4}, {4}), tensor({1.5f, 2, 2, 6}, {4}));
-  REQUIRE(mae.result() == Approx(0.875));                       // 3.5 / 4
-  REQUIRE(rmse.result() == Approx(std::sqrt(5.25 / 4.0)));      // sqrt((0.25 + 0 + 1 + 4) / 4)
+  REQUIRE(mae.result() == Approx(0.875));                   // 3.5 / 4
+  REQUIRE(rmse.result() == Approx(std::sqrt(5.25 / 4.0)));  // sqrt((0.25 + 0 + 1 + 4) / 4)
   REQUIRE(mae.name() == "mae");
   REQUIRE(rmse.name() == "rmse");
   REQUIRE_THROWS_AS(mae.update(tensor({1, 2, 3, 4}, {2, 2}), tensor({1, 2, 3, 4}, {4})), nb::ShapeError);
@@ -205,7 +204,8 @@ TEST_CASE("confusion_matrix counts true class (row) against predicted class (col
                                                           1, 1, 0,    // true 1: predicted 0, 1
                                                           0, 1, 2});  // true 2: predicted 1, 2, 2
   // the same from float labels (e.g. a Tensor<float> of class ids)
-  const auto from_floats = nb::metrics::confusion_matrix(tensor({0, 1, 2, 2, 1, 0}, {6, 1}), tensor({0, 2, 2, 2, 1, 1}, {6}), 3);
+  const auto from_floats =
+      nb::metrics::confusion_matrix(tensor({0, 1, 2, 2, 1, 0}, {6, 1}), tensor({0, 2, 2, 2, 1, 1}, {6}), 3);
   REQUIRE(from_floats.to_vector() == matrix.to_vector());
 
   REQUIRE(nb::metrics::format_confusion_matrix(matrix, {"cat", "dog", "bird"}) ==
@@ -219,8 +219,9 @@ TEST_CASE("confusion_matrix counts true class (row) against predicted class (col
           "1                 1  1  0\n"
           "2                 0  1  2\n");
 
-  REQUIRE_THROWS_WITH(nb::metrics::confusion_matrix(predicted, nb::from_vector<std::int64_t>({0, 1, 3, 0, 0, 0}, {6}), 3),
-                      Contains("true label 3 at position [2]") && Contains("[0, 3)"));
+  REQUIRE_THROWS_WITH(
+      nb::metrics::confusion_matrix(predicted, nb::from_vector<std::int64_t>({0, 1, 3, 0, 0, 0}, {6}), 3),
+      Contains("true label 3 at position [2]") && Contains("[0, 3)"));
   REQUIRE_THROWS_AS(nb::metrics::confusion_matrix(predicted, nb::from_vector<std::int64_t>({0, 1}, {2}), 3),
                     nb::ShapeError);
   REQUIRE_THROWS_AS(nb::metrics::confusion_matrix(predicted, truth, 0), nb::ValueError);

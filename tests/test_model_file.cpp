@@ -4,10 +4,10 @@
 // architecture or optimizer named in the error before anything changes, damaged files,
 // atomic saves, rebuilding every built-in layer, hostile layer configurations, and the code
 // of docs/model_files.md's "Saving and loading a model" (a test compares it with the page).
-#include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
+#include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,11 +16,10 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #ifndef NABLA_FIXTURE_DIR
 #define NABLA_FIXTURE_DIR "tests/fixtures"
@@ -409,8 +408,9 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
         .add<nb::nn::Dense>(32, 1)
         .add<nb::nn::Sigmoid>();
     require_unchanged_after_failed_load(
-        model, "layer 1: the file has LSTM(8, 16, return_sequences=false) but the model has LSTM(8, 32, "
-               "return_sequences=false)");
+        model,
+        "layer 1: the file has LSTM(8, 16, return_sequences=false) but the model has LSTM(8, 32, "
+        "return_sequences=false)");
   }
   SECTION("another option") {
     nb::nn::Sequential<float> model;
@@ -437,8 +437,9 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
         .add<nb::nn::Sigmoid>();
     model.compile(nb::optim::SGDOptions{.lr = 0.1, .momentum = 0.9}, nb::loss::BinaryCrossEntropy{});
     require_unchanged_after_failed_load(
-        model, "the file's optimizer is Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0, amsgrad=false) but the "
-               "model is compiled with SGD(momentum=0.9, dampening=0, weight_decay=0, nesterov=false)");
+        model,
+        "the file's optimizer is Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0, amsgrad=false) but the "
+        "model is compiled with SGD(momentum=0.9, dampening=0, weight_decay=0, nesterov=false)");
     model.compile(nb::optim::AdamOptions{.beta2 = 0.99}, nb::loss::BinaryCrossEntropy{});
     require_unchanged_after_failed_load(model, "but the model is compiled with Adam(beta1=0.9, beta2=0.99,");
     REQUIRE(model.optimizer().step_count() == 0);

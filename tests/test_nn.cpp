@@ -3,13 +3,12 @@
 // gradchecks, error messages, statistics of random draws, and PyTorch parity from
 // tests/fixtures/layers.txt (scripts/fixtures/make_layers.py).
 #include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <string>
 #include <vector>
 
@@ -176,18 +175,23 @@ TEST_CASE("Module: load_state_dict rejects missing, unexpected and mis-shaped en
   auto misshaped = good;
   misshaped.at("0.weight") = nb::zeros<double>({4, 7});
   REQUIRE_THROWS_AS(model->load_state_dict(misshaped), nb::ShapeError);
-  REQUIRE_THROWS_WITH(model->load_state_dict(misshaped), Contains("'0.weight'") && Contains("[4,7]") && Contains("[4,3]"));
+  REQUIRE_THROWS_WITH(model->load_state_dict(misshaped),
+                      Contains("'0.weight'") && Contains("[4,7]") && Contains("[4,3]"));
   // A failed load changes nothing (checks run before any copy).
   REQUIRE(model->parameters()[0].to_vector() == original);
 }
 
 TEST_CASE("Sequential: summary lists layer types, output shapes and parameter counts", "[nn][module]") {
   nb::nn::Sequential<float> net;
-  net.add<nb::nn::Dense>(13, 32).add<nb::nn::ReLU>().add<nb::nn::Dropout>(0.1).add<nb::nn::Dense>(32, 1).add<nb::nn::Sigmoid>();
+  net.add<nb::nn::Dense>(13, 32)
+      .add<nb::nn::ReLU>()
+      .add<nb::nn::Dropout>(0.1)
+      .add<nb::nn::Dense>(32, 1)
+      .add<nb::nn::Sigmoid>();
   const std::string text = net.summary({8, 13});
   INFO(text);
-  REQUIRE_THAT(text, Contains("0 (Dense)") && Contains("1 (ReLU)") && Contains("2 (Dropout)") && Contains("3 (Dense)") &&
-                         Contains("4 (Sigmoid)"));
+  REQUIRE_THAT(text, Contains("0 (Dense)") && Contains("1 (ReLU)") && Contains("2 (Dropout)") &&
+                         Contains("3 (Dense)") && Contains("4 (Sigmoid)"));
   REQUIRE_THAT(text, Contains("[8,32]") && Contains("[8,1]"));
   REQUIRE_THAT(text, Contains("448") && Contains("33"));  // 13*32 + 32 and 32 + 1
   REQUIRE_THAT(text, Contains("Total params: 481"));
@@ -201,8 +205,9 @@ TEST_CASE("Sequential: summary lists layer types, output shapes and parameter co
 
 TEST_CASE("Sequential: layers chain with operator() and keep the graph", "[nn][module]") {
   nb::nn::Sequential<double> net;
-  net.add<nb::nn::Dense>(2, 3, nb::nn::DenseOptions{.seed = 1}).add<nb::nn::Tanh>().add<nb::nn::Dense>(3, 1,
-                                                                                                   nb::nn::DenseOptions{.seed = 2});
+  net.add<nb::nn::Dense>(2, 3, nb::nn::DenseOptions{.seed = 1})
+      .add<nb::nn::Tanh>()
+      .add<nb::nn::Dense>(3, 1, nb::nn::DenseOptions{.seed = 2});
   REQUIRE(net.size() == 3);
   const auto x = nb::randn<double>({4, 2}, 3);
   auto& first = dynamic_cast<nb::nn::Dense<double>&>(*net[0]);
@@ -280,8 +285,9 @@ TEST_CASE("Dense: wrong rank or feature size throws ShapeError naming the layer"
   REQUIRE_THROWS_WITH(layer(nb::zeros<float>({2, 5, 14})), Contains("Dense(13 -> 32)") && Contains("[2,5,14]"));
   REQUIRE_THROWS_WITH(layer(nb::scalar_tensor<float>(1)), Contains("Dense(13 -> 32)") && Contains("got []"));
   REQUIRE_THROWS_AS(layer(nb::Tensor<float>()), nb::ValueError);
-  REQUIRE_THROWS_WITH(nb::nn::functional::linear(nb::zeros<float>({2, 3}), nb::zeros<float>({4, 3}), nb::zeros<float>({3})),
-                      Contains("bias must have shape [4]"));
+  REQUIRE_THROWS_WITH(
+      nb::nn::functional::linear(nb::zeros<float>({2, 3}), nb::zeros<float>({4, 3}), nb::zeros<float>({3})),
+      Contains("bias must have shape [4]"));
 }
 
 TEST_CASE("Dense: gradcheck of x W^T + b (2-D, 3-D, no bias, strided input)", "[nn][dense][gradcheck]") {
@@ -363,7 +369,7 @@ TEST_CASE("Embedding: backward scatter-adds into the used rows only, never the p
   output.backward(r);
   const auto grad = layer.weight().grad();
   REQUIRE(grad.shape() == nb::Shape{8, 2});
-  require_values(grad, {0, 0,  0, 0,  0, 0,  1 + 1000 + 5, 2 + 2000 + 6,  0, 0,  0, 0,  100, 200,  0, 0});
+  require_values(grad, {0, 0, 0, 0, 0, 0, 1 + 1000 + 5, 2 + 2000 + 6, 0, 0, 0, 0, 100, 200, 0, 0});
 
   // The padding row stays zero through an update.
   {
@@ -391,7 +397,8 @@ TEST_CASE("Embedding: gradcheck through the table (with and without padding)", "
                     {nb::randn<double>({5, 3}, 3)});
 }
 
-TEST_CASE("Embedding: out-of-range ids and non-integer values throw ValueError with the position", "[nn][embedding][errors]") {
+TEST_CASE("Embedding: out-of-range ids and non-integer values throw ValueError with the position",
+          "[nn][embedding][errors]") {
   nb::nn::Embedding<float> layer(5, 4);
   const nb::IndexTensor too_large = nb::from_vector<std::int64_t>({0, 1, 7, 2}, {2, 2});
   REQUIRE_THROWS_AS(layer(too_large), nb::ValueError);
@@ -412,7 +419,8 @@ TEST_CASE("Embedding: in a Sequential with Dense, and its summary", "[nn][embedd
   REQUIRE(output.shape() == nb::Shape{2, 3, 2});
   const std::string text = model.summary({2, 3});
   INFO(text);
-  REQUIRE_THAT(text, Contains("(Embedding)") && Contains("[2,3,4]") && Contains("[2,3,2]") && Contains("Total params: 50"));
+  REQUIRE_THAT(text,
+               Contains("(Embedding)") && Contains("[2,3,4]") && Contains("[2,3,2]") && Contains("Total params: 50"));
 }
 
 TEST_CASE("Embedding: matches torch.nn.Embedding with padding_idx", "[nn][embedding][parity]") {
@@ -434,8 +442,8 @@ TEST_CASE("Embedding: matches torch.nn.Embedding with padding_idx", "[nn][embedd
 TEST_CASE("softmax: hand-computed rows, any dim, stable for large inputs", "[nn][softmax]") {
   const auto x = nb::from_vector<double>({1, 2, 3, 0, 0, 0}, {2, 3});
   const double total = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
-  require_values(nb::softmax(x), {std::exp(1.0) / total, std::exp(2.0) / total, std::exp(3.0) / total, 1.0 / 3, 1.0 / 3,
-                                  1.0 / 3});
+  require_values(nb::softmax(x),
+                 {std::exp(1.0) / total, std::exp(2.0) / total, std::exp(3.0) / total, 1.0 / 3, 1.0 / 3, 1.0 / 3});
   require_values(nb::log_softmax(x), {1 - std::log(total), 2 - std::log(total), 3 - std::log(total), -std::log(3.0),
                                       -std::log(3.0), -std::log(3.0)});
   // Along dim 0: columns [1, 0], [2, 0], [3, 0].
@@ -469,7 +477,8 @@ TEST_CASE("softmax and log_softmax: gradcheck along every dim and on views", "[n
   for (std::int64_t dim : {0, 1, 2, -1}) {
     INFO("dim " << dim);
     require_gradcheck([dim](const Inputs& in) { return nb::softmax(in[0], dim); }, {nb::randn<double>({2, 3, 4}, 1)});
-    require_gradcheck([dim](const Inputs& in) { return nb::log_softmax(in[0], dim); }, {nb::randn<double>({2, 3, 4}, 2)});
+    require_gradcheck([dim](const Inputs& in) { return nb::log_softmax(in[0], dim); },
+                      {nb::randn<double>({2, 3, 4}, 2)});
   }
   // A permuted (non-contiguous) input.
   require_gradcheck([](const Inputs& in) { return nb::softmax(in[0].transpose(0, 2), 1); },
@@ -479,7 +488,8 @@ TEST_CASE("softmax and log_softmax: gradcheck along every dim and on views", "[n
   require_gradcheck([](const Inputs& in) { return nb::sum(nb::softmax(in[0], 1) * in[1]); },
                     {nb::randn<double>({3, 4}, 5), nb::randn<double>({4}, 6)});
   // Large values.
-  require_gradcheck([](const Inputs& in) { return nb::log_softmax(in[0] * 100.0, -1); }, {nb::randn<double>({2, 4}, 7)});
+  require_gradcheck([](const Inputs& in) { return nb::log_softmax(in[0] * 100.0, -1); },
+                    {nb::randn<double>({2, 4}, 7)});
 }
 
 TEST_CASE("softmax, log_softmax, GELU, LeakyReLU: match PyTorch", "[nn][softmax][parity]") {
@@ -660,7 +670,7 @@ TEST_CASE("init: fans, bounds and variances of Glorot, He and PyTorch's Linear d
   struct Expectation {
     std::string name;
     nb::Tensor<double> values;
-    double bound;     // 0 for the normal draws
+    double bound;  // 0 for the normal draws
     double variance;
   };
   const double glorot_bound = std::sqrt(6.0 / 500), he_bound = std::sqrt(6.0 / 300), torch_bound = 1 / std::sqrt(300.0);

@@ -57,10 +57,10 @@ void require_trajectory(const std::string& name, const Options& options, double 
     problem.compute_gradients(optimizer);
     optimizer.step();
     const std::string prefix = "optim." + name + ".";
-    REQUIRE(nabla_test::max_relative_difference(
-                problem.W, fixture().get<T>(prefix + "W." + std::to_string(step))) < tolerance);
-    REQUIRE(nabla_test::max_relative_difference(
-                problem.b, fixture().get<T>(prefix + "b." + std::to_string(step))) < tolerance);
+    REQUIRE(nabla_test::max_relative_difference(problem.W, fixture().get<T>(prefix + "W." + std::to_string(step))) <
+            tolerance);
+    REQUIRE(nabla_test::max_relative_difference(problem.b, fixture().get<T>(prefix + "b." + std::to_string(step))) <
+            tolerance);
   }
   // the parameter without a gradient was skipped: unchanged, and no state was created for it
   CHECK(problem.unused.to_vector() == std::vector<T>{1, 1});
@@ -91,10 +91,8 @@ void require_state_round_trip(const std::string& name, const Options& options) {
   }
   first.set_lr(first.lr() * 0.5);  // a scheduler's change must be saved too
   const nb::optim::OptimizerState<double> saved = first.state();
-  std::vector<std::vector<double>>
-      saved_values;  // to prove the snapshot shares no buffer with either optimizer
-  for (const auto& [buffer_name, buffer] : saved.parameters[0].buffers)
-    saved_values.push_back(buffer.to_vector());
+  std::vector<std::vector<double>> saved_values;  // to prove the snapshot shares no buffer with either optimizer
+  for (const auto& [buffer_name, buffer] : saved.parameters[0].buffers) saved_values.push_back(buffer.to_vector());
 
   Problem<double> copy;
   {
@@ -122,8 +120,7 @@ void require_state_round_trip(const std::string& name, const Options& options) {
   CHECK(first.state().parameters[0].step == 5);
 }
 
-void require_lrs(const std::string& name, nb::optim::OptimizerBase& optimizer,
-                 nb::optim::LRScheduler& scheduler) {
+void require_lrs(const std::string& name, nb::optim::OptimizerBase& optimizer, nb::optim::LRScheduler& scheduler) {
   INFO(name);
   const auto expected = fixture().get<double>("sched." + name + ".lr").to_vector();
   std::vector<double> actual{optimizer.lr()};
@@ -132,8 +129,8 @@ void require_lrs(const std::string& name, nb::optim::OptimizerBase& optimizer,
     scheduler.step();
     actual.push_back(optimizer.lr());
   }
-  REQUIRE(nabla_test::max_relative_difference(nb::from_vector<double>(actual),
-                                              nb::from_vector<double>(expected)) < 1e-12);
+  REQUIRE(nabla_test::max_relative_difference(nb::from_vector<double>(actual), nb::from_vector<double>(expected)) <
+          1e-12);
   CHECK(scheduler.last_epoch() == static_cast<std::int64_t>(expected.size()) - 1);
 }
 
@@ -141,62 +138,48 @@ void require_lrs(const std::string& name, nb::optim::OptimizerBase& optimizer,
 
 // ---- PyTorch parity: optimizers -------------------------------------------------------------
 
-TEST_CASE("SGD matches PyTorch: plain, momentum, dampening, nesterov with weight decay",
-          "[optim][fixture]") {
+TEST_CASE("SGD matches PyTorch: plain, momentum, dampening, nesterov with weight decay", "[optim][fixture]") {
   using nb::optim::SGD;
   require_trajectory_in_both_precisions<SGD>("sgd", nb::optim::SGDOptions{.lr = 0.01});
-  require_trajectory_in_both_precisions<SGD>("sgd_momentum",
-                                             nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
+  require_trajectory_in_both_precisions<SGD>("sgd_momentum", nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
   require_trajectory_in_both_precisions<SGD>(
-      "sgd_dampening",
-      nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05});
+      "sgd_dampening", nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05});
   require_trajectory_in_both_precisions<SGD>(
-      "sgd_nesterov_wd",
-      nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9, .weight_decay = 0.1, .nesterov = true});
+      "sgd_nesterov_wd", nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9, .weight_decay = 0.1, .nesterov = true});
 }
 
 TEST_CASE("Adam and AdamW match PyTorch, with and without amsgrad", "[optim][fixture]") {
   require_trajectory_in_both_precisions<nb::optim::Adam>("adam", nb::optim::AdamOptions{.lr = 0.1});
   require_trajectory_in_both_precisions<nb::optim::Adam>(
       "adam_amsgrad_wd",
-      nb::optim::AdamOptions{
-          .lr = 0.1, .beta1 = 0.8, .beta2 = 0.95, .weight_decay = 0.1, .amsgrad = true});
-  require_trajectory_in_both_precisions<nb::optim::AdamW>(
-      "adamw", nb::optim::AdamWOptions{.lr = 0.1, .weight_decay = 0.1});
-  require_trajectory_in_both_precisions<nb::optim::AdamW>(
-      "adamw_amsgrad", nb::optim::AdamWOptions{.lr = 0.05, .amsgrad = true});
+      nb::optim::AdamOptions{.lr = 0.1, .beta1 = 0.8, .beta2 = 0.95, .weight_decay = 0.1, .amsgrad = true});
+  require_trajectory_in_both_precisions<nb::optim::AdamW>("adamw",
+                                                          nb::optim::AdamWOptions{.lr = 0.1, .weight_decay = 0.1});
+  require_trajectory_in_both_precisions<nb::optim::AdamW>("adamw_amsgrad",
+                                                          nb::optim::AdamWOptions{.lr = 0.05, .amsgrad = true});
 }
 
 TEST_CASE("RMSprop and Adagrad match PyTorch", "[optim][fixture]") {
-  require_trajectory_in_both_precisions<nb::optim::RMSprop>("rmsprop",
-                                                            nb::optim::RMSpropOptions{.lr = 0.01});
+  require_trajectory_in_both_precisions<nb::optim::RMSprop>("rmsprop", nb::optim::RMSpropOptions{.lr = 0.01});
   require_trajectory_in_both_precisions<nb::optim::RMSprop>(
       "rmsprop_centered_momentum",
-      nb::optim::RMSpropOptions{
-          .lr = 0.01, .alpha = 0.9, .weight_decay = 0.1, .momentum = 0.9, .centered = true});
-  require_trajectory_in_both_precisions<nb::optim::Adagrad>("adagrad",
-                                                            nb::optim::AdagradOptions{.lr = 0.1});
+      nb::optim::RMSpropOptions{.lr = 0.01, .alpha = 0.9, .weight_decay = 0.1, .momentum = 0.9, .centered = true});
+  require_trajectory_in_both_precisions<nb::optim::Adagrad>("adagrad", nb::optim::AdagradOptions{.lr = 0.1});
   require_trajectory_in_both_precisions<nb::optim::Adagrad>(
       "adagrad_decay",
-      nb::optim::AdagradOptions{
-          .lr = 0.1, .lr_decay = 0.05, .weight_decay = 0.1, .initial_accumulator_value = 0.2});
+      nb::optim::AdagradOptions{.lr = 0.1, .lr_decay = 0.05, .weight_decay = 0.1, .initial_accumulator_value = 0.2});
 }
 
 // ---- state ----------------------------------------------------------------------------------
 
-TEST_CASE("optimizer state exported and reloaded into a fresh optimizer continues identically",
-          "[optim][state]") {
-  require_state_round_trip<nb::optim::SGD>("sgd momentum",
-                                           nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
+TEST_CASE("optimizer state exported and reloaded into a fresh optimizer continues identically", "[optim][state]") {
+  require_state_round_trip<nb::optim::SGD>("sgd momentum", nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
   require_state_round_trip<nb::optim::SGD>("sgd plain", nb::optim::SGDOptions{.lr = 0.01});
-  require_state_round_trip<nb::optim::Adam>("adam amsgrad",
-                                            nb::optim::AdamOptions{.lr = 0.1, .amsgrad = true});
+  require_state_round_trip<nb::optim::Adam>("adam amsgrad", nb::optim::AdamOptions{.lr = 0.1, .amsgrad = true});
   require_state_round_trip<nb::optim::AdamW>("adamw", nb::optim::AdamWOptions{.lr = 0.1});
   require_state_round_trip<nb::optim::RMSprop>(
-      "rmsprop centered momentum",
-      nb::optim::RMSpropOptions{.lr = 0.01, .momentum = 0.9, .centered = true});
-  require_state_round_trip<nb::optim::Adagrad>(
-      "adagrad", nb::optim::AdagradOptions{.lr = 0.1, .lr_decay = 0.1});
+      "rmsprop centered momentum", nb::optim::RMSpropOptions{.lr = 0.01, .momentum = 0.9, .centered = true});
+  require_state_round_trip<nb::optim::Adagrad>("adagrad", nb::optim::AdagradOptions{.lr = 0.1, .lr_decay = 0.1});
 }
 
 TEST_CASE("optimizer state names its buffers like PyTorch", "[optim][state]") {
@@ -220,15 +203,13 @@ TEST_CASE("optimizer state names its buffers like PyTorch", "[optim][state]") {
   };
   CHECK(names(adam.state()) == std::vector<std::string>{"exp_avg", "exp_avg_sq", "max_exp_avg_sq"});
   CHECK(names(sgd.state()) == std::vector<std::string>{"momentum_buffer"});
-  CHECK(names(rmsprop.state()) ==
-        std::vector<std::string>{"grad_avg", "momentum_buffer", "square_avg"});
+  CHECK(names(rmsprop.state()) == std::vector<std::string>{"grad_avg", "momentum_buffer", "square_avg"});
   CHECK(names(adagrad.state()) == std::vector<std::string>{"sum"});
   CHECK(adam.state().optimizer == "Adam");
   CHECK(adam.state().parameters[1].step == 1);
 }
 
-TEST_CASE("load_state rejects a state that does not fit, changing nothing",
-          "[optim][state][errors]") {
+TEST_CASE("load_state rejects a state that does not fit, changing nothing", "[optim][state][errors]") {
   Problem<double> problem;
   nb::optim::Adam<double> adam(problem.parameters(), {.lr = 0.1});
   problem.compute_gradients(adam);
@@ -240,8 +221,7 @@ TEST_CASE("load_state rejects a state that does not fit, changing nothing",
   REQUIRE_THROWS_WITH(sgd.load_state(saved), Contains("SGD") && Contains("Adam"));
 
   nb::optim::Adam<double> fewer({problem.W}, {.lr = 0.1});
-  REQUIRE_THROWS_WITH(fewer.load_state(saved),
-                      Contains("3 parameter entries") && Contains("1 parameters"));
+  REQUIRE_THROWS_WITH(fewer.load_state(saved), Contains("3 parameter entries") && Contains("1 parameters"));
 
   nb::optim::Adam<double> amsgrad(problem.parameters(), {.lr = 0.1, .amsgrad = true});
   REQUIRE_THROWS_WITH(amsgrad.load_state(saved), Contains("max_exp_avg_sq") && Contains("missing"));
@@ -251,16 +231,14 @@ TEST_CASE("load_state rejects a state that does not fit, changing nothing",
   wrong_shape.lr = 0.5;
   nb::optim::Adam<double> fresh(problem.parameters(), {.lr = 0.1});
   REQUIRE_THROWS_AS(fresh.load_state(wrong_shape), nb::ShapeError);
-  REQUIRE_THROWS_WITH(fresh.load_state(wrong_shape),
-                      Contains("exp_avg") && Contains("[3,4]") && Contains("[4,3]"));
+  REQUIRE_THROWS_WITH(fresh.load_state(wrong_shape), Contains("exp_avg") && Contains("[3,4]") && Contains("[4,3]"));
   CHECK(fresh.lr() == 0.1);  // nothing was applied
   CHECK(fresh.step_count() == 0);
 }
 
 // ---- behaviour ------------------------------------------------------------------------------
 
-TEST_CASE("optimizers: lr get/set, step_count, zero_grad, skipping parameters without grad",
-          "[optim]") {
+TEST_CASE("optimizers: lr get/set, step_count, zero_grad, skipping parameters without grad", "[optim]") {
   auto w = tensor<double>({1, 2}, {2}).requires_grad_();
   auto frozen = tensor<double>({5}, {1}).requires_grad_();
   nb::optim::SGD<double> sgd({w, frozen, w}, {.lr = 0.5});  // w listed twice: kept once
@@ -300,8 +278,7 @@ TEST_CASE("a large parameter is updated by the parallel loop with the same formu
   REQUIRE(worst < 1e-6f);
 }
 
-TEST_CASE("Adam's vectorized update gives the scalar formula's values over many steps",
-          "[optim]") {
+TEST_CASE("Adam's vectorized update gives the scalar formula's values over many steps", "[optim]") {
   const std::int64_t count = 5000;  // more than one chunk, not a multiple of the vector width
   for (const bool decoupled : {false, true}) {
     const auto start = nb::randn<double>({count}, 7);
@@ -335,21 +312,15 @@ TEST_CASE("Adam's vectorized update gives the scalar formula's values over many 
 
 TEST_CASE("optimizers reject bad options and parameters", "[optim][errors]") {
   auto w = nb::zeros<double>({2}).requires_grad_();
-  REQUIRE_THROWS_WITH(nb::optim::SGD<double>({}, {}),
-                      Contains("SGD") && Contains("empty parameter list"));
+  REQUIRE_THROWS_WITH(nb::optim::SGD<double>({}, {}), Contains("SGD") && Contains("empty parameter list"));
   REQUIRE_THROWS_WITH(nb::optim::SGD<double>({w}, {.lr = -0.1}), Contains("learning rate"));
   REQUIRE_THROWS_WITH(nb::optim::SGD<double>({w}, {.nesterov = true}), Contains("nesterov"));
-  REQUIRE_THROWS_WITH(
-      nb::optim::SGD<double>({w}, {.momentum = 0.9, .dampening = 0.1, .nesterov = true}),
-      Contains("dampening"));
-  REQUIRE_THROWS_WITH(nb::optim::Adam<double>({w}, {.beta1 = 1.0}),
-                      Contains("Adam") && Contains("beta1"));
-  REQUIRE_THROWS_WITH(nb::optim::AdamW<double>({w}, {.beta2 = -0.1}),
-                      Contains("AdamW") && Contains("beta2"));
-  REQUIRE_THROWS_WITH(nb::optim::RMSprop<double>({w}, {.eps = -1}),
-                      Contains("RMSprop") && Contains("eps"));
-  REQUIRE_THROWS_WITH(nb::optim::Adagrad<double>({w}, {.lr_decay = -1}),
-                      Contains("Adagrad") && Contains("lr_decay"));
+  REQUIRE_THROWS_WITH(nb::optim::SGD<double>({w}, {.momentum = 0.9, .dampening = 0.1, .nesterov = true}),
+                      Contains("dampening"));
+  REQUIRE_THROWS_WITH(nb::optim::Adam<double>({w}, {.beta1 = 1.0}), Contains("Adam") && Contains("beta1"));
+  REQUIRE_THROWS_WITH(nb::optim::AdamW<double>({w}, {.beta2 = -0.1}), Contains("AdamW") && Contains("beta2"));
+  REQUIRE_THROWS_WITH(nb::optim::RMSprop<double>({w}, {.eps = -1}), Contains("RMSprop") && Contains("eps"));
+  REQUIRE_THROWS_WITH(nb::optim::Adagrad<double>({w}, {.lr_decay = -1}), Contains("Adagrad") && Contains("lr_decay"));
   REQUIRE_THROWS_WITH(nb::optim::Adam<double>({w * 2.0}), Contains("not a leaf"));
   REQUIRE_THROWS_WITH(nb::optim::Adam<double>({nb::Tensor<double>()}), Contains("undefined"));
   auto matrix = nb::zeros<double>({2, 3}).requires_grad_();
@@ -358,13 +329,11 @@ TEST_CASE("optimizers reject bad options and parameters", "[optim][errors]") {
 
 // ---- clipping and penalties -----------------------------------------------------------------
 
-TEST_CASE("clip_grad_norm_ scales all gradients by max_norm / total norm, like PyTorch",
-          "[optim][clip]") {
+TEST_CASE("clip_grad_norm_ scales all gradients by max_norm / total norm, like PyTorch", "[optim][clip]") {
   auto a = tensor<double>({1, 1}, {2}).requires_grad_();
   auto b = tensor<double>({1}, {1}).requires_grad_();
   auto no_grad = tensor<double>({1}, {1}).requires_grad_();
-  (nb::sum(a * tensor<double>({3, 4}, {2})) + nb::sum(b * 12.0))
-      .backward();  // grads [3, 4] and [12]: norm 13
+  (nb::sum(a * tensor<double>({3, 4}, {2})) + nb::sum(b * 12.0)).backward();  // grads [3, 4] and [12]: norm 13
   const double total = nb::optim::clip_grad_norm_<double>({a, b, no_grad}, 1.0);
   CHECK(total == Approx(13.0).epsilon(1e-15));
   const double coefficient = 1.0 / (13.0 + 1e-6);
@@ -380,16 +349,14 @@ TEST_CASE("clip_grad_norm_ scales all gradients by max_norm / total norm, like P
   // infinity norm: the largest magnitude
   auto c = tensor<double>({1, 1, 1}, {3}).requires_grad_();
   nb::sum(c * tensor<double>({-7, 2, 3}, {3})).backward();
-  CHECK(nb::optim::clip_grad_norm_<double>({c}, 3.5, std::numeric_limits<double>::infinity()) ==
-        7.0);
+  CHECK(nb::optim::clip_grad_norm_<double>({c}, 3.5, std::numeric_limits<double>::infinity()) == 7.0);
   CHECK(c.grad().to_vector()[0] == Approx(-3.5).epsilon(1e-6));
 
   // a non-finite norm can be made an error
   auto d = tensor<double>({1}, {1}).requires_grad_();
   nb::sum(d * std::numeric_limits<double>::infinity()).backward();
-  REQUIRE_THROWS_WITH(
-      nb::optim::clip_grad_norm_<double>({d}, 1.0, 2.0, /*error_if_nonfinite=*/true),
-      Contains("clip_grad_norm_") && Contains("inf"));
+  REQUIRE_THROWS_WITH(nb::optim::clip_grad_norm_<double>({d}, 1.0, 2.0, /*error_if_nonfinite=*/true),
+                      Contains("clip_grad_norm_") && Contains("inf"));
   REQUIRE_THROWS_AS(nb::optim::clip_grad_norm_<double>({d}, -1.0), nb::ValueError);
 }
 
@@ -412,20 +379,16 @@ TEST_CASE("l1_penalty and l2_penalty: values, gradients, gradcheck", "[optim][re
   CHECK(w.grad().to_vector() == std::vector<double>{1 + 1, -2 - 1, 0.5 + 1});
   CHECK(v.grad().to_vector() == std::vector<double>{3 + 1});
 
-  const Inputs inputs{tensor<double>({0.3, -1.2, 2.0, 0.7}, {2, 2}),
-                      tensor<double>({-0.4, 0.9}, {2})};
-  auto l2_check = nb::gradcheck<double>(
-      [](const Inputs& in) { return nb::optim::l2_penalty<double>(in); }, inputs);
+  const Inputs inputs{tensor<double>({0.3, -1.2, 2.0, 0.7}, {2, 2}), tensor<double>({-0.4, 0.9}, {2})};
+  auto l2_check = nb::gradcheck<double>([](const Inputs& in) { return nb::optim::l2_penalty<double>(in); }, inputs);
   INFO(l2_check.report);
   REQUIRE(l2_check);
-  auto l1_check = nb::gradcheck<double>(
-      [](const Inputs& in) { return nb::optim::l1_penalty<double>(in); }, inputs);
+  auto l1_check = nb::gradcheck<double>([](const Inputs& in) { return nb::optim::l1_penalty<double>(in); }, inputs);
   INFO(l1_check.report);
   REQUIRE(l1_check);
   // the penalty of a transposed view
   auto view_check = nb::gradcheck<double>(
-      [](const Inputs& in) { return nb::optim::l2_penalty<double>({in[0].t()}) * 3.0; },
-      {inputs[0]});
+      [](const Inputs& in) { return nb::optim::l2_penalty<double>({in[0].t()}) * 3.0; }, {inputs[0]});
   INFO(view_check.report);
   REQUIRE(view_check);
 }
@@ -451,21 +414,18 @@ TEST_CASE("LR schedulers match PyTorch step for step", "[optim][scheduler][fixtu
   }
   {
     nb::optim::SGD<double> optimizer({parameter}, {.lr = 0.1});
-    nb::optim::LinearWarmup scheduler(optimizer,
-                                      {.start_factor = 0.25, .end_factor = 1.0, .warmup_steps = 4});
+    nb::optim::LinearWarmup scheduler(optimizer, {.start_factor = 0.25, .end_factor = 1.0, .warmup_steps = 4});
     CHECK(optimizer.lr() == Approx(0.025));  // construction already applies epoch 0
     require_lrs("warmup", optimizer, scheduler);
   }
   {
-    nb::optim::Adam<float> optimizer({nb::zeros<float>({1}).requires_grad_()},
-                                     {.lr = 0.1});  // any element type
+    nb::optim::Adam<float> optimizer({nb::zeros<float>({1}).requires_grad_()}, {.lr = 0.1});  // any element type
     nb::optim::LinearWarmup scheduler(optimizer, {});
     require_lrs("warmup_default", optimizer, scheduler);
   }
 }
 
-TEST_CASE("ReduceLROnPlateau matches PyTorch on a sequence of metrics",
-          "[optim][scheduler][fixture]") {
+TEST_CASE("ReduceLROnPlateau matches PyTorch on a sequence of metrics", "[optim][scheduler][fixture]") {
   using Plateau = nb::optim::ReduceLROnPlateau;
   auto run = [](const std::string& name, Plateau::Options options) {
     INFO(name);
@@ -478,8 +438,7 @@ TEST_CASE("ReduceLROnPlateau matches PyTorch on a sequence of metrics",
       lrs.push_back(optimizer.lr());
     }
     REQUIRE(nabla_test::max_relative_difference(nb::from_vector<double>(lrs),
-                                                fixture().get<double>("sched." + name + ".lr")) <
-            1e-12);
+                                                fixture().get<double>("sched." + name + ".lr")) < 1e-12);
   };
   run("plateau", {.factor = 0.5, .patience = 2, .threshold = 0.01, .cooldown = 2, .min_lr = 0.02});
   run("plateau_max", {.mode = Plateau::Mode::max,
@@ -492,10 +451,8 @@ TEST_CASE("ReduceLROnPlateau matches PyTorch on a sequence of metrics",
 TEST_CASE("LR schedulers reject bad options", "[optim][scheduler][errors]") {
   auto parameter = nb::zeros<double>({1}).requires_grad_();
   nb::optim::SGD<double> optimizer({parameter}, {.lr = 0.1});
-  REQUIRE_THROWS_WITH(nb::optim::StepLR(optimizer, {.step_size = 0}),
-                      Contains("StepLR") && Contains("step_size"));
+  REQUIRE_THROWS_WITH(nb::optim::StepLR(optimizer, {.step_size = 0}), Contains("StepLR") && Contains("step_size"));
   REQUIRE_THROWS_WITH(nb::optim::CosineAnnealingLR(optimizer, {.t_max = 0}), Contains("t_max"));
-  REQUIRE_THROWS_WITH(nb::optim::LinearWarmup(optimizer, {.start_factor = 0}),
-                      Contains("start_factor"));
+  REQUIRE_THROWS_WITH(nb::optim::LinearWarmup(optimizer, {.start_factor = 0}), Contains("start_factor"));
   REQUIRE_THROWS_WITH(nb::optim::ReduceLROnPlateau(optimizer, {.factor = 1.5}), Contains("factor"));
 }

@@ -1,11 +1,10 @@
 // Reductions: sum, mean, var, max/min, argmax/argmin, logsumexp - values, gradients, errors,
 // and independence from the thread count.
 #include <catch2/catch.hpp>
-#include <nabla/nabla.hpp>
-
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <nabla/nabla.hpp>
 #include <vector>
 
 namespace nb = nabla;
@@ -38,8 +37,10 @@ void require_values(const nb::Tensor<double>& tensor, const nb::Shape& shape, co
   REQUIRE(values.size() == expected.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     INFO("element " << i);
-    if (std::isnan(expected[i])) REQUIRE(std::isnan(values[i]));
-    else REQUIRE(values[i] == Approx(expected[i]).margin(1e-12));
+    if (std::isnan(expected[i]))
+      REQUIRE(std::isnan(values[i]));
+    else
+      REQUIRE(values[i] == Approx(expected[i]).margin(1e-12));
   }
 }
 

@@ -1,8 +1,7 @@
 // Tensor basics: factories, the Philox stream, element access, printing and their errors.
+#include <Eigen/QR>
 #include <catch2/catch.hpp>
 #include <nabla/nabla.hpp>
-
-#include <Eigen/QR>
 #include <sstream>
 
 namespace nb = nabla;
@@ -19,8 +18,9 @@ TEST_CASE("Philox-4x32-10 matches the Random123 known-answer vectors", "[tensor]
 TEST_CASE("random factories follow the documented stream", "[tensor][random]") {
   const auto uniform = nb::rand<float>({5}, 42);
   for (std::int64_t i = 0; i < 5; ++i)
-    REQUIRE(uniform.at({i}) == static_cast<float>(nb::philox4x32_10({static_cast<std::uint32_t>(i), 0, 0, 0}, 42, 0)[0] >> 8) *
-                                   5.9604644775390625e-08f);
+    REQUIRE(uniform.at({i}) ==
+            static_cast<float>(nb::philox4x32_10({static_cast<std::uint32_t>(i), 0, 0, 0}, 42, 0)[0] >> 8) *
+                5.9604644775390625e-08f);
   // Same seed, same numbers; a generator continues its stream.
   REQUIRE(nb::randn<double>({4, 3}, 7).to_vector() == nb::randn<double>({4, 3}, 7).to_vector());
   nb::Generator generator(7);

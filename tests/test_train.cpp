@@ -1,9 +1,10 @@
 // The Keras-style training API (nabla::train): compile / fit / evaluate / predict /
 // train_on_batch, callbacks, History (CSV, SVG), the progress output, and every code snippet
 // of docs/training.md (the last test checks that the page shows exactly this code).
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -11,14 +12,11 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
-
-#include <nabla/nabla.hpp>
 namespace nb = nabla;
 
 using Catch::Matchers::Contains;
@@ -186,8 +184,10 @@ TEST_CASE("validation_split holds out the last fraction, before shuffling, every
                   for (float value : target.to_vector()) seen[static_cast<std::size_t>(epoch_of_batch)].insert(value);
                   return nb::loss::mse(prediction, target);
                 });
-  nb::train::LambdaCallback track_epoch({.on_epoch_begin = [&](int epoch, nb::train::Logs&) { epoch_of_batch = epoch; }});
-  const auto history = model.fit(x, y, {.epochs = 3, .batch_size = 3, .validation_split = 0.2, .callbacks = {track_epoch}, .verbose = 0});
+  nb::train::LambdaCallback track_epoch(
+      {.on_epoch_begin = [&](int epoch, nb::train::Logs&) { epoch_of_batch = epoch; }});
+  const auto history = model.fit(
+      x, y, {.epochs = 3, .batch_size = 3, .validation_split = 0.2, .callbacks = {track_epoch}, .verbose = 0});
 
   REQUIRE(history.names() == std::vector<std::string>{"loss", "val_loss"});
   REQUIRE(trained_on.size() == 3);
@@ -201,7 +201,8 @@ TEST_CASE("validation_split holds out the last fraction, before shuffling, every
   REQUIRE(history["val_loss"].back() == Approx(scores.at("loss")).epsilon(1e-6));
 
   // explicit validation data, and the errors around it
-  const auto with_data = model.fit(x, y, {.epochs = 1, .validation_data = {x.narrow(0, 0, 2), y.narrow(0, 0, 2)}, .verbose = 0});
+  const auto with_data =
+      model.fit(x, y, {.epochs = 1, .validation_data = {x.narrow(0, 0, 2), y.narrow(0, 0, 2)}, .verbose = 0});
   REQUIRE(with_data.contains("val_loss"));
   REQUIRE_THROWS_WITH(model.fit(x, y, {.validation_split = 0.5, .validation_data = {x, y}, .verbose = 0}),
                       Contains("either validation_split or validation_data"));
@@ -291,7 +292,8 @@ TEST_CASE("training errors say what is wrong", "[train]") {
   REQUIRE_THROWS_AS(model.fit(nb::zeros<float>({0, 1}), nb::zeros<float>({0, 1}), {.verbose = 0}), nb::ValueError);
   // a loss that does not reduce to one number
   model.compile(nb::optim::SGDOptions{}, nb::loss::MSE{.reduction = nb::loss::Reduction::none});
-  REQUIRE_THROWS_WITH(model.fit(x, x, {.verbose = 0}), Contains("must reduce to a single number") && Contains("[10,1]"));
+  REQUIRE_THROWS_WITH(model.fit(x, x, {.verbose = 0}),
+                      Contains("must reduce to a single number") && Contains("[10,1]"));
   // metrics need keys of their own
   REQUIRE_THROWS_WITH(model.compile(nb::optim::SGDOptions{}, nb::loss::MSE{}, {nb::metrics::MAE{}, nb::metrics::MAE{}}),
                       Contains("two metrics are named 'mae'"));
@@ -320,18 +322,23 @@ struct DivergingValidation {
   nb::train::ValidationData<float> validation() const { return {data.x, -1.0f * data.x}; }
 };
 
-TEST_CASE("EarlyStopping stops after `patience` epochs without improvement and restores the best weights", "[train][callbacks]") {
+TEST_CASE("EarlyStopping stops after `patience` epochs without improvement and restores the best weights",
+          "[train][callbacks]") {
   DivergingValidation setup;
-  auto early_stopping = std::make_shared<nb::train::EarlyStopping>(
-      nb::train::EarlyStoppingOptions{.monitor = "val_loss", .patience = 2, .verbose = 1, .restore_best_weights = true});
+  auto early_stopping = std::make_shared<nb::train::EarlyStopping>(nb::train::EarlyStoppingOptions{
+      .monitor = "val_loss", .patience = 2, .verbose = 1, .restore_best_weights = true});
   std::vector<float> weight_at_epoch_end;
-  nb::train::LambdaCallback record({.on_epoch_end = [&](int, nb::train::Logs&) {
-    weight_at_epoch_end.push_back(weight_of(setup.model));
-  }});
+  nb::train::LambdaCallback record(
+      {.on_epoch_end = [&](int, nb::train::Logs&) { weight_at_epoch_end.push_back(weight_of(setup.model)); }});
   std::ostringstream output;
   const auto history = setup.model.fit(setup.data.x, setup.data.y,
-                                       {.epochs = 50, .batch_size = 20, .validation_data = setup.validation(), .shuffle = false,
-                                        .callbacks = {record, early_stopping}, .verbose = 0, .output = output});
+                                       {.epochs = 50,
+                                        .batch_size = 20,
+                                        .validation_data = setup.validation(),
+                                        .shuffle = false,
+                                        .callbacks = {record, early_stopping},
+                                        .verbose = 0,
+                                        .output = output});
   // epoch 0 best; epochs 1 and 2 worse: patience 2 runs out at epoch 2
   REQUIRE(history.size() == 3);
   REQUIRE(history["val_loss"][0] < history["val_loss"][1]);
@@ -346,28 +353,38 @@ TEST_CASE("EarlyStopping stops after `patience` epochs without improvement and r
 
   SECTION("without restore_best_weights the last weights stay") {
     const auto again = setup.model.fit(setup.data.x, setup.data.y,
-                                       {.epochs = 50, .batch_size = 20, .validation_data = setup.validation(), .shuffle = false,
-                                        .callbacks = {nb::train::EarlyStopping({.patience = 1})}, .verbose = 0});
+                                       {.epochs = 50,
+                                        .batch_size = 20,
+                                        .validation_data = setup.validation(),
+                                        .shuffle = false,
+                                        .callbacks = {nb::train::EarlyStopping({.patience = 1})},
+                                        .verbose = 0});
     REQUIRE(again.size() == 2);
     REQUIRE(weight_of(setup.model) > weight_at_epoch_end[0]);
   }
   SECTION("mode max reads a rising val_loss as improvement, so it never stops") {
-    const auto again = setup.model.fit(setup.data.x, setup.data.y,
-                                       {.epochs = 6, .batch_size = 20, .validation_data = setup.validation(), .shuffle = false,
-                                        .callbacks = {nb::train::EarlyStopping({.patience = 0, .mode = nb::train::MonitorMode::max})},
-                                        .verbose = 0});
+    const auto again =
+        setup.model.fit(setup.data.x, setup.data.y,
+                        {.epochs = 6,
+                         .batch_size = 20,
+                         .validation_data = setup.validation(),
+                         .shuffle = false,
+                         .callbacks = {nb::train::EarlyStopping({.patience = 0, .mode = nb::train::MonitorMode::max})},
+                         .verbose = 0});
     REQUIRE(again.size() == 6);
   }
   SECTION("min_delta larger than any change makes no epoch an improvement after the first") {
-    auto strict = std::make_shared<nb::train::EarlyStopping>(nb::train::EarlyStoppingOptions{.monitor = "loss", .min_delta = 1e6, .patience = 1});
+    auto strict = std::make_shared<nb::train::EarlyStopping>(
+        nb::train::EarlyStoppingOptions{.monitor = "loss", .min_delta = 1e6, .patience = 1});
     const auto again = setup.model.fit(setup.data.x, setup.data.y, {.epochs = 10, .callbacks = {strict}, .verbose = 0});
     REQUIRE(again.size() == 2);
     REQUIRE(strict->stopped_epoch() == 1);
   }
   SECTION("a monitored name that is not logged is an error at the first epoch") {
-    REQUIRE_THROWS_WITH(setup.model.fit(setup.data.x, setup.data.y,
-                                        {.epochs = 3, .callbacks = {nb::train::EarlyStopping({.monitor = "val_los"})}, .verbose = 0}),
-                        Contains("EarlyStopping: 'val_los' is not in the logs (available: loss)"));
+    REQUIRE_THROWS_WITH(
+        setup.model.fit(setup.data.x, setup.data.y,
+                        {.epochs = 3, .callbacks = {nb::train::EarlyStopping({.monitor = "val_los"})}, .verbose = 0}),
+        Contains("EarlyStopping: 'val_los' is not in the logs (available: loss)"));
     REQUIRE_THROWS_AS(nb::train::EarlyStopping({.patience = -1}), nb::ValueError);
   }
 }
@@ -379,16 +396,23 @@ TEST_CASE("ModelCheckpoint saves every epoch or only improvements, through a sav
 
   SECTION("save_best_only: only epoch 1 improved on the (infinite) start") {
     auto checkpoint = std::make_shared<nb::train::ModelCheckpoint>(
-        "best-{epoch:03d}.nabla", nb::train::ModelCheckpointOptions{.monitor = "val_loss", .save_best_only = true, .save = save});
+        "best-{epoch:03d}.nabla",
+        nb::train::ModelCheckpointOptions{.monitor = "val_loss", .save_best_only = true, .save = save});
     setup.model.fit(setup.data.x, setup.data.y,
-                    {.epochs = 4, .batch_size = 20, .validation_data = setup.validation(), .shuffle = false, .callbacks = {checkpoint}, .verbose = 0});
+                    {.epochs = 4,
+                     .batch_size = 20,
+                     .validation_data = setup.validation(),
+                     .shuffle = false,
+                     .callbacks = {checkpoint},
+                     .verbose = 0});
     REQUIRE(saved.size() == 1);
     REQUIRE(saved[0].first == "best-001.nabla");
     REQUIRE(checkpoint->saved_paths() == std::vector<std::string>{"best-001.nabla"});
   }
   SECTION("every epoch") {
-    setup.model.fit(setup.data.x, setup.data.y,
-                    {.epochs = 3, .callbacks = {nb::train::ModelCheckpoint("model-{epoch}.bin", {.save = save})}, .verbose = 0});
+    setup.model.fit(
+        setup.data.x, setup.data.y,
+        {.epochs = 3, .callbacks = {nb::train::ModelCheckpoint("model-{epoch}.bin", {.save = save})}, .verbose = 0});
     REQUIRE(saved.size() == 3);
     REQUIRE(saved[2].first == "model-3.bin");
     REQUIRE(saved[2].second > saved[0].second);
@@ -418,7 +442,8 @@ TEST_CASE("LearningRateScheduler sets the optimizer's learning rate every epoch 
   nb::train::LambdaCallback watch({.on_batch_end = [&](int batch, nb::train::Logs&) {
     if (batch == 0) lr_in_batches.push_back(model.optimizer().lr());
   }});
-  const auto history = model.fit(line.x, line.y, {.epochs = 3, .batch_size = 10, .callbacks = {halve, watch}, .verbose = 0});
+  const auto history =
+      model.fit(line.x, line.y, {.epochs = 3, .batch_size = 10, .callbacks = {halve, watch}, .verbose = 0});
   REQUIRE(lr_in_batches == std::vector<double>{0.1, 0.05, 0.025});
   REQUIRE(history["lr"] == std::vector<double>{0.1, 0.05, 0.025});
   REQUIRE(model.optimizer().lr() == 0.025);
@@ -439,9 +464,13 @@ TEST_CASE("TerminateOnNaN stops a diverging run at the first non-finite loss", "
   int batches = 0;
   nb::train::LambdaCallback count({.on_batch_end = [&](int, nb::train::Logs&) { ++batches; }});
   std::ostringstream output;
-  const auto history = model.fit(x, y, {.epochs = 100, .batch_size = 4, .callbacks = {count, nb::train::TerminateOnNaN{}},
-                                        .verbose = 0, .output = output});
-  REQUIRE(batches < 16);  // stopped inside the first epoch
+  const auto history = model.fit(x, y,
+                                 {.epochs = 100,
+                                  .batch_size = 4,
+                                  .callbacks = {count, nb::train::TerminateOnNaN{}},
+                                  .verbose = 0,
+                                  .output = output});
+  REQUIRE(batches < 16);         // stopped inside the first epoch
   REQUIRE(history.size() == 1);  // that epoch is still closed and recorded
   REQUIRE_FALSE(std::isfinite(history["loss"].back()));
   REQUIRE(output.str() == "Batch " + std::to_string(batches - 1) + ": Invalid loss, terminating training\n");
@@ -460,17 +489,20 @@ TEST_CASE("callbacks are called in order and can stop training", "[train][callba
             calls.push_back("epoch_end " + std::to_string(epoch) + " " + logs.names_text());
           },
       .on_batch_begin = [&](int batch, nb::train::Logs&) { calls.push_back("batch_begin " + std::to_string(batch)); },
-      .on_batch_end = [&](int batch, nb::train::Logs& logs) { calls.push_back("batch_end " + std::to_string(batch) + " " + logs.names_text()); },
+      .on_batch_end =
+          [&](int batch, nb::train::Logs& logs) {
+            calls.push_back("batch_end " + std::to_string(batch) + " " + logs.names_text());
+          },
       .on_train_begin = [&](nb::train::Logs&) { calls.push_back("train_begin"); },
       .on_train_end = [&](nb::train::Logs&) { calls.push_back("train_end"); },
   });
-  model.fit(line.x, line.y, {.epochs = 2, .batch_size = 6, .validation_split = 0.2, .callbacks = {trace}, .verbose = 0});
-  REQUIRE(calls == std::vector<std::string>{"train_begin",
-                                            "epoch_begin 0", "batch_begin 0", "batch_end 0 loss, mae", "batch_begin 1",
-                                            "batch_end 1 loss, mae", "epoch_end 0 loss, mae, val_loss, val_mae",
-                                            "epoch_begin 1", "batch_begin 0", "batch_end 0 loss, mae", "batch_begin 1",
-                                            "batch_end 1 loss, mae", "epoch_end 1 loss, mae, val_loss, val_mae",
-                                            "train_end"});
+  model.fit(line.x, line.y,
+            {.epochs = 2, .batch_size = 6, .validation_split = 0.2, .callbacks = {trace}, .verbose = 0});
+  REQUIRE(calls ==
+          std::vector<std::string>{"train_begin", "epoch_begin 0", "batch_begin 0", "batch_end 0 loss, mae",
+                                   "batch_begin 1", "batch_end 1 loss, mae", "epoch_end 0 loss, mae, val_loss, val_mae",
+                                   "epoch_begin 1", "batch_begin 0", "batch_end 0 loss, mae", "batch_begin 1",
+                                   "batch_end 1 loss, mae", "epoch_end 1 loss, mae, val_loss, val_mae", "train_end"});
 }
 
 // A custom callback, as docs/training.md shows it.
@@ -492,7 +524,8 @@ TEST_CASE("a custom callback stops training through trainer().stop_training", "[
   nb::nn::Sequential<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
-  const auto history = model.fit(line.x, line.y, {.epochs = 500, .batch_size = 8, .callbacks = {StopAtLoss(0.01)}, .verbose = 0});
+  const auto history =
+      model.fit(line.x, line.y, {.epochs = 500, .batch_size = 8, .callbacks = {StopAtLoss(0.01)}, .verbose = 0});
   REQUIRE(history.size() < 500);
   REQUIRE(history["loss"].back() < 0.01);
   REQUIRE(history["loss"][history.size() - 2] >= 0.01);
@@ -505,17 +538,20 @@ TEST_CASE("CSVLogger writes the same table as History, row by row", "[train][cal
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   const auto history =
-      model.fit(line.x, line.y, {.epochs = 4, .validation_split = 0.25, .callbacks = {nb::train::CSVLogger("log.csv")}, .verbose = 0});
+      model.fit(line.x, line.y,
+                {.epochs = 4, .validation_split = 0.25, .callbacks = {nb::train::CSVLogger("log.csv")}, .verbose = 0});
   const std::string logged = read_file("log.csv");
   REQUIRE(logged == history.to_csv_string());
   REQUIRE(count_of(logged, "\n") == 5);
   REQUIRE_THAT(logged, StartsWith("epoch,loss,mae,val_loss,val_mae\n0,"));
   // append: no second header
-  model.fit(line.x, line.y, {.epochs = 1, .callbacks = {nb::train::CSVLogger("log.csv", ',', /*append=*/true)}, .verbose = 0});
+  model.fit(line.x, line.y,
+            {.epochs = 1, .callbacks = {nb::train::CSVLogger("log.csv", ',', /*append=*/true)}, .verbose = 0});
   REQUIRE(count_of(read_file("log.csv"), "epoch") == 1);
   REQUIRE(count_of(read_file("log.csv"), "\n") == 6);
-  REQUIRE_THROWS_AS(model.fit(line.x, line.y, {.callbacks = {nb::train::CSVLogger("no/such/directory/log.csv")}, .verbose = 0}),
-                    nb::IOError);
+  REQUIRE_THROWS_AS(
+      model.fit(line.x, line.y, {.callbacks = {nb::train::CSVLogger("no/such/directory/log.csv")}, .verbose = 0}),
+      nb::IOError);
 }
 
 // ---- History -----------------------------------------------------------------------------------
@@ -569,10 +605,10 @@ TEST_CASE("History draws learning curves as a self-contained SVG", "[train][hist
   REQUIRE(svg.substr(svg.size() - 7) == "</svg>\n");
   REQUIRE(count_of(svg, "<g>") == 2);  // one panel per quantity: loss, a<b&c
   REQUIRE(count_of(svg, "<g>") == count_of(svg, "</g>"));
-  REQUIRE(count_of(svg, "<polyline") == 5);  // loss, val_loss, a<b&c, and val_a<b&c split in two
-  REQUIRE(count_of(svg, "stroke-dasharray") >= 2);  // validation series are dashed (and in the legend)
-  REQUIRE(count_of(svg, "<circle") == 19);  // one dot per finite point
-  REQUIRE(svg.find("a<b") == std::string::npos);  // text is escaped ...
+  REQUIRE(count_of(svg, "<polyline") == 5);             // loss, val_loss, a<b&c, and val_a<b&c split in two
+  REQUIRE(count_of(svg, "stroke-dasharray") >= 2);      // validation series are dashed (and in the legend)
+  REQUIRE(count_of(svg, "<circle") == 19);              // one dot per finite point
+  REQUIRE(svg.find("a<b") == std::string::npos);        // text is escaped ...
   REQUIRE(count_of(svg, ">a&lt;b&amp;c</text>") == 2);  // ... in the panel title and the legend
   REQUIRE(count_of(svg, ">val_a&lt;b&amp;c</text>") == 1);
   REQUIRE(count_of(svg, ">epoch</text>") == 2);  // x axis labels
@@ -605,7 +641,8 @@ TEST_CASE("progress: one plain line per epoch when the output is not a terminal"
 
   for (int verbose : {1, 2}) {
     std::ostringstream output;
-    model.fit(line.x, line.y, {.epochs = 3, .batch_size = 8, .validation_split = 0.25, .verbose = verbose, .output = output});
+    model.fit(line.x, line.y,
+              {.epochs = 3, .batch_size = 8, .validation_split = 0.25, .verbose = verbose, .output = output});
     const std::string text = output.str();
     INFO(text);
     REQUIRE(text.find('\r') == std::string::npos);
@@ -615,7 +652,8 @@ TEST_CASE("progress: one plain line per epoch when the output is not a terminal"
     for (int epoch = 1; epoch <= 3; ++epoch) {
       std::getline(lines, row);
       REQUIRE_THAT(row, StartsWith("Epoch " + std::to_string(epoch) + "/3 - "));
-      REQUIRE_THAT(row, Contains(" - loss: ") && Contains(" - mae: ") && Contains(" - val_loss: ") && Contains(" - val_mae: "));
+      REQUIRE_THAT(
+          row, Contains(" - loss: ") && Contains(" - mae: ") && Contains(" - val_loss: ") && Contains(" - val_mae: "));
       REQUIRE(row.substr(row.size() - 10) == " samples/s");
     }
   }
@@ -676,9 +714,9 @@ TEST_CASE("docs/training.md: the seed model, line for line (Embedding -> LSTM ->
 
   nb::nn::Sequential<float> model;
   model.add<nb::nn::Embedding>(vocab_size, 128)
-       .add<nb::nn::LSTM>(128, 128, nb::nn::LSTMOptions{.return_sequences = false})
-       .add<nb::nn::Dense>(128, 1)
-       .add<nb::nn::Sigmoid>();
+      .add<nb::nn::LSTM>(128, 128, nb::nn::LSTMOptions{.return_sequences = false})
+      .add<nb::nn::Dense>(128, 1)
+      .add<nb::nn::Sigmoid>();
   model.compile(nb::optim::AdamOptions{.lr = 1e-3}, nb::loss::BinaryCrossEntropy{}, {nb::metrics::Accuracy{}});
   auto history = model.fit(x_train, y_train, {.epochs = 10, .batch_size = 64, .validation_split = 0.1});
   auto predictions = model.predict(x_test);
@@ -703,8 +741,8 @@ TEST_CASE("docs/training.md: a first complete example", "[train][docs]") {
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   auto history = model.fit(x, y, {.epochs = 50, .batch_size = 20, .verbose = 0});
-  std::map<std::string, double> scores = model.evaluate(x, y);           // {"loss": ..., "mae": ...}
-  auto y_hat = model.predict(nb::from_vector<float>({0.5f}, {1, 1}));    // about 2 * 0.5 + 1 = 2
+  std::map<std::string, double> scores = model.evaluate(x, y);         // {"loss": ..., "mae": ...}
+  auto y_hat = model.predict(nb::from_vector<float>({0.5f}, {1, 1}));  // about 2 * 0.5 + 1 = 2
 
   REQUIRE(history.size() == 50);
   REQUIRE(scores.at("loss") < 1e-4);
@@ -747,10 +785,11 @@ TEST_CASE("docs/training.md: compile takes any optimizer, loss and metrics", "[t
   // any optimizer: its options pick it
   model.compile(nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9}, nb::loss::MSE{});
   // or a function that builds one from the parameters
-  model.compile([](std::vector<nb::Tensor<float>> parameters) {
-                  return std::make_unique<nb::optim::AdamW<float>>(parameters, nb::optim::AdamWOptions{.lr = 3e-4});
-                },
-                nb::loss::Huber{.delta = 0.5}, {nb::metrics::MAE{}, nb::metrics::RMSE{}});
+  model.compile(
+      [](std::vector<nb::Tensor<float>> parameters) {
+        return std::make_unique<nb::optim::AdamW<float>>(parameters, nb::optim::AdamWOptions{.lr = 3e-4});
+      },
+      nb::loss::Huber{.delta = 0.5}, {nb::metrics::MAE{}, nb::metrics::RMSE{}});
   // or any function of (prediction, target) as the loss
   model.compile(nb::optim::AdamOptions{}, [](const nb::Tensor<float>& prediction, const nb::Tensor<float>& target) {
     return nb::loss::mse(prediction, target) + nb::loss::l1(prediction, target);
@@ -762,10 +801,11 @@ TEST_CASE("docs/training.md: compile takes any optimizer, loss and metrics", "[t
   // each form once more, checked
   model.compile(nb::optim::SGDOptions{.lr = 0.01, .momentum = 0.9}, nb::loss::MSE{});
   REQUIRE(model.optimizer().type_name() == "SGD");
-  model.compile([](std::vector<nb::Tensor<float>> parameters) {
-                  return std::make_shared<nb::optim::AdamW<float>>(parameters, nb::optim::AdamWOptions{.lr = 3e-4});
-                },
-                nb::loss::Huber{.delta = 0.5}, {nb::metrics::MAE{}, nb::metrics::RMSE{}});
+  model.compile(
+      [](std::vector<nb::Tensor<float>> parameters) {
+        return std::make_shared<nb::optim::AdamW<float>>(parameters, nb::optim::AdamWOptions{.lr = 3e-4});
+      },
+      nb::loss::Huber{.delta = 0.5}, {nb::metrics::MAE{}, nb::metrics::RMSE{}});
   REQUIRE(model.optimizer().type_name() == "AdamW");
   REQUIRE(model.optimizer().lr() == 3e-4);
   REQUIRE(model.fit(line.x, line.y, {.verbose = 0}).names() == std::vector<std::string>{"loss", "mae", "rmse"});
@@ -785,7 +825,7 @@ TEST_CASE("docs/training.md: History, CSV and SVG", "[train][docs]") {
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   auto history = model.fit(x, y, {.epochs = 20, .validation_split = 0.2, .verbose = 0});
   std::cout << "final validation loss " << history["val_loss"].back() << "\n";
-  history.to_csv("history.csv");    // epoch,loss,mae,val_loss,val_mae
+  history.to_csv("history.csv");     // epoch,loss,mae,val_loss,val_mae
   history.write_svg("history.svg");  // two panels: loss and mae, training vs validation
 
   REQUIRE_THAT(read_file("history.csv"), StartsWith("epoch,loss,mae,val_loss,val_mae\n"));
@@ -804,7 +844,7 @@ TEST_CASE("docs/training.md: a classifier, evaluate, predict and the confusion m
   classifier.compile(nb::optim::AdamOptions{.lr = 0.01}, nb::loss::CrossEntropy{},
                      {nb::metrics::Accuracy{}, nb::metrics::TopKAccuracy(2)});
   classifier.fit(points, labels, {.epochs = 30, .batch_size = 32, .verbose = 0});
-  auto scores = classifier.evaluate(points, labels);        // "accuracy", "loss", "top_2_accuracy"
+  auto scores = classifier.evaluate(points, labels);            // "accuracy", "loss", "top_2_accuracy"
   auto predicted = nb::argmax(classifier.predict(points), -1);  // class ids [N]
   std::cout << nb::metrics::format_confusion_matrix(nb::metrics::confusion_matrix(predicted, labels, 3),
                                                     {"red", "green", "blue"});
@@ -828,17 +868,16 @@ TEST_CASE("docs/training.md: callbacks", "[train][docs]") {
 
   auto early_stopping = std::make_shared<nb::train::EarlyStopping>(
       nb::train::EarlyStoppingOptions{.monitor = "val_loss", .patience = 3, .restore_best_weights = true});
-  auto history = model.fit(x, y, {.epochs = 100,
-                                  .validation_split = 0.2,
-                                  .callbacks = {early_stopping,
-                                                nb::train::TerminateOnNaN{},
-                                                nb::train::CSVLogger("training_log.csv")},
-                                  .verbose = 0});
+  auto history =
+      model.fit(x, y,
+                {.epochs = 100,
+                 .validation_split = 0.2,
+                 .callbacks = {early_stopping, nb::train::TerminateOnNaN{}, nb::train::CSVLogger("training_log.csv")},
+                 .verbose = 0});
   std::cout << "stopped after epoch " << early_stopping->stopped_epoch() + 1 << "\n";
 
-  nb::train::LearningRateScheduler halve_every_10([](int epoch, double lr) {
-    return epoch > 0 && epoch % 10 == 0 ? lr / 2 : lr;
-  });
+  nb::train::LearningRateScheduler halve_every_10(
+      [](int epoch, double lr) { return epoch > 0 && epoch % 10 == 0 ? lr / 2 : lr; });
   nb::train::LambdaCallback print_loss({.on_epoch_end = [](int epoch, nb::train::Logs& logs) {
     if (epoch % 10 == 0) std::cout << "epoch " << epoch << ": loss " << logs.at("loss") << "\n";
   }});

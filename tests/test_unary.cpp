@@ -22,9 +22,7 @@ nb::Tensor<double> tensor(const std::vector<double>& values, const nb::Shape& sh
   return nb::from_vector<double>(values, shape);
 }
 
-nb::Tensor<double> tensor(const std::vector<double>& values) {
-  return nb::from_vector<double>(values);
-}
+nb::Tensor<double> tensor(const std::vector<double>& values) { return nb::from_vector<double>(values); }
 
 /// Elementwise comparison with a relative tolerance; exact for infinities.
 void require_values(const nb::Tensor<double>& actual, const std::vector<double>& expected) {
@@ -39,8 +37,7 @@ void require_values(const nb::Tensor<double>& actual, const std::vector<double>&
   }
 }
 
-void require_gradcheck(const std::string& name,
-                       const std::function<nb::Tensor<double>(const Inputs&)>& function,
+void require_gradcheck(const std::string& name, const std::function<nb::Tensor<double>(const Inputs&)>& function,
                        const Inputs& inputs) {
   auto result = nb::gradcheck<double>(function, inputs);
   INFO(name << ": " << result.report);
@@ -48,9 +45,8 @@ void require_gradcheck(const std::string& name,
 }
 
 /// The gradient of sum(function(x)) at x (a leaf made here), by backward().
-nb::Tensor<double> gradient_of_sum(
-    const std::function<nb::Tensor<double>(const nb::Tensor<double>&)>& function,
-    const std::vector<double>& values) {
+nb::Tensor<double> gradient_of_sum(const std::function<nb::Tensor<double>(const nb::Tensor<double>&)>& function,
+                                   const std::vector<double>& values) {
   auto x = tensor(values).requires_grad_();
   auto out = function(x);
   out.backward(nb::ones_like(out));
@@ -66,9 +62,7 @@ nb::Tensor<double> transposed_view(const std::vector<double>& values) {
 }
 
 /// A dense copy of `view` (not part of any graph).
-nb::Tensor<double> dense_copy(const nb::Tensor<double>& view) {
-  return tensor(view.to_vector(), view.shape());
-}
+nb::Tensor<double> dense_copy(const nb::Tensor<double>& view) { return tensor(view.to_vector(), view.shape()); }
 
 }  // namespace
 
@@ -180,8 +174,7 @@ TEST_CASE("math: masks and select", "[unary][math]") {
 // ---- forward values -------------------------------------------------------------------------
 
 TEST_CASE("unary: forward values against hand-computed numbers", "[unary]") {
-  require_values(nb::exp(tensor({0, 1, -1, 2})),
-                 {1, 2.718281828459045, 0.36787944117144233, 7.38905609893065});
+  require_values(nb::exp(tensor({0, 1, -1, 2})), {1, 2.718281828459045, 0.36787944117144233, 7.38905609893065});
   {
     const auto logs = nb::log(tensor({1, 2.718281828459045, 0, -1})).to_vector();
     REQUIRE(logs[0] == 0.0);
@@ -201,8 +194,7 @@ TEST_CASE("unary: forward values against hand-computed numbers", "[unary]") {
   require_values(nb::relu(tensor({-1, 0, 2})), {0, 0, 2});
   require_values(nb::leaky_relu(tensor({-2, 3}), 0.1), {-0.2, 3});
   require_values(nb::leaky_relu(tensor({-2, 3})), {-0.02, 3});  // PyTorch's default slope 0.01
-  require_values(nb::gelu(tensor({0, 1, -1, 2})),
-                 {0, 0.8413447460685429, -0.15865525393145707, 1.9544997361036416});
+  require_values(nb::gelu(tensor({0, 1, -1, 2})), {0, 0.8413447460685429, -0.15865525393145707, 1.9544997361036416});
   require_values(nb::clamp(tensor({-2, 0.5, 3}), 0, 1), {0, 0.5, 1});
   require_values(nb::maximum(tensor({1, 5, -2}), tensor({3, 2, -2})), {3, 5, -2});
   require_values(nb::minimum(tensor({1, 5, -2}), tensor({3, 2, -2})), {1, 2, -2});
@@ -250,56 +242,39 @@ TEST_CASE("unary: gradcheck of every differentiable op", "[unary][gradcheck]") {
   require_gradcheck("square", [](const Inputs& x) { return nb::square(x[0]); }, {any});
   require_gradcheck("pow(x, 3)", [](const Inputs& x) { return nb::pow(x[0], 3); }, {any});
   require_gradcheck("pow(x, 2.5)", [](const Inputs& x) { return nb::pow(x[0], 2.5); }, {positive});
-  require_gradcheck("pow(x, -1.5)", [](const Inputs& x) { return nb::pow(x[0], -1.5); },
-                    {positive});
-  require_gradcheck("pow(x, y)", [](const Inputs& x) { return nb::pow(x[0], x[1]); },
-                    {positive, any});
+  require_gradcheck("pow(x, -1.5)", [](const Inputs& x) { return nb::pow(x[0], -1.5); }, {positive});
+  require_gradcheck("pow(x, y)", [](const Inputs& x) { return nb::pow(x[0], x[1]); }, {positive, any});
   require_gradcheck("abs", [](const Inputs& x) { return nb::abs(x[0]); }, {away_from_kinks});
   require_gradcheck("tanh", [](const Inputs& x) { return nb::tanh(x[0]); }, {any});
   require_gradcheck("sigmoid", [](const Inputs& x) { return nb::sigmoid(x[0]); }, {any});
   require_gradcheck("relu", [](const Inputs& x) { return nb::relu(x[0]); }, {away_from_kinks});
-  require_gradcheck("leaky_relu", [](const Inputs& x) { return nb::leaky_relu(x[0], 0.2); },
-                    {away_from_kinks});
+  require_gradcheck("leaky_relu", [](const Inputs& x) { return nb::leaky_relu(x[0], 0.2); }, {away_from_kinks});
   require_gradcheck("gelu", [](const Inputs& x) { return nb::gelu(x[0]); }, {any});
-  require_gradcheck("clamp", [](const Inputs& x) { return nb::clamp(x[0], 0, 1); },
-                    {away_from_kinks});
-  require_gradcheck("maximum", [](const Inputs& x) { return nb::maximum(x[0], x[1]); },
-                    {any, positive});
-  require_gradcheck("minimum", [](const Inputs& x) { return nb::minimum(x[0], x[1]); },
-                    {any, positive});
-  require_gradcheck("where",
-                    [](const Inputs& x) { return nb::where(nb::gt(x[0], 0.5), x[0], x[1]); },
-                    {any, positive});
+  require_gradcheck("clamp", [](const Inputs& x) { return nb::clamp(x[0], 0, 1); }, {away_from_kinks});
+  require_gradcheck("maximum", [](const Inputs& x) { return nb::maximum(x[0], x[1]); }, {any, positive});
+  require_gradcheck("minimum", [](const Inputs& x) { return nb::minimum(x[0], x[1]); }, {any, positive});
+  require_gradcheck("where", [](const Inputs& x) { return nb::where(nb::gt(x[0], 0.5), x[0], x[1]); }, {any, positive});
   // A chain: the engine composes the local derivatives.
-  require_gradcheck("chain",
-                    [](const Inputs& x) { return nb::sigmoid(nb::gelu(nb::tanh(nb::exp(x[0])))); },
-                    {any});
+  require_gradcheck("chain", [](const Inputs& x) { return nb::sigmoid(nb::gelu(nb::tanh(nb::exp(x[0])))); }, {any});
 }
 
 TEST_CASE("unary: gradcheck with broadcasting", "[unary][gradcheck]") {
   const auto column = tensor({0.5, 1.5, 2.5}, {3, 1});
   const auto row = tensor({-1.0, 0.5, 2.0, 3.0}, {1, 4});
-  const auto matrix =
-      tensor({0.1, 0.9, 1.7, 2.6, 3.3, -0.4, -1.2, 0.8, 1.4, 0.35, 2.2, -2.1}, {3, 4});
+  const auto matrix = tensor({0.1, 0.9, 1.7, 2.6, 3.3, -0.4, -1.2, 0.8, 1.4, 0.35, 2.2, -2.1}, {3, 4});
   const auto vector = tensor({0.3, 1.0, 1.5, -0.6}, {4});
 
-  require_gradcheck("pow [3,1]^[1,4]", [](const Inputs& x) { return nb::pow(x[0], x[1]); },
-                    {column, row});
-  require_gradcheck("pow [3,1]^[4]", [](const Inputs& x) { return nb::pow(x[0], x[1]); },
-                    {column, vector});
-  require_gradcheck("maximum [3,4] [4]", [](const Inputs& x) { return nb::maximum(x[0], x[1]); },
-                    {matrix, vector});
-  require_gradcheck("minimum [3,1] [1,4]", [](const Inputs& x) { return nb::minimum(x[0], x[1]); },
-                    {column, row});
+  require_gradcheck("pow [3,1]^[1,4]", [](const Inputs& x) { return nb::pow(x[0], x[1]); }, {column, row});
+  require_gradcheck("pow [3,1]^[4]", [](const Inputs& x) { return nb::pow(x[0], x[1]); }, {column, vector});
+  require_gradcheck("maximum [3,4] [4]", [](const Inputs& x) { return nb::maximum(x[0], x[1]); }, {matrix, vector});
+  require_gradcheck("minimum [3,1] [1,4]", [](const Inputs& x) { return nb::minimum(x[0], x[1]); }, {column, row});
   // where: the condition [3,1], a [1,4] and b [4] broadcast to [3,4].
   const auto condition = tensor({1, 0, 1}, {3, 1});
-  require_gradcheck("where [3,1] [1,4] [4]",
-                    [condition](const Inputs& x) { return nb::where(condition, x[0], x[1]); },
+  require_gradcheck("where [3,1] [1,4] [4]", [condition](const Inputs& x) { return nb::where(condition, x[0], x[1]); },
                     {row, vector});
 }
 
-TEST_CASE("unary: where broadcasts all three operands and routes the gradient by the mask",
-          "[unary]") {
+TEST_CASE("unary: where broadcasts all three operands and routes the gradient by the mask", "[unary]") {
   const auto condition = tensor({1, 0}, {2, 1});
   auto a = tensor({1, 2, 3}).requires_grad_();
   auto b = tensor({10, 20}, {2, 1}).requires_grad_();
@@ -336,11 +311,9 @@ TEST_CASE("unary: derivatives at the kinks follow PyTorch", "[unary]") {
   // relu and abs: 0 at 0; leaky_relu: the slope at 0; clamp: 1 on the bounds.
   require_values(gradient_of_sum([](const auto& x) { return nb::relu(x); }, {-1, 0, 2}), {0, 0, 1});
   require_values(gradient_of_sum([](const auto& x) { return nb::abs(x); }, {-1, 0, 2}), {-1, 0, 1});
-  require_values(gradient_of_sum([](const auto& x) { return nb::leaky_relu(x, 0.1); }, {-1, 0, 2}),
-                 {0.1, 0.1, 1});
-  require_values(
-      gradient_of_sum([](const auto& x) { return nb::clamp(x, 0, 1); }, {-0.5, 0, 0.5, 1, 1.5}),
-      {0, 1, 1, 1, 0});
+  require_values(gradient_of_sum([](const auto& x) { return nb::leaky_relu(x, 0.1); }, {-1, 0, 2}), {0.1, 0.1, 1});
+  require_values(gradient_of_sum([](const auto& x) { return nb::clamp(x, 0, 1); }, {-0.5, 0, 0.5, 1, 1.5}),
+                 {0, 1, 1, 1, 0});
   // pow(x, 0) is the constant 1: gradient 0 even at x = 0 (not NaN).
   require_values(gradient_of_sum([](const auto& x) { return nb::pow(x, 0); }, {0, 2}), {0, 0});
   // d(0^y)/dy: 0, not NaN.
@@ -365,29 +338,24 @@ TEST_CASE("unary: maximum and minimum split the gradient evenly on ties", "[unar
   require_values(d.grad(), {0, 5, 10});
 }
 
-TEST_CASE("unary: backward through the output-based derivatives gives hand-computed values",
-          "[unary]") {
+TEST_CASE("unary: backward through the output-based derivatives gives hand-computed values", "[unary]") {
   // exp' = exp, sigmoid' = s(1-s), tanh' = 1 - t^2, sqrt' = 1/(2 sqrt), log' = 1/x, square' = 2x
-  require_values(gradient_of_sum([](const auto& x) { return nb::exp(x); }, {0, 1}),
-                 {1, 2.718281828459045});
+  require_values(gradient_of_sum([](const auto& x) { return nb::exp(x); }, {0, 1}), {1, 2.718281828459045});
   require_values(gradient_of_sum([](const auto& x) { return nb::sigmoid(x); }, {0}), {0.25});
   require_values(gradient_of_sum([](const auto& x) { return nb::tanh(x); }, {0, 0.5}),
                  {1, 1 - 0.46211715726000974 * 0.46211715726000974});
   require_values(gradient_of_sum([](const auto& x) { return nb::sqrt(x); }, {4, 0.25}), {0.25, 1});
   require_values(gradient_of_sum([](const auto& x) { return nb::log(x); }, {4, 0.5}), {0.25, 2});
   require_values(gradient_of_sum([](const auto& x) { return nb::square(x); }, {-3, 0.5}), {-6, 1});
-  require_values(gradient_of_sum([](const auto& x) { return nb::gelu(x); }, {0, 1}),
-                 {0.5, 1.0833154705876864});
+  require_values(gradient_of_sum([](const auto& x) { return nb::gelu(x); }, {0, 1}), {0.5, 1.0833154705876864});
 }
 
 // ---- non-contiguous inputs ------------------------------------------------------------------
 
-TEST_CASE("unary: a transposed (non-contiguous) input gives the same values and gradients",
-          "[unary]") {
+TEST_CASE("unary: a transposed (non-contiguous) input gives the same values and gradients", "[unary]") {
   const std::vector<double> values = {0.3, -1.2, 0.8, 2.1, -0.6, 1.4};
   const std::vector<double> other_values = {1.1, 0.9, -0.5, 1.7, 0.2, 0.6};
-  using Binary =
-      std::function<nb::Tensor<double>(const nb::Tensor<double>&, const nb::Tensor<double>&)>;
+  using Binary = std::function<nb::Tensor<double>(const nb::Tensor<double>&, const nb::Tensor<double>&)>;
   const std::vector<std::pair<std::string, Binary>> ops = {
       {"exp", [](const auto& x, const auto&) { return nb::exp(x); }},
       {"sigmoid", [](const auto& x, const auto&) { return nb::sigmoid(x); }},
@@ -475,19 +443,14 @@ TEST_CASE("unary: comparisons with NaN, on floats and on index tensors", "[unary
 
 // ---- errors ---------------------------------------------------------------------------------
 
-TEST_CASE("unary: unbroadcastable shapes throw ShapeError naming the op and both shapes",
-          "[unary][errors]") {
+TEST_CASE("unary: unbroadcastable shapes throw ShapeError naming the op and both shapes", "[unary][errors]") {
   const auto a = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
   const auto b = tensor({1, 2, 3, 4}, {4});
   const std::vector<std::pair<std::string, std::function<nb::Tensor<double>()>>> cases = {
-      {"eq", [&] { return nb::eq(a, b); }},
-      {"ne", [&] { return nb::ne(a, b); }},
-      {"lt", [&] { return nb::lt(a, b); }},
-      {"le", [&] { return nb::le(a, b); }},
-      {"gt", [&] { return nb::gt(a, b); }},
-      {"ge", [&] { return nb::ge(a, b); }},
-      {"pow", [&] { return nb::pow(a, b); }},
-      {"maximum", [&] { return nb::maximum(a, b); }},
+      {"eq", [&] { return nb::eq(a, b); }},           {"ne", [&] { return nb::ne(a, b); }},
+      {"lt", [&] { return nb::lt(a, b); }},           {"le", [&] { return nb::le(a, b); }},
+      {"gt", [&] { return nb::gt(a, b); }},           {"ge", [&] { return nb::ge(a, b); }},
+      {"pow", [&] { return nb::pow(a, b); }},         {"maximum", [&] { return nb::maximum(a, b); }},
       {"minimum", [&] { return nb::minimum(a, b); }},
   };
   for (const auto& [name, call] : cases) {
@@ -497,15 +460,14 @@ TEST_CASE("unary: unbroadcastable shapes throw ShapeError naming the op and both
   }
   const auto condition = tensor({1, 0}, {2, 1});
   REQUIRE_THROWS_AS(nb::where(condition, a, b), nb::ShapeError);
-  REQUIRE_THROWS_WITH(nb::where(condition, a, b), Contains("where:") && Contains("[2,1]") &&
-                                                      Contains("[2,3]") && Contains("[4]"));
+  REQUIRE_THROWS_WITH(nb::where(condition, a, b),
+                      Contains("where:") && Contains("[2,1]") && Contains("[2,3]") && Contains("[4]"));
 }
 
 TEST_CASE("unary: clamp rejects min > max and NaN bounds", "[unary][errors]") {
   const auto x = tensor({1, 2});
   REQUIRE_THROWS_AS(nb::clamp(x, 2, 1), nb::ValueError);
-  REQUIRE_THROWS_WITH(nb::clamp(x, 2, 0.5),
-                      Contains("clamp") && Contains("min (2)") && Contains("max (0.5)"));
+  REQUIRE_THROWS_WITH(nb::clamp(x, 2, 0.5), Contains("clamp") && Contains("min (2)") && Contains("max (0.5)"));
   REQUIRE_THROWS_AS(nb::clamp(x, kNaN, 1), nb::ValueError);
   REQUIRE_NOTHROW(nb::clamp(x, 1, 1));
 }
@@ -531,8 +493,7 @@ TEST_CASE("unary: no graph is recorded without requires_grad or under NoGradGuar
   REQUIRE_FALSE(nb::pow(x, x).requires_grad());
 }
 
-TEST_CASE("unary: modifying a saved tensor in place before backward is reported",
-          "[unary][errors]") {
+TEST_CASE("unary: modifying a saved tensor in place before backward is reported", "[unary][errors]") {
   auto x = tensor({0.5, 1.5}).requires_grad_();
   auto s = nb::sigmoid(x);  // its backward reads s
   {

@@ -270,8 +270,11 @@ TEST_CASE("gradcheck: chains of views and views composed with mul", "[ops][views
   require_gradcheck([](const Inputs& x) { return nb::mul(x[0].reshape({4, 3}), x[1].permute({1, 0})); }, {m, m});
   // Overlapping windows of the same input: both paths' gradients must add up.
   require_gradcheck([](const Inputs& x) { return nb::mul(x[0].narrow(0, 0, 2), x[0].narrow(0, 1, 2)); }, {m});
-  require_gradcheck([](const Inputs& x) { return nb::mul(nb::expand(x[0], {3, 4}), x[1]); },
-                    {nb::randn<double>({4}, 7), m});
+  require_gradcheck(
+      [](const Inputs& x) {
+        return nb::mul(nb::expand(x[0], {3, 4}), x[1]);
+      },
+      {nb::randn<double>({4}, 7), m});
   require_gradcheck([](const Inputs& x) { return nb::mul(x[0].slice(1, -3, 4), x[0].slice(1, 0, 3)); }, {m});
 }
 
@@ -282,11 +285,17 @@ TEST_CASE("gradcheck: index_select, concat and stack", "[ops][views][gradcheck]"
   require_gradcheck([](const Inputs& x) { return nb::index_select(x[0], 0, {2, 0, 2, 2}); }, {m});
   require_gradcheck([](const Inputs& x) { return nb::index_select(x[0], 1, {3, 3, 1}); }, {m});
   require_gradcheck(
-      [](const Inputs& x) { return nb::mul(nb::index_select(x[0].t(), 1, {1, 1}), x[0].t().narrow(1, 0, 2)); }, {m});
+      [](const Inputs& x) {
+        return nb::mul(nb::index_select(x[0].t(), 1, {1, 1}), x[0].t().narrow(1, 0, 2));
+      },
+      {m});
   require_gradcheck([](const Inputs& x) { return nb::concat({x[0], x[1]}, 0); }, {m, p});
   require_gradcheck([](const Inputs& x) { return nb::concat({x[0], x[1], x[0]}, 1); }, {m, q});
   require_gradcheck(
-      [](const Inputs& x) { return nb::mul(nb::concat({x[0].t(), x[1].t()}, 1), x[0].t().narrow(1, 0, 1)); }, {m, p});
+      [](const Inputs& x) {
+        return nb::mul(nb::concat({x[0].t(), x[1].t()}, 1), x[0].t().narrow(1, 0, 1));
+      },
+      {m, p});
   require_gradcheck([](const Inputs& x) { return nb::stack({x[0], x[1]}, 0); }, {m, m});
   require_gradcheck([](const Inputs& x) { return nb::stack({x[0], nb::mul(x[0], x[1])}, 1); }, {m, m});
   require_gradcheck([](const Inputs& x) { return nb::stack({x[0].t(), x[1].t()}, -1); }, {q, q});
@@ -343,8 +352,7 @@ TEST_CASE("index_select, concat and stack errors", "[ops][views][errors]") {
   const auto b = nb::ones<float>({2, 4});
   REQUIRE(nb::concat({a, b}, 1).shape() == nb::Shape{2, 7});
   REQUIRE_THROWS_AS(nb::concat({a, b}, 0), nb::ShapeError);
-  REQUIRE_THROWS_WITH(nb::concat({a, a, b}, 0),
-                      Contains("concat: tensor 2") && Contains("[2,4]") && Contains("[2,3]"));
+  REQUIRE_THROWS_WITH(nb::concat({a, a, b}, 0), Contains("concat: tensor 2") && Contains("[2,4]") && Contains("[2,3]"));
   REQUIRE_THROWS_WITH(nb::concat({a, nb::ones<float>({2, 3, 1})}, 1), Contains("tensor 1") && Contains("[2,3,1]"));
   REQUIRE_THROWS_AS(nb::concat(std::vector<nb::Tensor<float>>{}), nb::ValueError);
   REQUIRE_THROWS_WITH(nb::cat(std::vector<nb::Tensor<float>>{}, 0), Contains("concat") && Contains("empty"));

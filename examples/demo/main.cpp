@@ -2,9 +2,8 @@
 // with nabla's autograd, printing the loss and parameters as they converge.
 //
 // Run: bash scripts/run_demo.sh    (or build the `demo` target and run it)
-#include <nabla/nabla.hpp>
-
 #include <cstdio>
+#include <nabla/nabla.hpp>
 
 namespace nb = nabla;
 
@@ -22,8 +21,7 @@ int main() {
     auto loss = nb::mean(nb::square(nb::matmul(x, w) + b - y));
     if (step == 0) std::printf("\nthe graph backward() walks:\n%s\n", nb::to_mermaid(loss).c_str());
     loss.backward();
-    if (step % 20 == 0 || step == 199)
-      std::printf("%6d %12.6f %10.5f %10.5f\n", step, loss.item(), w.item(), b.item());
+    if (step % 20 == 0 || step == 199) std::printf("%6d %12.6f %10.5f %10.5f\n", step, loss.item(), w.item(), b.item());
     nb::NoGradGuard no_grad;
     w -= 0.1f * w.grad();
     b -= 0.1f * b.grad();

@@ -4,16 +4,14 @@
 // solution, and a strict loader of the Boston house prices CSV (on nabla's read_csv).
 #pragma once
 
-#include <nabla/data/csv.hpp>
-
 #include <Eigen/Dense>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nabla/data/csv.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -141,8 +139,8 @@ inline const char* const kFetchBostonCommand = "bash scripts/fetch_data.sh bosto
 
 /// The CSV's header: 13 features, then the target medv (median home value, $1000s).
 inline const std::vector<std::string>& boston_columns() {
-  static const std::vector<std::string> columns = {"crim", "zn",  "indus",   "chas", "nox",   "rm",   "age",
-                                                   "dis",  "rad", "tax", "ptratio", "b",    "lstat", "medv"};
+  static const std::vector<std::string> columns = {"crim", "zn",  "indus", "chas",    "nox", "rm",    "age",
+                                                   "dis",  "rad", "tax",   "ptratio", "b",   "lstat", "medv"};
   return columns;
 }
 
@@ -170,8 +168,8 @@ struct BostonTable {
 /// or <dir>/data.csv, or <dir>/package/data/data.csv (a plain `tar xzf` of the npm tarball).
 inline std::filesystem::path find_boston_csv(const std::filesystem::path& directory) {
   std::error_code error;
-  for (const auto& candidate : {directory / "data" / "data.csv", directory / "data.csv",
-                                directory / "package" / "data" / "data.csv"})
+  for (const auto& candidate :
+       {directory / "data" / "data.csv", directory / "data.csv", directory / "package" / "data" / "data.csv"})
     if (std::filesystem::is_regular_file(candidate, error)) return candidate;
   throw DataMissing("no Boston house prices data in '" + directory.string() + "' (looked for data/data.csv)");
 }

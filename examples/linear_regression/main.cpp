@@ -16,10 +16,7 @@
 //
 // Exit status: 0 when every check passed; 1 when a check failed or the data is missing or
 // corrupted; 2 for a bad command line. docs/gradient_descent.md derives the gradients.
-#include <nabla/nabla.hpp>
-
 #include <Eigen/Dense>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,6 +24,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <nabla/nabla.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -127,7 +125,8 @@ Options parse_options(int argc, char** argv) {
     } else if (flag == "--svg") {
       options.svg = value();
     } else if (flag == "--seed") {
-      options.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0, std::numeric_limits<std::int64_t>::max()));
+      options.seed =
+          static_cast<std::uint64_t>(parse_integer(flag, value(), 0, std::numeric_limits<std::int64_t>::max()));
     } else {
       throw UsageError("unknown option '" + std::string(argv[i]) + "'");
     }
@@ -225,9 +224,8 @@ int run_part_one(const Options& options, Checks& checks) {
     const double gradient_values[2][3] = {
         {hand.d_intercept, autograd_intercept.grad().item(), optimizer_intercept.grad().item()},
         {hand.d_slope, autograd_slope.grad().item(), optimizer_slope.grad().item()}};
-    const double parameter_values[2][3] = {
-        {hand_intercept, autograd_intercept.item(), optimizer_intercept.item()},
-        {hand_slope, autograd_slope.item(), optimizer_slope.item()}};
+    const double parameter_values[2][3] = {{hand_intercept, autograd_intercept.item(), optimizer_intercept.item()},
+                                           {hand_slope, autograd_slope.item(), optimizer_slope.item()}};
     const double loss_values[3] = {hand.loss, autograd_loss.item(), optimizer_loss.item()};
     for (int k = 1; k < 3; ++k) {
       for (int p = 0; p < 2; ++p) {
@@ -263,8 +261,8 @@ int run_part_one(const Options& options, Checks& checks) {
   std::printf("\nlargest difference to the hand-derived values over all %d steps: J %.2e, gradient %.2e, theta %.2e\n",
               steps, worst_loss_gap, worst_gradient_gap, worst_parameter_gap);
   checks.expect(all_agree, "hand-derived gradients, autograd and nabla's SGD agree to float rounding at every step");
-  checks.expect(last_loss < first_loss, "the loss fell (" + format("%.5f", first_loss) + " -> " +
-                                            format("%.5f", last_loss) + ")");
+  checks.expect(last_loss < first_loss,
+                "the loss fell (" + format("%.5f", first_loss) + " -> " + format("%.5f", last_loss) + ")");
   checks.expect(std::abs(hand_intercept - best_intercept) < 1e-3 && std::abs(hand_slope - best_slope) < 1e-3,
                 "gradient descent reached the least-squares line (theta0 " + format("%.5f", hand_intercept) +
                     ", theta1 " + format("%.5f", hand_slope) + ")");
@@ -285,9 +283,10 @@ int run_part_one(const Options& options, Checks& checks) {
   const double spread = std::sqrt((1 - mean_x_squared) * (1 - mean_x_squared) / 4 + mean_x * mean_x);
   const double lambda_min = half_trace - spread, lambda_max = half_trace + spread;
   const float too_large = static_cast<float>(std::round(1.2 * 2 / lambda_max * 100) / 100);  // 20% past the edge
-  std::printf("\nthe learning rate: the Hessian of J has eigenvalues %.4f and %.4f, so gradient descent\n"
-              "converges for lr < 2 / lambda_max = %.4f and diverges beyond\n",
-              lambda_min, lambda_max, 2 / lambda_max);
+  std::printf(
+      "\nthe learning rate: the Hessian of J has eigenvalues %.4f and %.4f, so gradient descent\n"
+      "converges for lr < 2 / lambda_max = %.4f and diverges beyond\n",
+      lambda_min, lambda_max, 2 / lambda_max);
 
   struct Run {
     std::string label;
@@ -326,8 +325,8 @@ int run_part_one(const Options& options, Checks& checks) {
                 "lr " + format("%.2f", too_large) + " > 2 / lambda_max diverges (J " +
                     format("%.4g", runs[2].losses.front()) + " -> " + format("%.4g", runs[2].losses.back()) + ")");
   checks.expect(!(runs[3].losses.back() < 100 * runs[3].losses.front()),
-                "the sign slip turns descent into ascent: J grows (" + format("%.4g", runs[3].losses.front()) +
-                    " -> " + format("%.4g", runs[3].losses.back()) + ")");
+                "the sign slip turns descent into ascent: J grows (" + format("%.4g", runs[3].losses.front()) + " -> " +
+                    format("%.4g", runs[3].losses.back()) + ")");
   std::printf("part 1 took %.2f s\n\n", seconds_since(start));
   return 0;
 }
@@ -339,10 +338,10 @@ struct MethodResult {
   std::string name;
   std::string color;
   int epochs = 0;
-  std::vector<double> train_mse;  // after each epoch (index 0: at the start)
+  std::vector<double> train_mse;     // after each epoch (index 0: at the start)
   std::vector<double> coefficients;  // [intercept, w_1 .. w_13]
   double train_rmse = 0, test_rmse = 0, seconds = 0;
-  double max_relative_difference = 0;  // max_i |theta_i - theta*_i| / |theta*_i|
+  double max_relative_difference = 0;   // max_i |theta_i - theta*_i| / |theta*_i|
   double norm_relative_difference = 0;  // ||theta - theta*|| / ||theta*||
 };
 
@@ -415,8 +414,8 @@ void write_loss_curves(const std::string& path, const std::vector<MethodResult>&
   const double top_height = size_attribute(early_svg, "height");
   const double width = std::max(size_attribute(early_svg, "width"), size_attribute(excess_svg, "width"));
   const double height = top_height + size_attribute(excess_svg, "height");
-  std::string document = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + format("%.0f", width) +
-                         "\" height=\"" + format("%.0f", height) + "\">\n";
+  std::string document = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + format("%.0f", width) + "\" height=\"" +
+                         format("%.0f", height) + "\">\n";
   document += early_svg;
   document += "<g transform=\"translate(0," + format("%.0f", top_height) + ")\">\n" + excess_svg + "</g>\n</svg>\n";
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
@@ -446,8 +445,8 @@ int run_part_two(const Options& options, Checks& checks) {
   }
   const std::int64_t n = table.rows, features = static_cast<std::int64_t>(table.feature_names.size());
   if (n < 2 * (features + 1))
-    throw example::DataCorrupted("only " + std::to_string(n) + " rows: too few to fit " +
-                                 std::to_string(features + 1) + " coefficients and keep a test set");
+    throw example::DataCorrupted("only " + std::to_string(n) + " rows: too few to fit " + std::to_string(features + 1) +
+                                 " coefficients and keep a test set");
   std::printf("data: %lld rows x %lld features from %s, target medv (median home value, $1000s)%s\n",
               static_cast<long long>(n), static_cast<long long>(features), options.data_dir.c_str(),
               n == 506 ? "" : " (the full data set has 506 rows)");
@@ -465,15 +464,17 @@ int run_part_two(const Options& options, Checks& checks) {
   const nb::Tensor<double> x_test = scaler.transform(nb::index_select(all_x, 0, test_index)).contiguous();
   const nb::Tensor<double> y_train = nb::index_select(all_y, 0, train_index).contiguous();
   const nb::Tensor<double> y_test = nb::index_select(all_y, 0, test_index).contiguous();
-  std::printf("split (seed %llu): %lld train rows, %lld test rows; features standardized with the train rows' "
-              "mean and std\n",
-              static_cast<unsigned long long>(options.seed), static_cast<long long>(train_rows),
-              static_cast<long long>(test_rows));
+  std::printf(
+      "split (seed %llu): %lld train rows, %lld test rows; features standardized with the train rows' "
+      "mean and std\n",
+      static_cast<unsigned long long>(options.seed), static_cast<long long>(train_rows),
+      static_cast<long long>(test_rows));
 
   // The closed form: least squares by QR of [1 | X_train].
   const Eigen::MatrixXd train_design = example::design_matrix(x_train.data(), train_rows, features);
   const Eigen::MatrixXd test_design = example::design_matrix(x_test.data(), test_rows, features);
-  const Eigen::Map<const Eigen::VectorXd> train_targets(y_train.data(), train_rows), test_targets(y_test.data(), test_rows);
+  const Eigen::Map<const Eigen::VectorXd> train_targets(y_train.data(), train_rows),
+      test_targets(y_test.data(), test_rows);
   Eigen::VectorXd closed_form;
   try {
     closed_form = example::closed_form_least_squares(train_design, train_targets);
@@ -489,9 +490,10 @@ int run_part_two(const Options& options, Checks& checks) {
   const Eigen::VectorXd eigenvalues = example::mse_hessian_eigenvalues(train_design);
   const double lambda_min = eigenvalues.minCoeff(), lambda_max = eigenvalues.maxCoeff();
   const double gd_learning_rate = 1 / lambda_max;
-  std::printf("Hessian of the MSE: eigenvalues %.4f .. %.4f, condition number %.1f; full-batch GD lr = 1/lambda_max "
-              "= %.4f\n\n",
-              lambda_min, lambda_max, lambda_max / lambda_min, gd_learning_rate);
+  std::printf(
+      "Hessian of the MSE: eigenvalues %.4f .. %.4f, condition number %.1f; full-batch GD lr = 1/lambda_max "
+      "= %.4f\n\n",
+      lambda_min, lambda_max, lambda_max / lambda_min, gd_learning_rate);
 
   const int gd_steps = options.steps.value_or(options.quick ? 1500 : 3000);
   const int minibatch_epochs = options.epochs.value_or(options.quick ? 30 : 300);
@@ -549,21 +551,23 @@ int run_part_two(const Options& options, Checks& checks) {
   std::printf("%-22s %14s %6s %10.4f %9.4f %13s %13s %7s\n", "predict the train mean", "-", "-",
               example::root_mean_squared_error(train_design, baseline, train_targets),
               example::root_mean_squared_error(test_design, baseline, test_targets), "-", "-", "-");
-  std::printf("%-22s %14s %6s %10.4f %9.4f %13s %13s %7s\n", "closed form (QR)", "-", "-",
-              best_train_rmse, example::root_mean_squared_error(test_design, closed_form, test_targets), "0", "0", "-");
-  const std::string hyperparameters[3] = {"lr " + format("%.4f", gd_learning_rate),
-                                          "lr " + format("%g", sgd_learning_rate) + ", b " + std::to_string(batch_size),
-                                          "lr " + format("%g", adam_learning_rate) + ", b " + std::to_string(batch_size)};
+  std::printf("%-22s %14s %6s %10.4f %9.4f %13s %13s %7s\n", "closed form (QR)", "-", "-", best_train_rmse,
+              example::root_mean_squared_error(test_design, closed_form, test_targets), "0", "0", "-");
+  const std::string hyperparameters[3] = {
+      "lr " + format("%.4f", gd_learning_rate),
+      "lr " + format("%g", sgd_learning_rate) + ", b " + std::to_string(batch_size),
+      "lr " + format("%g", adam_learning_rate) + ", b " + std::to_string(batch_size)};
   for (std::size_t m = 0; m < methods.size(); ++m) {
     const auto& method = methods[m];
     std::printf("%-22s %14s %6d %10.4f %9.4f %13.3e %13.3e %6.2fs\n", method.name.c_str(), hyperparameters[m].c_str(),
                 method.epochs, method.train_rmse, method.test_rmse, method.max_relative_difference,
                 method.norm_relative_difference, method.seconds);
   }
-  std::printf("(RMSE in $1000s. Differences to the closed-form coefficients theta*: max rel diff = max_i |theta_i -\n"
-              "theta*_i| / |theta*_i|, norm rel diff = ||theta - theta*|| / ||theta*||. An epoch is one pass over the\n"
-              "%lld training rows: 1 step for full-batch GD, %lld for the mini-batch methods.)\n\n",
-              static_cast<long long>(train_rows), static_cast<long long>(loader.size()));
+  std::printf(
+      "(RMSE in $1000s. Differences to the closed-form coefficients theta*: max rel diff = max_i |theta_i -\n"
+      "theta*_i| / |theta*_i|, norm rel diff = ||theta - theta*|| / ||theta*||. An epoch is one pass over the\n"
+      "%lld training rows: 1 step for full-batch GD, %lld for the mini-batch methods.)\n\n",
+      static_cast<long long>(train_rows), static_cast<long long>(loader.size()));
 
   write_loss_curves(options.svg, methods, best_train_rmse * best_train_rmse);
   std::printf("loss curves written to %s\n", options.svg.c_str());

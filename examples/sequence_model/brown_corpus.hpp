@@ -44,8 +44,8 @@ class DataCorrupted : public std::runtime_error {
 
 /// "ca01" .. "cr09": a 'c', a genre letter a..r, two digits.
 inline bool is_brown_file_name(const std::string& name) {
-  return name.size() == 4 && name[0] == 'c' && name[1] >= 'a' && name[1] <= 'r' && name[2] >= '0' &&
-         name[2] <= '9' && name[3] >= '0' && name[3] <= '9';
+  return name.size() == 4 && name[0] == 'c' && name[1] >= 'a' && name[1] <= 'r' && name[2] >= '0' && name[2] <= '9' &&
+         name[3] >= '0' && name[3] <= '9';
 }
 
 /// The corpus files in `directory` in corpus order (their names sort that way). Also looks in
@@ -79,25 +79,23 @@ inline void read_brown_file(const std::filesystem::path& file, std::vector<std::
     for (const char c : line) {
       const auto byte = static_cast<unsigned char>(c);
       if ((byte < 0x20 && c != '\t' && c != '\r') || byte == 0x7f)
-        throw DataCorrupted("'" + file.string() + "' line " + std::to_string(line_number) +
-                            ": control byte " + std::to_string(byte) +
-                            " (the Brown corpus is plain text): the file is damaged");
+        throw DataCorrupted("'" + file.string() + "' line " + std::to_string(line_number) + ": control byte " +
+                            std::to_string(byte) + " (the Brown corpus is plain text): the file is damaged");
     }
     std::istringstream tokens(line);
     std::string token;
     while (tokens >> token) {
       const std::size_t slash = token.rfind('/');
       if (slash == std::string::npos || slash == 0 || slash + 1 == token.size())
-        throw DataCorrupted("'" + file.string() + "' line " + std::to_string(line_number) +
-                            ": token '" + token.substr(0, 60) +
+        throw DataCorrupted("'" + file.string() + "' line " + std::to_string(line_number) + ": token '" +
+                            token.substr(0, 60) +
                             "' is not written word/tag: the file is damaged or not the Brown "
                             "corpus");
       words.push_back(token.substr(0, slash));
     }
   }
   if (in.bad()) throw DataCorrupted("'" + file.string() + "': read error");
-  if (words.size() == words_before)
-    throw DataCorrupted("'" + file.string() + "' holds no tokens: the file is damaged");
+  if (words.size() == words_before) throw DataCorrupted("'" + file.string() + "' holds no tokens: the file is damaged");
 }
 
 /// Every word of the corpus in corpus order.
@@ -137,8 +135,7 @@ class Vocabulary {
     });
     words_.push_back(kUnknownWord);
     for (const auto& [word, count] : kept) words_.push_back(word);
-    for (std::size_t id = 0; id < words_.size(); ++id)
-      ids_.emplace(words_[id], static_cast<std::int64_t>(id));
+    for (std::size_t id = 0; id < words_.size(); ++id) ids_.emplace(words_[id], static_cast<std::int64_t>(id));
   }
 
   std::int64_t size() const { return static_cast<std::int64_t>(words_.size()); }
@@ -185,18 +182,15 @@ inline LanguageModelData split_corpus(const BrownCorpus& corpus, std::int64_t tr
                                       std::int64_t validation_tokens, std::int64_t rare_count) {
   const auto total = static_cast<std::int64_t>(corpus.words.size());
   if (train_tokens < 2 || validation_tokens < 2 || train_tokens + validation_tokens + 2 > total)
-    throw DataCorrupted("the corpus has " + std::to_string(total) + " tokens in " +
-                        std::to_string(corpus.file_count) + " files, too few for " +
-                        std::to_string(train_tokens) + " training + " +
+    throw DataCorrupted("the corpus has " + std::to_string(total) + " tokens in " + std::to_string(corpus.file_count) +
+                        " files, too few for " + std::to_string(train_tokens) + " training + " +
                         std::to_string(validation_tokens) +
                         " validation tokens and a test part (the full Brown corpus has 1,161,192 "
                         "tokens in 500 files: is the download incomplete?)");
   const auto begin = corpus.words.begin();
   const std::vector<std::string> train_words(begin, begin + train_tokens);
-  const std::vector<std::string> validation_words(begin + train_tokens,
-                                                  begin + train_tokens + validation_tokens);
-  const std::vector<std::string> test_words(begin + train_tokens + validation_tokens,
-                                            corpus.words.end());
+  const std::vector<std::string> validation_words(begin + train_tokens, begin + train_tokens + validation_tokens);
+  const std::vector<std::string> test_words(begin + train_tokens + validation_tokens, corpus.words.end());
   LanguageModelData data;
   data.vocabulary = Vocabulary(train_words, rare_count);
   data.train = data.vocabulary.encode(train_words);
@@ -204,18 +198,15 @@ inline LanguageModelData split_corpus(const BrownCorpus& corpus, std::int64_t tr
   data.test = data.vocabulary.encode(test_words);
   data.corpus_tokens = total;
   data.file_count = corpus.file_count;
-  const auto unknown =
-      std::count(data.validation.begin(), data.validation.end(), Vocabulary::kUnknown);
-  data.unknown_rate_validation =
-      static_cast<double>(unknown) / static_cast<double>(data.validation.size());
+  const auto unknown = std::count(data.validation.begin(), data.validation.end(), Vocabulary::kUnknown);
+  data.unknown_rate_validation = static_cast<double>(unknown) / static_cast<double>(data.validation.size());
   return data;
 }
 
 /// exp of the mean negative log-probability of `tokens` under the unigram model fitted on
 /// `train` (p(w) = count(w) / |train|): the baseline a model that ignores context reaches.
 /// Every id has a training count > 0 (rare words all became <unk>, which then occurs).
-inline double unigram_perplexity(const std::vector<std::int64_t>& train,
-                                 const std::vector<std::int64_t>& tokens,
+inline double unigram_perplexity(const std::vector<std::int64_t>& train, const std::vector<std::int64_t>& tokens,
                                  std::int64_t vocabulary_size) {
   std::vector<double> counts(static_cast<std::size_t>(vocabulary_size), 0.0);
   for (const std::int64_t id : train) counts[static_cast<std::size_t>(id)] += 1.0;
@@ -228,8 +219,7 @@ inline double unigram_perplexity(const std::vector<std::int64_t>& train,
     negative_log_likelihood -= std::log(count / total);
     ++counted;
   }
-  return std::exp(negative_log_likelihood /
-                  static_cast<double>(std::max<std::int64_t>(counted, 1)));
+  return std::exp(negative_log_likelihood / static_cast<double>(std::max<std::int64_t>(counted, 1)));
 }
 
 }  // namespace sequence_model

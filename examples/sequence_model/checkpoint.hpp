@@ -54,8 +54,7 @@ inline std::string join_numbers(const std::vector<double>& values) {
   return text;
 }
 
-inline std::vector<double> split_numbers(const nb::io::Checkpoint& checkpoint,
-                                         const std::string& key) {
+inline std::vector<double> split_numbers(const nb::io::Checkpoint& checkpoint, const std::string& key) {
   const std::string& text = checkpoint.metadata_text(key);
   std::vector<double> values;
   std::size_t start = 0;
@@ -79,8 +78,8 @@ inline std::vector<double> split_numbers(const nb::io::Checkpoint& checkpoint,
 /// Writes the training state (atomically: a crash while saving leaves the previous file).
 inline void save_training_state(const std::string& path, const LanguageModel& model,
                                 const std::map<std::string, nb::Tensor<float>>& best_weights,
-                                const nb::optim::Optimizer<float>& optimizer,
-                                const Vocabulary& vocabulary, const TrainingHistory& history) {
+                                const nb::optim::Optimizer<float>& optimizer, const Vocabulary& vocabulary,
+                                const TrainingHistory& history) {
   nb::io::Checkpoint checkpoint;
   nb::io::add_module_state(checkpoint, model, "model.");
   for (const auto& [name, tensor] : best_weights) checkpoint.set_tensor("best." + name, tensor);
@@ -96,10 +95,8 @@ inline void save_training_state(const std::string& path, const LanguageModel& mo
   checkpoint.set_metadata("lm.tie_weights", config.tie_weights ? 1 : 0);
   checkpoint.set_metadata("lm.dropout", config.dropout);
   checkpoint.set_metadata("history.epochs", history.epochs());
-  checkpoint.set_metadata("history.train_perplexity",
-                          detail::join_numbers(history.train_perplexity));
-  checkpoint.set_metadata("history.validation_perplexity",
-                          detail::join_numbers(history.validation_perplexity));
+  checkpoint.set_metadata("history.train_perplexity", detail::join_numbers(history.train_perplexity));
+  checkpoint.set_metadata("history.validation_perplexity", detail::join_numbers(history.validation_perplexity));
   checkpoint.set_metadata("history.learning_rate", detail::join_numbers(history.learning_rate));
   checkpoint.set_metadata("history.seconds", detail::join_numbers(history.seconds));
   checkpoint.set_metadata("history.cpu_seconds", detail::join_numbers(history.cpu_seconds));
@@ -110,31 +107,24 @@ inline void save_training_state(const std::string& path, const LanguageModel& mo
 
 /// Refuses a checkpoint whose model does not match `config` / `vocabulary`, naming what
 /// differs and the flag that sets it.
-inline void check_compatible(const nb::io::Checkpoint& checkpoint, const std::string& path,
-                             const ModelConfig& config, const Vocabulary& vocabulary,
-                             const std::string& optimizer) {
-  if (!checkpoint.has_metadata("lm.format") ||
-      checkpoint.metadata_text("lm.format") != kCheckpointFormat)
+inline void check_compatible(const nb::io::Checkpoint& checkpoint, const std::string& path, const ModelConfig& config,
+                             const Vocabulary& vocabulary, const std::string& optimizer) {
+  if (!checkpoint.has_metadata("lm.format") || checkpoint.metadata_text("lm.format") != kCheckpointFormat)
     throw CheckpointMismatch("'" + path +
                              "' is a nabla checkpoint, but not one written by sequence_model "
                              "(another example's or another program's model); pass --checkpoint "
                              "with a file this example wrote, or drop --resume to start afresh");
-  const auto stored = [&](const std::string& key) {
-    return checkpoint.metadata_number<std::int64_t>("lm." + key);
-  };
-  if (checkpoint.metadata_number<std::uint64_t>("lm.vocabulary_fingerprint") !=
-      vocabulary.fingerprint())
+  const auto stored = [&](const std::string& key) { return checkpoint.metadata_number<std::int64_t>("lm." + key); };
+  if (checkpoint.metadata_number<std::uint64_t>("lm.vocabulary_fingerprint") != vocabulary.fingerprint())
     throw CheckpointMismatch("'" + path + "' was trained on another vocabulary (" +
-                             std::to_string(stored("vocabulary_size")) +
-                             " words; this data gives " + std::to_string(vocabulary.size()) +
-                             "): a different corpus, --data-dir or --split");
+                             std::to_string(stored("vocabulary_size")) + " words; this data gives " +
+                             std::to_string(vocabulary.size()) + "): a different corpus, --data-dir or --split");
   if ((stored("tie_weights") != 0) != config.tie_weights)
-    throw CheckpointMismatch(
-        "'" + path + "' holds a model " +
-        (config.tie_weights
-             ? "whose output layer has a weight of its own: resume with --no-tie-weights"
-             : "whose output layer shares the embedding's weight: resume without "
-               "--no-tie-weights"));
+    throw CheckpointMismatch("'" + path + "' holds a model " +
+                             (config.tie_weights
+                                  ? "whose output layer has a weight of its own: resume with --no-tie-weights"
+                                  : "whose output layer shares the embedding's weight: resume without "
+                                    "--no-tie-weights"));
   const struct {
     const char* key;
     const char* what;
@@ -152,9 +142,8 @@ inline void check_compatible(const nb::io::Checkpoint& checkpoint, const std::st
   const std::string stored_optimizer = checkpoint.metadata_text("optimizer.type");
   const std::string wanted_optimizer = optimizer == "sgd" ? "SGD" : "Adam";
   if (stored_optimizer != wanted_optimizer)
-    throw CheckpointMismatch("'" + path + "' was trained with " + stored_optimizer +
-                             ", but this run uses " + wanted_optimizer +
-                             ": resume with --optimizer " +
+    throw CheckpointMismatch("'" + path + "' was trained with " + stored_optimizer + ", but this run uses " +
+                             wanted_optimizer + ": resume with --optimizer " +
                              (stored_optimizer == "SGD" ? "sgd" : "adam"));
 }
 
@@ -162,9 +151,8 @@ inline void check_compatible(const nb::io::Checkpoint& checkpoint, const std::st
 /// nothing has changed.
 inline void load_training_state(const std::string& path, LanguageModel& model,
                                 std::map<std::string, nb::Tensor<float>>& best_weights,
-                                nb::optim::Optimizer<float>& optimizer,
-                                const Vocabulary& vocabulary, const std::string& optimizer_name,
-                                TrainingHistory& history) {
+                                nb::optim::Optimizer<float>& optimizer, const Vocabulary& vocabulary,
+                                const std::string& optimizer_name, TrainingHistory& history) {
   const nb::io::Checkpoint checkpoint = nb::io::load_checkpoint(path);
   check_compatible(checkpoint, path, model.config(), vocabulary, optimizer_name);
   TrainingHistory loaded;
@@ -173,14 +161,11 @@ inline void load_training_state(const std::string& path, LanguageModel& model,
   loaded.learning_rate = detail::split_numbers(checkpoint, "history.learning_rate");
   loaded.seconds = detail::split_numbers(checkpoint, "history.seconds");
   loaded.cpu_seconds = detail::split_numbers(checkpoint, "history.cpu_seconds");
-  loaded.best_validation_perplexity =
-      checkpoint.metadata_number<double>("history.best_validation_perplexity");
+  loaded.best_validation_perplexity = checkpoint.metadata_number<double>("history.best_validation_perplexity");
   loaded.best_epoch = checkpoint.metadata_number<std::int64_t>("history.best_epoch");
-  const auto epochs =
-      static_cast<std::size_t>(checkpoint.metadata_number<std::int64_t>("history.epochs"));
+  const auto epochs = static_cast<std::size_t>(checkpoint.metadata_number<std::int64_t>("history.epochs"));
   if (loaded.train_perplexity.size() != epochs || loaded.validation_perplexity.size() != epochs ||
-      loaded.learning_rate.size() != epochs || loaded.seconds.size() != epochs ||
-      loaded.cpu_seconds.size() != epochs)
+      loaded.learning_rate.size() != epochs || loaded.seconds.size() != epochs || loaded.cpu_seconds.size() != epochs)
     throw nb::IOError("'" + path + "': the history does not list one entry per epoch");
 
   // The best weights: the same names and shapes as the model's.
@@ -188,9 +173,8 @@ inline void load_training_state(const std::string& path, LanguageModel& model,
   for (const auto& [name, tensor] : model.state_dict()) {
     const nb::Tensor<float> stored = checkpoint.tensor<float>("best." + name);
     if (stored.shape() != tensor.shape())
-      throw nb::IOError("'" + path + "': best." + name + " has shape " +
-                        nb::to_string(stored.shape()) + ", the model's " +
-                        nb::to_string(tensor.shape()));
+      throw nb::IOError("'" + path + "': best." + name + " has shape " + nb::to_string(stored.shape()) +
+                        ", the model's " + nb::to_string(tensor.shape()));
     best.emplace(name, stored);
   }
   nb::io::load_module_state(checkpoint, model, "model.");

@@ -64,10 +64,8 @@ void write_plot(const std::string& path, const TrainingHistory& history, double 
   panel.title = "perplexity (Brown corpus, lower is better)";
   panel.series.push_back({"train", history.train_perplexity, "#1f77b4", false});
   panel.series.push_back({"validation", history.validation_perplexity, "#d62728", false});
-  panel.series.push_back(
-      {"unigram (validation)", std::vector<double>(epochs.size(), unigram), "#7f7f7f", true});
-  panel.series.push_back(
-      {"Bengio et al. 2003 (test)", std::vector<double>(epochs.size(), 252.0), "#2ca02c", true});
+  panel.series.push_back({"unigram (validation)", std::vector<double>(epochs.size(), unigram), "#7f7f7f", true});
+  panel.series.push_back({"Bengio et al. 2003 (test)", std::vector<double>(epochs.size(), 252.0), "#2ca02c", true});
   std::ofstream out(path);
   out << nb::train::line_chart_svg({panel}, epochs);
   if (!out) throw nb::IOError("--plot: cannot write '" + path + "'");
@@ -93,24 +91,19 @@ int run(const Options& options) {
       split_corpus(corpus, options.train_tokens, options.validation_tokens, options.rare_count);
   const Vocabulary& vocabulary = data.vocabulary;
   std::vector<std::int64_t> train_tokens = data.train;
-  if (options.max_train_tokens > 0 &&
-      options.max_train_tokens < static_cast<std::int64_t>(train_tokens.size()))
+  if (options.max_train_tokens > 0 && options.max_train_tokens < static_cast<std::int64_t>(train_tokens.size()))
     train_tokens.resize(static_cast<std::size_t>(options.max_train_tokens));
-  const double unigram_validation =
-      unigram_perplexity(data.train, data.validation, vocabulary.size());
+  const double unigram_validation = unigram_perplexity(data.train, data.validation, vocabulary.size());
   const double unigram_test = unigram_perplexity(data.train, data.test, vocabulary.size());
-  std::printf("Brown corpus: %lld files, %lld tokens read from %s in %.1f s\n",
-              static_cast<long long>(data.file_count), static_cast<long long>(data.corpus_tokens),
-              options.data_dir.c_str(), seconds_since(start));
+  std::printf("Brown corpus: %lld files, %lld tokens read from %s in %.1f s\n", static_cast<long long>(data.file_count),
+              static_cast<long long>(data.corpus_tokens), options.data_dir.c_str(), seconds_since(start));
   std::printf(
       "split: %zu train / %zu validation / %zu test tokens; vocabulary %lld words "
       "(words seen <= %lld times in training -> <unk>: %.1f%% of validation tokens)\n",
-      data.train.size(), data.validation.size(), data.test.size(),
-      static_cast<long long>(vocabulary.size()), static_cast<long long>(options.rare_count),
-      100.0 * data.unknown_rate_validation);
+      data.train.size(), data.validation.size(), data.test.size(), static_cast<long long>(vocabulary.size()),
+      static_cast<long long>(options.rare_count), 100.0 * data.unknown_rate_validation);
   if (train_tokens.size() < data.train.size())
-    std::printf("training on the first %zu training tokens (--max-train-tokens; 0 = all)\n",
-                train_tokens.size());
+    std::printf("training on the first %zu training tokens (--max-train-tokens; 0 = all)\n", train_tokens.size());
   std::printf(
       "unigram model (word frequencies, no context): validation perplexity %.1f, "
       "test %.1f\n",
@@ -123,11 +116,9 @@ int run(const Options& options) {
   model.to(device);  // before the optimizer, whose state is made where the parameters are
   std::unique_ptr<nb::optim::Optimizer<float>> optimizer;
   if (options.optimizer == "sgd")
-    optimizer = std::make_unique<nb::optim::SGD<float>>(model.parameters(),
-                                                        nb::optim::SGDOptions{.lr = options.lr});
+    optimizer = std::make_unique<nb::optim::SGD<float>>(model.parameters(), nb::optim::SGDOptions{.lr = options.lr});
   else
-    optimizer = std::make_unique<nb::optim::Adam<float>>(model.parameters(),
-                                                         nb::optim::AdamOptions{.lr = options.lr});
+    optimizer = std::make_unique<nb::optim::Adam<float>>(model.parameters(), nb::optim::AdamOptions{.lr = options.lr});
   std::printf(
       "model: Embedding(%lld, %lld) -> LSTM(%lld -> %lld, %lld %s) -> Dense(%lld -> %lld%s), "
       "%lld parameters, dropout %.2f\n",
@@ -135,14 +126,13 @@ int run(const Options& options) {
       static_cast<long long>(config.embedding_size), static_cast<long long>(config.hidden_size),
       static_cast<long long>(config.layers), config.layers == 1 ? "layer" : "layers",
       static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocabulary_size),
-      config.tie_weights ? ", weight tied to the embedding" : "",
-      static_cast<long long>(model.parameter_count()), config.dropout);
+      config.tie_weights ? ", weight tied to the embedding" : "", static_cast<long long>(model.parameter_count()),
+      config.dropout);
   std::printf(
       "training: %s, lr %g (x%g per epoch, /4 after an epoch without improvement), "
       "batch %lld x bptt %lld, clip %g, %d thread%s, seed %llu\n",
-      optimizer->type_name().c_str(), options.lr, options.lr_decay,
-      static_cast<long long>(options.batch), static_cast<long long>(options.bptt), options.clip,
-      nb::get_num_threads(), nb::get_num_threads() == 1 ? "" : "s",
+      optimizer->type_name().c_str(), options.lr, options.lr_decay, static_cast<long long>(options.batch),
+      static_cast<long long>(options.bptt), options.clip, nb::get_num_threads(), nb::get_num_threads() == 1 ? "" : "s",
       static_cast<unsigned long long>(options.seed));
 
   TrainingHistory history;
@@ -151,14 +141,12 @@ int run(const Options& options) {
     if (!std::filesystem::exists(options.checkpoint))
       throw nb::IOError("--resume: there is no checkpoint '" + options.checkpoint +
                         "' (train without --resume first, or pass --checkpoint FILE)");
-    load_training_state(options.checkpoint, model, best_weights, *optimizer, vocabulary,
-                        options.optimizer, history);
+    load_training_state(options.checkpoint, model, best_weights, *optimizer, vocabulary, options.optimizer, history);
     std::printf(
         "resumed from '%s' after epoch %lld (best validation perplexity %.2f at epoch "
         "%lld, learning rate now %g)\n",
-        options.checkpoint.c_str(), static_cast<long long>(history.epochs()),
-        history.best_validation_perplexity, static_cast<long long>(history.best_epoch),
-        optimizer->lr());
+        options.checkpoint.c_str(), static_cast<long long>(history.epochs()), history.best_validation_perplexity,
+        static_cast<long long>(history.best_epoch), optimizer->lr());
   } else if (std::filesystem::exists(options.checkpoint)) {
     std::printf("note: '%s' exists and will be overwritten (use --resume to continue it)\n",
                 options.checkpoint.c_str());
@@ -173,9 +161,8 @@ int run(const Options& options) {
     const double lr = optimizer->lr();
     const double cpu_start = cpu_seconds();
     const std::string label = "epoch " + std::to_string(epoch);
-    const EpochResult trained =
-        train_epoch(model, *optimizer, train_tokens, options.batch, options.bptt, options.clip,
-                    options.log_interval, label);
+    const EpochResult trained = train_epoch(model, *optimizer, train_tokens, options.batch, options.bptt, options.clip,
+                                            options.log_interval, label);
     start = Clock::now();
     const double validation = perplexity(model, data.validation, options.bptt);
     const double validation_seconds = seconds_since(start);
@@ -184,8 +171,7 @@ int run(const Options& options) {
     history.learning_rate.push_back(lr);
     history.seconds.push_back(trained.seconds + validation_seconds);
     history.cpu_seconds.push_back(cpu_seconds() - cpu_start);
-    const bool improved =
-        history.best_epoch == 0 || validation < history.best_validation_perplexity;
+    const bool improved = history.best_epoch == 0 || validation < history.best_validation_perplexity;
     if (improved) {
       history.best_validation_perplexity = validation;
       history.best_epoch = epoch;
@@ -198,9 +184,8 @@ int run(const Options& options) {
     std::printf(
         "epoch %lld/%lld  train ppl %8.2f  valid ppl %8.2f  lr %.3g  time %.1f s "
         "(train %.1f s, valid %.1f s; CPU %.1f s)  %s\n",
-        static_cast<long long>(epoch), static_cast<long long>(options.epochs),
-        trained.train_perplexity, validation, lr, trained.seconds + validation_seconds,
-        trained.seconds, validation_seconds, history.cpu_seconds.back(),
+        static_cast<long long>(epoch), static_cast<long long>(options.epochs), trained.train_perplexity, validation, lr,
+        trained.seconds + validation_seconds, trained.seconds, validation_seconds, history.cpu_seconds.back(),
         improved ? "best so far, saved" : "no improvement: lr / 4");
     std::fflush(stdout);
   }
@@ -220,9 +205,9 @@ int run(const Options& options) {
       "\nbest epoch %lld: validation perplexity %.2f; test perplexity %.2f "
       "(unigram: %.1f and %.1f; Bengio et al. 2003, test: 252)\n"
       "training: %.1f min wall, %.1f min CPU over %lld epochs; test evaluation %.1f s\n",
-      static_cast<long long>(history.best_epoch), history.best_validation_perplexity, test,
-      unigram_validation, unigram_test, total_seconds / 60.0, total_cpu_seconds / 60.0,
-      static_cast<long long>(history.epochs()), seconds_since(start));
+      static_cast<long long>(history.best_epoch), history.best_validation_perplexity, test, unigram_validation,
+      unigram_test, total_seconds / 60.0, total_cpu_seconds / 60.0, static_cast<long long>(history.epochs()),
+      seconds_since(start));
   if (!options.plot.empty() && history.epochs() > 0) {
     write_plot(options.plot, history, unigram_validation);
     std::printf("perplexity curves written to %s\n", options.plot.c_str());
@@ -233,14 +218,12 @@ int run(const Options& options) {
     std::string unknown;
     for (const auto& word : prompt_words)
       if (!vocabulary.contains(word)) unknown += " '" + word + "'";
-    if (!unknown.empty())
-      std::printf("(not in the vocabulary, read as <unk>:%s)\n", unknown.c_str());
-    const SamplingOptions sampling{options.generate, options.temperature, options.top_k,
-                                   options.seed};
+    if (!unknown.empty()) std::printf("(not in the vocabulary, read as <unk>:%s)\n", unknown.c_str());
+    const SamplingOptions sampling{options.generate, options.temperature, options.top_k, options.seed};
     const std::vector<std::string> words = generate(model, vocabulary, prompt_ids, sampling);
     std::printf("\nsample (temperature %g, top-k %lld, seed %llu):\n%s", options.temperature,
-                static_cast<long long>(options.top_k),
-                static_cast<unsigned long long>(options.seed), options.prompt.c_str());
+                static_cast<long long>(options.top_k), static_cast<unsigned long long>(options.seed),
+                options.prompt.c_str());
     for (const auto& word : words) std::printf(" %s", word.c_str());
     std::printf("\n");
   }
@@ -269,8 +252,7 @@ int main(int argc, char** argv) {
                  "    %s\n(run from the repository root, or pass --data-dir DIR)\n",
                  error.what(), kFetchBrownCommand);
   } catch (const DataCorrupted& error) {
-    std::fprintf(stderr, "sequence_model: %s\nTo fetch a fresh copy: %s\n", error.what(),
-                 kFetchBrownCommand);
+    std::fprintf(stderr, "sequence_model: %s\nTo fetch a fresh copy: %s\n", error.what(), kFetchBrownCommand);
   } catch (const CheckpointMismatch& error) {
     std::fprintf(stderr, "sequence_model: checkpoint mismatch: %s\n", error.what());
   } catch (const std::exception& error) {

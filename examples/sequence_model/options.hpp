@@ -63,9 +63,7 @@ struct Options {
 };
 
 /// The learning rate a run uses when --lr is not given.
-inline double default_learning_rate(const std::string& optimizer) {
-  return optimizer == "sgd" ? 20.0 : 3e-3;
-}
+inline double default_learning_rate(const std::string& optimizer) { return optimizer == "sgd" ? 20.0 : 3e-3; }
 
 inline std::string usage_text() {
   const Options d;  // the defaults, shown in parentheses
@@ -104,8 +102,7 @@ inline std::string usage_text() {
   flag("--lr-decay G", "multiply the learning rate by G after every epoch " + show(d.lr_decay));
   flag("", "and divide it by 4 after an epoch without improvement");
   flag("--clip X", "clip the global gradient norm to X " + show(d.clip));
-  flag("--max-train-tokens N",
-       "train on the first N training tokens; 0 = all 800,000 " + show(d.max_train_tokens));
+  flag("--max-train-tokens N", "train on the first N training tokens; 0 = all 800,000 " + show(d.max_train_tokens));
   flag("--seed N", "seed of the weights, dropout masks and sampling " + show(d.seed));
   flag("--threads N", "CPU threads (all cores)");
   flag("--device cpu|cuda", show(d.device));
@@ -113,10 +110,8 @@ inline std::string usage_text() {
   text << "data and files\n";
   flag("--data-dir DIR", "the corpus files ca01..cr09 ($NABLA_DATA_DIR/brown or data/brown)");
   flag("--split TRAIN,VALID", "training and validation token counts, the rest is test (" +
-                                  std::to_string(d.train_tokens) + "," +
-                                  std::to_string(d.validation_tokens) + ")");
-  flag("--checkpoint FILE",
-       "training state and best weights, written every epoch " + show(d.checkpoint));
+                                  std::to_string(d.train_tokens) + "," + std::to_string(d.validation_tokens) + ")");
+  flag("--checkpoint FILE", "training state and best weights, written every epoch " + show(d.checkpoint));
   flag("--resume", "continue from --checkpoint (same model flags)");
   flag("--plot FILE.svg", "draw the perplexity curves");
   text << "generation\n";
@@ -137,8 +132,7 @@ Integer parse_integer(const std::string& flag, const std::string& text, Integer 
   const auto result = std::from_chars(text.data(), end, value);
   if (result.ec != std::errc() || result.ptr != end || text.empty())
     throw UsageError(flag + ": '" + text + "' is not a whole number");
-  if (value < minimum)
-    throw UsageError(flag + ": must be at least " + std::to_string(minimum) + ", got " + text);
+  if (value < minimum) throw UsageError(flag + ": must be at least " + std::to_string(minimum) + ", got " + text);
   return value;
 }
 
@@ -162,8 +156,7 @@ inline Options parse_options(int argc, char** argv) {
     std::string flag = arguments[i];
     std::string value;
     bool has_inline_value = false;
-    if (const auto equals = flag.find('=');
-        flag.rfind("--", 0) == 0 && equals != std::string::npos) {
+    if (const auto equals = flag.find('='); flag.rfind("--", 0) == 0 && equals != std::string::npos) {
       value = flag.substr(equals + 1);
       flag = flag.substr(0, equals);
       has_inline_value = true;
@@ -210,8 +203,7 @@ inline Options parse_options(int argc, char** argv) {
       lr_given = true;
     } else if (flag == "--lr-decay") {
       options.lr_decay = parse_real(flag, next());
-      if (!(options.lr_decay > 0 && options.lr_decay <= 1))
-        throw UsageError("--lr-decay: must be in (0, 1]");
+      if (!(options.lr_decay > 0 && options.lr_decay <= 1)) throw UsageError("--lr-decay: must be in (0, 1]");
     } else if (flag == "--clip") {
       options.clip = parse_real(flag, next());
       if (!(options.clip > 0)) throw UsageError("--clip: must be > 0");
@@ -259,10 +251,9 @@ inline Options parse_options(int argc, char** argv) {
   }
   if (options.embedding_size == 0) options.embedding_size = options.hidden_size;
   if (options.tie_weights && options.embedding_size != options.hidden_size)
-    throw UsageError(
-        "--tie-weights: the embedding table is the output weight, so --embedding-size (" +
-        std::to_string(options.embedding_size) + ") must equal --hidden-size (" +
-        std::to_string(options.hidden_size) + "); add --no-tie-weights for an output layer of its own");
+    throw UsageError("--tie-weights: the embedding table is the output weight, so --embedding-size (" +
+                     std::to_string(options.embedding_size) + ") must equal --hidden-size (" +
+                     std::to_string(options.hidden_size) + "); add --no-tie-weights for an output layer of its own");
   if (!lr_given) options.lr = default_learning_rate(options.optimizer);
   if (options.data_dir.empty()) {
     const char* root = std::getenv("NABLA_DATA_DIR");  // where fetch_data.sh puts the data

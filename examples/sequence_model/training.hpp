@@ -35,8 +35,7 @@ inline constexpr std::int64_t kEvaluationStreams = 10;
 
 /// exp(mean cross-entropy) of the model on `tokens`: the text is read as kEvaluationStreams
 /// streams in windows of `bptt` steps, the state carried across windows, no dropout, no graph.
-inline double perplexity(LanguageModel& model, const std::vector<std::int64_t>& tokens,
-                         std::int64_t bptt) {
+inline double perplexity(LanguageModel& model, const std::vector<std::int64_t>& tokens, std::int64_t bptt) {
   const std::int64_t streams = std::min<std::int64_t>(
       kEvaluationStreams, std::max<std::int64_t>(1, static_cast<std::int64_t>(tokens.size()) / 2));
   const nb::data::LanguageModelBatcher batcher(tokens, streams, bptt);
@@ -66,9 +65,8 @@ struct EpochResult {
 /// steps, the LSTM state carried from each window into the next but detached from its graph,
 /// the global gradient norm clipped to `clip` before every optimizer step.
 inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>& optimizer,
-                               const std::vector<std::int64_t>& tokens, std::int64_t batch,
-                               std::int64_t bptt, double clip, std::int64_t log_interval,
-                               const std::string& epoch_label) {
+                               const std::vector<std::int64_t>& tokens, std::int64_t batch, std::int64_t bptt,
+                               double clip, std::int64_t log_interval, const std::string& epoch_label) {
   const nb::data::LanguageModelBatcher batcher(tokens, batch, bptt);
   const std::int64_t batches = batcher.size();
   if (log_interval <= 0) log_interval = std::max<std::int64_t>(1, batches / 10);
@@ -95,8 +93,8 @@ inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>
 
     const double batch_loss = static_cast<double>(loss.to(nb::Device::cpu()).item());
     if (!std::isfinite(batch_loss))
-      throw nb::ValueError("training diverged: the loss of batch " + std::to_string(index + 1) +
-                           " is " + std::to_string(batch_loss) + " (try a smaller --lr or --clip)");
+      throw nb::ValueError("training diverged: the loss of batch " + std::to_string(index + 1) + " is " +
+                           std::to_string(batch_loss) + " (try a smaller --lr or --clip)");
     result.largest_gradient_norm = std::max(result.largest_gradient_norm, norm);
     const std::int64_t count = targets.numel();
     total_loss += batch_loss * static_cast<double>(count);
@@ -106,12 +104,10 @@ inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>
     ++index;
     if (index % log_interval == 0 && index < batches) {
       const double elapsed = seconds_since(interval_start);
-      std::printf("  %s batch %5lld/%lld  train ppl %8.2f  %6.1f ms/batch  %7.0f words/s\n",
-                  epoch_label.c_str(), static_cast<long long>(index),
-                  static_cast<long long>(batches),
+      std::printf("  %s batch %5lld/%lld  train ppl %8.2f  %6.1f ms/batch  %7.0f words/s\n", epoch_label.c_str(),
+                  static_cast<long long>(index), static_cast<long long>(batches),
                   std::exp(interval_loss / static_cast<double>(interval_tokens)),
-                  1000.0 * elapsed / static_cast<double>(log_interval),
-                  static_cast<double>(interval_tokens) / elapsed);
+                  1000.0 * elapsed / static_cast<double>(log_interval), static_cast<double>(interval_tokens) / elapsed);
       std::fflush(stdout);
       interval_loss = 0;
       interval_tokens = 0;
@@ -134,8 +130,7 @@ struct SamplingOptions {
 /// softmax(logits / temperature), restricted to the top_k likeliest words. <unk> is never
 /// sampled (it is not a word one can print).
 inline std::vector<std::string> generate(LanguageModel& model, const Vocabulary& vocabulary,
-                                         const std::vector<std::int64_t>& prompt,
-                                         const SamplingOptions& options) {
+                                         const std::vector<std::int64_t>& prompt, const SamplingOptions& options) {
   model.eval();
   nb::NoGradGuard no_grad;
   nb::Generator generator(options.seed);
@@ -146,8 +141,7 @@ inline std::vector<std::string> generate(LanguageModel& model, const Vocabulary&
   std::vector<double> probabilities(static_cast<std::size_t>(vocabulary_size));
   for (std::int64_t step = 0; step < options.words; ++step) {
     const auto length = static_cast<std::int64_t>(input.size());
-    LanguageModel::Output output =
-        model.forward(nb::from_vector<std::int64_t>(input, {1, length}), state);
+    LanguageModel::Output output = model.forward(nb::from_vector<std::int64_t>(input, {1, length}), state);
     state = output.state;
     // The logits after the last input word.
     const nb::Tensor<float> last = output.logits.narrow(1, length - 1, 1).to(nb::Device::cpu()).contiguous();
@@ -155,14 +149,12 @@ inline std::vector<std::string> generate(LanguageModel& model, const Vocabulary&
     std::vector<double> scaled(static_cast<std::size_t>(vocabulary_size));
     for (std::int64_t w = 0; w < vocabulary_size; ++w)
       scaled[static_cast<std::size_t>(w)] = static_cast<double>(logits[w]) / options.temperature;
-    scaled[static_cast<std::size_t>(Vocabulary::kUnknown)] =
-        -std::numeric_limits<double>::infinity();
+    scaled[static_cast<std::size_t>(Vocabulary::kUnknown)] = -std::numeric_limits<double>::infinity();
     // Keep the top_k scores: everything below the k-th largest gets probability 0.
     double cutoff = -std::numeric_limits<double>::infinity();
     if (options.top_k > 0 && options.top_k < vocabulary_size) {
       std::vector<double> sorted = scaled;
-      std::nth_element(sorted.begin(), sorted.begin() + (options.top_k - 1), sorted.end(),
-                       std::greater<double>());
+      std::nth_element(sorted.begin(), sorted.begin() + (options.top_k - 1), sorted.end(), std::greater<double>());
       cutoff = sorted[static_cast<std::size_t>(options.top_k - 1)];
     }
     const double largest = *std::max_element(scaled.begin(), scaled.end());
@@ -172,8 +164,7 @@ inline std::vector<std::string> generate(LanguageModel& model, const Vocabulary&
       total += probabilities[w];
     }
     // Inverse-CDF sampling with one Philox uniform draw.
-    double target =
-        static_cast<double>(nb::uniform<double>({1}, 0.0, 1.0, generator).item()) * total;
+    double target = static_cast<double>(nb::uniform<double>({1}, 0.0, 1.0, generator).item()) * total;
     std::int64_t chosen = -1;
     for (std::int64_t w = 0; w < vocabulary_size; ++w) {
       if (probabilities[static_cast<std::size_t>(w)] == 0) continue;

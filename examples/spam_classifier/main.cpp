@@ -26,8 +26,6 @@
 //
 // Exit status: 0 when every check passed; 1 when a check failed, or the data is missing or
 // corrupted; 2 for a bad command line. docs/examples.md has the results measured here.
-#include <nabla/nabla.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -39,6 +37,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -88,10 +87,22 @@ struct Settings {
 // Defaults measured to pass the quality bar (test accuracy >= 97%) in a few minutes on two
 // cores (docs/examples.md). --quick: a tiny model that trains on the bundled test slice in
 // a fraction of a second.
-constexpr Settings kDefaults{.epochs = 6, .batch = 64, .maxlen = 200, .num_words = 10000,
-                             .embedding_size = 128, .hidden_size = 128, .lr = 1e-3, .patience = 2};
-constexpr Settings kQuick{.epochs = 8, .batch = 8, .maxlen = 60, .num_words = 1000,
-                          .embedding_size = 16, .hidden_size = 16, .lr = 1e-2, .patience = 0};
+constexpr Settings kDefaults{.epochs = 6,
+                             .batch = 64,
+                             .maxlen = 200,
+                             .num_words = 10000,
+                             .embedding_size = 128,
+                             .hidden_size = 128,
+                             .lr = 1e-3,
+                             .patience = 2};
+constexpr Settings kQuick{.epochs = 8,
+                          .batch = 8,
+                          .maxlen = 60,
+                          .num_words = 1000,
+                          .embedding_size = 16,
+                          .hidden_size = 16,
+                          .lr = 1e-2,
+                          .patience = 0};
 constexpr double kValidationSplit = 0.1;  // the seed's validation_split
 constexpr double kQualityBar = 0.97;      // issue 5: test accuracy >= 97%
 
@@ -236,16 +247,20 @@ Options parse_options(int argc, char** argv) {
     } else if (flag == "--patience") {
       options.patience = static_cast<int>(parse_integer(flag, value(), 0, 100'000));
     } else if (flag == "--seed") {
-      options.seed = static_cast<std::uint64_t>(parse_integer(flag, value(), 0, std::numeric_limits<std::int64_t>::max()));
+      options.seed =
+          static_cast<std::uint64_t>(parse_integer(flag, value(), 0, std::numeric_limits<std::int64_t>::max()));
     } else if (flag == "--threads") {
       options.threads = static_cast<int>(parse_integer(flag, value(), 1, 1024));
     } else if (flag == "--test-fraction") {
       options.test_fraction = parse_real(flag, value(), 0, 1);
     } else if (flag == "--text") {
       const std::string mode = value();
-      if (mode == "clean") options.text = example::TextMode::clean;
-      else if (mode == "raw") options.text = example::TextMode::raw;
-      else throw UsageError("--text expects clean or raw, got '" + mode + "'");
+      if (mode == "clean")
+        options.text = example::TextMode::clean;
+      else if (mode == "raw")
+        options.text = example::TextMode::raw;
+      else
+        throw UsageError("--text expects clean or raw, got '" + mode + "'");
     } else if (flag == "--device") {
       options.device = value();
       if (options.device != "cpu" && options.device != "cuda")
@@ -309,7 +324,7 @@ nb::Tensor<float> as_float_ids(const nb::IndexTensor& ids) {
 void keras_embedding_init(nb::nn::Sequential<float>& model) {
   const auto embedding = std::dynamic_pointer_cast<nb::nn::Embedding<float>>(model[0]);
   if (!embedding) throw std::logic_error("keras_embedding_init: layer 0 is not an Embedding");
-  nb::NoGradGuard no_grad;  // setting a parameter is no step of the graph
+  nb::NoGradGuard no_grad;                        // setting a parameter is no step of the graph
   nb::Tensor<float> table = embedding->weight();  // a handle: writing it changes the layer
   table.copy_(nb::nn::init::uniform<float>(table.shape(), -0.05, 0.05));
 }
@@ -322,7 +337,8 @@ nb::Tensor<float> labels_tensor(const std::vector<int>& labels) {
 /// The first line of `text` (for listing misclassified messages by their subject).
 std::string first_line(const std::string& text, std::size_t width) {
   std::string line = text.substr(0, text.find('\n'));
-  std::replace_if(line.begin(), line.end(), [](char c) { return c == '\t' || c == '\r'; }, ' ');
+  std::replace_if(
+      line.begin(), line.end(), [](char c) { return c == '\t' || c == '\r'; }, ' ');
   return line.size() > width ? line.substr(0, width - 3) + "..." : line;
 }
 
@@ -375,10 +391,11 @@ int run_classifier(const Options& options, Checks& checks) {
   const auto train_count = static_cast<std::int64_t>(train_texts.size());
   const auto validation_count =
       train_count - static_cast<std::int64_t>(std::floor(static_cast<double>(train_count) * (1 - kValidationSplit)));
-  std::printf("split (seed %llu, stratified): %lld train (of which fit() holds out the last %lld for "
-              "validation), %lld test\n",
-              static_cast<unsigned long long>(options.seed), static_cast<long long>(train_count),
-              static_cast<long long>(validation_count), static_cast<long long>(test_texts.size()));
+  std::printf(
+      "split (seed %llu, stratified): %lld train (of which fit() holds out the last %lld for "
+      "validation), %lld test\n",
+      static_cast<unsigned long long>(options.seed), static_cast<long long>(train_count),
+      static_cast<long long>(validation_count), static_cast<long long>(test_texts.size()));
 
   // ---- the seed's program, line for line ----
   // Initial weights and fit()'s shuffling come from the seed.
@@ -393,13 +410,13 @@ int run_classifier(const Options& options, Checks& checks) {
   const nb::Tensor<float> y_train = labels_tensor(train_labels), y_test = labels_tensor(test_labels);
   std::size_t longer = 0;
   for (const auto& sequence : train_sequences) longer += sequence.size() > static_cast<std::size_t>(settings.maxlen);
-  std::printf("tokenizer: %zu distinct words in the training e-mails, keeping the %lld most frequent; "
-              "%.0f%% of the training e-mails are longer than maxlen %lld and keep their last %lld tokens "
-              "(%.1f s)\n\n",
-              tokenizer.word_counts().size(), static_cast<long long>(tokenizer.vocabulary_size() - 1),
-              100.0 * static_cast<double>(longer) / static_cast<double>(train_count),
-              static_cast<long long>(settings.maxlen), static_cast<long long>(settings.maxlen),
-              seconds_since(tokenize_start));
+  std::printf(
+      "tokenizer: %zu distinct words in the training e-mails, keeping the %lld most frequent; "
+      "%.0f%% of the training e-mails are longer than maxlen %lld and keep their last %lld tokens "
+      "(%.1f s)\n\n",
+      tokenizer.word_counts().size(), static_cast<long long>(tokenizer.vocabulary_size() - 1),
+      100.0 * static_cast<double>(longer) / static_cast<double>(train_count), static_cast<long long>(settings.maxlen),
+      static_cast<long long>(settings.maxlen), seconds_since(tokenize_start));
 
   // The Embedding gets one row per id texts_to_sequences can produce: Keras's num_words, or
   // fewer when the training e-mails hold fewer distinct words (the bundled test slice).
@@ -431,10 +448,12 @@ int run_classifier(const Options& options, Checks& checks) {
     callbacks.push_back(early_stopping);
   }
   const auto fit_start = Clock::now();
-  const nb::train::History history =
-      model.fit(x_train, y_train,
-                {.epochs = settings.epochs, .batch_size = settings.batch, .validation_split = kValidationSplit,
-                 .seed = options.seed, .callbacks = callbacks});
+  const nb::train::History history = model.fit(x_train, y_train,
+                                               {.epochs = settings.epochs,
+                                                .batch_size = settings.batch,
+                                                .validation_split = kValidationSplit,
+                                                .seed = options.seed,
+                                                .callbacks = callbacks});
   const double fit_seconds = seconds_since(fit_start);
   if (early_stopping)
     std::printf("early stopping (patience %d): %s; the weights of epoch %d (val_loss %.4f) restored\n",
@@ -483,7 +502,8 @@ int run_classifier(const Options& options, Checks& checks) {
         ++total;
         hits += (predicted_labels[k] > 0.5f) == (test_labels[k] == 1) ? 1 : 0;
       }
-    if (total > 0) std::printf(" %s %lld/%lld", group.name, static_cast<long long>(hits), static_cast<long long>(total));
+    if (total > 0)
+      std::printf(" %s %lld/%lld", group.name, static_cast<long long>(hits), static_cast<long long>(total));
   }
   std::printf("\n");
   std::vector<std::size_t> misclassified;
@@ -501,7 +521,8 @@ int run_classifier(const Options& options, Checks& checks) {
     }
   }
   std::printf("time: fit %.1f s (%.1f s per epoch), predict %.2f s, whole run %.1f s\n\n", fit_seconds,
-              fit_seconds / static_cast<double>(std::max<std::size_t>(history.size(), 1)), predict_seconds, seconds_since(start));
+              fit_seconds / static_cast<double>(std::max<std::size_t>(history.size(), 1)), predict_seconds,
+              seconds_since(start));
 
   // ---- self-checks ----
   const std::vector<double>& losses = history["loss"];
@@ -510,18 +531,19 @@ int run_classifier(const Options& options, Checks& checks) {
                                                       " -> epoch " + std::to_string(losses.size()) + " " +
                                                       format("%.4f", losses.back()) + ")");
   bool probabilities_valid = predictions.shape() == nb::Shape{static_cast<std::int64_t>(test_texts.size()), 1};
-  for (float probability : probabilities) probabilities_valid = probabilities_valid && probability >= 0 && probability <= 1;
+  for (float probability : probabilities)
+    probabilities_valid = probabilities_valid && probability >= 0 && probability <= 1;
   checks.expect(probabilities_valid, "predict() gives one probability in [0, 1] per test e-mail");
-  checks.expect(std::abs(accuracy.result() - scores.at("accuracy")) < 1e-9,
-                "the accuracy of predict()'s output equals evaluate()'s (" + format("%.4f", scores.at("accuracy")) + ")");
+  checks.expect(
+      std::abs(accuracy.result() - scores.at("accuracy")) < 1e-9,
+      "the accuracy of predict()'s output equals evaluate()'s (" + format("%.4f", scores.at("accuracy")) + ")");
   const std::vector<std::int64_t> counts = confusion.to_vector();
   checks.expect(counts[3] == precision.true_positives() && counts[1] == precision.false_positives() &&
                     counts[2] == recall.false_negatives() && counts[0] == precision.true_negatives(),
                 "the confusion matrix agrees with the counts behind precision and recall");
   if (!options.quick && corpus.is_full())
-    checks.expect(accuracy.result() >= kQualityBar,
-                  "test accuracy " + format("%.4f", accuracy.result()) + " reaches the quality bar " +
-                      format("%.2f", kQualityBar));
+    checks.expect(accuracy.result() >= kQualityBar, "test accuracy " + format("%.4f", accuracy.result()) +
+                                                        " reaches the quality bar " + format("%.2f", kQualityBar));
   return 0;
 }
 

@@ -13,8 +13,6 @@
 // this part reads on its own.
 #pragma once
 
-#include <nabla/data/dataset.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -23,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nabla/data/dataset.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -101,9 +100,8 @@ inline std::string_view trim(std::string_view text) {
 inline bool is_header_line(std::string_view line) {
   const std::size_t colon = line.find(':');
   if (colon == 0 || colon == std::string_view::npos) return false;
-  return std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-  });
+  return std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
 }
 
 /// The header block and the body of a message (or of a MIME part): they are separated by the
@@ -137,8 +135,7 @@ inline std::vector<std::pair<std::string, std::string>> parse_headers(std::strin
 }
 
 /// The value of the first field called `name` (lowercase), or "".
-inline std::string header_value(const std::vector<std::pair<std::string, std::string>>& fields,
-                                std::string_view name) {
+inline std::string header_value(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name) {
   for (const auto& [field, value] : fields)
     if (field == name) return value;
   return {};
@@ -181,12 +178,18 @@ inline std::string decode_base64(std::string_view text) {
   int bits = 0;
   for (char c : text) {
     int value = -1;
-    if (c >= 'A' && c <= 'Z') value = c - 'A';
-    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') value = c - '0' + 52;
-    else if (c == '+') value = 62;
-    else if (c == '/') value = 63;
-    else if (c == '=') break;
+    if (c >= 'A' && c <= 'Z')
+      value = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      value = c - '0' + 52;
+    else if (c == '+')
+      value = 62;
+    else if (c == '/')
+      value = 63;
+    else if (c == '=')
+      break;
     if (value < 0) continue;
     buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
     bits += 6;
@@ -260,18 +263,23 @@ inline std::string html_to_text(std::string_view html) {
       }
     } else if (c == '&') {
       const std::size_t semicolon = html.find(';', i);
-      const std::string_view entity =
-          semicolon == std::string_view::npos || semicolon - i > 8 ? std::string_view() : html.substr(i, semicolon - i + 1);
+      const std::string_view entity = semicolon == std::string_view::npos || semicolon - i > 8
+                                          ? std::string_view()
+                                          : html.substr(i, semicolon - i + 1);
       if (entity.empty()) {
         text += c;
         ++i;
         continue;
       }
       const std::string name = lowercase(entity);
-      if (name == "&amp;") text += '&';
-      else if (name == "&lt;") text += '<';
-      else if (name == "&gt;") text += '>';
-      else if (name == "&quot;") text += '"';
+      if (name == "&amp;")
+        text += '&';
+      else if (name == "&lt;")
+        text += '<';
+      else if (name == "&gt;")
+        text += '>';
+      else if (name == "&quot;")
+        text += '"';
       else if (name.size() > 3 && name[1] == '#' && std::isdigit(static_cast<unsigned char>(name[2]))) {
         const long code = std::strtol(name.c_str() + 2, nullptr, 10);
         text += (code >= 32 && code < 127) ? static_cast<char>(code) : ' ';
@@ -291,8 +299,8 @@ inline std::string html_to_text(std::string_view html) {
 /// part by part, attachments (images, programs, ...) left out, base64 and quoted-printable
 /// decoded, HTML reduced to its text. `depth` bounds the nesting of parts, so that no input,
 /// however malformed, can recurse without end.
-inline std::string readable_body(const std::vector<std::pair<std::string, std::string>>& headers,
-                                 std::string_view body, int depth = 0) {
+inline std::string readable_body(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body,
+                                 int depth = 0) {
   if (depth > 8) return {};
   const std::string content_type = header_value(headers, "content-type");
   const std::string type = content_type.empty() ? "text/plain" : media_type(content_type);
@@ -331,7 +339,7 @@ inline std::string readable_body(const std::vector<std::pair<std::string, std::s
   if (!type.starts_with("text/")) return {};  // an attachment: no text to read
 
   const std::string encoding = lowercase(header_value(headers, "content-transfer-encoding"));
-  std::string text = encoding.find("base64") != std::string::npos            ? decode_base64(body)
+  std::string text = encoding.find("base64") != std::string::npos             ? decode_base64(body)
                      : encoding.find("quoted-printable") != std::string::npos ? decode_quoted_printable(body)
                                                                               : std::string(body);
   // Some HTML mail is sent as text/plain: read anything with an <html> or <body> tag as HTML.
@@ -433,11 +441,11 @@ inline Corpus load_corpus(const std::filesystem::path& directory) {
     } catch (const std::filesystem::filesystem_error& failure) {
       throw DataCorrupted("cannot list '" + group_directory.string() + "': " + failure.code().message());
     }
-    if (files.empty()) throw DataCorrupted("the group directory '" + group_directory.string() + "' holds no .txt e-mails");
+    if (files.empty())
+      throw DataCorrupted("the group directory '" + group_directory.string() + "' holds no .txt e-mails");
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      if (!std::filesystem::is_regular_file(file, error))
-        throw DataCorrupted(file.string() + ": not a regular file");
+      if (!std::filesystem::is_regular_file(file, error)) throw DataCorrupted(file.string() + ": not a regular file");
       Email email{file.string(), group.name, group.is_spam ? 1 : 0, detail::read_file(file)};
       detail::check_email(email.path, email.raw);
       corpus.emails.push_back(std::move(email));
@@ -469,14 +477,17 @@ inline Split stratified_split(const std::vector<int>& labels, double test_fracti
     const auto test_count = static_cast<std::int64_t>(std::llround(test_fraction * static_cast<double>(count)));
     if (test_count < 1 || test_count >= count)
       throw std::invalid_argument("too few " + std::string(label == 1 ? "spam" : "ham") + " messages (" +
-                          std::to_string(count) + ") for a test fraction of " + std::to_string(test_fraction) +
-                          ": both the training and the test set need at least one");
-    const std::vector<std::int64_t> order = nabla::data::shuffled_indices(count, seed, static_cast<std::uint64_t>(label));
+                                  std::to_string(count) + ") for a test fraction of " + std::to_string(test_fraction) +
+                                  ": both the training and the test set need at least one");
+    const std::vector<std::int64_t> order =
+        nabla::data::shuffled_indices(count, seed, static_cast<std::uint64_t>(label));
     for (std::int64_t k = 0; k < count; ++k)
-      (k < test_count ? split.test : split.train).push_back(members[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])]);
+      (k < test_count ? split.test : split.train)
+          .push_back(members[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])]);
   }
   std::sort(split.test.begin(), split.test.end());
-  const std::vector<std::int64_t> order = nabla::data::shuffled_indices(static_cast<std::int64_t>(split.train.size()), seed, 2);
+  const std::vector<std::int64_t> order =
+      nabla::data::shuffled_indices(static_cast<std::int64_t>(split.train.size()), seed, 2);
   std::vector<std::size_t> shuffled;
   for (std::int64_t k : order) shuffled.push_back(split.train[static_cast<std::size_t>(k)]);
   split.train = std::move(shuffled);

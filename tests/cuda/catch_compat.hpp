@@ -13,9 +13,7 @@
 using Catch::Approx;
 namespace Catch {
 /// Catch2 2's substring matcher, renamed ContainsSubstring in Catch2 3.
-inline auto Contains(const std::string& text) {
-  return Matchers::ContainsSubstring(text);
-}
+inline auto Contains(const std::string& text) { return Matchers::ContainsSubstring(text); }
 }  // namespace Catch
 #else  // Catch2 2, single header
 #define CATCH_CONFIG_RUNNER

@@ -6,18 +6,16 @@
 //
 // Exit code 77 means "no CUDA device here": CTest reports SKIPPED (SKIP_RETURN_CODE 77),
 // never passed. Before skipping, main() checks that the no-device paths throw DeviceError.
-#include "catch_compat.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <nabla/nabla.hpp>
 #include <string>
 #include <vector>
 
-#include <nabla/nabla.hpp>
-
+#include "catch_compat.hpp"
 #include "nabla/backend/cuda/memory.hpp"
 #include "nabla/backend/cuda/runtime.hpp"
 
@@ -66,8 +64,8 @@ void require_close(const nb::Tensor<T>& cpu, const nb::Tensor<T>& gpu, const std
     if (!ok && wrong++ == 0) first_wrong = i;
   }
   INFO("first mismatch at " << first_wrong << ": cpu " << (expected.empty() ? 0 : expected[first_wrong]) << " gpu "
-                            << (actual.empty() ? 0 : actual[first_wrong]) << " (" << wrong << " of "
-                            << expected.size() << " differ)");
+                            << (actual.empty() ? 0 : actual[first_wrong]) << " (" << wrong << " of " << expected.size()
+                            << " differ)");
   CHECK(wrong == 0);
 }
 
@@ -144,21 +142,14 @@ TEMPLATE_TEST_CASE("cuda parity: factories, copies and views", "[cuda]", float, 
   CHECK(nb::zeros_like(gx).device() == kGpu);
 }
 
-TEMPLATE_TEST_CASE("cuda parity: index_select and its index-add backward", "[cuda]", float,
-                   double) {
+TEMPLATE_TEST_CASE("cuda parity: index_select and its index-add backward", "[cuda]", float, double) {
   using T = TestType;
   using Ins = std::vector<nb::Tensor<T>>;
   const nb::Tensor<T> x = random_tensor<T>({6, 7, 5}, 80);
   // Repeated indices (atomicAdd in the backward) along every dim, and a non-contiguous input.
-  check_op<T>("index_select dim 0", {x}, [](const Ins& v) {
-    return nb::index_select(v[0], 0, {5, 0, 5, 2, 5});
-  });
-  check_op<T>("index_select dim 1", {x}, [](const Ins& v) {
-    return nb::index_select(v[0], 1, {3, 3, 6, 0});
-  });
-  check_op<T>("index_select last dim", {x}, [](const Ins& v) {
-    return nb::index_select(v[0], -1, {4, 1, 1});
-  });
+  check_op<T>("index_select dim 0", {x}, [](const Ins& v) { return nb::index_select(v[0], 0, {5, 0, 5, 2, 5}); });
+  check_op<T>("index_select dim 1", {x}, [](const Ins& v) { return nb::index_select(v[0], 1, {3, 3, 6, 0}); });
+  check_op<T>("index_select last dim", {x}, [](const Ins& v) { return nb::index_select(v[0], -1, {4, 1, 1}); });
   check_op<T>("index_select of a transpose", {x}, [](const Ins& v) {
     return nb::index_select(v[0].transpose(0, 2), 1, {6, 2, 2});
   });
@@ -167,8 +158,7 @@ TEMPLATE_TEST_CASE("cuda parity: index_select and its index-add backward", "[cud
   // Many copies of a few rows: each input row's gradient adds 64 or 65 output rows.
   const nb::Tensor<T> table = random_tensor<T>({4, 300}, 81);
   std::vector<std::int64_t> repeated(257);
-  for (std::size_t k = 0; k < repeated.size(); ++k)
-    repeated[k] = static_cast<std::int64_t>((k * 7) % 4);
+  for (std::size_t k = 0; k < repeated.size(); ++k) repeated[k] = static_cast<std::int64_t>((k * 7) % 4);
   check_op<T>("index_select with 257 repeated indices", {table},
               [&](const Ins& v) { return nb::index_select(v[0], 0, repeated); });
   // Indices in an IndexTensor on the GPU are brought to the host and checked there.
@@ -176,12 +166,10 @@ TEMPLATE_TEST_CASE("cuda parity: index_select and its index-add backward", "[cud
   check_op<T>("index_select with device indices", {x}, [&](const Ins& v) {
     return nb::index_select(v[0], 0, v[0].device().is_cpu() ? ids : ids.to(v[0].device()));
   });
-  CHECK_THROWS_AS(nb::index_select(x.to(kGpu), 0, nb::from_vector<std::int64_t>({6}, {1}).to(kGpu)),
-                  nb::ValueError);
+  CHECK_THROWS_AS(nb::index_select(x.to(kGpu), 0, nb::from_vector<std::int64_t>({6}, {1}).to(kGpu)), nb::ValueError);
   // The gather runs on int64 tensors too (class ids, token ids).
   const nb::IndexTensor labels = nb::from_vector<std::int64_t>({7, 8, 9}, {3});
-  CHECK(nb::index_select(labels.to(kGpu), 0, {2, 2, 0}).to(kCpu).to_vector() ==
-        std::vector<std::int64_t>{9, 9, 7});
+  CHECK(nb::index_select(labels.to(kGpu), 0, {2, 2, 0}).to(kCpu).to_vector() == std::vector<std::int64_t>{9, 9, 7});
 }
 
 TEST_CASE("cuda parity: mixing devices is a DeviceError naming both", "[cuda]") {
@@ -243,12 +231,13 @@ TEMPLATE_TEST_CASE("cuda parity: binary ops with broadcasting", "[cuda]", float,
   check_op<T>("minimum", {a, row}, [](const Ins& v) { return nb::minimum(v[0], v[1]); });
   check_op<T>("where", {a, row}, [](const Ins& v) { return nb::where(nb::gt(v[0], T(0)), v[0], v[1]); });
   check_op<T>("where scalar", {a}, [](const Ins& v) { return nb::where(nb::lt(v[0], T(0)), v[0], T(0.5)); });
-  check_op<T>("comparisons", {a, row},
-              [](const Ins& v) {
-                return nb::eq(v[0], v[0]) + nb::ne(v[0], v[1]) + nb::lt(v[0], v[1]) + nb::le(v[0], T(0)) +
-                       nb::gt(v[0], T(0.5)) + nb::ge(v[1], v[0]);
-              },
-              /*differentiable=*/false);
+  check_op<T>(
+      "comparisons", {a, row},
+      [](const Ins& v) {
+        return nb::eq(v[0], v[0]) + nb::ne(v[0], v[1]) + nb::lt(v[0], v[1]) + nb::le(v[0], T(0)) +
+               nb::gt(v[0], T(0.5)) + nb::ge(v[1], v[0]);
+      },
+      /*differentiable=*/false);
   // Rank above the kernels' limit: contiguous same-shape operands are one flat run and work;
   // a strided (broadcasting) map gives a clear ShapeError, not a crash.
   const auto deep = nb::ones<T>(nb::Shape(9, 1), kGpu);
@@ -308,7 +297,8 @@ TEMPLATE_TEST_CASE("cuda parity: reductions, forward and backward", "[cuda]", fl
   check_op<T>("bias gradient over 50 rows", {wide, wide_bias}, [](const Ins& v) { return v[0] + v[1]; });
   // A large full reduction.
   const nb::Tensor<T> big = random_tensor<T>({1 << 20}, 13, T(0), T(1));
-  check_op<T>("sum of 2^20", {big}, [](const Ins& v) { return nb::sum(v[0]); }, true, sizeof(T) == 4 ? 1e-4 : 1e-11);
+  check_op<T>(
+      "sum of 2^20", {big}, [](const Ins& v) { return nb::sum(v[0]); }, true, sizeof(T) == 4 ? 1e-4 : 1e-11);
 
   // argmax / argmin: positions, the first one on ties.
   const nb::Tensor<T> ties = nb::from_vector<T>({1, 3, 3, 0, 2, 2, 5, 5, -1, -1, -1, 0}, {3, 4});
@@ -426,8 +416,10 @@ TEMPLATE_TEST_CASE("cuda parity: softmax and log_softmax along any dim", "[cuda]
   }
   // Large logits stay finite; -inf entries get probability 0.
   const nb::Tensor<T> extreme = nb::from_vector<T>({1000, 1000, -1000, -INFINITY, 3, 2}, {2, 3});
-  check_op<T>("softmax of extreme logits", {extreme}, [](const Ins& v) { return nb::softmax(v[0]); }, false);
-  check_op<T>("log_softmax of extreme logits", {extreme}, [](const Ins& v) { return nb::log_softmax(v[0]); }, false);
+  check_op<T>(
+      "softmax of extreme logits", {extreme}, [](const Ins& v) { return nb::softmax(v[0]); }, false);
+  check_op<T>(
+      "log_softmax of extreme logits", {extreme}, [](const Ins& v) { return nb::log_softmax(v[0]); }, false);
 }
 
 TEMPLATE_TEST_CASE("cuda parity: fused softmax cross-entropy", "[cuda]", float, double) {
@@ -476,8 +468,7 @@ TEMPLATE_TEST_CASE("cuda parity: nll and multi_margin losses", "[cuda]", float, 
   using T = TestType;
   using Ins = std::vector<nb::Tensor<T>>;
   const std::int64_t rows = 37;
-  for (const std::int64_t classes :
-       {std::int64_t{11}, std::int64_t{300}}) {  // one warp and a full block per row
+  for (const std::int64_t classes : {std::int64_t{11}, std::int64_t{300}}) {  // one warp and a full block per row
     INFO("classes " << classes);
     const nb::Tensor<T> log_probabilities = random_tensor<T>({rows, classes}, 82, T(-6), T(0));
     const nb::Tensor<T> scores = random_tensor<T>({rows, classes}, 83, T(-1), T(1));
@@ -487,11 +478,9 @@ TEMPLATE_TEST_CASE("cuda parity: nll and multi_margin losses", "[cuda]", float, 
     std::vector<std::int64_t> padded = ids;
     padded[3] = padded[20] = -100;  // ignored rows
     const nb::IndexTensor padded_targets = nb::from_vector<std::int64_t>(padded, {rows});
-    for (const auto reduction :
-         {nb::loss::Reduction::mean, nb::loss::Reduction::sum, nb::loss::Reduction::none}) {
-      check_op<T>("nll", {log_probabilities}, [&](const Ins& v) {
-        return nb::loss::nll(v[0], padded_targets.to(v[0].device()), reduction);
-      });
+    for (const auto reduction : {nb::loss::Reduction::mean, nb::loss::Reduction::sum, nb::loss::Reduction::none}) {
+      check_op<T>("nll", {log_probabilities},
+                  [&](const Ins& v) { return nb::loss::nll(v[0], padded_targets.to(v[0].device()), reduction); });
       for (const int p : {1, 2})
         check_op<T>("multi_margin p " + std::to_string(p), {scores}, [&](const Ins& v) {
           return nb::loss::multi_margin(v[0], targets.to(v[0].device()), reduction, 0.5, p);
@@ -503,22 +492,19 @@ TEMPLATE_TEST_CASE("cuda parity: nll and multi_margin losses", "[cuda]", float, 
     check_op<T>("nll with float targets", {log_probabilities},
                 [&](const Ins& v) { return nb::loss::nll(v[0], float_targets.to(v[0].device())); });
     const nb::Tensor<T> sequence_scores = random_tensor<T>({2, 5, classes}, 84);
-    const nb::IndexTensor sequence_targets =
-        nb::from_vector<std::int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {2, 5});
-    check_op<T>(
-        "multi_margin of [2, 5, C] with float targets", {sequence_scores}, [&](const Ins& v) {
-          std::vector<T> values;
-          for (const auto id : sequence_targets.to_vector()) values.push_back(static_cast<T>(id));
-          return nb::loss::multi_margin(v[0], nb::from_vector<T>(values, {2, 5}).to(v[0].device()));
-        });
+    const nb::IndexTensor sequence_targets = nb::from_vector<std::int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {2, 5});
+    check_op<T>("multi_margin of [2, 5, C] with float targets", {sequence_scores}, [&](const Ins& v) {
+      std::vector<T> values;
+      for (const auto id : sequence_targets.to_vector()) values.push_back(static_cast<T>(id));
+      return nb::loss::multi_margin(v[0], nb::from_vector<T>(values, {2, 5}).to(v[0].device()));
+    });
   }
   // A bad class id on the GPU is a ValueError naming it, as on the CPU.
   const nb::Tensor<T> x = random_tensor<T>({4, 3}, 85).to(kGpu);
   CHECK_THROWS_WITH(nb::loss::nll(x, nb::from_vector<std::int64_t>({0, 1, 3, 0}, {4}).to(kGpu)),
                     Catch::Contains("class index 3"));
-  CHECK_THROWS_WITH(
-      nb::loss::multi_margin(x, nb::from_vector<std::int64_t>({0, -1, 2, 0}, {4}).to(kGpu)),
-      Catch::Contains("class index -1"));
+  CHECK_THROWS_WITH(nb::loss::multi_margin(x, nb::from_vector<std::int64_t>({0, -1, 2, 0}, {4}).to(kGpu)),
+                    Catch::Contains("class index -1"));
 }
 
 // ---- layers -------------------------------------------------------------------------------------
@@ -586,8 +572,8 @@ TEMPLATE_TEST_CASE("cuda parity: fused optimizer updates", "[cuda]", float, doub
   using T = TestType;
   namespace optim = nb::optim;
   check_optimizer<T, optim::SGD<T>>("sgd", optim::SGDOptions{.lr = 0.1});
-  check_optimizer<T, optim::SGD<T>>("sgd nesterov",
-                                    optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+  check_optimizer<T, optim::SGD<T>>(
+      "sgd nesterov", optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
   check_optimizer<T, optim::SGD<T>>("sgd dampening", optim::SGDOptions{.lr = 0.1, .momentum = 0.5, .dampening = 0.2});
   check_optimizer<T, optim::Adam<T>>("adam", optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
   check_optimizer<T, optim::Adam<T>>("adam amsgrad", optim::AdamOptions{.lr = 0.01, .amsgrad = true});
@@ -600,22 +586,19 @@ TEMPLATE_TEST_CASE("cuda parity: fused optimizer updates", "[cuda]", float, doub
 TEMPLATE_TEST_CASE("cuda parity: l1 and l2 penalties", "[cuda]", float, double) {
   using T = TestType;
   using Ins = std::vector<nb::Tensor<T>>;
-  const Ins parameters{random_tensor<T>({33, 17}, 86), random_tensor<T>({17}, 87),
-                       nb::full<T>(nb::Shape{}, T(-1.5)),
+  const Ins parameters{random_tensor<T>({33, 17}, 86), random_tensor<T>({17}, 87), nb::full<T>(nb::Shape{}, T(-1.5)),
                        nb::zeros<T>({4})};  // zeros: sign(0) = 0 on both devices
   check_op<T>("l1_penalty", parameters, [](const Ins& v) { return nb::optim::l1_penalty<T>(v); });
   check_op<T>("l2_penalty", parameters, [](const Ins& v) { return nb::optim::l2_penalty<T>(v); });
-  check_op<T>("l2_penalty of a transposed view", {parameters[0]}, [](const Ins& v) {
-    return nb::optim::l2_penalty<T>({v[0].t()}) * T(3) + nb::optim::l1_penalty<T>(v);
-  });
+  check_op<T>("l2_penalty of a transposed view", {parameters[0]},
+              [](const Ins& v) { return nb::optim::l2_penalty<T>({v[0].t()}) * T(3) + nb::optim::l1_penalty<T>(v); });
   // A parameter that does not require grad gets none, on the GPU too.
   auto trained = parameters[0].to(kGpu).requires_grad_();
   const auto frozen = parameters[1].to(kGpu);
   nb::optim::l2_penalty<T>({trained, frozen}).backward();
   CHECK(trained.grad().defined());
   CHECK_FALSE(frozen.grad().defined());
-  CHECK_THROWS_AS(nb::optim::l1_penalty<T>({parameters[0].to(kGpu), parameters[1]}),
-                  nb::DeviceError);
+  CHECK_THROWS_AS(nb::optim::l1_penalty<T>({parameters[0].to(kGpu), parameters[1]}), nb::DeviceError);
 }
 
 TEMPLATE_TEST_CASE("cuda parity: gradient clipping", "[cuda]", float, double) {
@@ -651,8 +634,8 @@ TEMPLATE_TEST_CASE("cuda parity: the fused LSTM layer, forward and BPTT", "[cuda
   for (const bool with_lengths : {false, true}) {
     for (const auto implementation : {nb::nn::LSTMImplementation::fused, nb::nn::LSTMImplementation::composed}) {
       INFO("lengths " << with_lengths << ", implementation " << static_cast<int>(implementation));
-      const nb::nn::LSTMOptions options{.num_layers = 2, .return_sequences = true, .implementation = implementation,
-                                        .seed = 5};
+      const nb::nn::LSTMOptions options{
+          .num_layers = 2, .return_sequences = true, .implementation = implementation, .seed = 5};
       nb::nn::LSTM<T> cpu_lstm(input_size, hidden, options);
       nb::nn::LSTM<T> gpu_lstm(input_size, hidden, options);
       gpu_lstm.to(kGpu);

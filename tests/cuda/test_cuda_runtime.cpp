@@ -6,7 +6,6 @@
 // from is_available()/device_count(), a clear exception from device_properties()).
 #include <cuda_runtime.h>
 
-#include "catch_compat.hpp"
 #include <cstddef>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "catch_compat.hpp"
 #include "nabla/backend/cuda/kernels.hpp"
 #include "nabla/backend/cuda/memory.hpp"
 #include "nabla/backend/cuda/runtime.hpp"
@@ -43,8 +43,7 @@ class DeviceBuffer {
 
   std::vector<T> to_host() const {
     std::vector<T> host(n_);
-    if (n_ > 0 &&
-        cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) {
+    if (n_ > 0 && cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) {
       throw std::runtime_error("cudaMemcpy failed");
     }
     return host;
@@ -83,8 +82,8 @@ TEST_CASE("cuda: a device is visible and described", "[cuda]") {
   REQUIRE(count > 0);
   for (int i = 0; i < count; ++i) {
     const cu::DeviceProperties p = cu::device_properties(i);
-    INFO("device " << i << ": " << p.name << ", sm_" << p.major << p.minor << ", "
-                   << p.multiprocessor_count << " SMs, " << (p.total_memory >> 20) << " MiB");
+    INFO("device " << i << ": " << p.name << ", sm_" << p.major << p.minor << ", " << p.multiprocessor_count << " SMs, "
+                   << (p.total_memory >> 20) << " MiB");
     CHECK_FALSE(p.name.empty());
     CHECK(p.total_memory > 0);
     CHECK(p.major >= 7);  // CUDA 13 supports compute capability 7.5 and newer
@@ -100,8 +99,7 @@ TEST_CASE("cuda: device_properties rejects invalid indices", "[cuda]") {
 TEST_CASE("cuda: fill writes every element", "[cuda][kernels]") {
   // 1, a partial block, several blocks, and more elements than one capped grid covers
   // (65535 blocks * 256 threads), so the grid-stride loop is exercised.
-  for (const std::size_t n : {std::size_t{1}, std::size_t{255}, std::size_t{1000},
-                              std::size_t{65535} * 256 + 7}) {
+  for (const std::size_t n : {std::size_t{1}, std::size_t{255}, std::size_t{1000}, std::size_t{65535} * 256 + 7}) {
     SECTION("float, n = " + std::to_string(n)) { check_fill<float>(n, 1.5f); }
     SECTION("double, n = " + std::to_string(n)) { check_fill<double>(n, -2.25); }
   }
@@ -122,8 +120,7 @@ TEST_CASE("cuda: Tensor::to copies to the device and back unchanged", "[cuda][me
   CHECK(device.to(nb::Device::cpu()).to_vector() == host.to_vector());
   // A strided view is packed on the way.
   const nb::Tensor<double> view = host.transpose(0, 2);
-  CHECK(view.to(nb::Device::cuda()).to(nb::Device::cpu()).to_vector() ==
-        view.contiguous().to_vector());
+  CHECK(view.to(nb::Device::cuda()).to(nb::Device::cpu()).to_vector() == view.contiguous().to_vector());
   // The copy is differentiable: the gradient comes back to the CPU input.
   const nb::Tensor<double> x = nb::ones<double>({3}).requires_grad_(true);
   nb::Tensor<double> y = x.to(nb::Device::cuda()).to(nb::Device::cpu());

@@ -60,8 +60,9 @@ template <typename T>
 void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool retain_graph) {
   using ImplPointer = std::shared_ptr<TensorImpl<T>>;
   if (!root.requires_grad())
-    throw ValueError("backward: the tensor does not require grad and has no grad_fn (no input of the "
-                     "computation called requires_grad_(), or it ran under NoGradGuard)");
+    throw ValueError(
+        "backward: the tensor does not require grad and has no grad_fn (no input of the "
+        "computation called requires_grad_(), or it ran under NoGradGuard)");
   if (root_gradient.shape() != root.shape())
     throw ShapeError("backward: gradient of shape " + to_string(root_gradient.shape()) +
                      " does not match the output shape " + to_string(root.shape()));
@@ -123,8 +124,8 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
                           input_gradients[i].device().str() + " but the input is on " + inputs[i].device().str());
       Tensor<T> input_gradient = sum_to_shape(input_gradients[i], inputs[i].shape(), node.name());
       if (is_anomaly_enabled() && !all_finite(input_gradient))
-        throw ValueError("anomaly detected: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
-                         std::to_string(i));
+        throw ValueError("anomaly detected: the backward of '" + node.name() +
+                         "' produced NaN or Inf in the gradient of input " + std::to_string(i));
       auto [slot, inserted] = pending.try_emplace(inputs[i].impl().get(), input_gradient);
       if (!inserted) slot->second = add_gradients(slot->second, input_gradient);
     }

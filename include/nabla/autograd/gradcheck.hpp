@@ -20,10 +20,10 @@
 namespace nabla {
 
 struct GradcheckOptions {
-  double eps = 1e-6;             // finite-difference step
+  double eps = 1e-6;  // finite-difference step
   double absolute_tolerance = 1e-5;
   double relative_tolerance = 1e-4;
-  std::uint64_t seed = 1234;      // for the output weighting r
+  std::uint64_t seed = 1234;  // for the output weighting r
 };
 
 /// The outcome of gradcheck: converts to bool; `report` says which element failed and by how much.
@@ -43,7 +43,8 @@ GradcheckResult gradcheck(const std::function<Tensor<T>(const std::vector<Tensor
   std::vector<Tensor<T>> leaves;
   for (const auto& input : inputs) {
     Tensor<T> leaf(input.shape());
-    backend::cpu::map_kernel(leaf, [](T value) { return value; }, input);
+    backend::cpu::map_kernel(
+        leaf, [](T value) { return value; }, input);
     leaf.requires_grad_(true);
     leaves.push_back(leaf);
   }
@@ -91,7 +92,8 @@ GradcheckResult gradcheck(const std::function<Tensor<T>(const std::vector<Tensor
       }
     }
   }
-  result.report = result.passed ? "gradcheck passed (max error " + std::to_string(result.max_error) + ")" : report.str();
+  result.report =
+      result.passed ? "gradcheck passed (max error " + std::to_string(result.max_error) + ")" : report.str();
   return result;
 }
 

@@ -93,8 +93,7 @@ std::string to_mermaid(const Tensor<T>& output) {
   const auto listing = graph_export_detail::list_graph("to_mermaid", output);
   std::string text = "flowchart BT\n";
   for (std::size_t i = 0; i < listing.labels.size(); ++i)
-    text += "  t" + std::to_string(i) + "[\"" +
-            graph_export_detail::mermaid_escape(listing.labels[i]) + "\"]\n";
+    text += "  t" + std::to_string(i) + "[\"" + graph_export_detail::mermaid_escape(listing.labels[i]) + "\"]\n";
   // input --> output: the forward data flow (backward() follows these arrows in reverse).
   for (const auto& [input, consumer] : listing.edges)
     text += "  t" + std::to_string(input) + " --> t" + std::to_string(consumer) + "\n";
@@ -107,8 +106,7 @@ std::string to_dot(const Tensor<T>& output) {
   const auto listing = graph_export_detail::list_graph("to_dot", output);
   std::string text = "digraph nabla {\n  rankdir=BT;\n  node [shape=box];\n";
   for (std::size_t i = 0; i < listing.labels.size(); ++i)
-    text += "  t" + std::to_string(i) + " [label=\"" +
-            graph_export_detail::dot_escape(listing.labels[i]) + "\"];\n";
+    text += "  t" + std::to_string(i) + " [label=\"" + graph_export_detail::dot_escape(listing.labels[i]) + "\"];\n";
   // input -> output: the forward data flow (backward() follows these arrows in reverse).
   for (const auto& [input, consumer] : listing.edges)
     text += "  t" + std::to_string(input) + " -> t" + std::to_string(consumer) + ";\n";

@@ -37,8 +37,8 @@ Tensor<T> empty(const Shape& shape, Device device) {
   const auto count = static_cast<std::size_t>(numel_of(shape));
   const int index = device.index();
   T* data = static_cast<T*>(cuda::allocate(count * sizeof(T), index));
-  auto storage = std::make_shared<Storage<T>>(data, count, device,
-                                              [index](T* pointer) { cuda::deallocate(pointer, index); });
+  auto storage =
+      std::make_shared<Storage<T>>(data, count, device, [index](T* pointer) { cuda::deallocate(pointer, index); });
   return Tensor<T>(storage, shape, contiguous_strides(shape), 0);
 #else
   throw_no_cuda("empty", device);
@@ -72,8 +72,7 @@ void map(Tensor<T>& out, const Functor& functor, const Tensor<Inputs>&... inputs
 #if defined(NABLA_WITH_CUDA)
   static_assert((std::is_same_v<T, Inputs> && ...), "CUDA maps take inputs of the output's type");
   constexpr int kInputs = static_cast<int>(sizeof...(Inputs));
-  const bool contiguous =
-      out.is_contiguous() && (... && (inputs.is_contiguous() && inputs.shape() == out.shape()));
+  const bool contiguous = out.is_contiguous() && (... && (inputs.is_contiguous() && inputs.shape() == out.shape()));
   // Contiguous same-shape operands are one flat run of elements whatever their rank, so only
   // strided maps are limited to kMaxRank dimensions.
   const Shape flat{out.numel()};
@@ -92,8 +91,7 @@ void map(Tensor<T>& out, const Functor& functor, const Tensor<Inputs>&... inputs
   int k = 0;
   auto describe = [&](const Tensor<T>& input) {
     arguments.inputs[k] = device_data(input);
-    const Strides strides =
-        contiguous ? Strides{1} : broadcast_strides(input.shape(), input.strides(), shape);
+    const Strides strides = contiguous ? Strides{1} : broadcast_strides(input.shape(), input.strides(), shape);
     for (int d = 0; d < arguments.rank; ++d) arguments.input_strides[k][d] = strides[static_cast<std::size_t>(d)];
     ++k;
   };

@@ -16,8 +16,8 @@
 #include <cstdint>
 
 #include "nabla/backend/math.hpp"
-#include "nabla/core/philox.hpp"
 #include "nabla/core/macros.hpp"
+#include "nabla/core/philox.hpp"
 
 namespace nabla::backend {
 
@@ -377,12 +377,18 @@ enum class Comparison { equal, not_equal, less, less_equal, greater, greater_equ
 template <typename T>
 NABLA_HOST_DEVICE inline bool compare(Comparison comparison, T x, T y) {
   switch (comparison) {
-    case Comparison::equal: return x == y;
-    case Comparison::not_equal: return x != y;
-    case Comparison::less: return x < y;
-    case Comparison::less_equal: return x <= y;
-    case Comparison::greater: return x > y;
-    case Comparison::greater_equal: return x >= y;
+    case Comparison::equal:
+      return x == y;
+    case Comparison::not_equal:
+      return x != y;
+    case Comparison::less:
+      return x < y;
+    case Comparison::less_equal:
+      return x <= y;
+    case Comparison::greater:
+      return x > y;
+    case Comparison::greater_equal:
+      return x >= y;
   }
   return false;
 }
@@ -609,7 +615,9 @@ template <typename Loss, typename T>
 struct LossPredictionGradient {
   Loss loss;
   T scale;
-  NABLA_HOST_DEVICE T operator()(T gradient, T x, T y) const { return gradient * scale * loss.prediction_derivative(x, y); }
+  NABLA_HOST_DEVICE T operator()(T gradient, T x, T y) const {
+    return gradient * scale * loss.prediction_derivative(x, y);
+  }
 };
 
 /// upstream * scale * dloss/dy (the backward map to the target).
@@ -627,10 +635,8 @@ struct LossTargetGradient {
 /// Where element `i` of index_select's output comes from in its input, both dense and seen as
 /// [outer, count, inner] (output) and [outer, size, inner] (input) around the selected dim:
 /// output (o, k, j) reads input (o, indices[k], j). The backward adds in the other direction.
-NABLA_HOST_DEVICE inline std::int64_t index_select_source(std::int64_t i,
-                                                          const std::int64_t* indices,
-                                                          std::int64_t count, std::int64_t size,
-                                                          std::int64_t inner) {
+NABLA_HOST_DEVICE inline std::int64_t index_select_source(std::int64_t i, const std::int64_t* indices,
+                                                          std::int64_t count, std::int64_t size, std::int64_t inner) {
   const std::int64_t j = i % inner, block = i / inner;
   const std::int64_t o = block / count, k = block % count;
   return (o * size + indices[k]) * inner + j;
@@ -645,8 +651,7 @@ NABLA_HOST_DEVICE inline T nll_row_loss(const T* row, std::int64_t id, std::int6
 /// Its derivative at class c, times the row's upstream gradient: -row_gradient at the target
 /// class, 0 elsewhere and in ignored rows.
 template <typename T>
-NABLA_HOST_DEVICE inline T nll_gradient(std::int64_t c, std::int64_t id, std::int64_t ignore_index,
-                                        T row_gradient) {
+NABLA_HOST_DEVICE inline T nll_gradient(std::int64_t c, std::int64_t id, std::int64_t ignore_index, T row_gradient) {
   return id != ignore_index && c == id ? -row_gradient : T(0);
 }
 

@@ -68,8 +68,7 @@ struct LSTMCellForward {
 /// Equations (1)-(6): from the pre-activations a_i, a_f, a_g, a_o (x W_ih^T + b_ih + h W_hh^T +
 /// b_hh) and the previous cell state to the new cell and hidden state.
 template <typename T>
-NABLA_HOST_DEVICE inline LSTMCellForward<T> lstm_cell_forward(T pre_input, T pre_forget,
-                                                              T pre_candidate, T pre_output,
+NABLA_HOST_DEVICE inline LSTMCellForward<T> lstm_cell_forward(T pre_input, T pre_forget, T pre_candidate, T pre_output,
                                                               T cell_previous) {
   LSTMCellForward<T> result;
   result.input_gate = lstm_sigmoid(pre_input);                                              // (1)
@@ -97,16 +96,13 @@ struct LSTMCellBackward {
 /// `hidden_gradient` is the total dL/dh_t (from the output at t and from step t+1);
 /// `cell_gradient` is dL/dc_t arriving from step t+1 (or from the final state c_n).
 template <typename T>
-NABLA_HOST_DEVICE inline LSTMCellBackward<T> lstm_cell_backward(T input_gate, T forget_gate,
-                                                                T candidate, T output_gate,
-                                                                T cell_previous, T cell_tanh,
-                                                                T hidden_gradient,
+NABLA_HOST_DEVICE inline LSTMCellBackward<T> lstm_cell_backward(T input_gate, T forget_gate, T candidate, T output_gate,
+                                                                T cell_previous, T cell_tanh, T hidden_gradient,
                                                                 T cell_gradient) {
   // (B1) h = o tanh(c): the output gate sees tanh(c) ...
   const T output_gate_gradient = hidden_gradient * cell_tanh;
   // (B2) ... and c sees o (1 - tanh^2 c), added to the dL/dc_t that came from step t+1.
-  const T total_cell_gradient =
-      cell_gradient + hidden_gradient * output_gate * tanh_derivative_from_output(cell_tanh);
+  const T total_cell_gradient = cell_gradient + hidden_gradient * output_gate * tanh_derivative_from_output(cell_tanh);
   // (B3)-(B5) c = f c_{t-1} + i g
   const T input_gate_gradient = total_cell_gradient * candidate;
   const T forget_gate_gradient = total_cell_gradient * cell_previous;

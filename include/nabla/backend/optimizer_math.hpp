@@ -26,8 +26,7 @@ struct SgdHyperparameters {
 /// SGD: p -= lr * d, with d = g + wd p, or the momentum buffer b = momentum b + keep d
 /// (b = d on the first step), or d + momentum b with Nesterov. `buffer` is null without momentum.
 template <typename T>
-NABLA_HOST_DEVICE inline void sgd_update_element(T& parameter, T gradient, T* buffer,
-                                                 const SgdHyperparameters<T>& h) {
+NABLA_HOST_DEVICE inline void sgd_update_element(T& parameter, T gradient, T* buffer, const SgdHyperparameters<T>& h) {
   T direction = gradient + h.weight_decay * parameter;
   if (buffer == nullptr) {
     parameter -= h.lr * direction;
@@ -74,9 +73,8 @@ struct RmspropHyperparameters {
 
 /// RMSprop, optionally centered (`gradient_average` non-null) and with momentum (`buffer`).
 template <typename T>
-NABLA_HOST_DEVICE inline void rmsprop_update_element(T& parameter, T gradient, T& square_average,
-                                                     T* gradient_average, T* buffer,
-                                                     const RmspropHyperparameters<T>& h) {
+NABLA_HOST_DEVICE inline void rmsprop_update_element(T& parameter, T gradient, T& square_average, T* gradient_average,
+                                                     T* buffer, const RmspropHyperparameters<T>& h) {
   const T grad = gradient + h.weight_decay * parameter;
   square_average = h.alpha * square_average + h.one_minus_alpha * grad * grad;
   T variance = square_average;

@@ -36,8 +36,7 @@ NABLA_HOST_DEVICE inline void multiply_high_low(std::uint32_t a, std::uint32_t b
 }  // namespace detail
 
 /// Ten rounds of Philox-4x32 on `counter` under `key` (the Random123 reference algorithm).
-NABLA_HOST_DEVICE inline PhiloxWords philox4x32_10(PhiloxWords counter, std::uint32_t key0,
-                                                   std::uint32_t key1) {
+NABLA_HOST_DEVICE inline PhiloxWords philox4x32_10(PhiloxWords counter, std::uint32_t key0, std::uint32_t key1) {
   constexpr std::uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
   constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;  // key schedule increments
   for (int round = 0; round < 10; ++round) {
@@ -52,8 +51,7 @@ NABLA_HOST_DEVICE inline PhiloxWords philox4x32_10(PhiloxWords counter, std::uin
 }
 
 /// The four random words for element `index` of a draw at `offset` from a generator seeded `seed`.
-NABLA_HOST_DEVICE inline PhiloxWords philox_words(std::uint64_t seed, std::uint64_t offset,
-                                                  std::uint64_t index) {
+NABLA_HOST_DEVICE inline PhiloxWords philox_words(std::uint64_t seed, std::uint64_t offset, std::uint64_t index) {
   const std::uint64_t position = offset + index;
   return philox4x32_10({static_cast<std::uint32_t>(position), static_cast<std::uint32_t>(position >> 32), 0u, 0u},
                        static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));

@@ -58,7 +58,8 @@ void print_dimension(std::ostream& out, const T* base, const Shape& shape, const
 template <typename T>
 std::ostream& operator<<(std::ostream& out, const Tensor<T>& tensor) {
   if (!tensor.defined()) return out << "tensor(undefined)";
-  if (!tensor.device().is_cpu()) return out << "tensor(shape=" << to_string(tensor.shape()) << ", device=" << tensor.device().str() << ")";
+  if (!tensor.device().is_cpu())
+    return out << "tensor(shape=" << to_string(tensor.shape()) << ", device=" << tensor.device().str() << ")";
   const T* base = tensor.storage()->data();
   const bool summarize = tensor.numel() > detail::kPrintThreshold;
   out << "tensor(";

@@ -71,9 +71,8 @@ inline Shape broadcast_shapes(const std::string& op, const Shape& a, const Shape
     const std::int64_t size_a = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const std::int64_t size_b = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (size_a != size_b && size_a != 1 && size_b != 1)
-      throw ShapeError(op + ": shapes " + to_string(a) + " and " + to_string(b) +
-                       " cannot be broadcast (dimension " + std::to_string(i) + ": " + std::to_string(size_a) +
-                       " vs " + std::to_string(size_b) + ")");
+      throw ShapeError(op + ": shapes " + to_string(a) + " and " + to_string(b) + " cannot be broadcast (dimension " +
+                       std::to_string(i) + ": " + std::to_string(size_a) + " vs " + std::to_string(size_b) + ")");
     result[i] = size_a == 1 ? size_b : size_a;
   }
   return result;

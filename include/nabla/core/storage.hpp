@@ -51,7 +51,7 @@ class HostBlockCache {
         return block;
       }
     }
-    return ::operator new(bytes, std::align_val_t{kStorageAlignment});
+    return ::operator new (bytes, std::align_val_t{kStorageAlignment});
   }
 
   void release(void* block, std::size_t bytes) noexcept {
@@ -63,13 +63,13 @@ class HostBlockCache {
         return;
       }
     }
-    ::operator delete(block, std::align_val_t{kStorageAlignment});
+    ::operator delete (block, std::align_val_t{kStorageAlignment});
   }
 
   /// Returns every cached block to the system.
   void clear() noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [bytes, block] : free_blocks_) ::operator delete(block, std::align_val_t{kStorageAlignment});
+    for (auto& [bytes, block] : free_blocks_) ::operator delete (block, std::align_val_t{kStorageAlignment});
     free_blocks_.clear();
     cached_bytes_ = 0;
   }
@@ -100,8 +100,8 @@ class Storage {
  public:
   /// Allocates `size` uninitialized elements on the CPU.
   explicit Storage(std::size_t size) : size_(size), device_(Device::cpu()) {
-    const std::size_t bytes = ((std::max<std::size_t>(size, 1) * sizeof(T) + kStorageAlignment - 1) /
-                               kStorageAlignment) * kStorageAlignment;
+    const std::size_t bytes =
+        ((std::max<std::size_t>(size, 1) * sizeof(T) + kStorageAlignment - 1) / kStorageAlignment) * kStorageAlignment;
     data_ = static_cast<T*>(detail::HostBlockCache::instance().allocate(bytes));
     release_ = [bytes](T* pointer) { detail::HostBlockCache::instance().release(pointer, bytes); };
   }

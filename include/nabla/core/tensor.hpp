@@ -121,8 +121,8 @@ class Tensor {
   T item() const {
     require_cpu("item");  // first: on a GPU the answer is "copy it to the CPU", whatever the size
     if (numel() != 1)
-      throw ValueError("item: tensor of shape " + to_string(shape()) + " has " +
-                       std::to_string(numel()) + " elements, item() needs exactly one");
+      throw ValueError("item: tensor of shape " + to_string(shape()) + " has " + std::to_string(numel()) +
+                       " elements, item() needs exactly one");
     return *data();
   }
 
@@ -225,8 +225,10 @@ class Tensor {
 
  private:
   TensorImpl<T>& checked_impl() const {
-    if (!impl_) throw ValueError("Tensor: operation on an undefined tensor (a default-constructed Tensor, or a grad() "
-                                 "that backward() has not produced yet)");
+    if (!impl_)
+      throw ValueError(
+          "Tensor: operation on an undefined tensor (a default-constructed Tensor, or a grad() "
+          "that backward() has not produced yet)");
     return *impl_;
   }
   void require_cpu(const char* op) const {

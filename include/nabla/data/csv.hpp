@@ -61,14 +61,13 @@ struct CsvOptions {
 class CsvTable {
  public:
   CsvTable() = default;
-  CsvTable(std::string source, std::vector<std::string> names,
-           std::vector<std::vector<std::string>> columns, std::vector<std::int64_t> row_lines)
+  CsvTable(std::string source, std::vector<std::string> names, std::vector<std::vector<std::string>> columns,
+           std::vector<std::int64_t> row_lines)
       : source_(std::move(source)),
         names_(std::move(names)),
         columns_(std::move(columns)),
         row_lines_(std::move(row_lines)) {
-    for (std::size_t i = 0; i < names_.size(); ++i)
-      index_by_name_.emplace(names_[i], static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < names_.size(); ++i) index_by_name_.emplace(names_[i], static_cast<std::int64_t>(i));
   }
 
   const std::vector<std::string>& column_names() const { return names_; }
@@ -79,8 +78,8 @@ class CsvTable {
   /// The line of the file on which row `row` starts (1-based; the header is line 1).
   std::int64_t line_of_row(std::int64_t row) const {
     if (row < 0 || row >= num_rows())
-      throw ValueError("CsvTable::line_of_row: row " + std::to_string(row) +
-                       " is out of range for a table of " + std::to_string(num_rows()) + " rows");
+      throw ValueError("CsvTable::line_of_row: row " + std::to_string(row) + " is out of range for a table of " +
+                       std::to_string(num_rows()) + " rows");
     return row_lines_[static_cast<std::size_t>(row)];
   }
 
@@ -98,9 +97,7 @@ class CsvTable {
   }
 
   /// The texts of a column, one per row.
-  const std::vector<std::string>& strings(const std::string& name) const {
-    return strings(column_index(name));
-  }
+  const std::vector<std::string>& strings(const std::string& name) const { return strings(column_index(name)); }
   const std::vector<std::string>& strings(std::int64_t column) const {
     check_column("CsvTable::strings", column);
     return columns_[static_cast<std::size_t>(column)];
@@ -118,8 +115,7 @@ class CsvTable {
     check_column("CsvTable::column", index);
     Tensor<T> result({num_rows()});
     T* data = result.data();
-    for (std::int64_t row = 0; row < num_rows(); ++row)
-      data[row] = parse<T>("CsvTable::column", row, index);
+    for (std::int64_t row = 0; row < num_rows(); ++row) data[row] = parse<T>("CsvTable::column", row, index);
     return result;
   }
 
@@ -160,8 +156,7 @@ class CsvTable {
     // from_chars takes no leading '+'; accept one before a digit, a '.' or a letter (+inf).
     if (!text.empty() && text.front() == '+') {
       text.remove_prefix(1);
-      if (text.empty() || text.front() == '+' || text.front() == '-')
-        return ParseResult::not_a_number;
+      if (text.empty() || text.front() == '+' || text.front() == '-') return ParseResult::not_a_number;
     }
     if (text.empty()) return ParseResult::not_a_number;
     const char* end = text.data() + text.size();
@@ -174,21 +169,18 @@ class CsvTable {
  private:
   void check_column(const char* op, std::int64_t column) const {
     if (column < 0 || column >= num_columns())
-      throw ValueError(std::string(op) + ": column " + std::to_string(column) +
-                       " is out of range; " + source_ + " has " + std::to_string(num_columns()) +
-                       " columns");
+      throw ValueError(std::string(op) + ": column " + std::to_string(column) + " is out of range; " + source_ +
+                       " has " + std::to_string(num_columns()) + " columns");
   }
 
   template <TensorElement T>
   T parse(const char* op, std::int64_t row, std::int64_t column) const {
-    const std::string& text =
-        columns_[static_cast<std::size_t>(column)][static_cast<std::size_t>(row)];
+    const std::string& text = columns_[static_cast<std::size_t>(column)][static_cast<std::size_t>(row)];
     T value{};
     const ParseResult result = parse_number(text, value);
     if (result == ParseResult::ok) return value;
     const char* kind = std::is_same_v<T, std::int64_t> ? "an integer" : "a number";
-    const char* type =
-        std::is_same_v<T, std::int64_t> ? "int64" : (std::is_same_v<T, float> ? "float" : "double");
+    const char* type = std::is_same_v<T, std::int64_t> ? "int64" : (std::is_same_v<T, float> ? "float" : "double");
     // Quote the text, shortened and with control bytes escaped, so the message stays one line.
     std::string shown;
     for (std::size_t i = 0; i < text.size() && i < 40; ++i) {
@@ -201,15 +193,13 @@ class CsvTable {
       }
     }
     if (text.size() > 40) shown += "...";
-    throw ValueError(std::string(op) + ": " + source_ + ":" +
-                     std::to_string(row_lines_[static_cast<std::size_t>(row)]) + ": column '" +
-                     names_[static_cast<std::size_t>(column)] + "' holds '" + shown + "', which " +
-                     (result == ParseResult::out_of_range
-                          ? std::string("is out of range for ") + type
-                          : std::string("is not ") + kind +
-                                (std::is_same_v<T, std::int64_t>
-                                     ? " (read decimals with column<float> or <double>)"
-                                     : "")));
+    throw ValueError(
+        std::string(op) + ": " + source_ + ":" + std::to_string(row_lines_[static_cast<std::size_t>(row)]) +
+        ": column '" + names_[static_cast<std::size_t>(column)] + "' holds '" + shown + "', which " +
+        (result == ParseResult::out_of_range
+             ? std::string("is out of range for ") + type
+             : std::string("is not ") + kind +
+                   (std::is_same_v<T, std::int64_t> ? " (read decimals with column<float> or <double>)" : "")));
   }
 
   template <TensorElement T>
@@ -220,8 +210,7 @@ class CsvTable {
     T* data = result.data();
     for (std::int64_t row = 0; row < num_rows(); ++row)
       for (std::int64_t k = 0; k < width; ++k)
-        data[row * width + k] =
-            parse<T>("CsvTable::to_tensor", row, indices[static_cast<std::size_t>(k)]);
+        data[row * width + k] = parse<T>("CsvTable::to_tensor", row, indices[static_cast<std::size_t>(k)]);
     return result;
   }
 
@@ -256,8 +245,7 @@ class CsvReader {
       if (text_[position_] == options_.quote) {
         read_quoted(field, fields.size() + 1);
       } else {
-        while (position_ < text_.size() && text_[position_] != options_.delimiter &&
-               !is_line_break(text_[position_]))
+        while (position_ < text_.size() && text_[position_] != options_.delimiter && !is_line_break(text_[position_]))
           field += text_[position_++];
       }
       fields.push_back(std::move(field));
@@ -280,8 +268,7 @@ class CsvReader {
 
   /// Consumes "\n", "\r\n" or a lone "\r" and counts the line.
   void skip_line_break() {
-    if (text_[position_] == '\r' && position_ + 1 < text_.size() && text_[position_ + 1] == '\n')
-      ++position_;
+    if (text_[position_] == '\r' && position_ + 1 < text_.size() && text_[position_ + 1] == '\n') ++position_;
     ++position_;
     ++line_;
   }
@@ -296,8 +283,7 @@ class CsvReader {
                       std::to_string(field_number) + " opens a quote that is never closed");
       const char c = text_[position_];
       if (c == options_.quote) {
-        if (position_ + 1 < text_.size() &&
-            text_[position_ + 1] == options_.quote) {  // "" is one quote
+        if (position_ + 1 < text_.size() && text_[position_ + 1] == options_.quote) {  // "" is one quote
           field += c;
           position_ += 2;
           continue;
@@ -305,16 +291,12 @@ class CsvReader {
         ++position_;  // the closing quote
         break;
       }
-      if (c == '\n' ||
-          (c == '\r' && !(position_ + 1 < text_.size() && text_[position_ + 1] == '\n')))
-        ++line_;
+      if (c == '\n' || (c == '\r' && !(position_ + 1 < text_.size() && text_[position_ + 1] == '\n'))) ++line_;
       field += c;
       ++position_;
     }
-    if (position_ < text_.size() && text_[position_] != options_.delimiter &&
-        !is_line_break(text_[position_]))
-      throw IOError("read_csv: " + source_ + ":" + std::to_string(line_) + ": field " +
-                    std::to_string(field_number) +
+    if (position_ < text_.size() && text_[position_] != options_.delimiter && !is_line_break(text_[position_]))
+      throw IOError("read_csv: " + source_ + ":" + std::to_string(line_) + ": field " + std::to_string(field_number) +
                     " has text after its closing quote (a quote inside a quoted field must be "
                     "doubled: \"\")");
   }
@@ -337,13 +319,10 @@ inline std::string fill_text(double value) {
 }  // namespace detail
 
 /// Parses CSV from a stream. `source` names it in error messages (e.g. the file name).
-inline CsvTable read_csv(std::istream& input, const CsvOptions& options = {},
-                         const std::string& source = "<stream>") {
+inline CsvTable read_csv(std::istream& input, const CsvOptions& options = {}, const std::string& source = "<stream>") {
   const char delimiter = options.delimiter, quote = options.quote;
-  if (delimiter == quote || delimiter == '\n' || delimiter == '\r' || quote == '\n' ||
-      quote == '\r')
-    throw ValueError(
-        "read_csv: the delimiter and the quote must differ from each other and from line breaks");
+  if (delimiter == quote || delimiter == '\n' || delimiter == '\r' || quote == '\n' || quote == '\r')
+    throw ValueError("read_csv: the delimiter and the quote must differ from each other and from line breaks");
   const std::string text((std::istreambuf_iterator<char>(input)), std::istreambuf_iterator<char>());
   if (input.bad()) throw IOError("read_csv: " + source + ": reading failed");
 
@@ -356,15 +335,13 @@ inline CsvTable read_csv(std::istream& input, const CsvOptions& options = {},
   const bool has_first = reader.next(fields, line);
 
   if (options.header) {
-    if (!has_first)
-      throw IOError("read_csv: " + source + ": the input is empty, but a header line was expected");
+    if (!has_first) throw IOError("read_csv: " + source + ": the input is empty, but a header line was expected");
     names = fields;
     std::unordered_map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < names.size(); ++i)
       if (!seen.emplace(names[i], i).second)
-        throw IOError("read_csv: " + source + ":" + std::to_string(line) +
-                      ": the header names column '" + names[i] + "' twice (fields " +
-                      std::to_string(seen[names[i]] + 1) + " and " + std::to_string(i + 1) + ")");
+        throw IOError("read_csv: " + source + ":" + std::to_string(line) + ": the header names column '" + names[i] +
+                      "' twice (fields " + std::to_string(seen[names[i]] + 1) + " and " + std::to_string(i + 1) + ")");
   } else if (has_first) {
     for (std::size_t i = 0; i < fields.size(); ++i) names.push_back(std::to_string(i));
   }
@@ -375,10 +352,9 @@ inline CsvTable read_csv(std::istream& input, const CsvOptions& options = {},
   while (pending || reader.next(fields, line)) {
     pending = false;
     if (fields.size() != names.size())
-      throw IOError("read_csv: " + source + ":" + std::to_string(line) + ": row has " +
-                    std::to_string(fields.size()) + " field" + (fields.size() == 1 ? "" : "s") +
-                    ", but " + (options.header ? "the header has " : "the first row has ") +
-                    std::to_string(names.size()));
+      throw IOError("read_csv: " + source + ":" + std::to_string(line) + ": row has " + std::to_string(fields.size()) +
+                    " field" + (fields.size() == 1 ? "" : "s") + ", but " +
+                    (options.header ? "the header has " : "the first row has ") + std::to_string(names.size()));
     bool skip = false;
     for (std::size_t i = 0; i < fields.size() && !skip; ++i) {
       bool missing = false;
@@ -386,9 +362,8 @@ inline CsvTable read_csv(std::istream& input, const CsvOptions& options = {},
       if (!missing) continue;
       switch (options.missing) {
         case MissingPolicy::error:
-          throw IOError("read_csv: " + source + ":" + std::to_string(line) +
-                        ": missing value in column '" + names[i] + "' (field " +
-                        std::to_string(i + 1) +
+          throw IOError("read_csv: " + source + ":" + std::to_string(line) + ": missing value in column '" + names[i] +
+                        "' (field " + std::to_string(i + 1) +
                         "); to accept missing values set CsvOptions::missing to "
                         "MissingPolicy::skip_row or fill");
         case MissingPolicy::skip_row:

@@ -78,8 +78,7 @@ struct DefaultBatchOf {
 };
 template <BatchedDataset D>
 struct DefaultBatchOf<D> {
-  using type = std::remove_cvref_t<decltype(std::declval<const D&>().get_batch(
-      std::vector<std::int64_t>{}))>;
+  using type = std::remove_cvref_t<decltype(std::declval<const D&>().get_batch(std::vector<std::int64_t>{}))>;
 };
 
 template <Dataset DatasetType, typename BatchType = typename DefaultBatchOf<DatasetType>::type>
@@ -108,8 +107,7 @@ class DataLoader {
   /// Batches per epoch.
   std::int64_t size() const {
     const std::int64_t count = dataset_size();
-    return options_.drop_last ? count / options_.batch_size
-                              : (count + options_.batch_size - 1) / options_.batch_size;
+    return options_.drop_last ? count / options_.batch_size : (count + options_.batch_size - 1) / options_.batch_size;
   }
 
   /// The epoch the next pass over the loader will be (0 at the start; each begin() advances it).
@@ -168,8 +166,7 @@ class DataLoader {
 
    private:
     friend class DataLoader;
-    Iterator(const DataLoader* loader, std::shared_ptr<const std::vector<std::int64_t>> order,
-             std::int64_t batch)
+    Iterator(const DataLoader* loader, std::shared_ptr<const std::vector<std::int64_t>> order, std::int64_t batch)
         : loader_(loader), order_(std::move(order)), batch_(batch) {
       load();
     }
@@ -180,11 +177,9 @@ class DataLoader {
       }
       const std::int64_t batch_size = loader_->options_.batch_size;
       const auto start = static_cast<std::size_t>(batch_ * batch_size);
-      const std::size_t end =
-          std::min(order_->size(), start + static_cast<std::size_t>(batch_size));
-      current_ = loader_->make_batch(
-          std::vector<std::int64_t>(order_->begin() + static_cast<std::ptrdiff_t>(start),
-                                    order_->begin() + static_cast<std::ptrdiff_t>(end)));
+      const std::size_t end = std::min(order_->size(), start + static_cast<std::size_t>(batch_size));
+      current_ = loader_->make_batch(std::vector<std::int64_t>(order_->begin() + static_cast<std::ptrdiff_t>(start),
+                                                               order_->begin() + static_cast<std::ptrdiff_t>(end)));
     }
 
     const DataLoader* loader_ = nullptr;
@@ -212,8 +207,7 @@ class DataLoader {
   std::int64_t dataset_size() const { return static_cast<std::int64_t>(dataset_.size()); }
   void check_options() const {
     if (options_.batch_size < 1)
-      throw ValueError("DataLoader: batch_size must be >= 1, got " +
-                       std::to_string(options_.batch_size));
+      throw ValueError("DataLoader: batch_size must be >= 1, got " + std::to_string(options_.batch_size));
   }
 
   DatasetType dataset_;
@@ -231,7 +225,6 @@ template <Dataset D>
 DataLoader(D, DataLoaderOptions) -> DataLoader<D>;
 template <Dataset D, typename F>
 DataLoader(D, DataLoaderOptions, F)
-    -> DataLoader<D,
-                  std::remove_cvref_t<std::invoke_result_t<F&, const std::vector<SampleOf<D>>&>>>;
+    -> DataLoader<D, std::remove_cvref_t<std::invoke_result_t<F&, const std::vector<SampleOf<D>>&>>>;
 
 }  // namespace nabla::data

@@ -54,8 +54,7 @@ concept Dataset = requires(const D& dataset, std::int64_t index) {
 
 /// A dataset that can also fetch many samples at once (faster than get() + stacking).
 template <typename D>
-concept BatchedDataset = Dataset<D> &&
-    requires(const D& dataset, const std::vector<std::int64_t>& indices) {
+concept BatchedDataset = Dataset<D> && requires(const D& dataset, const std::vector<std::int64_t>& indices) {
   dataset.get_batch(indices);
 };
 
@@ -66,8 +65,8 @@ using SampleOf = std::remove_cvref_t<decltype(std::declval<const D&>().get(std::
 namespace detail {
 inline void check_sample_index(const char* op, std::int64_t index, std::int64_t size) {
   if (index < 0 || index >= size)
-    throw ValueError(std::string(op) + ": index " + std::to_string(index) +
-                     " is out of range for a dataset of " + std::to_string(size) + " samples");
+    throw ValueError(std::string(op) + ": index " + std::to_string(index) + " is out of range for a dataset of " +
+                     std::to_string(size) + " samples");
 }
 }  // namespace detail
 
@@ -85,14 +84,12 @@ class TensorDataset {
     if (!features_.defined() || !targets_.defined())
       throw ValueError("TensorDataset: features and targets must both be defined tensors");
     if (features_.dim() < 1 || targets_.dim() < 1)
-      throw ShapeError("TensorDataset: features of shape " + to_string(features_.shape()) +
-                       " and targets of shape " + to_string(targets_.shape()) +
-                       " need a first dimension that counts the samples");
+      throw ShapeError("TensorDataset: features of shape " + to_string(features_.shape()) + " and targets of shape " +
+                       to_string(targets_.shape()) + " need a first dimension that counts the samples");
     if (features_.size(0) != targets_.size(0))
-      throw ShapeError("TensorDataset: features of shape " + to_string(features_.shape()) +
-                       " and targets of shape " + to_string(targets_.shape()) +
-                       " have different first dimensions (" + std::to_string(features_.size(0)) +
-                       " vs " + std::to_string(targets_.size(0)) +
+      throw ShapeError("TensorDataset: features of shape " + to_string(features_.shape()) + " and targets of shape " +
+                       to_string(targets_.shape()) + " have different first dimensions (" +
+                       std::to_string(features_.size(0)) + " vs " + std::to_string(targets_.size(0)) +
                        "); both must count the same samples");
   }
 
@@ -107,8 +104,7 @@ class TensorDataset {
 
   /// The samples at `indices`, stacked along a new first dimension (one gather per tensor).
   BatchType get_batch(const std::vector<std::int64_t>& indices) const {
-    for (std::int64_t index : indices)
-      detail::check_sample_index("TensorDataset::get_batch", index, size());
+    for (std::int64_t index : indices) detail::check_sample_index("TensorDataset::get_batch", index, size());
     return {index_select(features_, 0, indices), index_select(targets_, 0, indices)};
   }
 
@@ -174,18 +170,16 @@ class Subset {
 ///
 /// The epoch sits in the counter, so each epoch gets an independent permutation from one
 /// seed. (The modulo's bias is below 2^-32 for any count under 2^32: negligible.)
-inline std::vector<std::int64_t> shuffled_indices(std::int64_t count, std::uint64_t seed,
-                                                  std::uint64_t epoch = 0) {
-  if (count < 0)
-    throw ValueError("shuffled_indices: count must be >= 0, got " + std::to_string(count));
+inline std::vector<std::int64_t> shuffled_indices(std::int64_t count, std::uint64_t seed, std::uint64_t epoch = 0) {
+  if (count < 0) throw ValueError("shuffled_indices: count must be >= 0, got " + std::to_string(count));
   std::vector<std::int64_t> order(static_cast<std::size_t>(count));
   std::iota(order.begin(), order.end(), std::int64_t{0});
   const auto low = [](std::uint64_t value) { return static_cast<std::uint32_t>(value); };
   const auto high = [](std::uint64_t value) { return static_cast<std::uint32_t>(value >> 32); };
   for (std::int64_t i = count - 1; i > 0; --i) {
     const auto position = static_cast<std::uint64_t>(i);
-    const PhiloxWords words = philox4x32_10(
-        {low(position), high(position), low(epoch), high(epoch)}, low(seed), high(seed));
+    const PhiloxWords words =
+        philox4x32_10({low(position), high(position), low(epoch), high(epoch)}, low(seed), high(seed));
     const std::uint64_t draw = (static_cast<std::uint64_t>(words[0]) << 32) | words[1];
     const auto j = static_cast<std::size_t>(draw % (position + 1));
     std::swap(order[static_cast<std::size_t>(i)], order[j]);
@@ -196,8 +190,7 @@ inline std::vector<std::int64_t> shuffled_indices(std::int64_t count, std::uint6
 /// Splits a dataset at random into parts of the given sizes (which must add up to its size),
 /// like torch.utils.data.random_split: shuffled_indices(n, seed), cut in order.
 template <Dataset D>
-std::vector<Subset<D>> random_split(const D& dataset, const std::vector<std::int64_t>& sizes,
-                                    std::uint64_t seed) {
+std::vector<Subset<D>> random_split(const D& dataset, const std::vector<std::int64_t>& sizes, std::uint64_t seed) {
   const auto total = static_cast<std::int64_t>(dataset.size());
   std::int64_t sum = 0;
   std::string listed;
@@ -233,8 +226,8 @@ struct Fold {
 inline std::vector<Fold> k_fold(std::int64_t n, std::int64_t k, std::uint64_t seed) {
   if (k < 2) throw ValueError("k_fold: k must be >= 2, got " + std::to_string(k));
   if (n < k)
-    throw ValueError("k_fold: cannot cut " + std::to_string(n) + " samples into " +
-                     std::to_string(k) + " folds; every fold needs at least one sample");
+    throw ValueError("k_fold: cannot cut " + std::to_string(n) + " samples into " + std::to_string(k) +
+                     " folds; every fold needs at least one sample");
   const std::vector<std::int64_t> order = shuffled_indices(n, seed);
   std::vector<Fold> folds(static_cast<std::size_t>(k));
   std::int64_t start = 0;
@@ -245,8 +238,7 @@ inline std::vector<Fold> k_fold(std::int64_t n, std::int64_t k, std::uint64_t se
       in_validation[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = true;
     Fold& current = folds[static_cast<std::size_t>(fold)];
     for (std::int64_t sample = 0; sample < n; ++sample)
-      (in_validation[static_cast<std::size_t>(sample)] ? current.validation_indices
-                                                       : current.train_indices)
+      (in_validation[static_cast<std::size_t>(sample)] ? current.validation_indices : current.train_indices)
           .push_back(sample);
     start += fold_size;
   }

@@ -45,25 +45,20 @@ class LanguageModelBatcher {
  public:
   using BatchType = Batch<IndexTensor, IndexTensor>;
 
-  LanguageModelBatcher(const std::vector<std::int64_t>& tokens, std::int64_t batch_size,
-                       std::int64_t seq_len)
+  LanguageModelBatcher(const std::vector<std::int64_t>& tokens, std::int64_t batch_size, std::int64_t seq_len)
       : seq_len_(seq_len) {
     if (batch_size < 1)
-      throw ValueError("LanguageModelBatcher: batch_size must be >= 1, got " +
-                       std::to_string(batch_size));
-    if (seq_len < 1)
-      throw ValueError("LanguageModelBatcher: seq_len must be >= 1, got " +
-                       std::to_string(seq_len));
+      throw ValueError("LanguageModelBatcher: batch_size must be >= 1, got " + std::to_string(batch_size));
+    if (seq_len < 1) throw ValueError("LanguageModelBatcher: seq_len must be >= 1, got " + std::to_string(seq_len));
     const auto count = static_cast<std::int64_t>(tokens.size());
     const std::int64_t length = count / batch_size;
     if (length < 2)
-      throw ValueError("LanguageModelBatcher: a stream of " + std::to_string(count) +
-                       " tokens is too short for " + std::to_string(batch_size) +
+      throw ValueError("LanguageModelBatcher: a stream of " + std::to_string(count) + " tokens is too short for " +
+                       std::to_string(batch_size) +
                        " rows; every row needs at least 2 tokens (an input and its target)");
     // The first batch_size * length tokens, row-major: row b is the b-th stretch of the stream.
-    rows_ = from_vector<std::int64_t>(
-        std::vector<std::int64_t>(tokens.begin(), tokens.begin() + batch_size * length),
-        {batch_size, length});
+    rows_ = from_vector<std::int64_t>(std::vector<std::int64_t>(tokens.begin(), tokens.begin() + batch_size * length),
+                                      {batch_size, length});
   }
 
   /// The number of batches: ceil((length - 1) / seq_len).
@@ -76,12 +71,11 @@ class LanguageModelBatcher {
   /// Batch `k` (see the top of this file): contiguous [batch_size, s] inputs and targets.
   BatchType batch(std::int64_t k) const {
     if (k < 0 || k >= size())
-      throw ValueError("LanguageModelBatcher::batch: batch " + std::to_string(k) +
-                       " is out of range; there are " + std::to_string(size()) + " batches");
+      throw ValueError("LanguageModelBatcher::batch: batch " + std::to_string(k) + " is out of range; there are " +
+                       std::to_string(size()) + " batches");
     const std::int64_t start = k * seq_len_;
     const std::int64_t steps = std::min(seq_len_, rows_.size(1) - 1 - start);
-    return {rows_.narrow(1, start, steps).contiguous(),
-            rows_.narrow(1, start + 1, steps).contiguous()};
+    return {rows_.narrow(1, start, steps).contiguous(), rows_.narrow(1, start + 1, steps).contiguous()};
   }
 
   /// Yields batch 0, 1, ..., size() - 1 in order (never shuffled: the order carries the state).
@@ -106,10 +100,7 @@ class LanguageModelBatcher {
 
    private:
     friend class LanguageModelBatcher;
-    Iterator(const LanguageModelBatcher* batcher, std::int64_t index)
-        : batcher_(batcher), index_(index) {
-      load();
-    }
+    Iterator(const LanguageModelBatcher* batcher, std::int64_t index) : batcher_(batcher), index_(index) { load(); }
     void load() {
       if (batcher_ && index_ < batcher_->size()) current_ = batcher_->batch(index_);
     }

@@ -38,8 +38,7 @@ void check_table(const std::string& op, const Tensor<T>& x) {
   if (!x.device().is_cpu())
     throw DeviceError(op + ": tensor is on " + x.device().str() + "; scalers work on CPU tensors");
   if (x.dim() != 2)
-    throw ShapeError(op + ": expected a 2-D tensor [samples, features], got shape " +
-                     to_string(x.shape()) +
+    throw ShapeError(op + ": expected a 2-D tensor [samples, features], got shape " + to_string(x.shape()) +
                      (x.dim() == 1 ? " (reshape a single feature with .reshape({-1, 1}))" : ""));
 }
 
@@ -55,13 +54,12 @@ void check_columns(const std::string& op, const Tensor<T>& x, std::int64_t fitte
 
 /// The values of column `column` of a row-major [rows, columns] buffer, NaNs left out.
 template <typename T>
-std::vector<double> finite_column(const std::vector<T>& values, std::int64_t rows,
-                                  std::int64_t columns, std::int64_t column) {
+std::vector<double> finite_column(const std::vector<T>& values, std::int64_t rows, std::int64_t columns,
+                                  std::int64_t column) {
   std::vector<double> result;
   result.reserve(static_cast<std::size_t>(rows));
   for (std::int64_t row = 0; row < rows; ++row) {
-    const double value =
-        static_cast<double>(values[static_cast<std::size_t>(row * columns + column)]);
+    const double value = static_cast<double>(values[static_cast<std::size_t>(row * columns + column)]);
     if (!std::isnan(value)) result.push_back(value);
   }
   return result;
@@ -78,15 +76,12 @@ class StandardScaler {
   StandardScaler& fit(const Tensor<T>& x) {
     const std::string op = "StandardScaler::fit";
     detail::check_table(op, x);
-    if (x.size(0) == 0)
-      throw ValueError(op + ": cannot fit on 0 samples (shape " + to_string(x.shape()) + ")");
+    if (x.size(0) == 0) throw ValueError(op + ": cannot fit on 0 samples (shape " + to_string(x.shape()) + ")");
     const std::int64_t rows = x.size(0), columns = x.size(1);
     const std::vector<T> values = x.to_vector();
-    std::vector<T> means(static_cast<std::size_t>(columns)), variances(means.size()),
-        scales(means.size());
+    std::vector<T> means(static_cast<std::size_t>(columns)), variances(means.size()), scales(means.size());
     for (std::int64_t column = 0; column < columns; ++column) {
-      const std::vector<double> column_values =
-          detail::finite_column(values, rows, columns, column);
+      const std::vector<double> column_values = detail::finite_column(values, rows, columns, column);
       const auto count = static_cast<double>(column_values.size());
       // Two passes (mean, then squared deviations) in double: accurate even for large offsets.
       double mean = 0;
@@ -98,8 +93,7 @@ class StandardScaler {
       // scikit-learn's test for a constant column: a variance within rounding error of 0
       // (summing n equal values and dividing by n need not give that value back exactly).
       const double epsilon = std::numeric_limits<double>::epsilon();
-      const double rounding_bound =
-          count * epsilon * variance + (count * mean * epsilon) * (count * mean * epsilon);
+      const double rounding_bound = count * epsilon * variance + (count * mean * epsilon) * (count * mean * epsilon);
       const bool constant = variance <= rounding_bound;
       const auto c = static_cast<std::size_t>(column);
       means[c] = static_cast<T>(mean);
@@ -146,8 +140,7 @@ class StandardScaler {
 
  private:
   void check_fitted(const std::string& op) const {
-    if (!is_fitted())
-      throw ValueError(op + ": the scaler is not fitted yet; call fit(training_features) first");
+    if (!is_fitted()) throw ValueError(op + ": the scaler is not fitted yet; call fit(training_features) first");
   }
 
   Tensor<T> mean_, variance_, scale_;
@@ -175,15 +168,13 @@ class MinMaxScaler {
   MinMaxScaler& fit(const Tensor<T>& x) {
     const std::string op = "MinMaxScaler::fit";
     detail::check_table(op, x);
-    if (x.size(0) == 0)
-      throw ValueError(op + ": cannot fit on 0 samples (shape " + to_string(x.shape()) + ")");
+    if (x.size(0) == 0) throw ValueError(op + ": cannot fit on 0 samples (shape " + to_string(x.shape()) + ")");
     const std::int64_t rows = x.size(0), columns = x.size(1);
     const std::vector<T> values = x.to_vector();
-    std::vector<T> minimums(static_cast<std::size_t>(columns)), maximums(minimums.size()),
-        scales(minimums.size()), offsets(minimums.size());
+    std::vector<T> minimums(static_cast<std::size_t>(columns)), maximums(minimums.size()), scales(minimums.size()),
+        offsets(minimums.size());
     for (std::int64_t column = 0; column < columns; ++column) {
-      const std::vector<double> column_values =
-          detail::finite_column(values, rows, columns, column);
+      const std::vector<double> column_values = detail::finite_column(values, rows, columns, column);
       double minimum = std::numeric_limits<double>::quiet_NaN(), maximum = minimum;
       if (!column_values.empty()) {
         const auto [low, high] = std::minmax_element(column_values.begin(), column_values.end());
@@ -241,8 +232,7 @@ class MinMaxScaler {
 
  private:
   void check_fitted(const std::string& op) const {
-    if (!is_fitted())
-      throw ValueError(op + ": the scaler is not fitted yet; call fit(training_features) first");
+    if (!is_fitted()) throw ValueError(op + ": the scaler is not fitted yet; call fit(training_features) first");
   }
 
   MinMaxScalerOptions options_;
@@ -259,27 +249,23 @@ Tensor<T> one_hot(const IndexTensor& indices, std::int64_t num_classes = -1) {
   const std::vector<std::int64_t> values = indices.to_vector();
   if (num_classes == -1) {
     if (values.empty())
-      throw ValueError(op +
-                       ": cannot infer num_classes from an empty indices tensor; pass num_classes");
+      throw ValueError(op + ": cannot infer num_classes from an empty indices tensor; pass num_classes");
     const std::int64_t largest = *std::max_element(values.begin(), values.end());
     if (largest < 0 || largest >= std::numeric_limits<std::int64_t>::max())
-      throw ValueError(op + ": cannot infer num_classes from the largest index " +
-                       std::to_string(largest));
+      throw ValueError(op + ": cannot infer num_classes from the largest index " + std::to_string(largest));
     num_classes = largest + 1;
   }
   if (num_classes < 1)
-    throw ValueError(op + ": num_classes must be >= 1 (or -1 to infer it), got " +
-                     std::to_string(num_classes));
+    throw ValueError(op + ": num_classes must be >= 1 (or -1 to infer it), got " + std::to_string(num_classes));
   for (std::size_t i = 0; i < values.size(); ++i)
     if (values[i] < 0 || values[i] >= num_classes)
-      throw ValueError(op + ": index " + std::to_string(values[i]) + " at position " +
-                       std::to_string(i) + " is outside [0, " + std::to_string(num_classes) + ")");
+      throw ValueError(op + ": index " + std::to_string(values[i]) + " at position " + std::to_string(i) +
+                       " is outside [0, " + std::to_string(num_classes) + ")");
   Shape shape = indices.shape();
   shape.push_back(num_classes);
   Tensor<T> result = zeros<T>(shape);
   T* data = result.data();
-  for (std::size_t i = 0; i < values.size(); ++i)
-    data[static_cast<std::int64_t>(i) * num_classes + values[i]] = T(1);
+  for (std::size_t i = 0; i < values.size(); ++i) data[static_cast<std::int64_t>(i) * num_classes + values[i]] = T(1);
   return result;
 }
 

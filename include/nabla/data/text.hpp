@@ -31,18 +31,16 @@ namespace nabla::data {
 inline constexpr std::string_view kDefaultTextFilters = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n";
 
 namespace detail {
-inline char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 }  // namespace detail
 
 /// Splits a text into words like keras.preprocessing.text.text_to_word_sequence: lowercase
 /// (if `lower`), replace every character of `filters` by `split`, split on `split`, and
 /// drop empty pieces. Works on bytes: UTF-8 text passes through unchanged, and only ASCII
 /// letters are lowercased.
-inline std::vector<std::string> text_to_word_sequence(
-    std::string_view text, std::string_view filters = kDefaultTextFilters, bool lower = true,
-    std::string_view split = " ") {
+inline std::vector<std::string> text_to_word_sequence(std::string_view text,
+                                                      std::string_view filters = kDefaultTextFilters, bool lower = true,
+                                                      std::string_view split = " ") {
   if (split.empty()) throw ValueError("text_to_word_sequence: split must not be empty");
   std::array<bool, 256> is_filtered{};
   for (char c : filters) is_filtered[static_cast<unsigned char>(c)] = true;
@@ -83,8 +81,7 @@ class Tokenizer {
  public:
   explicit Tokenizer(TokenizerOptions options = {}) : options_(std::move(options)) {
     if (options_.num_words && *options_.num_words < 0)
-      throw ValueError("Tokenizer: num_words must be >= 0, got " +
-                       std::to_string(*options_.num_words));
+      throw ValueError("Tokenizer: num_words must be >= 0, got " + std::to_string(*options_.num_words));
     if (options_.split.empty()) throw ValueError("Tokenizer: split must not be empty");
     rebuild_index();
   }
@@ -107,8 +104,7 @@ class Tokenizer {
 
   /// Each text as word indices. A word the tokenizer does not keep (never seen, or index >=
   /// num_words) becomes the OOV index if there is an OOV token, and is dropped otherwise.
-  std::vector<std::vector<std::int64_t>> texts_to_sequences(
-      const std::vector<std::string>& texts) const {
+  std::vector<std::vector<std::int64_t>> texts_to_sequences(const std::vector<std::string>& texts) const {
     const std::optional<std::int64_t> oov = oov_index();
     std::vector<std::vector<std::int64_t>> sequences;
     sequences.reserve(texts.size());
@@ -128,8 +124,7 @@ class Tokenizer {
 
   /// The inverse: each sequence as its words joined by spaces. Indices that name no kept
   /// word become the OOV token if there is one, and are dropped otherwise (as in Keras).
-  std::vector<std::string> sequences_to_texts(
-      const std::vector<std::vector<std::int64_t>>& sequences) const {
+  std::vector<std::string> sequences_to_texts(const std::vector<std::vector<std::int64_t>>& sequences) const {
     const std::optional<std::int64_t> oov = oov_index();
     std::vector<std::string> texts;
     texts.reserve(sequences.size());
@@ -161,14 +156,12 @@ class Tokenizer {
   /// The word with index `index` (Keras's index_word); ValueError if there is none.
   const std::string& word_of(std::int64_t index) const {
     if (index < 1 || index >= static_cast<std::int64_t>(index_word_.size()))
-      throw ValueError("Tokenizer::word_of: no word has index " + std::to_string(index) +
-                       " (indices run from 1 to " + std::to_string(index_word_.size() - 1) + ")");
+      throw ValueError("Tokenizer::word_of: no word has index " + std::to_string(index) + " (indices run from 1 to " +
+                       std::to_string(index_word_.size() - 1) + ")");
     return index_word_[static_cast<std::size_t>(index)];
   }
   /// How often each word occurred, in order of first appearance (Keras's word_counts).
-  const std::vector<std::pair<std::string, std::int64_t>>& word_counts() const {
-    return word_counts_;
-  }
+  const std::vector<std::pair<std::string, std::int64_t>>& word_counts() const { return word_counts_; }
   /// In how many texts each word occurred (Keras's word_docs).
   const std::unordered_map<std::string, std::int64_t>& word_docs() const { return word_docs_; }
   std::int64_t document_count() const { return document_count_; }
@@ -185,9 +178,7 @@ class Tokenizer {
     return text_to_word_sequence(text, options_.filters, options_.lower, options_.split);
   }
   bool limited() const { return options_.num_words && *options_.num_words > 0; }
-  bool beyond_num_words(std::int64_t index) const {
-    return limited() && index >= *options_.num_words;
-  }
+  bool beyond_num_words(std::int64_t index) const { return limited() && index >= *options_.num_words; }
   std::optional<std::int64_t> oov_index() const {
     return options_.oov_token ? index_of(*options_.oov_token) : std::nullopt;
   }
@@ -241,18 +232,15 @@ class Vocabulary {
       : Vocabulary(std::vector<std::vector<std::string>>{}, std::move(options)) {}
 
   /// Counts the tokens of already tokenized texts (e.g. from text_to_word_sequence).
-  explicit Vocabulary(const std::vector<std::vector<std::string>>& tokenized_texts,
-                      VocabularyOptions options = {})
+  explicit Vocabulary(const std::vector<std::vector<std::string>>& tokenized_texts, VocabularyOptions options = {})
       : options_(std::move(options)) {
     if (options_.min_freq < 1)
-      throw ValueError("Vocabulary: min_freq must be >= 1, got " +
-                       std::to_string(options_.min_freq));
+      throw ValueError("Vocabulary: min_freq must be >= 1, got " + std::to_string(options_.min_freq));
     if (options_.max_size && *options_.max_size < 2)
       throw ValueError("Vocabulary: max_size counts the 2 specials, so it must be >= 2, got " +
                        std::to_string(*options_.max_size));
     if (options_.pad_token == options_.unk_token)
-      throw ValueError("Vocabulary: pad_token and unk_token must differ, both are '" +
-                       options_.pad_token + "'");
+      throw ValueError("Vocabulary: pad_token and unk_token must differ, both are '" + options_.pad_token + "'");
     std::vector<std::pair<std::string, std::int64_t>> counts;
     std::unordered_map<std::string, std::size_t> position;
     for (const auto& text : tokenized_texts)
@@ -261,8 +249,7 @@ class Vocabulary {
         if (inserted) counts.emplace_back(token, 0);
         ++counts[found->second].second;
       }
-    std::stable_sort(counts.begin(), counts.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::stable_sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     add(options_.pad_token);
     add(options_.unk_token);
     for (const auto& [token, count] : counts) {
@@ -335,12 +322,10 @@ inline IndexTensor pad_sequences(const std::vector<std::vector<std::int64_t>>& s
   std::int64_t maxlen = 0;
   if (options.maxlen) {
     if (*options.maxlen < 0)
-      throw ValueError("pad_sequences: maxlen must be >= 0, got " +
-                       std::to_string(*options.maxlen));
+      throw ValueError("pad_sequences: maxlen must be >= 0, got " + std::to_string(*options.maxlen));
     maxlen = *options.maxlen;
   } else {
-    for (const auto& sequence : sequences)
-      maxlen = std::max(maxlen, static_cast<std::int64_t>(sequence.size()));
+    for (const auto& sequence : sequences) maxlen = std::max(maxlen, static_cast<std::int64_t>(sequence.size()));
   }
   const auto rows = static_cast<std::int64_t>(sequences.size());
   check_valid_shape("pad_sequences", {rows, maxlen});

@@ -109,8 +109,8 @@ struct Checkpoint {
   }
   void set_metadata(const std::string& key, const char* value) { set_metadata(key, std::string(value)); }
   template <typename Number>
-    requires(std::is_arithmetic_v<Number> && !std::is_same_v<Number, bool> && !std::is_same_v<Number, char>)
-  void set_metadata(const std::string& key, Number value) {
+  requires(std::is_arithmetic_v<Number> && !std::is_same_v<Number, bool> &&
+           !std::is_same_v<Number, char>) void set_metadata(const std::string& key, Number value) {
     set_metadata(key, detail::number_text(value));
   }
 
@@ -262,7 +262,8 @@ inline void require_zero_padding(const FileReader& file, std::uint64_t begin, st
     const std::uint64_t length = std::min<std::uint64_t>(end - begin, 65536);
     chunk = file.read_bytes(begin, length, "padding");
     for (std::size_t i = 0; i < chunk.size(); ++i)
-      if (chunk[i] != 0) file.fail("non-zero padding byte at offset " + std::to_string(begin + i) + ": the file is corrupt");
+      if (chunk[i] != 0)
+        file.fail("non-zero padding byte at offset " + std::to_string(begin + i) + ": the file is corrupt");
     begin += length;
   }
 }
@@ -287,10 +288,13 @@ inline Checkpoint load_checkpoint(const std::string& path) {
 
   // Preamble: magic first, so that a different kind of file gets the right message.
   const std::vector<unsigned char> preamble_bytes = file.read_bytes(0, sizeof(kCheckpointMagic), "the magic");
-  if (!std::equal(preamble_bytes.begin(), preamble_bytes.end(), reinterpret_cast<const unsigned char*>(kCheckpointMagic))) {
+  if (!std::equal(preamble_bytes.begin(), preamble_bytes.end(),
+                  reinterpret_cast<const unsigned char*>(kCheckpointMagic))) {
     std::string hint;
-    if (preamble_bytes[0] == 0x93 && preamble_bytes[1] == 'N') hint = " (it looks like a NumPy .npy file: use load_npy)";
-    else if (preamble_bytes[0] == 'P' && preamble_bytes[1] == 'K') hint = " (it looks like a zip archive, e.g. a torch.save file)";
+    if (preamble_bytes[0] == 0x93 && preamble_bytes[1] == 'N')
+      hint = " (it looks like a NumPy .npy file: use load_npy)";
+    else if (preamble_bytes[0] == 'P' && preamble_bytes[1] == 'K')
+      hint = " (it looks like a zip archive, e.g. a torch.save file)";
     file.fail("not a nabla checkpoint: the file does not start with the magic bytes \"NABLA\\0CK\"" + hint);
   }
   if (file.size() < kCheckpointPreambleSize + kCheckpointFooterSize)
@@ -354,11 +358,13 @@ inline Checkpoint load_checkpoint(const std::string& path) {
     entry.offset = reader.u64(label + " (data offset)");
     entry.length = reader.u64(label + " (data length)");
     entry.checksum = reader.u32(label + " (data CRC-32)");
-    const std::uint64_t expected_length = checked_data_bytes(
-        entry.shape, entry.dtype, data_end - data_begin, [&](const std::string& message) { reader.fail(label + ": " + message); });
+    const std::uint64_t expected_length =
+        checked_data_bytes(entry.shape, entry.dtype, data_end - data_begin,
+                           [&](const std::string& message) { reader.fail(label + ": " + message); });
     if (entry.length != expected_length)
       reader.fail(label + " records " + std::to_string(entry.length) + " data bytes but its shape " +
-                  to_string(entry.shape) + " of " + dtype_name(entry.dtype) + " needs " + std::to_string(expected_length));
+                  to_string(entry.shape) + " of " + dtype_name(entry.dtype) + " needs " +
+                  std::to_string(expected_length));
     if (entry.offset % kCheckpointAlignment != 0 || entry.offset < data_begin || entry.offset > data_end ||
         entry.length > data_end - entry.offset)
       reader.fail(label + " has data at bytes [" + std::to_string(entry.offset) + ", +" + std::to_string(entry.length) +
@@ -374,8 +380,7 @@ inline Checkpoint load_checkpoint(const std::string& path) {
     std::string value = reader.text(reader.u64(what + " (value length)"), "metadata '" + key + "' (value)");
     if (!checkpoint.metadata.emplace(key, std::move(value)).second) reader.fail("duplicate metadata key '" + key + "'");
   }
-  if (reader.remaining() != 0)
-    reader.fail(std::to_string(reader.remaining()) + " unexpected bytes after the metadata");
+  if (reader.remaining() != 0) reader.fail(std::to_string(reader.remaining()) + " unexpected bytes after the metadata");
 
   // Data: blobs must not overlap; the gaps between them must be zero padding.
   std::vector<const detail::CheckpointEntry*> by_offset;
@@ -489,7 +494,8 @@ void add_optimizer_state(Checkpoint& checkpoint, const optim::OptimizerState<T>&
   for (std::size_t i = 0; i < state.parameters.size(); ++i) {
     const std::string parameter_prefix = prefix + std::to_string(i) + ".";
     checkpoint.set_metadata(parameter_prefix + "step", state.parameters[i].step);
-    for (const auto& [name, buffer] : state.parameters[i].buffers) checkpoint.set_tensor(parameter_prefix + name, buffer);
+    for (const auto& [name, buffer] : state.parameters[i].buffers)
+      checkpoint.set_tensor(parameter_prefix + name, buffer);
   }
 }
 
@@ -551,12 +557,14 @@ void load_optimizer_state(const Checkpoint& checkpoint, optim::Optimizer<T>& opt
 
 /// Stores a Philox generator's position as metadata "<prefix>seed" and "<prefix>offset", so
 /// that a resumed run draws the same dropout masks and shuffles as an uninterrupted one.
-inline void add_generator_state(Checkpoint& checkpoint, const Generator& generator, const std::string& prefix = "rng.") {
+inline void add_generator_state(Checkpoint& checkpoint, const Generator& generator,
+                                const std::string& prefix = "rng.") {
   checkpoint.set_metadata(prefix + "seed", generator.seed());
   checkpoint.set_metadata(prefix + "offset", generator.offset());
 }
 
-inline void load_generator_state(const Checkpoint& checkpoint, Generator& generator, const std::string& prefix = "rng.") {
+inline void load_generator_state(const Checkpoint& checkpoint, Generator& generator,
+                                 const std::string& prefix = "rng.") {
   generator.set_state(checkpoint.metadata_number<std::uint64_t>(prefix + "seed"),
                       checkpoint.metadata_number<std::uint64_t>(prefix + "offset"));
 }

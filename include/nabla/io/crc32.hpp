@@ -37,7 +37,8 @@ class Crc32 {
  public:
   void update(const void* data, std::size_t size) {
     const auto* bytes = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < size; ++i) register_ = detail::kCrc32Table[(register_ ^ bytes[i]) & 0xFFu] ^ (register_ >> 8);
+    for (std::size_t i = 0; i < size; ++i)
+      register_ = detail::kCrc32Table[(register_ ^ bytes[i]) & 0xFFu] ^ (register_ >> 8);
   }
   /// The CRC of everything fed so far.
   std::uint32_t value() const { return register_ ^ 0xFFFFFFFFu; }

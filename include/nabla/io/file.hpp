@@ -15,6 +15,10 @@
 // POSIX (Linux, macOS): open/write/fsync/rename/pread.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -24,10 +28,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "nabla/core/error.hpp"
 
@@ -75,8 +75,7 @@ inline std::string error_text(int error) { return std::strerror(error); }
 class AtomicFileWriter {
  public:
   /// `operation` names the caller in error messages, e.g. "save_checkpoint".
-  AtomicFileWriter(std::string path, std::string operation)
-      : path_(std::move(path)), operation_(std::move(operation)) {
+  AtomicFileWriter(std::string path, std::string operation) : path_(std::move(path)), operation_(std::move(operation)) {
     if (path_.empty()) throw IOError(operation_ + ": empty file path");
     static std::atomic<std::uint64_t> sequence{0};
     temporary_path_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence++);
@@ -126,8 +125,7 @@ class AtomicFileWriter {
     const int descriptor = descriptor_;
     descriptor_ = -1;
     const int close_result = ::close(descriptor);
-    if (injected_failure(EIO) || close_result != 0)
-      fail_with_errno("cannot close " + temporary_path_);
+    if (injected_failure(EIO) || close_result != 0) fail_with_errno("cannot close " + temporary_path_);
     if (injected_failure(EIO) || std::rename(temporary_path_.c_str(), path_.c_str()) != 0)
       fail_with_errno("cannot rename " + temporary_path_ + " to " + path_);
     committed_ = true;
@@ -230,10 +228,14 @@ class FileReader {
   const std::string& operation() const { return operation_; }
 
   /// "<operation>: <path>: <message>" as an IOError.
-  [[noreturn]] void fail(const std::string& message) const { throw IOError(operation_ + ": " + path_ + ": " + message); }
+  [[noreturn]] void fail(const std::string& message) const {
+    throw IOError(operation_ + ": " + path_ + ": " + message);
+  }
 
   /// Whether [offset, offset + length) lies inside the file (overflow-safe).
-  bool contains(std::uint64_t offset, std::uint64_t length) const { return offset <= size_ && length <= size_ - offset; }
+  bool contains(std::uint64_t offset, std::uint64_t length) const {
+    return offset <= size_ && length <= size_ - offset;
+  }
 
   /// Throws an IOError unless [offset, offset + length) lies inside the file.
   void require(std::uint64_t offset, std::uint64_t length, const std::string& what) const {
@@ -292,7 +294,8 @@ class ByteWriter {
   void text(const std::string& value) { bytes(value.data(), value.size()); }
   /// Overwrites 8 bytes at `position` (for a length known only later).
   void patch_u64(std::size_t position, std::uint64_t value) {
-    for (int i = 0; i < 8; ++i) bytes_[position + static_cast<std::size_t>(i)] = static_cast<unsigned char>(value >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      bytes_[position + static_cast<std::size_t>(i)] = static_cast<unsigned char>(value >> (8 * i));
   }
 
   std::size_t size() const { return bytes_.size(); }

@@ -34,9 +34,12 @@ namespace detail {
 
 inline std::string npy_descr(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "<f4";
-    case DType::float64: return "<f8";
-    case DType::int64: return "<i8";
+    case DType::float32:
+      return "<f4";
+    case DType::float64:
+      return "<f8";
+    case DType::int64:
+      return "<i8";
   }
   return "";
 }
@@ -76,7 +79,8 @@ class NpyHeaderParser {
  private:
   char peek() const { return position_ < text_.size() ? text_[position_] : '\0'; }
   void skip_spaces() {
-    while (position_ < text_.size() && (text_[position_] == ' ' || text_[position_] == '\n' || text_[position_] == '\t'))
+    while (position_ < text_.size() &&
+           (text_[position_] == ' ' || text_[position_] == '\n' || text_[position_] == '\t'))
       ++position_;
   }
   void expect(char wanted) {
@@ -152,14 +156,18 @@ void save_npy(const std::string& path, const Tensor<T>& tensor) {
   const HostValues<T> values(tensor);
   std::string shape = "(";
   for (std::size_t d = 0; d < tensor.shape().size(); ++d)
-    shape += std::to_string(tensor.shape()[d]) + (tensor.shape().size() == 1 ? "," : d + 1 < tensor.shape().size() ? ", " : "");
+    shape += std::to_string(tensor.shape()[d]) + (tensor.shape().size() == 1      ? ","
+                                                  : d + 1 < tensor.shape().size() ? ", "
+                                                                                  : "");
   shape += ")";
-  std::string header = "{'descr': '" + detail::npy_descr(dtype_of<T>()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      "{'descr': '" + detail::npy_descr(dtype_of<T>()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces so that magic (6) + version (2) + length (2) + header ends on a multiple of
   // 64, with the '\n' numpy requires as the last header byte.
   const std::size_t unpadded = sizeof(kNpyMagic) + 2 + 2 + header.size() + 1;
   header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
-  if (header.size() > 0xFFFF) throw IOError("save_npy: " + path + ": shape " + to_string(tensor.shape()) + " is too long");
+  if (header.size() > 0xFFFF)
+    throw IOError("save_npy: " + path + ": shape " + to_string(tensor.shape()) + " is too long");
 
   ByteWriter preamble;
   preamble.bytes(kNpyMagic, sizeof(kNpyMagic));
@@ -185,7 +193,8 @@ inline TensorVariant load_npy_variant(const std::string& path) {
     file.fail("unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor) +
               " (nabla reads 1.0, 2.0 and 3.0)");
   const int length_width = major == 1 ? 2 : 4;
-  const std::vector<unsigned char> length_bytes = file.read_bytes(8, static_cast<std::uint64_t>(length_width), "the header length");
+  const std::vector<unsigned char> length_bytes =
+      file.read_bytes(8, static_cast<std::uint64_t>(length_width), "the header length");
   const std::uint64_t header_size = load_little_endian(length_bytes.data(), length_width);
   const std::uint64_t header_begin = 8 + static_cast<std::uint64_t>(length_width);
   if (header_size > kNpyMaxHeaderSize)
@@ -198,7 +207,8 @@ inline TensorVariant load_npy_variant(const std::string& path) {
 
   const auto dict = detail::NpyHeaderParser(header, file).parse_dict();
   for (const auto& [key, value] : dict)
-    if (key != "descr" && key != "fortran_order" && key != "shape") file.fail("unexpected key '" + key + "' in the header");
+    if (key != "descr" && key != "fortran_order" && key != "shape")
+      file.fail("unexpected key '" + key + "' in the header");
   auto field = [&](const std::string& key) -> const detail::NpyValue& {
     const auto found = dict.find(key);
     if (found == dict.end()) file.fail("the header has no '" + key + "' entry");
@@ -211,14 +221,18 @@ inline TensorVariant load_npy_variant(const std::string& path) {
     file.fail("the header's 'descr' must be a string, 'fortran_order' True or False and 'shape' a tuple");
 
   DType dtype;
-  if (*descr == "<f4") dtype = DType::float32;
-  else if (*descr == "<f8") dtype = DType::float64;
-  else if (*descr == "<i8") dtype = DType::int64;
+  if (*descr == "<f4")
+    dtype = DType::float32;
+  else if (*descr == "<f8")
+    dtype = DType::float64;
+  else if (*descr == "<i8")
+    dtype = DType::int64;
   else if (!descr->empty() && (*descr)[0] == '>')
     file.fail("big-endian data ('" + *descr + "') is not supported; save a little-endian copy with a.astype('<" +
               descr->substr(1) + "')");
   else
-    file.fail("dtype '" + *descr + "' is not supported (nabla reads '<f4', '<f8' and '<i8'); convert with a.astype(...)");
+    file.fail("dtype '" + *descr +
+              "' is not supported (nabla reads '<f4', '<f8' and '<i8'); convert with a.astype(...)");
   if (*fortran_order)
     file.fail("Fortran-order (column-major) data is not supported; save np.ascontiguousarray(a) instead");
 
@@ -238,9 +252,11 @@ template <TensorElement T>
 Tensor<T> load_npy(const std::string& path) {
   TensorVariant tensor = load_npy_variant(path);
   if (auto* typed = std::get_if<Tensor<T>>(&tensor)) return *typed;
-  throw IOError("load_npy: " + path + " holds " + dtype_name(dtype_of(tensor)) + " ('" + detail::npy_descr(dtype_of(tensor)) +
-                "'), not " + dtype_name(dtype_of<T>()) + "; call load_npy<" +
-                (dtype_of(tensor) == DType::float32 ? "float" : dtype_of(tensor) == DType::float64 ? "double" : "std::int64_t") +
+  throw IOError("load_npy: " + path + " holds " + dtype_name(dtype_of(tensor)) + " ('" +
+                detail::npy_descr(dtype_of(tensor)) + "'), not " + dtype_name(dtype_of<T>()) + "; call load_npy<" +
+                (dtype_of(tensor) == DType::float32   ? "float"
+                 : dtype_of(tensor) == DType::float64 ? "double"
+                                                      : "std::int64_t") +
                 "> or load_npy_variant");
 }
 

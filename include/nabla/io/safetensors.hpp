@@ -51,9 +51,12 @@ inline constexpr bool safetensors_unavailable = false;
 
 inline std::string safetensors_dtype(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "F32";
-    case DType::float64: return "F64";
-    case DType::int64: return "I64";
+    case DType::float32:
+      return "F32";
+    case DType::float64:
+      return "F64";
+    case DType::int64:
+      return "I64";
   }
   return "";
 }
@@ -124,12 +127,10 @@ Checkpoint load_safetensors(const std::string& path) {
   Json header;
   try {
     // The callback bounds the nesting depth: a hostile header cannot exhaust memory with it.
-    header = Json::parse(header_bytes.begin(), header_bytes.end(),
-                         [&](int depth, typename Json::parse_event_t, Json&) {
-                           if (depth > kSafetensorsMaxJsonDepth)
-                             file.fail("the JSON header nests deeper than any valid one");
-                           return true;
-                         });
+    header = Json::parse(header_bytes.begin(), header_bytes.end(), [&](int depth, typename Json::parse_event_t, Json&) {
+      if (depth > kSafetensorsMaxJsonDepth) file.fail("the JSON header nests deeper than any valid one");
+      return true;
+    });
   } catch (const typename Json::exception& error) {
     file.fail(std::string("the header is not valid JSON: ") + error.what());
   }
@@ -162,9 +163,12 @@ Checkpoint load_safetensors(const std::string& path) {
     Entry entry{name, DType::float32, {}, 0, 0};
     if (!dtype.is_string()) file.fail(label + ": \"dtype\" is not a string");
     const std::string dtype_text = dtype.template get<std::string>();
-    if (dtype_text == "F32") entry.dtype = DType::float32;
-    else if (dtype_text == "F64") entry.dtype = DType::float64;
-    else if (dtype_text == "I64") entry.dtype = DType::int64;
+    if (dtype_text == "F32")
+      entry.dtype = DType::float32;
+    else if (dtype_text == "F64")
+      entry.dtype = DType::float64;
+    else if (dtype_text == "I64")
+      entry.dtype = DType::int64;
     else
       file.fail(label + " has dtype " + dtype_text.substr(0, 32) +
                 "; nabla reads F32, F64 and I64 (convert in Python, e.g. tensor.float())");
@@ -183,8 +187,9 @@ Checkpoint load_safetensors(const std::string& path) {
     if (entry.begin > entry.end || entry.end > buffer_size)
       file.fail(label + " has data_offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
                 "] outside the " + std::to_string(buffer_size) + "-byte buffer: the file is truncated or corrupt");
-    const std::uint64_t expected = checked_data_bytes(entry.shape, entry.dtype, entry.end - entry.begin,
-                                                      [&](const std::string& message) { file.fail(label + ": " + message); });
+    const std::uint64_t expected =
+        checked_data_bytes(entry.shape, entry.dtype, entry.end - entry.begin,
+                           [&](const std::string& message) { file.fail(label + ": " + message); });
     if (entry.end - entry.begin != expected)
       file.fail(label + " has " + std::to_string(entry.end - entry.begin) + " data bytes but its shape " +
                 to_string(entry.shape) + " of " + dtype_text + " needs " + std::to_string(expected));
@@ -203,8 +208,9 @@ Checkpoint load_safetensors(const std::string& path) {
   }
 
   for (const auto& entry : entries)
-    contents.tensors.emplace(entry.name, read_tensor(file, entry.dtype, entry.shape, buffer_begin + entry.begin,
-                                                     entry.end - entry.begin, "the data of tensor '" + entry.name + "'"));
+    contents.tensors.emplace(
+        entry.name, read_tensor(file, entry.dtype, entry.shape, buffer_begin + entry.begin, entry.end - entry.begin,
+                                "the data of tensor '" + entry.name + "'"));
   return contents;
 }
 
@@ -235,8 +241,8 @@ void load_safetensors(const std::string& path, nn::Module<T>& module, const std:
 
 #else  // no nlohmann-json: the functions exist, but using one is a compile-time error
 
-#define NABLA_SAFETENSORS_UNAVAILABLE                                                                          \
-  "nabla's safetensors support needs nlohmann-json (<nlohmann/json.hpp>): install nlohmann-json3-dev "        \
+#define NABLA_SAFETENSORS_UNAVAILABLE                                                                  \
+  "nabla's safetensors support needs nlohmann-json (<nlohmann/json.hpp>): install nlohmann-json3-dev " \
   "(Debian/Ubuntu) or nlohmann-json (vcpkg, conda, Homebrew) and link nlohmann_json::nlohmann_json"
 
 template <typename Unused = void>

@@ -26,16 +26,22 @@ enum class DType : std::uint8_t { float32 = 1, float64 = 2, int64 = 3 };
 
 template <TensorElement T>
 constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, float>) return DType::float32;
-  else if constexpr (std::is_same_v<T, double>) return DType::float64;
-  else return DType::int64;
+  if constexpr (std::is_same_v<T, float>)
+    return DType::float32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::float64;
+  else
+    return DType::int64;
 }
 
 inline std::string dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int64: return "int64";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::int64:
+      return "int64";
   }
   return "unknown";
 }
@@ -93,7 +99,8 @@ class HostValues {
       if constexpr (FloatingElement<T>) {
         host = host.to(Device::cpu());
       } else {
-        throw DeviceError("io: an int64 tensor on " + host.device().str() + " cannot be saved; move it to the CPU first");
+        throw DeviceError("io: an int64 tensor on " + host.device().str() +
+                          " cannot be saved; move it to the CPU first");
       }
     }
     if (host.is_contiguous()) {
@@ -177,9 +184,12 @@ inline TensorVariant read_tensor(const FileReader& file, DType dtype, const Shap
     return tensor;
   };
   switch (dtype) {
-    case DType::float32: return read(Tensor<float>(shape));
-    case DType::float64: return read(Tensor<double>(shape));
-    case DType::int64: return read(IndexTensor(shape));
+    case DType::float32:
+      return read(Tensor<float>(shape));
+    case DType::float64:
+      return read(Tensor<double>(shape));
+    case DType::int64:
+      return read(IndexTensor(shape));
   }
   file.fail(what + ": unknown element type");
 }

@@ -35,8 +35,8 @@ template <FloatingElement T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& prediction, const Tensor<T>& target,
                                Reduction reduction = Reduction::mean) {
   detail::check_same_shape("binary_cross_entropy", prediction, target);
-  detail::check_values("binary_cross_entropy: prediction", "is not a probability in [0, 1]",
-                       prediction, [](T x) { return x >= T(0) && x <= T(1); });
+  detail::check_values("binary_cross_entropy: prediction", "is not a probability in [0, 1]", prediction,
+                       [](T x) { return x >= T(0) && x <= T(1); });
   // d/dx = (x - y) / (x (1 - x)), d/dy = log(1 - x) - log(x)   (denominator and logs clamped)
   return detail::elementwise_loss<T>("binary_cross_entropy", prediction, target, reduction,
                                      backend::BinaryCrossEntropyError{});
@@ -54,19 +54,17 @@ Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor
 
 /// Shorter name of binary_cross_entropy_with_logits.
 template <FloatingElement T>
-Tensor<T> bce_with_logits(const Tensor<T>& logits, const Tensor<T>& target,
-                          Reduction reduction = Reduction::mean) {
+Tensor<T> bce_with_logits(const Tensor<T>& logits, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
   return binary_cross_entropy_with_logits(logits, target, reduction);
 }
 
 /// Hinge loss (the linear SVM's): reduce(max(0, 1 - y x)) for labels y in {-1, +1} and raw
 /// scores x. Any other label throws ValueError (map 0/1 labels with 2 y - 1).
 template <FloatingElement T>
-Tensor<T> hinge(const Tensor<T>& prediction, const Tensor<T>& target,
-                Reduction reduction = Reduction::mean) {
+Tensor<T> hinge(const Tensor<T>& prediction, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
   detail::check_same_shape("hinge", prediction, target);
-  detail::check_values("hinge: label", "is not -1 or +1 (map 0/1 labels to -1/+1 with 2 y - 1)",
-                       target, [](T y) { return y == T(1) || y == T(-1); });
+  detail::check_values("hinge: label", "is not -1 or +1 (map 0/1 labels to -1/+1 with 2 y - 1)", target,
+                       [](T y) { return y == T(1) || y == T(-1); });
   // d max(0, 1 - y x)/dx = -y where the margin 1 - y x is positive, else 0 (and -x for y)
   return detail::elementwise_loss<T>("hinge", prediction, target, reduction, backend::HingeError{});
 }

@@ -55,13 +55,11 @@ inline std::string format_position(std::int64_t linear, const Shape& shape) {
 /// Prediction and target must have exactly the same shape. Broadcasting is refused on
 /// purpose: a [N,1] prediction against a [N] target would silently broadcast to [N,N].
 template <typename T>
-void check_same_shape(const std::string& loss, const Tensor<T>& prediction,
-                      const Tensor<T>& target) {
+void check_same_shape(const std::string& loss, const Tensor<T>& prediction, const Tensor<T>& target) {
   nabla::detail::check_same_device(loss, prediction, target);
   if (prediction.shape() != target.shape())
-    throw ShapeError(loss + ": prediction of shape " + to_string(prediction.shape()) +
-                     " and target of shape " + to_string(target.shape()) +
-                     " differ; they must have the same shape (reshape one of them)");
+    throw ShapeError(loss + ": prediction of shape " + to_string(prediction.shape()) + " and target of shape " +
+                     to_string(target.shape()) + " differ; they must have the same shape (reshape one of them)");
 }
 
 /// Sum of all elements of `values` (deterministic: independent of the thread count).
@@ -104,8 +102,8 @@ T reduction_scale(Reduction reduction, std::int64_t count) {
 /// The backward is one pass: grad_x[i] = upstream[i] * scale * df/dx(x_i, y_i), where the
 /// upstream gradient is one number for mean/sum and one per element for `none`.
 template <typename T, typename Loss>
-Tensor<T> elementwise_loss(const std::string& name, const Tensor<T>& prediction,
-                           const Tensor<T>& target, Reduction reduction, const Loss& loss) {
+Tensor<T> elementwise_loss(const std::string& name, const Tensor<T>& prediction, const Tensor<T>& target,
+                           Reduction reduction, const Loss& loss) {
   check_same_shape(name, prediction, target);
   Tensor<T> losses = backend::empty<T>(prediction.shape(), prediction.device());
   backend::map(losses, backend::LossValue<Loss>{loss}, prediction, target);
@@ -132,8 +130,8 @@ Tensor<T> elementwise_loss(const std::string& name, const Tensor<T>& prediction,
 /// Raised after a parallel pass flagged a bad value: scans (serially) for the first element
 /// where `is_valid` fails and throws a ValueError naming its value and position.
 template <typename T, typename IsValid>
-void throw_first_invalid(const std::string& message_prefix, const std::string& requirement,
-                         const Tensor<T>& values, const IsValid& is_valid) {
+void throw_first_invalid(const std::string& message_prefix, const std::string& requirement, const Tensor<T>& values,
+                         const IsValid& is_valid) {
   const std::vector<T> flat = values.to_vector();
   for (std::size_t i = 0; i < flat.size(); ++i)
     if (!is_valid(flat[i])) {
@@ -147,21 +145,19 @@ void throw_first_invalid(const std::string& message_prefix, const std::string& r
 /// Checks every value of `values` with `is_valid` in one (parallel) pass; throws naming the
 /// first bad one. Used for probabilities in [0, 1] and labels in {-1, +1}.
 template <typename T, typename IsValid>
-void check_values(const std::string& message_prefix, const std::string& requirement,
-                  const Tensor<T>& values, const IsValid& is_valid) {
+void check_values(const std::string& message_prefix, const std::string& requirement, const Tensor<T>& values,
+                  const IsValid& is_valid) {
   std::atomic<bool> all_valid{true};  // threads only ever clear it, so no lock is needed
   // Values on a GPU are checked on the host (one copy per call).
-  const Tensor<T> dense =
-      values.device().is_cpu() ? nabla::detail::dense_values(values) : values.to(Device::cpu());
+  const Tensor<T> dense = values.device().is_cpu() ? nabla::detail::dense_values(values) : values.to(Device::cpu());
   const T* data = dense.data();
-  backend::cpu::parallel_for(0, dense.numel(), kElementwiseGrain,
-                             [&](std::int64_t begin, std::int64_t end) {
-                               for (std::int64_t i = begin; i < end; ++i)
-                                 if (!is_valid(data[i])) {
-                                   all_valid.store(false, std::memory_order_relaxed);
-                                   return;
-                                 }
-                             });
+  backend::cpu::parallel_for(0, dense.numel(), kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i)
+      if (!is_valid(data[i])) {
+        all_valid.store(false, std::memory_order_relaxed);
+        return;
+      }
+  });
   if (!all_valid.load()) throw_first_invalid(message_prefix, requirement, dense, is_valid);
 }
 

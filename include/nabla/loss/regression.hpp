@@ -20,8 +20,7 @@ namespace nabla::loss {
 
 /// Mean squared error: reduce((prediction - target)^2).
 template <FloatingElement T>
-Tensor<T> mse(const Tensor<T>& prediction, const Tensor<T>& target,
-              Reduction reduction = Reduction::mean) {
+Tensor<T> mse(const Tensor<T>& prediction, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
   // d(x - y)^2/dx = 2 (x - y), d/dy = -2 (x - y)
   return detail::elementwise_loss<T>("mse", prediction, target, reduction, backend::SquaredError{});
 }
@@ -29,24 +28,22 @@ Tensor<T> mse(const Tensor<T>& prediction, const Tensor<T>& target,
 /// Mean absolute error (L1 loss): reduce(|prediction - target|). The derivative at d = 0 is
 /// taken as 0, like PyTorch.
 template <FloatingElement T>
-Tensor<T> l1(const Tensor<T>& prediction, const Tensor<T>& target,
-             Reduction reduction = Reduction::mean) {
+Tensor<T> l1(const Tensor<T>& prediction, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
   // d|x - y|/dx = sign(x - y), d/dy = -sign(x - y)
   return detail::elementwise_loss<T>("l1", prediction, target, reduction, backend::AbsoluteError{});
 }
 
 /// Same as l1 (Keras calls it mean absolute error).
 template <FloatingElement T>
-Tensor<T> mae(const Tensor<T>& prediction, const Tensor<T>& target,
-              Reduction reduction = Reduction::mean) {
+Tensor<T> mae(const Tensor<T>& prediction, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
   return l1(prediction, target, reduction);
 }
 
 /// Huber loss: quadratic for errors up to `delta`, linear beyond (robust to outliers).
 /// Equals PyTorch's HuberLoss(delta); with delta = 1 it is also SmoothL1Loss.
 template <FloatingElement T>
-Tensor<T> huber(const Tensor<T>& prediction, const Tensor<T>& target,
-                Reduction reduction = Reduction::mean, double delta = 1.0) {
+Tensor<T> huber(const Tensor<T>& prediction, const Tensor<T>& target, Reduction reduction = Reduction::mean,
+                double delta = 1.0) {
   if (!(delta > 0) || !std::isfinite(delta))
     throw ValueError("huber: delta must be a finite number > 0, got " + std::to_string(delta));
   const T threshold = static_cast<T>(delta);

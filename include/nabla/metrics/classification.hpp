@@ -96,8 +96,7 @@ inline std::vector<std::int64_t> target_classes(const std::string& metric, const
     }
     if (!whole || id < 0 || id >= classes)
       throw ValueError(metric + ": target class " + number_text(value) + " at position " +
-                       position_text(target.shape, row) + " is not a class id in [0, " + std::to_string(classes) +
-                       ")");
+                       position_text(target.shape, row) + " is not a class id in [0, " + std::to_string(classes) + ")");
     result[static_cast<std::size_t>(row)] = id;
   }
   return result;
@@ -132,7 +131,9 @@ inline double ratio_or_zero(double numerator, double denominator) {
 /// The share of correct predictions; the common base of the accuracy metrics.
 class HitRate : public Metric {
  public:
-  double result() const override { return detail::ratio_or_zero(static_cast<double>(hits_), static_cast<double>(total_)); }
+  double result() const override {
+    return detail::ratio_or_zero(static_cast<double>(hits_), static_cast<double>(total_));
+  }
   void reset() override { hits_ = total_ = 0; }
   bool higher_is_better() const override { return true; }
   /// Correct predictions and predictions counted since the last reset().
@@ -161,7 +162,8 @@ class Accuracy : public HitRate {
  protected:
   void accumulate(const Values& prediction, const Values& target) override {
     if (detail::is_binary_output(prediction.shape)) {
-      count(detail::binary_hits(name(), prediction, target, threshold_), static_cast<std::int64_t>(prediction.data.size()));
+      count(detail::binary_hits(name(), prediction, target, threshold_),
+            static_cast<std::int64_t>(prediction.data.size()));
     } else {
       count(detail::categorical_hits(name(), prediction, target),
             static_cast<std::int64_t>(prediction.data.size()) / prediction.shape.back());
@@ -181,7 +183,8 @@ class BinaryAccuracy : public HitRate {
 
  protected:
   void accumulate(const Values& prediction, const Values& target) override {
-    count(detail::binary_hits(name(), prediction, target, threshold_), static_cast<std::int64_t>(prediction.data.size()));
+    count(detail::binary_hits(name(), prediction, target, threshold_),
+          static_cast<std::int64_t>(prediction.data.size()));
   }
 
  private:
@@ -197,7 +200,8 @@ class CategoricalAccuracy : public HitRate {
  protected:
   void accumulate(const Values& prediction, const Values& target) override {
     const std::int64_t classes = detail::class_count(name(), prediction);
-    count(detail::categorical_hits(name(), prediction, target), static_cast<std::int64_t>(prediction.data.size()) / classes);
+    count(detail::categorical_hits(name(), prediction, target),
+          static_cast<std::int64_t>(prediction.data.size()) / classes);
   }
 };
 
@@ -321,8 +325,7 @@ class F1 : public BinaryCounts {
       : BinaryCounts("f1", threshold, class_id) {}
   double result() const override {
     const auto twice_tp = 2.0 * static_cast<double>(true_positives());
-    return detail::ratio_or_zero(twice_tp,
-                                 twice_tp + static_cast<double>(false_positives() + false_negatives()));
+    return detail::ratio_or_zero(twice_tp, twice_tp + static_cast<double>(false_positives() + false_negatives()));
   }
 };
 

@@ -38,7 +38,8 @@ inline std::vector<std::int64_t> checked_labels(const std::string& role, const V
 }
 
 inline IndexTensor confusion_matrix_of(const Values& predicted, const Values& truth, std::int64_t num_classes) {
-  if (num_classes < 1) throw ValueError("confusion_matrix: num_classes must be >= 1, got " + std::to_string(num_classes));
+  if (num_classes < 1)
+    throw ValueError("confusion_matrix: num_classes must be >= 1, got " + std::to_string(num_classes));
   if (predicted.shape != truth.shape && without_trailing_ones(predicted.shape) != without_trailing_ones(truth.shape))
     throw ShapeError("confusion_matrix: predicted labels of shape " + to_string(predicted.shape) +
                      " and true labels of shape " + to_string(truth.shape) + " differ");
@@ -72,7 +73,8 @@ IndexTensor confusion_matrix(const Tensor<P>& predicted_labels, const Tensor<Q>&
 ///   dog                 0    3
 ///
 /// Classes are named by `class_names` (one per class) or by their ids.
-inline std::string format_confusion_matrix(const IndexTensor& matrix, const std::vector<std::string>& class_names = {}) {
+inline std::string format_confusion_matrix(const IndexTensor& matrix,
+                                           const std::vector<std::string>& class_names = {}) {
   if (!matrix.defined() || matrix.dim() != 2 || matrix.size(0) != matrix.size(1))
     throw ShapeError("format_confusion_matrix: expected a square [C, C] matrix, got " +
                      (matrix.defined() ? to_string(matrix.shape()) : std::string("an undefined tensor")));

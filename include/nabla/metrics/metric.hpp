@@ -102,13 +102,13 @@ class Metric {
 class AnyMetric {
  public:
   template <typename MetricType>
-    requires std::derived_from<std::remove_cvref_t<MetricType>, Metric>
-  AnyMetric(MetricType&& metric)  // NOLINT(google-explicit-constructor): implicit on purpose
+  requires std::derived_from<std::remove_cvref_t<MetricType>, Metric> AnyMetric(
+      MetricType&& metric)  // NOLINT(google-explicit-constructor): implicit on purpose
       : metric_(std::make_shared<std::remove_cvref_t<MetricType>>(std::forward<MetricType>(metric))) {}
 
   template <typename MetricType>
-    requires std::derived_from<MetricType, Metric>
-  AnyMetric(std::shared_ptr<MetricType> metric)  // NOLINT(google-explicit-constructor)
+  requires std::derived_from<MetricType, Metric> AnyMetric(
+      std::shared_ptr<MetricType> metric)  // NOLINT(google-explicit-constructor)
       : metric_(std::move(metric)) {
     if (!metric_) throw ValueError("AnyMetric: got a null metric pointer");
   }

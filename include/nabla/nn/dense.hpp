@@ -55,9 +55,9 @@ Tensor<T> linear(const Tensor<T>& input, const Tensor<T>& weight, const Tensor<T
 }  // namespace functional
 
 struct DenseOptions {
-  bool bias = true;                          // add a learned bias b (PyTorch bias=True, Keras use_bias)
-  Init init = Init::pytorch_default;         // how W (and b) start; see nn/init.hpp
-  std::optional<std::uint64_t> seed = {};    // draw from a fresh generator; else nabla::default_generator()
+  bool bias = true;                        // add a learned bias b (PyTorch bias=True, Keras use_bias)
+  Init init = Init::pytorch_default;       // how W (and b) start; see nn/init.hpp
+  std::optional<std::uint64_t> seed = {};  // draw from a fresh generator; else nabla::default_generator()
 };
 
 /// y = x W^T + b, with W [out_features, in_features] and b [out_features].

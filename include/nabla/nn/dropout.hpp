@@ -58,8 +58,8 @@ Tensor<T> dropout(const Tensor<T>& input, double p, bool training = true, Genera
   const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(input.numel()));
   if (device.is_cuda()) {
 #if defined(NABLA_WITH_CUDA)
-    backend::cuda::dropout_mask<T>(backend::device_data(scaled_mask), scaled_mask.numel(), seed, offset,
-                                   keep_threshold, scale, device.index());
+    backend::cuda::dropout_mask<T>(backend::device_data(scaled_mask), scaled_mask.numel(), seed, offset, keep_threshold,
+                                   scale, device.index());
 #else
     backend::throw_no_cuda(op, device);
 #endif

@@ -20,9 +20,9 @@
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/nn/module.hpp"
-#include "nabla/backend/dispatch.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/views.hpp"
@@ -88,21 +88,21 @@ Tensor<T> embedding_lookup_on_device(const IndexTensor& ids, const Tensor<T>& we
 #if defined(NABLA_WITH_CUDA)
   const std::int64_t num_embeddings = weight.size(0), embedding_dim = weight.size(1);
   const auto token_count = static_cast<std::int64_t>(token_ids.size());
-  const IndexTensor device_ids = ids.device() == device ? ids.contiguous() : from_vector<std::int64_t>(token_ids, ids.shape()).to(device);
+  const IndexTensor device_ids =
+      ids.device() == device ? ids.contiguous() : from_vector<std::int64_t>(token_ids, ids.shape()).to(device);
   const Tensor<T> table = weight.is_contiguous() ? weight : nabla::detail::copy_values(weight);
   Tensor<T> out = backend::empty<T>(output_shape, device);
   backend::cuda::embedding_forward(backend::device_data(table), backend::device_data(device_ids), token_count,
                                    embedding_dim, backend::device_data(out), device.index());
   // dL/dW[t] = sum of dL/dout[s] over the positions s with ids[s] == t; the padding row gets nothing
   record_op<T>(out, "embedding", {weight},
-               [device_ids, padding_idx, num_embeddings, embedding_dim, token_count](
-                   const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+               [device_ids, padding_idx, num_embeddings, embedding_dim, token_count](const Tensor<T>& grad,
+                                                                                     const std::vector<Tensor<T>>&) {
                  const Tensor<T> g = grad.is_contiguous() ? grad : nabla::detail::copy_values(grad);
                  Tensor<T> grad_weight = backend::empty<T>({num_embeddings, embedding_dim}, grad.device());
-                 backend::cuda::embedding_backward(backend::device_data(g), backend::device_data(device_ids),
-                                                   token_count, embedding_dim, padding_idx,
-                                                   backend::device_data(grad_weight), num_embeddings,
-                                                   grad.device().index());
+                 backend::cuda::embedding_backward(
+                     backend::device_data(g), backend::device_data(device_ids), token_count, embedding_dim, padding_idx,
+                     backend::device_data(grad_weight), num_embeddings, grad.device().index());
                  return std::vector<Tensor<T>>{grad_weight};
                });
   return out;
@@ -157,7 +157,8 @@ Tensor<T> embedding_lookup(const std::string& layer, const IndexTensor& ids, con
         // Threads split the embedding columns, not the tokens: two tokens with the same id
         // then never write the same element at once, and each sum runs in token order
         // (the result does not depend on the thread count).
-        const std::int64_t column_grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(tokens, 1));
+        const std::int64_t column_grain =
+            std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(tokens, 1));
         backend::cpu::parallel_for(0, embedding_dim, column_grain, [&](std::int64_t first, std::int64_t last) {
           for (std::int64_t s = 0; s < tokens; ++s) {
             const std::int64_t id = (*token_ids)[static_cast<std::size_t>(s)];
@@ -186,8 +187,8 @@ Tensor<T> embedding(const IndexTensor& ids, const Tensor<T>& weight, std::int64_
 }  // namespace functional
 
 struct EmbeddingOptions {
-  std::int64_t padding_idx = -1;            // a row kept at zero and never updated; -1 for none
-  std::optional<std::uint64_t> seed = {};   // draw from a fresh generator; else nabla::default_generator()
+  std::int64_t padding_idx = -1;           // a row kept at zero and never updated; -1 for none
+  std::optional<std::uint64_t> seed = {};  // draw from a fresh generator; else nabla::default_generator()
 };
 
 /// A table of num_embeddings learned vectors of size embedding_dim, looked up by token id.
@@ -211,7 +212,9 @@ class Embedding : public Module<T> {
   }
 
   /// Token ids of any shape -> their vectors, shape ids.shape() + [embedding_dim].
-  Tensor<T> forward(const IndexTensor& ids) { return detail::embedding_lookup<T>(layer_name(), ids, weight_, padding_idx_); }
+  Tensor<T> forward(const IndexTensor& ids) {
+    return detail::embedding_lookup<T>(layer_name(), ids, weight_, padding_idx_);
+  }
 
   /// The same for ids held in a float tensor (as a Sequential passes them): each value
   /// must be a whole number.

@@ -39,11 +39,16 @@ enum class Init {
 /// The name of an Init value, e.g. "glorot_uniform" (shown by Dense::describe()).
 inline std::string init_name(Init init) {
   switch (init) {
-    case Init::pytorch_default: return "pytorch_default";
-    case Init::glorot_uniform: return "glorot_uniform";
-    case Init::glorot_normal: return "glorot_normal";
-    case Init::he_uniform: return "he_uniform";
-    case Init::he_normal: return "he_normal";
+    case Init::pytorch_default:
+      return "pytorch_default";
+    case Init::glorot_uniform:
+      return "glorot_uniform";
+    case Init::glorot_normal:
+      return "glorot_normal";
+    case Init::he_uniform:
+      return "he_uniform";
+    case Init::he_normal:
+      return "he_normal";
   }
   return "unknown";
 }
@@ -71,7 +76,9 @@ inline double relu_gain() { return std::sqrt(2.0); }
 
 /// The gain for LeakyReLU with this negative slope: sqrt(2 / (1 + slope^2)).
 /// PyTorch's Linear default is kaiming_uniform_ with a = sqrt(5), i.e. this gain at slope sqrt(5).
-inline double leaky_relu_gain(double negative_slope) { return std::sqrt(2.0 / (1.0 + negative_slope * negative_slope)); }
+inline double leaky_relu_gain(double negative_slope) {
+  return std::sqrt(2.0 / (1.0 + negative_slope * negative_slope));
+}
 
 namespace detail {
 inline void check_positive_fan(const char* name, std::int64_t fan, const Shape& shape) {
@@ -175,11 +182,16 @@ Tensor<T> pytorch_linear_bias(const Shape& shape, std::int64_t fan_in, Generator
 template <FloatingElement T>
 Tensor<T> weight(Init init, const Shape& shape, Generator& generator = default_generator()) {
   switch (init) {
-    case Init::pytorch_default: return pytorch_linear_weight<T>(shape, generator);
-    case Init::glorot_uniform: return glorot_uniform<T>(shape, generator);
-    case Init::glorot_normal: return glorot_normal<T>(shape, generator);
-    case Init::he_uniform: return he_uniform<T>(shape, generator);
-    case Init::he_normal: return he_normal<T>(shape, generator);
+    case Init::pytorch_default:
+      return pytorch_linear_weight<T>(shape, generator);
+    case Init::glorot_uniform:
+      return glorot_uniform<T>(shape, generator);
+    case Init::glorot_normal:
+      return glorot_normal<T>(shape, generator);
+    case Init::he_uniform:
+      return he_uniform<T>(shape, generator);
+    case Init::he_normal:
+      return he_normal<T>(shape, generator);
   }
   throw ValueError("init::weight: unknown Init value");
 }

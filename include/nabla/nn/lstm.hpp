@@ -56,8 +56,8 @@ class LSTM : public Module<T> {
   LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions options = {})
       : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
     if (input_size < 1 || hidden_size < 1)
-      throw ValueError("LSTM: input_size and hidden_size must be >= 1, got " +
-                       std::to_string(input_size) + " and " + std::to_string(hidden_size));
+      throw ValueError("LSTM: input_size and hidden_size must be >= 1, got " + std::to_string(input_size) + " and " +
+                       std::to_string(hidden_size));
     if (options.num_layers < 1)
       throw ValueError("LSTM: num_layers must be >= 1, got " + std::to_string(options.num_layers));
     detail::check_dropout_probability("LSTM", options.dropout);
@@ -73,10 +73,8 @@ class LSTM : public Module<T> {
       const std::string suffix = "_l" + std::to_string(layer);
       const std::int64_t layer_input = layer == 0 ? input_size : hidden_size;
       Layer weights;
-      weights.weight_ih =
-          this->register_parameter("weight_ih" + suffix, draw({gate_width, layer_input}));
-      weights.weight_hh =
-          this->register_parameter("weight_hh" + suffix, draw({gate_width, hidden_size}));
+      weights.weight_ih = this->register_parameter("weight_ih" + suffix, draw({gate_width, layer_input}));
+      weights.weight_hh = this->register_parameter("weight_hh" + suffix, draw({gate_width, hidden_size}));
       if (options.bias) {
         weights.bias_ih = this->register_parameter("bias_ih" + suffix, draw({gate_width}));
         weights.bias_hh = this->register_parameter("bias_hh" + suffix, draw({gate_width}));
@@ -87,9 +85,7 @@ class LSTM : public Module<T> {
 
   /// The Module interface (what Sequential calls): zero initial state, no lengths. Returns the
   /// output sequence, or the top layer's last hidden state when return_sequences is false.
-  Tensor<T> forward(const Tensor<T>& input) override {
-    return forward(input, LSTMState<T>{}, {}).output;
-  }
+  Tensor<T> forward(const Tensor<T>& input) override { return forward(input, LSTMState<T>{}, {}).output; }
 
   /// The full call. `initial` holds h0 and c0, each [num_layers, batch, hidden] (undefined =
   /// zeros). `lengths` (optional) gives each sequence's length in [0, steps]: steps t >= length
@@ -106,9 +102,8 @@ class LSTM : public Module<T> {
     check_state("c0", initial.c, state_shape);
     check_lengths(lengths, batch, steps);
 
-    const auto layer_function = options_.implementation == LSTMImplementation::fused
-                                    ? &lstm_layer_fused<T>
-                                    : &lstm_layer_composed<T>;
+    const auto layer_function =
+        options_.implementation == LSTMImplementation::fused ? &lstm_layer_fused<T> : &lstm_layer_composed<T>;
     Tensor<T> layer_input = batch_major;
     std::vector<Tensor<T>> final_h, final_c;
     for (std::int64_t layer = 0; layer < options_.num_layers; ++layer) {
@@ -117,9 +112,8 @@ class LSTM : public Module<T> {
                                                : zeros<T>({batch, hidden_size_}, input.device());
       const Tensor<T> c0 = initial.c.defined() ? initial.c.narrow(0, layer, 1).squeeze(0)
                                                : zeros<T>({batch, hidden_size_}, input.device());
-      LSTMResult<T> result =
-          layer_function(layer_input, h0, c0, weights.weight_ih, weights.weight_hh, weights.bias_ih,
-                         weights.bias_hh, lengths);
+      LSTMResult<T> result = layer_function(layer_input, h0, c0, weights.weight_ih, weights.weight_hh, weights.bias_ih,
+                                            weights.bias_hh, lengths);
       final_h.push_back(result.h);
       final_c.push_back(result.c);
       layer_input = result.output;
@@ -158,9 +152,7 @@ class LSTM : public Module<T> {
   std::int64_t hidden_size() const { return hidden_size_; }
   const LSTMOptions& options() const { return options_; }
   /// Switches between the fused and the composed implementation (same parameters).
-  void set_implementation(LSTMImplementation implementation) {
-    options_.implementation = implementation;
-  }
+  void set_implementation(LSTMImplementation implementation) { options_.implementation = implementation; }
 
  private:
   struct Layer {
@@ -175,12 +167,10 @@ class LSTM : public Module<T> {
 
   void check_input(const Tensor<T>& input) const {
     nabla::detail::check_defined(label(), input);
-    const std::string expected = options_.batch_first
-                                     ? "[batch, steps, " + std::to_string(input_size_) + "]"
-                                     : "[steps, batch, " + std::to_string(input_size_) + "]";
+    const std::string expected = options_.batch_first ? "[batch, steps, " + std::to_string(input_size_) + "]"
+                                                      : "[steps, batch, " + std::to_string(input_size_) + "]";
     if (input.dim() != 3 || input.size(2) != input_size_)
-      throw ShapeError(label() + ": expected input of shape " + expected + ", got " +
-                       to_string(input.shape()));
+      throw ShapeError(label() + ": expected input of shape " + expected + ", got " + to_string(input.shape()));
     if (input.size(options_.batch_first ? 1 : 0) < 1)
       throw ShapeError(label() + ": input " + to_string(input.shape()) + " has no time steps");
   }
@@ -192,17 +182,16 @@ class LSTM : public Module<T> {
                        " [num_layers, batch, hidden], got " + to_string(state.shape()));
   }
 
-  void check_lengths(const std::vector<std::int64_t>& lengths, std::int64_t batch,
-                     std::int64_t steps) const {
+  void check_lengths(const std::vector<std::int64_t>& lengths, std::int64_t batch, std::int64_t steps) const {
     if (lengths.empty()) return;
     if (static_cast<std::int64_t>(lengths.size()) != batch)
-      throw ValueError(label() + ": got " + std::to_string(lengths.size()) +
-                       " lengths for a batch of " + std::to_string(batch) + " sequences");
+      throw ValueError(label() + ": got " + std::to_string(lengths.size()) + " lengths for a batch of " +
+                       std::to_string(batch) + " sequences");
     for (std::size_t b = 0; b < lengths.size(); ++b)
       if (lengths[b] < 0 || lengths[b] > steps)
-        throw ValueError(label() + ": length " + std::to_string(lengths[b]) + " of sequence " +
-                         std::to_string(b) + " is outside [0, " + std::to_string(steps) +
-                         "] (the input has " + std::to_string(steps) + " steps)");
+        throw ValueError(label() + ": length " + std::to_string(lengths[b]) + " of sequence " + std::to_string(b) +
+                         " is outside [0, " + std::to_string(steps) + "] (the input has " + std::to_string(steps) +
+                         " steps)");
   }
 
   std::int64_t input_size_;

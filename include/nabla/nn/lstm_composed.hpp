@@ -48,45 +48,38 @@ namespace detail {
 
 /// Checks the arguments of one LSTM layer (see the top of this file); messages name `op`.
 template <FloatingElement T>
-void check_lstm_layer_arguments(const std::string& op, const Tensor<T>& input, const Tensor<T>& h0,
-                                const Tensor<T>& c0, const Tensor<T>& weight_ih,
-                                const Tensor<T>& weight_hh, const Tensor<T>& bias_ih,
-                                const Tensor<T>& bias_hh,
-                                const std::vector<std::int64_t>& lengths) {
+void check_lstm_layer_arguments(const std::string& op, const Tensor<T>& input, const Tensor<T>& h0, const Tensor<T>& c0,
+                                const Tensor<T>& weight_ih, const Tensor<T>& weight_hh, const Tensor<T>& bias_ih,
+                                const Tensor<T>& bias_hh, const std::vector<std::int64_t>& lengths) {
   for (const Tensor<T>* tensor : {&h0, &c0, &weight_ih, &weight_hh})
     nabla::detail::check_same_device(op, input, *tensor);
   if (input.dim() != 3)
-    throw ShapeError(op + ": expected input of shape [batch, steps, input_size], got " +
-                     to_string(input.shape()));
+    throw ShapeError(op + ": expected input of shape [batch, steps, input_size], got " + to_string(input.shape()));
   if (weight_hh.dim() != 2 || weight_hh.size(1) < 1 || weight_hh.size(0) != 4 * weight_hh.size(1))
-    throw ShapeError(op + ": weight_hh must be [4 hidden, hidden], got " +
-                     to_string(weight_hh.shape()));
+    throw ShapeError(op + ": weight_hh must be [4 hidden, hidden], got " + to_string(weight_hh.shape()));
   const std::int64_t batch = input.size(0), steps = input.size(1), hidden = weight_hh.size(1);
-  if (steps < 1)
-    throw ShapeError(op + ": input " + to_string(input.shape()) + " has no time steps");
+  if (steps < 1) throw ShapeError(op + ": input " + to_string(input.shape()) + " has no time steps");
   const Shape weight_ih_shape{4 * hidden, input.size(2)};
   if (weight_ih.shape() != weight_ih_shape)
     throw ShapeError(op + ": weight_ih must be " + to_string(weight_ih_shape) + " for input " +
-                     to_string(input.shape()) + " and hidden size " + std::to_string(hidden) +
-                     ", got " + to_string(weight_ih.shape()));
-  if (bias_ih.defined() != bias_hh.defined())
-    throw ValueError(op + ": give both bias_ih and bias_hh, or neither");
+                     to_string(input.shape()) + " and hidden size " + std::to_string(hidden) + ", got " +
+                     to_string(weight_ih.shape()));
+  if (bias_ih.defined() != bias_hh.defined()) throw ValueError(op + ": give both bias_ih and bias_hh, or neither");
   for (const Tensor<T>* bias : {&bias_ih, &bias_hh})
     if (bias->defined() && bias->shape() != Shape{4 * hidden})
-      throw ShapeError(op + ": biases must be [" + std::to_string(4 * hidden) + "], got " +
-                       to_string(bias->shape()));
+      throw ShapeError(op + ": biases must be [" + std::to_string(4 * hidden) + "], got " + to_string(bias->shape()));
   const Shape state_shape{batch, hidden};
   if (h0.shape() != state_shape || c0.shape() != state_shape)
-    throw ShapeError(op + ": h0 and c0 must be " + to_string(state_shape) + ", got " +
-                     to_string(h0.shape()) + " and " + to_string(c0.shape()));
+    throw ShapeError(op + ": h0 and c0 must be " + to_string(state_shape) + ", got " + to_string(h0.shape()) + " and " +
+                     to_string(c0.shape()));
   if (!lengths.empty() && static_cast<std::int64_t>(lengths.size()) != batch)
     throw ValueError(op + ": got " + std::to_string(lengths.size()) + " lengths for a batch of " +
                      std::to_string(batch) + " sequences");
   for (std::size_t b = 0; b < lengths.size(); ++b)
     if (lengths[b] < 0 || lengths[b] > steps)
-      throw ValueError(op + ": length " + std::to_string(lengths[b]) + " of sequence " +
-                       std::to_string(b) + " is outside [0, " + std::to_string(steps) +
-                       "] (the input has " + std::to_string(steps) + " steps)");
+      throw ValueError(op + ": length " + std::to_string(lengths[b]) + " of sequence " + std::to_string(b) +
+                       " is outside [0, " + std::to_string(steps) + "] (the input has " + std::to_string(steps) +
+                       " steps)");
 }
 
 /// [batch, 1] mask: 1 where step t is inside the sequence (t < length), 0 where it is padding.
@@ -103,11 +96,10 @@ Tensor<T> valid_step_mask(const std::vector<std::int64_t>& lengths, std::int64_t
 /// The numbers (1)-(7) are the equations of docs/lstm.md.
 template <FloatingElement T>
 LSTMResult<T> lstm_layer_composed(const Tensor<T>& input, const Tensor<T>& h0, const Tensor<T>& c0,
-                                  const Tensor<T>& weight_ih, const Tensor<T>& weight_hh,
-                                  const Tensor<T>& bias_ih, const Tensor<T>& bias_hh,
-                                  const std::vector<std::int64_t>& lengths = {}) {
-  detail::check_lstm_layer_arguments("lstm_layer_composed", input, h0, c0, weight_ih, weight_hh,
-                                     bias_ih, bias_hh, lengths);
+                                  const Tensor<T>& weight_ih, const Tensor<T>& weight_hh, const Tensor<T>& bias_ih,
+                                  const Tensor<T>& bias_hh, const std::vector<std::int64_t>& lengths = {}) {
+  detail::check_lstm_layer_arguments("lstm_layer_composed", input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                     lengths);
   const std::int64_t steps = input.size(1), hidden = weight_hh.size(1);
   const Tensor<T> weight_ih_transposed = weight_ih.t(), weight_hh_transposed = weight_hh.t();
 

@@ -52,10 +52,10 @@ template <FloatingElement T>
 struct LSTMLayerCache {
   std::int64_t batch = 0, steps = 0, input_size = 0, hidden = 0;
   std::vector<std::int64_t> lengths;  // empty: every sequence has all steps
-  Tensor<T> gates;            // [batch, steps, 4 hidden]: pre-activations A, then i, f, g, o
-  Tensor<T> hidden_previous;  // [batch, steps, hidden]: h_{t-1} (h0 at t = 0)
-  Tensor<T> cell_previous;    // [batch, steps, hidden]: c_{t-1} (c0 at t = 0)
-  Tensor<T> cell_tanh;        // [batch, steps, hidden]: tanh(c_t)
+  Tensor<T> gates;                    // [batch, steps, 4 hidden]: pre-activations A, then i, f, g, o
+  Tensor<T> hidden_previous;          // [batch, steps, hidden]: h_{t-1} (h0 at t = 0)
+  Tensor<T> cell_previous;            // [batch, steps, hidden]: c_{t-1} (c0 at t = 0)
+  Tensor<T> cell_tanh;                // [batch, steps, hidden]: tanh(c_t)
 
   bool is_valid(std::int64_t b, std::int64_t t) const {
     return lengths.empty() || t < lengths[static_cast<std::size_t>(b)];
@@ -88,21 +88,19 @@ struct LSTMLayerCache {
 /// agree with backend::lstm_cell_forward, which the CUDA kernel runs. Double, which is for
 /// gradient checks rather than speed, runs lstm_cell_forward itself.
 template <FloatingElement T>
-void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_previous, T* tanh_c,
-                      T* h_out, T* h_next, T* c_next) {
+void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_previous, T* tanh_c, T* h_out, T* h_next,
+                      T* c_next) {
   if constexpr (std::is_same_v<T, float>) {
     using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
     using Row = Eigen::Map<Array>;
     using ConstRow = Eigen::Map<const Array>;
-    Row input_gate(gate, hidden), forget_gate(gate + hidden, hidden),
-        candidate(gate + 2 * hidden, hidden), output_gate(gate + 3 * hidden, hidden);
+    Row input_gate(gate, hidden), forget_gate(gate + hidden, hidden), candidate(gate + 2 * hidden, hidden),
+        output_gate(gate + 3 * hidden, hidden);
     // sigmoid(x) = (1 + tanh(x / 2)) / 2, as backend::lstm_sigmoid computes it.
-    input_gate = 0.5f + 0.5f * (0.5f * (input_gate + ConstRow(bias, hidden))).tanh();  // (1)
-    forget_gate =
-        0.5f + 0.5f * (0.5f * (forget_gate + ConstRow(bias + hidden, hidden))).tanh();  // (2)
-    candidate = (candidate + ConstRow(bias + 2 * hidden, hidden)).tanh();               // (3)
-    output_gate =
-        0.5f + 0.5f * (0.5f * (output_gate + ConstRow(bias + 3 * hidden, hidden))).tanh();  // (4)
+    input_gate = 0.5f + 0.5f * (0.5f * (input_gate + ConstRow(bias, hidden))).tanh();                 // (1)
+    forget_gate = 0.5f + 0.5f * (0.5f * (forget_gate + ConstRow(bias + hidden, hidden))).tanh();      // (2)
+    candidate = (candidate + ConstRow(bias + 2 * hidden, hidden)).tanh();                             // (3)
+    output_gate = 0.5f + 0.5f * (0.5f * (output_gate + ConstRow(bias + 3 * hidden, hidden))).tanh();  // (4)
     Row cell(c_next, hidden), cell_tanh(tanh_c, hidden), hidden_state(h_out, hidden);
     cell = forget_gate * ConstRow(c_previous, hidden) + input_gate * candidate;  // (5)
     cell_tanh = cell.tanh();
@@ -110,10 +108,9 @@ void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_pr
     Row(h_next, hidden) = hidden_state;
   } else {
     for (std::int64_t j = 0; j < hidden; ++j) {
-      const auto cell =
-          backend::lstm_cell_forward<T>(gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
-                                        gate[2 * hidden + j] + bias[2 * hidden + j],
-                                        gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
+      const auto cell = backend::lstm_cell_forward<T>(gate[j] + bias[j], gate[hidden + j] + bias[hidden + j],
+                                                      gate[2 * hidden + j] + bias[2 * hidden + j],
+                                                      gate[3 * hidden + j] + bias[3 * hidden + j], c_previous[j]);
       gate[j] = cell.input_gate;
       gate[hidden + j] = cell.forget_gate;
       gate[2 * hidden + j] = cell.candidate;
@@ -130,14 +127,13 @@ void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_pr
 /// dL/dc_{t-1}) to dL/dA_t in `d_gate`. Plain arithmetic, so the compiler vectorizes it once
 /// it knows the rows do not overlap (restrict: they are rows of different buffers).
 template <FloatingElement T>
-void lstm_backward_row(std::int64_t hidden, const T* __restrict gate,
-                       const T* __restrict c_previous, const T* __restrict tanh_c,
-                       const T* __restrict d_out, const T* __restrict d_h, T* __restrict d_c,
-                       T* __restrict d_gate) {
+void lstm_backward_row(std::int64_t hidden, const T* __restrict gate, const T* __restrict c_previous,
+                       const T* __restrict tanh_c, const T* __restrict d_out, const T* __restrict d_h,
+                       T* __restrict d_c, T* __restrict d_gate) {
   for (std::int64_t j = 0; j < hidden; ++j) {
-    const auto cell = backend::lstm_cell_backward<T>(
-        gate[j], gate[hidden + j], gate[2 * hidden + j], gate[3 * hidden + j], c_previous[j],
-        tanh_c[j], d_h[j] + d_out[j], d_c[j]);
+    const auto cell =
+        backend::lstm_cell_backward<T>(gate[j], gate[hidden + j], gate[2 * hidden + j], gate[3 * hidden + j],
+                                       c_previous[j], tanh_c[j], d_h[j] + d_out[j], d_c[j]);
     d_gate[j] = cell.pre_input;
     d_gate[hidden + j] = cell.pre_forget;
     d_gate[2 * hidden + j] = cell.pre_candidate;
@@ -150,36 +146,36 @@ void lstm_backward_row(std::int64_t hidden, const T* __restrict gate,
 /// results, without bias) into gates, writes c_t, tanh(c_t), h_t and the output of step t,
 /// and hands h_t, c_t to step t+1 (or to the final state h_n, c_n after the last step).
 template <FloatingElement T>
-void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, std::int64_t batch_begin,
-                       std::int64_t batch_end, const T* bias, T* output, T* h_final, T* c_final) {
+void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, std::int64_t batch_begin, std::int64_t batch_end,
+                       const T* bias, T* output, T* h_final, T* c_final) {
   const std::int64_t steps = cache.steps, hidden = cache.hidden, gate_width = cache.gate_width();
   T* const gate_data = cache.gates.data();
   T* const hidden_previous = cache.hidden_previous.data();
   T* const cell_previous = cache.cell_previous.data();
   T* const cell_tanh = cache.cell_tanh.data();
-  backend::cpu::parallel_for(
-      batch_begin, batch_end, cache.rows_per_thread(), [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t b = begin; b < end; ++b) {
-          const std::int64_t row = b * steps + t;
-          T* const gate = gate_data + row * gate_width;
-          const T* const h_previous = hidden_previous + row * hidden;
-          const T* const c_previous = cell_previous + row * hidden;
-          T* const tanh_c = cell_tanh + row * hidden;
-          T* const h_out = output + row * hidden;
-          const bool last = t + 1 == steps;
-          T* const h_next = last ? h_final + b * hidden : hidden_previous + (row + 1) * hidden;
-          T* const c_next = last ? c_final + b * hidden : cell_previous + (row + 1) * hidden;
-          if (!cache.is_valid(b, t)) {  // (7) padding: carry the state, output zero
-            std::copy_n(h_previous, hidden, h_next);
-            std::copy_n(c_previous, hidden, c_next);
-            std::fill_n(h_out, hidden, T(0));
-            std::fill_n(gate, gate_width, T(0));
-            std::fill_n(tanh_c, hidden, T(0));
-            continue;
-          }
-          lstm_forward_row(hidden, bias, gate, c_previous, tanh_c, h_out, h_next, c_next);
-        }
-      });
+  backend::cpu::parallel_for(batch_begin, batch_end, cache.rows_per_thread(),
+                             [&](std::int64_t begin, std::int64_t end) {
+                               for (std::int64_t b = begin; b < end; ++b) {
+                                 const std::int64_t row = b * steps + t;
+                                 T* const gate = gate_data + row * gate_width;
+                                 const T* const h_previous = hidden_previous + row * hidden;
+                                 const T* const c_previous = cell_previous + row * hidden;
+                                 T* const tanh_c = cell_tanh + row * hidden;
+                                 T* const h_out = output + row * hidden;
+                                 const bool last = t + 1 == steps;
+                                 T* const h_next = last ? h_final + b * hidden : hidden_previous + (row + 1) * hidden;
+                                 T* const c_next = last ? c_final + b * hidden : cell_previous + (row + 1) * hidden;
+                                 if (!cache.is_valid(b, t)) {  // (7) padding: carry the state, output zero
+                                   std::copy_n(h_previous, hidden, h_next);
+                                   std::copy_n(c_previous, hidden, c_next);
+                                   std::fill_n(h_out, hidden, T(0));
+                                   std::fill_n(gate, gate_width, T(0));
+                                   std::fill_n(tanh_c, hidden, T(0));
+                                   continue;
+                                 }
+                                 lstm_forward_row(hidden, bias, gate, c_previous, tanh_c, h_out, h_next, c_next);
+                               }
+                             });
 }
 
 /// The elementwise part of the backward of step t, equations (B1)-(B7): from dL/dh_t (the
@@ -187,38 +183,37 @@ void lstm_forward_step(LSTMLayerCache<T>& cache, std::int64_t t, std::int64_t ba
 /// dA_t, written into `gates_gradient`; `c_gradient` becomes dL/dc_{t-1}.
 template <FloatingElement T>
 void lstm_backward_step(const LSTMLayerCache<T>& cache, std::int64_t t, std::int64_t batch_begin,
-                        std::int64_t batch_end, const T* output_gradient, const T* h_gradient,
-                        T* c_gradient, T* gates_gradient) {
+                        std::int64_t batch_end, const T* output_gradient, const T* h_gradient, T* c_gradient,
+                        T* gates_gradient) {
   const std::int64_t steps = cache.steps, hidden = cache.hidden, gate_width = cache.gate_width();
   const T* const gate_data = cache.gates.data();
   const T* const cell_previous = cache.cell_previous.data();
   const T* const cell_tanh = cache.cell_tanh.data();
-  backend::cpu::parallel_for(
-      batch_begin, batch_end, cache.rows_per_thread(), [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t b = begin; b < end; ++b) {
-          const std::int64_t row = b * steps + t;
-          T* const d_gate = gates_gradient + row * gate_width;
-          if (!cache.is_valid(b, t)) {  // (7) padding: dh and dc pass to step t-1 unchanged
-            std::fill_n(d_gate, gate_width, T(0));
-            continue;
-          }
-          const T* const gate = gate_data + row * gate_width;
-          const T* const c_previous = cell_previous + row * hidden;
-          const T* const tanh_c = cell_tanh + row * hidden;
-          const T* const d_out = output_gradient + row * hidden;
-          const T* const d_h = h_gradient + b * hidden;
-          T* const d_c = c_gradient + b * hidden;
-          lstm_backward_row(hidden, gate, c_previous, tanh_c, d_out, d_h, d_c, d_gate);
-        }
-      });
+  backend::cpu::parallel_for(batch_begin, batch_end, cache.rows_per_thread(),
+                             [&](std::int64_t begin, std::int64_t end) {
+                               for (std::int64_t b = begin; b < end; ++b) {
+                                 const std::int64_t row = b * steps + t;
+                                 T* const d_gate = gates_gradient + row * gate_width;
+                                 if (!cache.is_valid(b, t)) {  // (7) padding: dh and dc pass to step t-1 unchanged
+                                   std::fill_n(d_gate, gate_width, T(0));
+                                   continue;
+                                 }
+                                 const T* const gate = gate_data + row * gate_width;
+                                 const T* const c_previous = cell_previous + row * hidden;
+                                 const T* const tanh_c = cell_tanh + row * hidden;
+                                 const T* const d_out = output_gradient + row * hidden;
+                                 const T* const d_h = h_gradient + b * hidden;
+                                 T* const d_c = c_gradient + b * hidden;
+                                 lstm_backward_row(hidden, gate, c_previous, tanh_c, d_out, d_h, d_c, d_gate);
+                               }
+                             });
 }
 
 /// Backpropagation through time for one fused layer. `packed_gradient` is dL/d[output | h_n |
 /// c_n]; `inputs` are {input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0}. Returns one
 /// gradient per input (undefined where an input needs none).
 template <FloatingElement T>
-std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache,
-                                           const Tensor<T>& packed_gradient,
+std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache, const Tensor<T>& packed_gradient,
                                            const std::vector<Tensor<T>>& inputs) {
   using backend::cpu::gemm;
   const std::int64_t batch = cache.batch, steps = cache.steps, hidden = cache.hidden;
@@ -240,42 +235,38 @@ std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache,
   T* const d_h_from_gates = h_gradient_from_gates.data();
 
   // As in the forward pass, each band of sequences runs its own loop over time.
-  backend::cpu::parallel_for(
-      0, batch, cache.recurrence_grain(), [&](std::int64_t first, std::int64_t last) {
-        for (std::int64_t t = steps; t-- > 0;) {
-          lstm_backward_step(cache, t, first, last, output_gradient, d_h, c_gradient.data(),
-                             d_gates);
-          // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden].
-          gemm<T>(false, false, last - first, hidden, gate_width, T(1),
-                  d_gates + (first * steps + t) * gate_width, steps * gate_width, w_hh.data(),
-                  hidden, T(0), d_h_from_gates + first * hidden, hidden);
-          if (!cache.lengths.empty())
-            for (std::int64_t b = first; b < last; ++b)
-              if (cache.is_valid(b, t))
-                std::copy_n(d_h_from_gates + b * hidden, hidden, d_h + b * hidden);
-        }
-      });
+  backend::cpu::parallel_for(0, batch, cache.recurrence_grain(), [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t t = steps; t-- > 0;) {
+      lstm_backward_step(cache, t, first, last, output_gradient, d_h, c_gradient.data(), d_gates);
+      // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden].
+      gemm<T>(false, false, last - first, hidden, gate_width, T(1), d_gates + (first * steps + t) * gate_width,
+              steps * gate_width, w_hh.data(), hidden, T(0), d_h_from_gates + first * hidden, hidden);
+      if (!cache.lengths.empty())
+        for (std::int64_t b = first; b < last; ++b)
+          if (cache.is_valid(b, t)) std::copy_n(d_h_from_gates + b * hidden, hidden, d_h + b * hidden);
+    }
+  });
 
   // Whole-sequence products, one GEMM each over all batch*steps rows.
   std::vector<Tensor<T>> gradients(inputs.size());
   if (inputs[0].requires_grad()) {  // (B11) dX = dA W_ih
     const Tensor<T> w_ih = dense_values(inputs[1]);
     Tensor<T> input_gradient({batch, steps, input_size});
-    gemm<T>(false, false, rows, input_size, gate_width, T(1), d_gates, gate_width, w_ih.data(),
-            input_size, T(0), input_gradient.data(), input_size);
+    gemm<T>(false, false, rows, input_size, gate_width, T(1), d_gates, gate_width, w_ih.data(), input_size, T(0),
+            input_gradient.data(), input_size);
     gradients[0] = input_gradient;
   }
   if (inputs[1].requires_grad()) {  // (B9) dW_ih = sum_t dA_t^T x_t = dA^T X
     const Tensor<T> x = dense_values(inputs[0]);
     Tensor<T> weight_ih_gradient({gate_width, input_size});
-    gemm<T>(true, false, gate_width, input_size, rows, T(1), d_gates, gate_width, x.data(),
-            input_size, T(0), weight_ih_gradient.data(), input_size);
+    gemm<T>(true, false, gate_width, input_size, rows, T(1), d_gates, gate_width, x.data(), input_size, T(0),
+            weight_ih_gradient.data(), input_size);
     gradients[1] = weight_ih_gradient;
   }
   if (inputs[2].requires_grad()) {  // (B10) dW_hh = sum_t dA_t^T h_{t-1} = dA^T H_prev
     Tensor<T> weight_hh_gradient({gate_width, hidden});
-    gemm<T>(true, false, gate_width, hidden, rows, T(1), d_gates, gate_width,
-            cache.hidden_previous.data(), hidden, T(0), weight_hh_gradient.data(), hidden);
+    gemm<T>(true, false, gate_width, hidden, rows, T(1), d_gates, gate_width, cache.hidden_previous.data(), hidden,
+            T(0), weight_hh_gradient.data(), hidden);
     gradients[2] = weight_hh_gradient;
   }
   if (inputs[3].defined() && (inputs[3].requires_grad() || inputs[4].requires_grad())) {
@@ -338,11 +329,11 @@ std::vector<Tensor<T>> lstm_layer_backward_on_device(const LSTMLayerCache<T>& ca
     cuda::lstm_backward_step(step, index);
     // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden], rows `steps` apart.
     cuda::gemm<T>(false, false, batch, hidden, gate_width, T(1), step.gates_gradient + t * gate_width,
-                  steps * gate_width, 0, device_data(w_hh), hidden, 0, T(0), device_data(h_gradient_from_gates),
-                  hidden, 0, 1, index);
+                  steps * gate_width, 0, device_data(w_hh), hidden, 0, T(0), device_data(h_gradient_from_gates), hidden,
+                  0, 1, index);
     if (lengths.defined())
-      cuda::lstm_keep_valid_hidden_gradient(device_data(h_gradient), device_data(h_gradient_from_gates),
-                                            lengths_data, batch, hidden, t, index);
+      cuda::lstm_keep_valid_hidden_gradient(device_data(h_gradient), device_data(h_gradient_from_gates), lengths_data,
+                                            batch, hidden, t, index);
   }
 
   std::vector<Tensor<T>> gradients(inputs.size());
@@ -357,15 +348,15 @@ std::vector<Tensor<T>> lstm_layer_backward_on_device(const LSTMLayerCache<T>& ca
   if (inputs[1].requires_grad()) {  // (B9) dW_ih = dA^T X
     const Tensor<T> x = dense_values(inputs[0]);
     Tensor<T> weight_ih_gradient = backend::empty<T>({gate_width, input_size}, device);
-    cuda::gemm<T>(true, false, gate_width, input_size, rows, T(1), d_gates, gate_width, 0, device_data(x),
-                  input_size, 0, T(0), device_data(weight_ih_gradient), input_size, 0, 1, index);
+    cuda::gemm<T>(true, false, gate_width, input_size, rows, T(1), d_gates, gate_width, 0, device_data(x), input_size,
+                  0, T(0), device_data(weight_ih_gradient), input_size, 0, 1, index);
     gradients[1] = weight_ih_gradient;
   }
   if (inputs[2].requires_grad()) {  // (B10) dW_hh = dA^T H_prev
     Tensor<T> weight_hh_gradient = backend::empty<T>({gate_width, hidden}, device);
     cuda::gemm<T>(true, false, gate_width, hidden, rows, T(1), d_gates, gate_width, 0,
-                  device_data(cache.hidden_previous), hidden, 0, T(0), device_data(weight_hh_gradient), hidden, 0,
-                  1, index);
+                  device_data(cache.hidden_previous), hidden, 0, T(0), device_data(weight_hh_gradient), hidden, 0, 1,
+                  index);
     gradients[2] = weight_hh_gradient;
   }
   if (inputs[3].defined() && (inputs[3].requires_grad() || inputs[4].requires_grad())) {
@@ -470,11 +461,10 @@ LSTMResult<T> lstm_layer_fused_on_device(LSTMLayerCache<T> cache, const Tensor<T
 /// One LSTM layer, fused: same arguments and result as lstm_layer_composed.
 template <FloatingElement T>
 LSTMResult<T> lstm_layer_fused(const Tensor<T>& input, const Tensor<T>& h0, const Tensor<T>& c0,
-                               const Tensor<T>& weight_ih, const Tensor<T>& weight_hh,
-                               const Tensor<T>& bias_ih, const Tensor<T>& bias_hh,
-                               const std::vector<std::int64_t>& lengths = {}) {
-  detail::check_lstm_layer_arguments("lstm_layer_fused", input, h0, c0, weight_ih, weight_hh,
-                                     bias_ih, bias_hh, lengths);
+                               const Tensor<T>& weight_ih, const Tensor<T>& weight_hh, const Tensor<T>& bias_ih,
+                               const Tensor<T>& bias_hh, const std::vector<std::int64_t>& lengths = {}) {
+  detail::check_lstm_layer_arguments("lstm_layer_fused", input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                     lengths);
   detail::LSTMLayerCache<T> cache;
   cache.batch = input.size(0);
   cache.steps = input.size(1);
@@ -506,28 +496,23 @@ LSTMResult<T> lstm_layer_fused(const Tensor<T>& input, const Tensor<T>& h0, cons
   T* const c_final = h_final + batch * hidden;
 
   // A = X W_ih^T for every step at once: [batch*steps, input_size] x [input_size, 4 hidden].
-  backend::cpu::gemm<T>(false, true, rows, gate_width, input_size, T(1), x.data(), input_size,
-                        w_ih.data(), input_size, T(0), cache.gates.data(), gate_width);
+  backend::cpu::gemm<T>(false, true, rows, gate_width, input_size, T(1), x.data(), input_size, w_ih.data(), input_size,
+                        T(0), cache.gates.data(), gate_width);
   for (std::int64_t b = 0; b < batch; ++b) {
-    std::copy_n(h_initial.data() + b * hidden, hidden,
-                cache.hidden_previous.data() + b * steps * hidden);
-    std::copy_n(c_initial.data() + b * hidden, hidden,
-                cache.cell_previous.data() + b * steps * hidden);
+    std::copy_n(h_initial.data() + b * hidden, hidden, cache.hidden_previous.data() + b * steps * hidden);
+    std::copy_n(c_initial.data() + b * hidden, hidden, cache.cell_previous.data() + b * steps * hidden);
   }
   // Sequences are independent, so each thread can run every step for its own band of the
   // batch: the loop over time then has no fork/join and no barrier per step.
-  backend::cpu::parallel_for(
-      0, batch, cache.recurrence_grain(), [&](std::int64_t first, std::int64_t last) {
-        for (std::int64_t t = 0; t < steps; ++t) {
-          // A_t += h_{t-1} W_hh^T: [batch, hidden] x [hidden, 4 hidden], rows `steps` apart.
-          backend::cpu::gemm<T>(false, true, last - first, gate_width, hidden, T(1),
-                                cache.hidden_previous.data() + (first * steps + t) * hidden,
-                                steps * hidden, w_hh.data(), hidden, T(1),
-                                cache.gates.data() + (first * steps + t) * gate_width,
-                                steps * gate_width);
-          detail::lstm_forward_step(cache, t, first, last, bias.data(), output, h_final, c_final);
-        }
-      });
+  backend::cpu::parallel_for(0, batch, cache.recurrence_grain(), [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t t = 0; t < steps; ++t) {
+      // A_t += h_{t-1} W_hh^T: [batch, hidden] x [hidden, 4 hidden], rows `steps` apart.
+      backend::cpu::gemm<T>(false, true, last - first, gate_width, hidden, T(1),
+                            cache.hidden_previous.data() + (first * steps + t) * hidden, steps * hidden, w_hh.data(),
+                            hidden, T(1), cache.gates.data() + (first * steps + t) * gate_width, steps * gate_width);
+      detail::lstm_forward_step(cache, t, first, last, bias.data(), output, h_final, c_final);
+    }
+  });
 
   // dL/d(input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0) by BPTT, docs/lstm.md (B1)-(B12)
   record_op<T>(packed, "lstm_layer_fused", {input, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0},

@@ -81,7 +81,8 @@ class Sequential : public Module<T> {
     std::ostringstream out;
     const std::string rule(64, '-');
     out << rule << "\n"
-        << std::left << std::setw(28) << "Layer (type)" << std::setw(22) << "Output Shape" << "Param #\n"
+        << std::left << std::setw(28) << "Layer (type)" << std::setw(22) << "Output Shape"
+        << "Param #\n"
         << std::string(64, '=') << "\n";
     // The probe input goes where the parameters are (a model moved to a GPU runs there).
     const auto parameters = this->parameters();

@@ -42,7 +42,8 @@ template <typename T>
 void check_in_place(const std::string& op, const Tensor<T>& target) {
   check_defined(op, target);
   if (is_grad_enabled() && target.requires_grad())
-    throw ValueError(op + ": in-place operation on a tensor that requires grad would corrupt the gradient; "
+    throw ValueError(op +
+                     ": in-place operation on a tensor that requires grad would corrupt the gradient; "
                      "wrap it in nabla::NoGradGuard (optimizer updates) or use the out-of-place form");
 }
 
@@ -83,9 +84,8 @@ template <FloatingElement T>
 Tensor<T> neg(const Tensor<T>& a) {
   Tensor<T> out = detail::unary_map("neg", a, backend::Negate{});
   // d(-a)/da = -1
-  record_op<T>(out, "neg", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    return std::vector<Tensor<T>>{neg(grad)};
-  });
+  record_op<T>(out, "neg", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) { return std::vector<Tensor<T>>{neg(grad)}; });
   return out;
 }
 
@@ -103,12 +103,11 @@ template <FloatingElement T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::binary_map("mul", a, b, backend::Multiply{});
   // d(a * b)/da = b, d(a * b)/db = a
-  record_op<T>(
-      out, "mul", {a, b},
-      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        return std::vector<Tensor<T>>{mul(grad, inputs[1].detach()), mul(grad, inputs[0].detach())};
-      },
-      {a, b});
+  record_op<T>(out, "mul", {a, b},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{mul(grad, inputs[1].detach()), mul(grad, inputs[0].detach())};
+               },
+               {a, b});
   return out;
 }
 
@@ -116,14 +115,13 @@ template <FloatingElement T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::binary_map("div", a, b, backend::Divide{});
   // d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2
-  record_op<T>(
-      out, "div", {a, b},
-      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
-        const Tensor<T> grad_over_b = div(grad, b_value);
-        return std::vector<Tensor<T>>{grad_over_b, neg(div(mul(grad_over_b, a_value), b_value))};
-      },
-      {a, b});
+  record_op<T>(out, "div", {a, b},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
+                 const Tensor<T> grad_over_b = div(grad, b_value);
+                 return std::vector<Tensor<T>>{grad_over_b, neg(div(mul(grad_over_b, a_value), b_value))};
+               },
+               {a, b});
   return out;
 }
 
@@ -133,9 +131,8 @@ template <FloatingElement T>
 Tensor<T> add(const Tensor<T>& a, T scalar) {
   Tensor<T> out = detail::unary_map("add", a, backend::AddScalar<T>{scalar});
   // d(a + s)/da = 1
-  record_op<T>(out, "add_scalar", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    return std::vector<Tensor<T>>{grad};
-  });
+  record_op<T>(out, "add_scalar", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) { return std::vector<Tensor<T>>{grad}; });
   return out;
 }
 
@@ -154,9 +151,8 @@ template <FloatingElement T>
 Tensor<T> rsub(const Tensor<T>& a, T scalar) {
   Tensor<T> out = detail::unary_map("rsub", a, backend::ScalarMinus<T>{scalar});
   // d(s - a)/da = -1
-  record_op<T>(out, "rsub_scalar", {a}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    return std::vector<Tensor<T>>{neg(grad)};
-  });
+  record_op<T>(out, "rsub_scalar", {a},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) { return std::vector<Tensor<T>>{neg(grad)}; });
   return out;
 }
 
@@ -165,46 +161,71 @@ template <FloatingElement T>
 Tensor<T> rdiv(const Tensor<T>& a, T scalar) {
   Tensor<T> out = detail::unary_map("rdiv", a, backend::ScalarDivide<T>{scalar});
   // d(s / a)/da = -s / a^2
-  record_op<T>(
-      out, "rdiv_scalar", {a},
-      [scalar](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        Tensor<T> result = backend::empty<T>(grad.shape(), grad.device());
-        backend::map(result, backend::ScalarDivideBackward<T>{scalar}, grad, inputs[0].detach());
-        return std::vector<Tensor<T>>{result};
-      },
-      {a});
+  record_op<T>(out, "rdiv_scalar", {a},
+               [scalar](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 Tensor<T> result = backend::empty<T>(grad.shape(), grad.device());
+                 backend::map(result, backend::ScalarDivideBackward<T>{scalar}, grad, inputs[0].detach());
+                 return std::vector<Tensor<T>>{result};
+               },
+               {a});
   return out;
 }
 
 // ---- operators ----------------------------------------------------------------------------
 
 template <FloatingElement T>
-Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) { return add(a, b); }
+Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) {
+  return add(a, b);
+}
 template <FloatingElement T>
-Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); }
+Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) {
+  return sub(a, b);
+}
 template <FloatingElement T>
-Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); }
+Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) {
+  return mul(a, b);
+}
 template <FloatingElement T>
-Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); }
+Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
+  return div(a, b);
+}
 template <FloatingElement T>
-Tensor<T> operator-(const Tensor<T>& a) { return neg(a); }
+Tensor<T> operator-(const Tensor<T>& a) {
+  return neg(a);
+}
 
 template <FloatingElement T, Scalar S>
-Tensor<T> operator+(const Tensor<T>& a, S s) { return add(a, static_cast<T>(s)); }
+Tensor<T> operator+(const Tensor<T>& a, S s) {
+  return add(a, static_cast<T>(s));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator+(S s, const Tensor<T>& a) { return add(a, static_cast<T>(s)); }
+Tensor<T> operator+(S s, const Tensor<T>& a) {
+  return add(a, static_cast<T>(s));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator-(const Tensor<T>& a, S s) { return add(a, static_cast<T>(-static_cast<T>(s))); }
+Tensor<T> operator-(const Tensor<T>& a, S s) {
+  return add(a, static_cast<T>(-static_cast<T>(s)));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator-(S s, const Tensor<T>& a) { return rsub(a, static_cast<T>(s)); }
+Tensor<T> operator-(S s, const Tensor<T>& a) {
+  return rsub(a, static_cast<T>(s));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator*(const Tensor<T>& a, S s) { return mul(a, static_cast<T>(s)); }
+Tensor<T> operator*(const Tensor<T>& a, S s) {
+  return mul(a, static_cast<T>(s));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator*(S s, const Tensor<T>& a) { return mul(a, static_cast<T>(s)); }
+Tensor<T> operator*(S s, const Tensor<T>& a) {
+  return mul(a, static_cast<T>(s));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator/(const Tensor<T>& a, S s) { return mul(a, T(1) / static_cast<T>(s)); }
+Tensor<T> operator/(const Tensor<T>& a, S s) {
+  return mul(a, T(1) / static_cast<T>(s));
+}
 template <FloatingElement T, Scalar S>
-Tensor<T> operator/(S s, const Tensor<T>& a) { return rdiv(a, static_cast<T>(s)); }
+Tensor<T> operator/(S s, const Tensor<T>& a) {
+  return rdiv(a, static_cast<T>(s));
+}
 
 // ---- in place (no autograd: use under NoGradGuard or on tensors that need no grad) --------
 

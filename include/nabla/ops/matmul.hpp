@@ -87,8 +87,8 @@ Tensor<T> matmul_forward(const Tensor<T>& a_input, const Tensor<T>& b_input) {
                      ": inner dimensions " + std::to_string(k) + " and " + std::to_string(k_b) + " differ");
   const std::int64_t batch_a = rank_a == 3 ? a_input.size(0) : 1, batch_b = rank_b == 3 ? b_input.size(0) : 1;
   if (batch_a != batch_b && batch_a != 1 && batch_b != 1)
-    throw ShapeError(op + ": " + to_string(a_input.shape()) + " x " + to_string(b_input.shape()) +
-                     ": batch sizes " + std::to_string(batch_a) + " and " + std::to_string(batch_b) + " differ");
+    throw ShapeError(op + ": " + to_string(a_input.shape()) + " x " + to_string(b_input.shape()) + ": batch sizes " +
+                     std::to_string(batch_a) + " and " + std::to_string(batch_b) + " differ");
   const std::int64_t batch = std::max(batch_a, batch_b);
 
   Tensor<T> a = a_input, b = b_input;
@@ -135,16 +135,15 @@ template <FloatingElement T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::matmul_forward(a, b);
   // dL/dA = dL/dC * B^T, dL/dB = A^T * dL/dC (summed over the batch when A or B is shared)
-  record_op<T>(
-      out, "matmul", {a, b},
-      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
-        std::vector<Tensor<T>> grads(2);
-        if (inputs[0].requires_grad()) grads[0] = detail::matmul_forward(grad, detail::swap_last_two(b_value));
-        if (inputs[1].requires_grad()) grads[1] = detail::matmul_forward(detail::swap_last_two(a_value), grad);
-        return grads;
-      },
-      {a, b});
+  record_op<T>(out, "matmul", {a, b},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
+                 std::vector<Tensor<T>> grads(2);
+                 if (inputs[0].requires_grad()) grads[0] = detail::matmul_forward(grad, detail::swap_last_two(b_value));
+                 if (inputs[1].requires_grad()) grads[1] = detail::matmul_forward(detail::swap_last_two(a_value), grad);
+                 return grads;
+               },
+               {a, b});
   return out;
 }
 
@@ -178,18 +177,17 @@ Tensor<T> addmm(const Tensor<T>& bias, const Tensor<T>& a, const Tensor<T>& b) {
   backend::cpu::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), a_matrix.data(),
                         operand_a.leading_dimension, b_matrix.data(), operand_b.leading_dimension, T(1), out_data, n);
   // dL/dbias = column sums of dL/dC, dL/dA = dL/dC B^T, dL/dB = A^T dL/dC
-  record_op<T>(
-      out, op, {bias, a, b},
-      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        std::vector<Tensor<T>> grads(3);
-        if (inputs[0].requires_grad()) grads[0] = sum(grad, {0});
-        if (inputs[1].requires_grad())
-          grads[1] = detail::matmul_forward(grad, detail::swap_last_two(inputs[2].detach()));
-        if (inputs[2].requires_grad())
-          grads[2] = detail::matmul_forward(detail::swap_last_two(inputs[1].detach()), grad);
-        return grads;
-      },
-      {a, b});
+  record_op<T>(out, op, {bias, a, b},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 std::vector<Tensor<T>> grads(3);
+                 if (inputs[0].requires_grad()) grads[0] = sum(grad, {0});
+                 if (inputs[1].requires_grad())
+                   grads[1] = detail::matmul_forward(grad, detail::swap_last_two(inputs[2].detach()));
+                 if (inputs[2].requires_grad())
+                   grads[2] = detail::matmul_forward(detail::swap_last_two(inputs[1].detach()), grad);
+                 return grads;
+               },
+               {a, b});
   return out;
 }
 

@@ -35,7 +35,8 @@ namespace detail {
 
 /// One flag per input dim: true where the reduction folds that dim. `dims` may be negative;
 /// an empty list folds every dim. A dim out of range or listed twice is a ValueError.
-inline std::vector<bool> reduced_dims(const std::string& op, const Shape& shape, const std::vector<std::int64_t>& dims) {
+inline std::vector<bool> reduced_dims(const std::string& op, const Shape& shape,
+                                      const std::vector<std::int64_t>& dims) {
   const auto rank = static_cast<std::int64_t>(shape.size());
   // A rank-0 tensor behaves like one element along a single dim 0 (PyTorch accepts dim 0 / -1).
   const std::int64_t accepted_rank = std::max<std::int64_t>(rank, 1);
@@ -59,8 +60,10 @@ inline std::vector<bool> reduced_dims(const std::string& op, const Shape& shape,
 inline Shape reduced_shape(const Shape& shape, const std::vector<bool>& reduced, bool keepdim) {
   Shape result;
   for (std::size_t d = 0; d < shape.size(); ++d) {
-    if (!reduced[d]) result.push_back(shape[d]);
-    else if (keepdim) result.push_back(1);
+    if (!reduced[d])
+      result.push_back(shape[d]);
+    else if (keepdim)
+      result.push_back(1);
   }
   return result;
 }
@@ -107,8 +110,10 @@ Tensor<T> broadcast_back(const Tensor<T>& grad, const Shape& input_shape, const 
 
 template <typename T>
 bool is_nan(T value) {
-  if constexpr (std::is_floating_point_v<T>) return std::isnan(value);
-  else return false;
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(value);
+  else
+    return false;
 }
 
 /// The order of max/argmax: NaN beats every number (so NaN propagates, like PyTorch), and a
@@ -162,8 +167,7 @@ template <typename T, typename Prefers>
 void extreme_into(const Tensor<T>& input, const std::vector<bool>& reduced, const Prefers& prefers, Tensor<T>* values,
                   IndexTensor* positions) {
   if (input.device().is_cpu()) {
-    extreme_kernel(input, reduced, prefers, values ? values->data() : nullptr,
-                   positions ? positions->data() : nullptr);
+    extreme_kernel(input, reduced, prefers, values ? values->data() : nullptr, positions ? positions->data() : nullptr);
     return;
   }
 #if defined(NABLA_WITH_CUDA)
@@ -238,38 +242,37 @@ Tensor<T> extreme_of_all(const std::string& op, const Tensor<T>& input, const Pr
   const T extreme = backend::item_on_host(out);
   // d max(x)/dx_i = 1/k for each of the k elements equal to the max, 0 elsewhere: ties share
   // the gradient evenly, like PyTorch's full max()/min(); when the max is NaN the NaNs share it.
-  record_op<T>(
-      out, op, {input},
-      [extreme, all](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        const Tensor<T> values = inputs[0].detach();
-        if (values.device().is_cuda()) {
-          // Count the ties as the sum of a 0/1 mask, then hand each its share.
-          Tensor<T> hits = backend::empty<T>(values.shape(), values.device());
-          backend::map(hits, backend::ExtremeShare<T>{extreme, T(1)}, values);
-          Tensor<T> ties = backend::empty<T>(Shape{}, values.device());
-          backend::sum(hits, all, ties);
-          const T share = backend::item_on_host(grad) / backend::item_on_host(ties);
-          Tensor<T> result = backend::empty<T>(values.shape(), values.device());
-          backend::map(result, backend::ExtremeShare<T>{extreme, share}, values);
-          return std::vector<Tensor<T>>{result};
-        }
-        const bool extreme_is_nan = is_nan(extreme);
-        auto is_extreme = [extreme, extreme_is_nan](T value) {
-          return extreme_is_nan ? is_nan(value) : value == extreme;
-        };
-        std::int64_t ties = 0;
-        backend::cpu::reduce_kernel(
-            values, all, std::int64_t{0},
-            [&is_extreme](std::int64_t& count, T value, std::int64_t) { count += is_extreme(value) ? 1 : 0; },
-            [](std::int64_t& count, const std::int64_t& other) { count += other; },
-            [&ties](std::int64_t, std::int64_t count) { ties = count; });
-        const T share = grad.item() / static_cast<T>(ties);
-        Tensor<T> result(values.shape());
-        backend::cpu::map_kernel(
-            result, [&is_extreme, share](T value) { return is_extreme(value) ? share : T(0); }, values);
-        return std::vector<Tensor<T>>{result};
-      },
-      {input});
+  record_op<T>(out, op, {input},
+               [extreme, all](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> values = inputs[0].detach();
+                 if (values.device().is_cuda()) {
+                   // Count the ties as the sum of a 0/1 mask, then hand each its share.
+                   Tensor<T> hits = backend::empty<T>(values.shape(), values.device());
+                   backend::map(hits, backend::ExtremeShare<T>{extreme, T(1)}, values);
+                   Tensor<T> ties = backend::empty<T>(Shape{}, values.device());
+                   backend::sum(hits, all, ties);
+                   const T share = backend::item_on_host(grad) / backend::item_on_host(ties);
+                   Tensor<T> result = backend::empty<T>(values.shape(), values.device());
+                   backend::map(result, backend::ExtremeShare<T>{extreme, share}, values);
+                   return std::vector<Tensor<T>>{result};
+                 }
+                 const bool extreme_is_nan = is_nan(extreme);
+                 auto is_extreme = [extreme, extreme_is_nan](T value) {
+                   return extreme_is_nan ? is_nan(value) : value == extreme;
+                 };
+                 std::int64_t ties = 0;
+                 backend::cpu::reduce_kernel(
+                     values, all, std::int64_t{0},
+                     [&is_extreme](std::int64_t& count, T value, std::int64_t) { count += is_extreme(value) ? 1 : 0; },
+                     [](std::int64_t& count, const std::int64_t& other) { count += other; },
+                     [&ties](std::int64_t, std::int64_t count) { ties = count; });
+                 const T share = grad.item() / static_cast<T>(ties);
+                 Tensor<T> result(values.shape());
+                 backend::cpu::map_kernel(
+                     result, [&is_extreme, share](T value) { return is_extreme(value) ? share : T(0); }, values);
+                 return std::vector<Tensor<T>>{result};
+               },
+               {input});
   return out;
 }
 
@@ -322,11 +325,9 @@ Tensor<T> sum(const Tensor<T>& input, const std::vector<std::int64_t>& dims, boo
   Tensor<T> out = backend::empty<T>(detail::reduced_shape(input.shape(), reduced, keepdim), input.device());
   backend::sum(input, reduced, out);
   // d sum(x)[o]/dx_i = 1 for every x_i folded into o: grad[o] is copied back to each of them.
-  record_op<T>(out, "sum", {input},
-               [reduced, keepdim](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{
-                     detail::broadcast_back(grad, inputs[0].shape(), reduced, keepdim, T(1))};
-               });
+  record_op<T>(out, "sum", {input}, [reduced, keepdim](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+    return std::vector<Tensor<T>>{detail::broadcast_back(grad, inputs[0].shape(), reduced, keepdim, T(1))};
+  });
   return out;
 }
 
@@ -346,11 +347,10 @@ Tensor<T> mean(const Tensor<T>& input, const std::vector<std::int64_t>& dims, bo
   backend::sum(input, reduced, out);
   backend::map(out, backend::DivideScalar<T>{count}, out);
   // d mean(x)[o]/dx_i = 1/N for each of the N elements x_i folded into o.
-  record_op<T>(out, "mean", {input},
-               [reduced, keepdim, count](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{
-                     detail::broadcast_back(grad, inputs[0].shape(), reduced, keepdim, T(1) / count)};
-               });
+  record_op<T>(
+      out, "mean", {input}, [reduced, keepdim, count](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        return std::vector<Tensor<T>>{detail::broadcast_back(grad, inputs[0].shape(), reduced, keepdim, T(1) / count)};
+      });
   return out;
 }
 
@@ -371,8 +371,7 @@ Tensor<T> var(const Tensor<T>& input, const std::vector<std::int64_t>& dims, dou
               bool keepdim = false) {
   detail::check_defined("var", input);
   const std::vector<bool> reduced = detail::reduced_dims("var", input.shape(), dims);
-  const double divisor =
-      std::max(0.0, static_cast<double>(detail::reduced_count(input.shape(), reduced)) - correction);
+  const double divisor = std::max(0.0, static_cast<double>(detail::reduced_count(input.shape(), reduced)) - correction);
   // Composed of differentiable ops, so autograd derives the gradient:
   // d var/dx_i = 2 (x_i - mean) / (N - correction)  (the path through the mean adds
   // -2/N * sum(x_j - mean) / (N - correction) = 0, since deviations from the mean sum to 0).
@@ -469,18 +468,16 @@ Tensor<T> logsumexp(const Tensor<T>& input, std::int64_t dim, bool keepdim = fal
   out = Tensor<T>(out.storage(), out_shape, contiguous_strides(out_shape), 0);
 
   // d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i
-  record_op<T>(
-      out, "logsumexp", {input},
-      [reduced, keepdim, result = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        const Shape& shape = inputs[0].shape();
-        Tensor<T> gradient = backend::empty<T>(shape, grad.device());
-        backend::map(
-            gradient, backend::LogSumExpBackward{}, inputs[0].detach(),
-            detail::with_reduced_dims_kept(result, shape, reduced, keepdim),
-            detail::with_reduced_dims_kept(grad, shape, reduced, keepdim));
-        return std::vector<Tensor<T>>{gradient};
-      },
-      {input, out});
+  record_op<T>(out, "logsumexp", {input},
+               [reduced, keepdim, result = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Shape& shape = inputs[0].shape();
+                 Tensor<T> gradient = backend::empty<T>(shape, grad.device());
+                 backend::map(gradient, backend::LogSumExpBackward{}, inputs[0].detach(),
+                              detail::with_reduced_dims_kept(result, shape, reduced, keepdim),
+                              detail::with_reduced_dims_kept(grad, shape, reduced, keepdim));
+                 return std::vector<Tensor<T>>{gradient};
+               },
+               {input, out});
   return out;
 }
 

@@ -103,7 +103,8 @@ Tensor<T> softmax_forward(const std::string& op, const Tensor<T>& input, std::in
     for (std::int64_t k = 0; k < n; ++k) total += std::exp(in_data[first + k * stride] - shift);
     if (log) {
       const T log_total = std::log(total);
-      for (std::int64_t k = 0; k < n; ++k) out_data[first + k * stride] = in_data[first + k * stride] - shift - log_total;
+      for (std::int64_t k = 0; k < n; ++k)
+        out_data[first + k * stride] = in_data[first + k * stride] - shift - log_total;
     } else {
       for (std::int64_t k = 0; k < n; ++k)
         out_data[first + k * stride] = std::exp(in_data[first + k * stride] - shift) / total;
@@ -138,26 +139,27 @@ Tensor<T> softmax(const Tensor<T>& input, std::int64_t dim = -1) {
   Tensor<T> out = detail::softmax_forward(op, input, dim, /*log=*/false);
   const detail::RowLayout layout = detail::row_layout(op, input.shape(), dim);
   // d softmax/dx: grad_x_k = s_k * (g_k - sum_j g_j s_j)   (s = the output, g = dL/ds)
-  record_op<T>(
-      out, op, {input},
-      [layout, output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-        const Tensor<T> g = detail::dense_values(grad);
-        Tensor<T> grad_input = backend::empty<T>(output.shape(), output.device());
-        if (detail::softmax_backward_on_device(g, output, grad_input, layout, /*log=*/false)) return std::vector<Tensor<T>>{grad_input};
-        const T* g_data = g.data();
-        const T* s_data = output.data();
-        T* result = grad_input.data();
-        detail::for_each_row(layout, [&](std::int64_t first, std::int64_t stride) {
-          T dot = 0;
-          for (std::int64_t k = 0; k < layout.size; ++k) dot += g_data[first + k * stride] * s_data[first + k * stride];
-          for (std::int64_t k = 0; k < layout.size; ++k) {
-            const std::int64_t at = first + k * stride;
-            result[at] = s_data[at] * (g_data[at] - dot);
-          }
-        });
-        return std::vector<Tensor<T>>{grad_input};
-      },
-      {out});
+  record_op<T>(out, op, {input},
+               [layout, output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 const Tensor<T> g = detail::dense_values(grad);
+                 Tensor<T> grad_input = backend::empty<T>(output.shape(), output.device());
+                 if (detail::softmax_backward_on_device(g, output, grad_input, layout, /*log=*/false))
+                   return std::vector<Tensor<T>>{grad_input};
+                 const T* g_data = g.data();
+                 const T* s_data = output.data();
+                 T* result = grad_input.data();
+                 detail::for_each_row(layout, [&](std::int64_t first, std::int64_t stride) {
+                   T dot = 0;
+                   for (std::int64_t k = 0; k < layout.size; ++k)
+                     dot += g_data[first + k * stride] * s_data[first + k * stride];
+                   for (std::int64_t k = 0; k < layout.size; ++k) {
+                     const std::int64_t at = first + k * stride;
+                     result[at] = s_data[at] * (g_data[at] - dot);
+                   }
+                 });
+                 return std::vector<Tensor<T>>{grad_input};
+               },
+               {out});
   return out;
 }
 
@@ -169,26 +171,26 @@ Tensor<T> log_softmax(const Tensor<T>& input, std::int64_t dim = -1) {
   Tensor<T> out = detail::softmax_forward(op, input, dim, /*log=*/true);
   const detail::RowLayout layout = detail::row_layout(op, input.shape(), dim);
   // d log_softmax/dx: grad_x_k = g_k - softmax_k * sum_j g_j   (softmax_k = e^(output_k))
-  record_op<T>(
-      out, op, {input},
-      [layout, output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-        const Tensor<T> g = detail::dense_values(grad);
-        Tensor<T> grad_input = backend::empty<T>(output.shape(), output.device());
-        if (detail::softmax_backward_on_device(g, output, grad_input, layout, /*log=*/true)) return std::vector<Tensor<T>>{grad_input};
-        const T* g_data = g.data();
-        const T* log_s = output.data();
-        T* result = grad_input.data();
-        detail::for_each_row(layout, [&](std::int64_t first, std::int64_t stride) {
-          T total = 0;
-          for (std::int64_t k = 0; k < layout.size; ++k) total += g_data[first + k * stride];
-          for (std::int64_t k = 0; k < layout.size; ++k) {
-            const std::int64_t at = first + k * stride;
-            result[at] = g_data[at] - std::exp(log_s[at]) * total;
-          }
-        });
-        return std::vector<Tensor<T>>{grad_input};
-      },
-      {out});
+  record_op<T>(out, op, {input},
+               [layout, output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 const Tensor<T> g = detail::dense_values(grad);
+                 Tensor<T> grad_input = backend::empty<T>(output.shape(), output.device());
+                 if (detail::softmax_backward_on_device(g, output, grad_input, layout, /*log=*/true))
+                   return std::vector<Tensor<T>>{grad_input};
+                 const T* g_data = g.data();
+                 const T* log_s = output.data();
+                 T* result = grad_input.data();
+                 detail::for_each_row(layout, [&](std::int64_t first, std::int64_t stride) {
+                   T total = 0;
+                   for (std::int64_t k = 0; k < layout.size; ++k) total += g_data[first + k * stride];
+                   for (std::int64_t k = 0; k < layout.size; ++k) {
+                     const std::int64_t at = first + k * stride;
+                     result[at] = g_data[at] - std::exp(log_s[at]) * total;
+                   }
+                 });
+                 return std::vector<Tensor<T>>{grad_input};
+               },
+               {out});
   return out;
 }
 

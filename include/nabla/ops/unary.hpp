@@ -4,8 +4,8 @@
 // Every differentiable op here has the same three parts: a forward through backend::map,
 // the derivative as a one-line comment, and a backward that applies the chain rule
 // elementwise (grad * derivative, backend::ChainRule). The per-element formulas live in
-// backend/math.hpp and backend/functors.hpp, shared by the CPU loops and the CUDA kernels. Where the derivative is cheaper to get
-// from the output (exp, sqrt, tanh, sigmoid), the backward reads the output, not the input.
+// backend/math.hpp and backend/functors.hpp, shared by the CPU loops and the CUDA kernels. Where the derivative is
+// cheaper to get from the output (exp, sqrt, tanh, sigmoid), the backward reads the output, not the input.
 //
 // Comparisons return a 0/1 mask of the same element type and record no graph: their
 // derivative is zero wherever it exists, like PyTorch's boolean results.
@@ -48,13 +48,12 @@ std::string format_scalar(T value) {
 }
 
 /// The shape three operands broadcast to; the error names all three.
-inline Shape broadcast_three(const std::string& op, const Shape& a, const Shape& b,
-                             const Shape& c) {
+inline Shape broadcast_three(const std::string& op, const Shape& a, const Shape& b, const Shape& c) {
   try {
     return broadcast_shapes(op, broadcast_shapes(op, a, b), c);
   } catch (const ShapeError&) {
-    throw ShapeError(op + ": shapes " + to_string(a) + ", " + to_string(b) + " and " +
-                     to_string(c) + " cannot be broadcast together");
+    throw ShapeError(op + ": shapes " + to_string(a) + ", " + to_string(b) + " and " + to_string(c) +
+                     " cannot be broadcast together");
   }
 }
 
@@ -67,8 +66,7 @@ Tensor<T> compare_tensors(const std::string& op, const Tensor<T>& a, const Tenso
 
 /// A mask tensor: 1 where compare(a, scalar) holds, else 0.
 template <typename T>
-Tensor<T> compare_scalar(const std::string& op, const Tensor<T>& a, T scalar,
-                         backend::Comparison comparison) {
+Tensor<T> compare_scalar(const std::string& op, const Tensor<T>& a, T scalar, backend::Comparison comparison) {
   return unary_map(op, a, backend::CompareScalarMask<T>{comparison, scalar});
 }
 
@@ -107,13 +105,11 @@ template <FloatingElement T>
 Tensor<T> sqrt(const Tensor<T>& a) {
   Tensor<T> out = detail::unary_map("sqrt", a, backend::Sqrt{});
   // d sqrt(a)/da = 1 / (2 sqrt(a)), from the output
-  record_op<T>(
-      out, "sqrt", {a},
-      [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-        return std::vector<Tensor<T>>{detail::chain_rule(
-            grad, backend::SqrtDerivativeFromOutput{}, output)};
-      },
-      {out});
+  record_op<T>(out, "sqrt", {a},
+               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::SqrtDerivativeFromOutput{}, output)};
+               },
+               {out});
   return out;
 }
 
@@ -122,12 +118,12 @@ template <FloatingElement T>
 Tensor<T> square(const Tensor<T>& a) {
   Tensor<T> out = detail::unary_map("square", a, backend::Square{});
   // d a^2/da = 2a
-  record_op<T>(out, "square", {a},
-               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::SquareDerivative{}, inputs[0].detach())};
-               },
-               {a});
+  record_op<T>(
+      out, "square", {a},
+      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+        return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::SquareDerivative{}, inputs[0].detach())};
+      },
+      {a});
   return out;
 }
 
@@ -138,9 +134,8 @@ Tensor<T> pow(const Tensor<T>& base, std::type_identity_t<T> exponent) {
   // d a^p/da = p a^(p-1)   (0 for p = 0: a^0 is the constant 1)
   record_op<T>(out, "pow_scalar", {base},
                [exponent](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::PowScalarDerivative<T>{exponent},
-                     inputs[0].detach())};
+                 return std::vector<Tensor<T>>{
+                     detail::chain_rule(grad, backend::PowScalarDerivative<T>{exponent}, inputs[0].detach())};
                },
                {base});
   return out;
@@ -149,25 +144,20 @@ Tensor<T> pow(const Tensor<T>& base, std::type_identity_t<T> exponent) {
 /// base^exponent, elementwise, both tensors (broadcast).
 template <FloatingElement T>
 Tensor<T> pow(const Tensor<T>& base, const Tensor<T>& exponent) {
-  Tensor<T> out =
-      detail::binary_map("pow", base, exponent, backend::Pow{});
+  Tensor<T> out = detail::binary_map("pow", base, exponent, backend::Pow{});
   // d a^b/da = b a^(b-1),  d a^b/db = a^b ln(a)   (both 0 at the special points of math.hpp)
-  record_op<T>(
-      out, "pow", {base, exponent},
-      [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        const Tensor<T> a = inputs[0].detach(), b = inputs[1].detach();
-        // Each gradient costs a pow or a log per element: skip the one nobody needs.
-        Tensor<T> grad_base, grad_exponent;
-        if (inputs[0].requires_grad())
-          grad_base = detail::chain_rule(
-              grad, backend::PowDerivativeBase{}, a, b);
-        if (inputs[1].requires_grad())
-          grad_exponent = detail::chain_rule(
-              grad, backend::PowDerivativeExponent{},
-              a, b, output);
-        return std::vector<Tensor<T>>{grad_base, grad_exponent};
-      },
-      {base, exponent, out});
+  record_op<T>(out, "pow", {base, exponent},
+               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 const Tensor<T> a = inputs[0].detach(), b = inputs[1].detach();
+                 // Each gradient costs a pow or a log per element: skip the one nobody needs.
+                 Tensor<T> grad_base, grad_exponent;
+                 if (inputs[0].requires_grad())
+                   grad_base = detail::chain_rule(grad, backend::PowDerivativeBase{}, a, b);
+                 if (inputs[1].requires_grad())
+                   grad_exponent = detail::chain_rule(grad, backend::PowDerivativeExponent{}, a, b, output);
+                 return std::vector<Tensor<T>>{grad_base, grad_exponent};
+               },
+               {base, exponent, out});
   return out;
 }
 
@@ -178,8 +168,7 @@ Tensor<T> abs(const Tensor<T>& a) {
   // d |a|/da = sign(a)   (0 at the kink a = 0, as PyTorch)
   record_op<T>(out, "abs", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::Sign{}, inputs[0].detach())};
+                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::Sign{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -194,8 +183,7 @@ Tensor<T> tanh(const Tensor<T>& a) {
   // d tanh(a)/da = 1 - tanh(a)^2, from the output
   record_op<T>(out, "tanh", {a},
                [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::TanhDerivativeFromOutput{}, output)};
+                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::TanhDerivativeFromOutput{}, output)};
                },
                {out});
   return out;
@@ -206,12 +194,12 @@ template <FloatingElement T>
 Tensor<T> sigmoid(const Tensor<T>& a) {
   Tensor<T> out = detail::unary_map("sigmoid", a, backend::Sigmoid{});
   // d sigmoid(a)/da = s (1 - s) with s = sigmoid(a), the output
-  record_op<T>(out, "sigmoid", {a},
-               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::SigmoidDerivativeFromOutput{}, output)};
-               },
-               {out});
+  record_op<T>(
+      out, "sigmoid", {a},
+      [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+        return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::SigmoidDerivativeFromOutput{}, output)};
+      },
+      {out});
   return out;
 }
 
@@ -222,8 +210,7 @@ Tensor<T> relu(const Tensor<T>& a) {
   // d relu(a)/da = 1 for a > 0, else 0   (0 at the kink, as PyTorch)
   record_op<T>(out, "relu", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::ReluDerivative{}, inputs[0].detach())};
+                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::ReluDerivative{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -232,16 +219,14 @@ Tensor<T> relu(const Tensor<T>& a) {
 /// a for a > 0, negative_slope * a otherwise (PyTorch's default slope 0.01).
 template <FloatingElement T>
 Tensor<T> leaky_relu(const Tensor<T>& a, std::type_identity_t<T> negative_slope = T(0.01)) {
-  Tensor<T> out = detail::unary_map(
-      "leaky_relu", a, backend::LeakyRelu<T>{negative_slope});
+  Tensor<T> out = detail::unary_map("leaky_relu", a, backend::LeakyRelu<T>{negative_slope});
   // d leaky_relu(a)/da = 1 for a > 0, else negative_slope
-  record_op<T>(
-      out, "leaky_relu", {a},
-      [negative_slope](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        return std::vector<Tensor<T>>{detail::chain_rule(
-            grad, backend::LeakyReluDerivative<T>{negative_slope}, inputs[0].detach())};
-      },
-      {a});
+  record_op<T>(out, "leaky_relu", {a},
+               [negative_slope](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{
+                     detail::chain_rule(grad, backend::LeakyReluDerivative<T>{negative_slope}, inputs[0].detach())};
+               },
+               {a});
   return out;
 }
 
@@ -252,8 +237,7 @@ Tensor<T> gelu(const Tensor<T>& a) {
   // d gelu(a)/da = Phi(a) + a phi(a), phi the standard normal density
   record_op<T>(out, "gelu", {a},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::GeluDerivative{}, inputs[0].detach())};
+                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::GeluDerivative{}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -265,16 +249,14 @@ Tensor<T> gelu(const Tensor<T>& a) {
 template <FloatingElement T>
 Tensor<T> clamp(const Tensor<T>& a, std::type_identity_t<T> min, std::type_identity_t<T> max) {
   if (!(min <= max))  // also rejects NaN bounds
-    throw ValueError("clamp: min (" + detail::format_scalar(min) + ") must be <= max (" +
-                     detail::format_scalar(max) + ")");
-  Tensor<T> out =
-      detail::unary_map("clamp", a, backend::Clamp<T>{min, max});
+    throw ValueError("clamp: min (" + detail::format_scalar(min) + ") must be <= max (" + detail::format_scalar(max) +
+                     ")");
+  Tensor<T> out = detail::unary_map("clamp", a, backend::Clamp<T>{min, max});
   // d clamp(a)/da = 1 where min <= a <= max (bounds included, as PyTorch), else 0
   record_op<T>(out, "clamp", {a},
                [min, max](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(
-                     grad, backend::ClampDerivative<T>{min, max},
-                     inputs[0].detach())};
+                 return std::vector<Tensor<T>>{
+                     detail::chain_rule(grad, backend::ClampDerivative<T>{min, max}, inputs[0].detach())};
                },
                {a});
   return out;
@@ -283,19 +265,14 @@ Tensor<T> clamp(const Tensor<T>& a, std::type_identity_t<T> min, std::type_ident
 /// The larger of a and b, elementwise (broadcast); NaN if either is NaN.
 template <FloatingElement T>
 Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out =
-      detail::binary_map("maximum", a, b, backend::Maximum{});
+  Tensor<T> out = detail::binary_map("maximum", a, b, backend::Maximum{});
   // d max(a, b)/da = 1 where a > b, 0 where a < b, 1/2 on ties (as PyTorch); b mirrors a
   record_op<T>(out, "maximum", {a, b},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
                  return std::vector<Tensor<T>>{
-                     detail::chain_rule(
-                         grad, backend::MaximumShareOfFirst{},
-                         a_value, b_value),
-                     detail::chain_rule(
-                         grad, backend::MaximumShareOfSecond{},
-                         a_value, b_value)};
+                     detail::chain_rule(grad, backend::MaximumShareOfFirst{}, a_value, b_value),
+                     detail::chain_rule(grad, backend::MaximumShareOfSecond{}, a_value, b_value)};
                },
                {a, b});
   return out;
@@ -304,19 +281,14 @@ Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
 /// The smaller of a and b, elementwise (broadcast); NaN if either is NaN.
 template <FloatingElement T>
 Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out =
-      detail::binary_map("minimum", a, b, backend::Minimum{});
+  Tensor<T> out = detail::binary_map("minimum", a, b, backend::Minimum{});
   // d min(a, b)/da = 1 where a < b, 0 where a > b, 1/2 on ties (as PyTorch); b mirrors a
   record_op<T>(out, "minimum", {a, b},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
                  return std::vector<Tensor<T>>{
-                     detail::chain_rule(
-                         grad, backend::MinimumShareOfFirst{},
-                         a_value, b_value),
-                     detail::chain_rule(
-                         grad, backend::MinimumShareOfSecond{},
-                         a_value, b_value)};
+                     detail::chain_rule(grad, backend::MinimumShareOfFirst{}, a_value, b_value),
+                     detail::chain_rule(grad, backend::MinimumShareOfSecond{}, a_value, b_value)};
                },
                {a, b});
   return out;
@@ -385,8 +357,7 @@ Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, const Tensor<T>&
   const std::string op = "where";
   detail::check_same_device(op, condition, a);
   detail::check_same_device(op, a, b);
-  Tensor<T> out =
-      backend::empty<T>(detail::broadcast_three(op, condition.shape(), a.shape(), b.shape()), a.device());
+  Tensor<T> out = backend::empty<T>(detail::broadcast_three(op, condition.shape(), a.shape(), b.shape()), a.device());
   backend::map(out, backend::Select{}, condition, a, b);
   // d where(c, a, b)/da = 1 where c != 0, else 0;  d/db = the opposite
   // The gradient is selected, not multiplied by 0/1, so an inf in grad cannot leak as NaN.

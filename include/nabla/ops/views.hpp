@@ -23,8 +23,8 @@
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/dispatch.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/factories.hpp"
 
@@ -126,8 +126,7 @@ inline std::optional<Strides> view_strides(const Shape& shape, const Strides& st
     const auto old_d = static_cast<std::size_t>(d);
     chunk_count *= shape[old_d];
     // The chunk ends where the next-outer dim does not continue it contiguously.
-    const bool chunk_ends =
-        d == 0 || (shape[old_d - 1] != 1 && strides[old_d - 1] != chunk_count * chunk_base_stride);
+    const bool chunk_ends = d == 0 || (shape[old_d - 1] != 1 && strides[old_d - 1] != chunk_count * chunk_base_stride);
     if (!chunk_ends) continue;
     while (new_d >= 0 && (new_count < chunk_count || new_shape[static_cast<std::size_t>(new_d)] == 1)) {
       new_strides[static_cast<std::size_t>(new_d)] = new_count * chunk_base_stride;
@@ -162,11 +161,11 @@ Tensor<T> window_op(const std::string& op, const Tensor<T>& input, std::int64_t 
                     std::int64_t length, std::int64_t step) {
   Tensor<T> out = window_view(input, dim, start, length, step);
   // dL/dInput = dL/dOutput inside the window, 0 elsewhere
-  record_op<T>(out, op, {input},
-               [input_shape = input.shape(), dim, start, length, step](const Tensor<T>& grad,
-                                                                      const std::vector<Tensor<T>>&) {
-                 return std::vector<Tensor<T>>{window_gradient(grad, input_shape, dim, start, length, step)};
-               });
+  record_op<T>(
+      out, op, {input},
+      [input_shape = input.shape(), dim, start, length, step](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+        return std::vector<Tensor<T>>{window_gradient(grad, input_shape, dim, start, length, step)};
+      });
   return out;
 }
 
@@ -174,9 +173,11 @@ Tensor<T> window_op(const std::string& op, const Tensor<T>& input, std::int64_t 
 inline std::int64_t normalize_new_dim(const std::string& op, std::int64_t dim, std::int64_t rank) {
   const std::int64_t wrapped = dim < 0 ? dim + rank + 1 : dim;
   if (wrapped < 0 || wrapped > rank)
-    throw ValueError(op + ": dimension " + std::to_string(dim) + " is out of range for inserting a dimension into a "
-                     "tensor of rank " + std::to_string(rank) + " (valid: " + std::to_string(-rank - 1) + " to " +
-                     std::to_string(rank) + ")");
+    throw ValueError(op + ": dimension " + std::to_string(dim) +
+                     " is out of range for inserting a dimension into a "
+                     "tensor of rank " +
+                     std::to_string(rank) + " (valid: " + std::to_string(-rank - 1) + " to " + std::to_string(rank) +
+                     ")");
   return wrapped;
 }
 
@@ -217,9 +218,8 @@ Tensor<T> Tensor<T>::clone() const {
   detail::check_defined("clone", *this);
   Tensor<T> out = detail::copy_values(*this);
   // A copy: dL/dInput = dL/dOutput
-  record_op<T>(out, "clone", {*this}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    return std::vector<Tensor<T>>{grad};
-  });
+  record_op<T>(out, "clone", {*this},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) { return std::vector<Tensor<T>>{grad}; });
   return out;
 }
 
@@ -229,9 +229,8 @@ Tensor<T> Tensor<T>::contiguous() const {
   if (is_contiguous()) return *this;
   Tensor<T> out = detail::copy_values(*this);
   // A copy: dL/dInput = dL/dOutput
-  record_op<T>(out, "contiguous", {*this}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    return std::vector<Tensor<T>>{grad};
-  });
+  record_op<T>(out, "contiguous", {*this},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) { return std::vector<Tensor<T>>{grad}; });
   return out;
 }
 
@@ -438,35 +437,55 @@ Tensor<T> Tensor<T>::to(Device target) const {
   return out;
 #else
   // Without nabla::cuda there is no device memory to copy to; the CUDA backend adds that path.
-  throw DeviceError("to: nabla was built without CUDA support (configure with NABLA_CUDA=ON and link nabla::cuda); "
-                    "cannot move a tensor from " + device().str() + " to " + target.str());
+  throw DeviceError(
+      "to: nabla was built without CUDA support (configure with NABLA_CUDA=ON and link nabla::cuda); "
+      "cannot move a tensor from " +
+      device().str() + " to " + target.str());
 #endif
 }
 
 // ---- free-function forms --------------------------------------------------------------------
 
 template <TensorElement T>
-Tensor<T> clone(const Tensor<T>& x) { return x.clone(); }
+Tensor<T> clone(const Tensor<T>& x) {
+  return x.clone();
+}
 template <TensorElement T>
-Tensor<T> contiguous(const Tensor<T>& x) { return x.contiguous(); }
+Tensor<T> contiguous(const Tensor<T>& x) {
+  return x.contiguous();
+}
 template <TensorElement T>
-Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) { return x.reshape(shape); }
+Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
+  return x.reshape(shape);
+}
 template <TensorElement T>
-Tensor<T> view(const Tensor<T>& x, const Shape& shape) { return x.view(shape); }
+Tensor<T> view(const Tensor<T>& x, const Shape& shape) {
+  return x.view(shape);
+}
 template <TensorElement T>
 Tensor<T> flatten(const Tensor<T>& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1) {
   return x.flatten(start_dim, end_dim);
 }
 template <TensorElement T>
-Tensor<T> squeeze(const Tensor<T>& x) { return x.squeeze(); }
+Tensor<T> squeeze(const Tensor<T>& x) {
+  return x.squeeze();
+}
 template <TensorElement T>
-Tensor<T> squeeze(const Tensor<T>& x, std::int64_t dim) { return x.squeeze(dim); }
+Tensor<T> squeeze(const Tensor<T>& x, std::int64_t dim) {
+  return x.squeeze(dim);
+}
 template <TensorElement T>
-Tensor<T> unsqueeze(const Tensor<T>& x, std::int64_t dim) { return x.unsqueeze(dim); }
+Tensor<T> unsqueeze(const Tensor<T>& x, std::int64_t dim) {
+  return x.unsqueeze(dim);
+}
 template <TensorElement T>
-Tensor<T> transpose(const Tensor<T>& x, std::int64_t dim0, std::int64_t dim1) { return x.transpose(dim0, dim1); }
+Tensor<T> transpose(const Tensor<T>& x, std::int64_t dim0, std::int64_t dim1) {
+  return x.transpose(dim0, dim1);
+}
 template <TensorElement T>
-Tensor<T> permute(const Tensor<T>& x, const std::vector<std::int64_t>& order) { return x.permute(order); }
+Tensor<T> permute(const Tensor<T>& x, const std::vector<std::int64_t>& order) {
+  return x.permute(order);
+}
 template <TensorElement T>
 Tensor<T> narrow(const Tensor<T>& x, std::int64_t dim, std::int64_t start, std::int64_t length) {
   return x.narrow(dim, start, length);
@@ -517,9 +536,8 @@ Tensor<T> expand(const Tensor<T>& x, const Shape& shape) {
   Tensor<T> out = detail::make_view(x, std::move(new_shape), std::move(new_strides), x.offset());
   // Each input element feeds every copy of it: dL/dInput = dL/dOutput summed over the repeats
   // (the engine does that sum when a gradient comes back at the broadcast shape)
-  record_op<T>(out, op, {x}, [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-    return std::vector<Tensor<T>>{grad};
-  });
+  record_op<T>(out, op, {x},
+               [](const Tensor<T>& grad, const std::vector<Tensor<T>>&) { return std::vector<Tensor<T>>{grad}; });
   return out;
 }
 
@@ -530,17 +548,15 @@ namespace detail {
 /// index_select of a dense `source` on a CUDA device (kernels/index_select.cu): the checked
 /// indices go to the device once, the gather and the index-add backward run there.
 template <TensorElement T>
-Tensor<T> index_select_on_device(const Tensor<T>& x, const Tensor<T>& source,
-                                 const std::vector<std::int64_t>& indices, std::int64_t outer,
-                                 std::int64_t size, std::int64_t inner, const Shape& out_shape) {
+Tensor<T> index_select_on_device(const Tensor<T>& x, const Tensor<T>& source, const std::vector<std::int64_t>& indices,
+                                 std::int64_t outer, std::int64_t size, std::int64_t inner, const Shape& out_shape) {
   const Device device = x.device();
 #if defined(NABLA_WITH_CUDA)
   const auto count = static_cast<std::int64_t>(indices.size());
   const IndexTensor device_indices = from_vector<std::int64_t>(indices, {count}).to(device);
   Tensor<T> out = backend::empty<T>(out_shape, device);
-  backend::cuda::index_select_forward(backend::device_data(source),
-                                      backend::device_data(device_indices), outer, size, inner,
-                                      count, backend::device_data(out), device.index());
+  backend::cuda::index_select_forward(backend::device_data(source), backend::device_data(device_indices), outer, size,
+                                      inner, count, backend::device_data(out), device.index());
   // Input slice indices[k] went to output slice k: dL/dInput[indices[k]] += dL/dOutput[k]
   // (an index-add, so a repeated index sums the gradients of all its copies)
   record_op<T>(out, "index_select", {x},
@@ -549,10 +565,9 @@ Tensor<T> index_select_on_device(const Tensor<T>& x, const Tensor<T>& source,
                  if constexpr (FloatingElement<T>) {
                    const Tensor<T> dense_grad = grad.is_contiguous() ? grad : copy_values(grad);
                    Tensor<T> input_grad = backend::empty<T>(input_shape, grad.device());
-                   backend::cuda::index_select_backward(
-                       backend::device_data(dense_grad), backend::device_data(device_indices),
-                       outer, size, inner, count, backend::device_data(input_grad),
-                       grad.device().index());
+                   backend::cuda::index_select_backward(backend::device_data(dense_grad),
+                                                        backend::device_data(device_indices), outer, size, inner, count,
+                                                        backend::device_data(input_grad), grad.device().index());
                    return std::vector<Tensor<T>>{input_grad};
                  } else {
                    // integer tensors never require grad, so no graph reaches this
@@ -595,8 +610,7 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
   out_shape[static_cast<std::size_t>(d)] = count;
 
   const Tensor<T> source = x.is_contiguous() ? x : detail::copy_values(x);
-  if (x.device().is_cuda())
-    return detail::index_select_on_device(x, source, indices, outer, size, inner, out_shape);
+  if (x.device().is_cuda()) return detail::index_select_on_device(x, source, indices, outer, size, inner, out_shape);
   Tensor<T> out(out_shape);
   const T* source_data = source.data();
   T* out_data = out.data();
@@ -605,38 +619,36 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
   if (inner > 0)
     backend::cpu::parallel_for(0, outer * count, grain, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t block = begin; block < end; ++block)
-        std::copy_n(source_data + backend::index_select_source(block * inner, indices.data(), count,
-                                                               size, inner),
+        std::copy_n(source_data + backend::index_select_source(block * inner, indices.data(), count, size, inner),
                     inner, out_data + block * inner);
     });
 
   // Input slice indices[k] went to output slice k: dL/dInput[indices[k]] += dL/dOutput[k]
   // (an index-add, so a repeated index sums the gradients of all its copies)
-  record_op<T>(out, op, {x},
-               [indices, outer, size, inner, count, input_shape = shape](const Tensor<T>& grad,
-                                                                        const std::vector<Tensor<T>>&) {
-                 const Tensor<T> dense_grad = grad.is_contiguous() ? grad : detail::copy_values(grad);
-                 Tensor<T> input_grad = zeros<T>(input_shape);
-                 const T* grad_data = dense_grad.data();
-                 T* input_grad_data = input_grad.data();
-                 // Parallel over outer positions only: they write disjoint blocks, while
-                 // repeated indices within one outer position must be added one after another.
-                 const std::int64_t outer_grain =
-                     std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(count * inner, 1));
-                 if (inner == 0) return std::vector<Tensor<T>>{input_grad};
-                 backend::cpu::parallel_for(0, outer, outer_grain, [&](std::int64_t begin, std::int64_t end) {
-                   for (std::int64_t o = begin; o < end; ++o)
-                     for (std::int64_t k = 0; k < count; ++k) {
-                       const std::int64_t block = o * count + k;
-                       T* target =
-                           input_grad_data + backend::index_select_source(
-                                                 block * inner, indices.data(), count, size, inner);
-                       const T* gradient = grad_data + block * inner;
-                       for (std::int64_t i = 0; i < inner; ++i) target[i] += gradient[i];
-                     }
-                 });
-                 return std::vector<Tensor<T>>{input_grad};
-               });
+  record_op<T>(
+      out, op, {x},
+      [indices, outer, size, inner, count, input_shape = shape](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+        const Tensor<T> dense_grad = grad.is_contiguous() ? grad : detail::copy_values(grad);
+        Tensor<T> input_grad = zeros<T>(input_shape);
+        const T* grad_data = dense_grad.data();
+        T* input_grad_data = input_grad.data();
+        // Parallel over outer positions only: they write disjoint blocks, while
+        // repeated indices within one outer position must be added one after another.
+        const std::int64_t outer_grain =
+            std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(count * inner, 1));
+        if (inner == 0) return std::vector<Tensor<T>>{input_grad};
+        backend::cpu::parallel_for(0, outer, outer_grain, [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t o = begin; o < end; ++o)
+            for (std::int64_t k = 0; k < count; ++k) {
+              const std::int64_t block = o * count + k;
+              T* target =
+                  input_grad_data + backend::index_select_source(block * inner, indices.data(), count, size, inner);
+              const T* gradient = grad_data + block * inner;
+              for (std::int64_t i = 0; i < inner; ++i) target[i] += gradient[i];
+            }
+        });
+        return std::vector<Tensor<T>>{input_grad};
+      });
   return out;
 }
 
@@ -647,9 +659,7 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const IndexTensor& 
   detail::check_defined("index_select", indices);
   if (indices.dim() != 1)
     throw ShapeError("index_select: indices must be a 1-D tensor, got shape " + to_string(indices.shape()));
-  return index_select(
-      x, dim,
-      indices.device().is_cpu() ? indices.to_vector() : indices.to(Device::cpu()).to_vector());
+  return index_select(x, dim, indices.device().is_cpu() ? indices.to_vector() : indices.to(Device::cpu()).to_vector());
 }
 
 /// index_select with the indices written in place: index_select(x, 0, {2, 0, 2}). (Without this
@@ -693,14 +703,12 @@ Tensor<T> concat(const std::vector<Tensor<T>>& tensors, std::int64_t dim = 0) {
   }
 
   // Each input is one window of the output: dL/dInput_i = dL/dOutput narrowed to window i
-  record_op<T>(out, op, tensors,
-               [starts, d](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 std::vector<Tensor<T>> grads;
-                 for (std::size_t i = 0; i < inputs.size(); ++i)
-                   grads.push_back(detail::window_view(grad, static_cast<std::int64_t>(d), starts[i],
-                                                       inputs[i].shape()[d], 1));
-                 return grads;
-               });
+  record_op<T>(out, op, tensors, [starts, d](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+    std::vector<Tensor<T>> grads;
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      grads.push_back(detail::window_view(grad, static_cast<std::int64_t>(d), starts[i], inputs[i].shape()[d], 1));
+    return grads;
+  });
   return out;
 }
 

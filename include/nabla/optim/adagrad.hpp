@@ -32,8 +32,7 @@ class Adagrad : public Optimizer<T> {
       : Optimizer<T>(std::move(parameters), options.lr, "Adagrad"), options_(options) {
     this->check_non_negative("Adagrad", "lr_decay", options.lr_decay);
     this->check_non_negative("Adagrad", "weight_decay", options.weight_decay);
-    this->check_non_negative("Adagrad", "initial_accumulator_value",
-                             options.initial_accumulator_value);
+    this->check_non_negative("Adagrad", "initial_accumulator_value", options.initial_accumulator_value);
     this->check_non_negative("Adagrad", "eps", options.eps);
   }
 
@@ -44,8 +43,7 @@ class Adagrad : public Optimizer<T> {
   std::vector<std::string> buffer_names() const override { return {"sum"}; }
 
   void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
-    const T step_size =
-        static_cast<T>(this->lr() / (1 + static_cast<double>(state.step - 1) * options_.lr_decay));
+    const T step_size = static_cast<T>(this->lr() / (1 + static_cast<double>(state.step - 1) * options_.lr_decay));
     const T eps = static_cast<T>(options_.eps);
     const T weight_decay = static_cast<T>(options_.weight_decay);
     T* p = backend::device_data(parameter);

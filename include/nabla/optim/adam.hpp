@@ -11,12 +11,11 @@
 // The factors 1 / (1 - beta^t) correct the bias of m and v towards their zero start.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "nabla/optim/optimizer.hpp"
 
@@ -53,8 +52,7 @@ class Adam : public Optimizer<T> {
   const Options& options() const { return options_; }
 
  protected:
-  Adam(std::vector<Tensor<T>> parameters, Options options, bool decoupled_weight_decay,
-       const std::string& name)
+  Adam(std::vector<Tensor<T>> parameters, Options options, bool decoupled_weight_decay, const std::string& name)
       : Optimizer<T>(std::move(parameters), options.lr, name),
         options_(options),
         decoupled_weight_decay_(decoupled_weight_decay) {
@@ -77,21 +75,19 @@ class Adam : public Optimizer<T> {
     const T one_minus_beta2 = static_cast<T>(1 - options_.beta2);
     const T eps = static_cast<T>(options_.eps);
     const T step_size = static_cast<T>(lr / (1 - std::pow(options_.beta1, step)));
-    const T second_moment_correction =
-        static_cast<T>(std::sqrt(1 - std::pow(options_.beta2, step)));
+    const T second_moment_correction = static_cast<T>(std::sqrt(1 - std::pow(options_.beta2, step)));
     // L2 decay enters the gradient; decoupled decay shrinks the parameter directly
     const T l2_decay = decoupled_weight_decay_ ? T(0) : static_cast<T>(options_.weight_decay);
-    const T shrink =
-        decoupled_weight_decay_ ? static_cast<T>(1 - lr * options_.weight_decay) : T(1);
+    const T shrink = decoupled_weight_decay_ ? static_cast<T>(1 - lr * options_.weight_decay) : T(1);
     const bool amsgrad = options_.amsgrad;
     T* p = backend::device_data(parameter);
     const T* g = backend::device_data(gradient);
     T* m = this->buffer(state, "exp_avg", parameter);
     T* v = this->buffer(state, "exp_avg_sq", parameter);
     T* v_max = amsgrad ? this->buffer(state, "max_exp_avg_sq", parameter) : nullptr;
-    const backend::AdamHyperparameters<T> h{beta1,     beta2,    one_minus_beta1,          one_minus_beta2,
-                                            eps,       step_size, second_moment_correction, l2_decay,
-                                            shrink,    decoupled_weight_decay_};
+    const backend::AdamHyperparameters<T> h{
+        beta1,    beta2,  one_minus_beta1,        one_minus_beta2, eps, step_size, second_moment_correction,
+        l2_decay, shrink, decoupled_weight_decay_};
     this->for_each_element_on_device(
         parameter,
         [&](std::int64_t begin, std::int64_t end) {
@@ -135,10 +131,10 @@ class AdamW : public Adam<T> {
   using Options = AdamWOptions;
 
   explicit AdamW(std::vector<Tensor<T>> parameters, Options options = {})
-      : Adam<T>(std::move(parameters),
-                AdamOptions{options.lr, options.beta1, options.beta2, options.eps,
-                            options.weight_decay, options.amsgrad},
-                /*decoupled_weight_decay=*/true, "AdamW") {}
+      : Adam<T>(
+            std::move(parameters),
+            AdamOptions{options.lr, options.beta1, options.beta2, options.eps, options.weight_decay, options.amsgrad},
+            /*decoupled_weight_decay=*/true, "AdamW") {}
 
   std::string type_name() const override { return "AdamW"; }
 };

@@ -59,11 +59,9 @@ double device_partial_norm(const Tensor<T>& gradient, double norm_type, bool inf
 template <FloatingElement T>
 T clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm, double norm_type = 2.0,
                   bool error_if_nonfinite = false) {
-  if (!(max_norm >= 0))
-    throw ValueError("clip_grad_norm_: max_norm must be >= 0, got " + std::to_string(max_norm));
+  if (!(max_norm >= 0)) throw ValueError("clip_grad_norm_: max_norm must be >= 0, got " + std::to_string(max_norm));
   if (!(norm_type > 0))
-    throw ValueError("clip_grad_norm_: norm_type must be > 0 (or infinity), got " +
-                     std::to_string(norm_type));
+    throw ValueError("clip_grad_norm_: norm_type must be > 0 (or infinity), got " + std::to_string(norm_type));
   const bool infinity_norm = std::isinf(norm_type);
   std::vector<Tensor<T>> gradients;
   for (const auto& parameter : parameters)
@@ -77,9 +75,8 @@ T clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm, dou
     if (gradient.device().is_cuda()) {
       // On the device: |g|^p (or |g|) elementwise, then one reduction; the partial comes back.
       partial = detail::device_partial_norm(gradient, norm_type, infinity_norm);
-      accumulated = infinity_norm
-                        ? ((partial > accumulated || std::isnan(partial)) ? partial : accumulated)
-                        : accumulated + partial;
+      accumulated = infinity_norm ? ((partial > accumulated || std::isnan(partial)) ? partial : accumulated)
+                                  : accumulated + partial;
       continue;
     }
     backend::cpu::reduce_kernel(
@@ -92,21 +89,18 @@ T clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm, dou
             total += norm_type == 2.0 ? magnitude * magnitude : std::pow(magnitude, norm_type);
         },
         [infinity_norm](double& total, const double& other) {
-          total = infinity_norm ? ((other > total || std::isnan(other)) ? other : total)
-                                : total + other;
+          total = infinity_norm ? ((other > total || std::isnan(other)) ? other : total) : total + other;
         },
         [&partial](std::int64_t, double total) { partial = total; });
-    accumulated = infinity_norm
-                      ? ((partial > accumulated || std::isnan(partial)) ? partial : accumulated)
-                      : accumulated + partial;
+    accumulated = infinity_norm ? ((partial > accumulated || std::isnan(partial)) ? partial : accumulated)
+                                : accumulated + partial;
   }
   const double total_norm = infinity_norm      ? accumulated
                             : norm_type == 2.0 ? std::sqrt(accumulated)
                                                : std::pow(accumulated, 1.0 / norm_type);
   if (error_if_nonfinite && !std::isfinite(total_norm))
-    throw ValueError("clip_grad_norm_: the total norm of order " + std::to_string(norm_type) +
-                     " of the gradients is " + std::to_string(total_norm) +
-                     "; clipping would fill every gradient with NaN");
+    throw ValueError("clip_grad_norm_: the total norm of order " + std::to_string(norm_type) + " of the gradients is " +
+                     std::to_string(total_norm) + "; clipping would fill every gradient with NaN");
   const double clip_coefficient = max_norm / (total_norm + 1e-6);
   if (clip_coefficient < 1.0) {  // PyTorch multiplies by min(coefficient, 1); by 1 changes nothing
     const T factor = static_cast<T>(clip_coefficient);
@@ -122,8 +116,7 @@ T clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm, dou
 template <FloatingElement T>
 void clip_grad_value_(const std::vector<Tensor<T>>& parameters, double clip_value) {
   if (!(clip_value >= 0))
-    throw ValueError("clip_grad_value_: clip_value must be >= 0, got " +
-                     std::to_string(clip_value));
+    throw ValueError("clip_grad_value_: clip_value must be >= 0, got " + std::to_string(clip_value));
   const T high = static_cast<T>(clip_value), low = -high;
   for (const auto& parameter : parameters) {
     if (!parameter.defined() || !parameter.grad().defined()) continue;

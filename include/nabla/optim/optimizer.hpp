@@ -55,8 +55,7 @@ class OptimizerBase {
   double lr() const { return lr_; }
   void set_lr(double lr) {
     if (!(lr >= 0) || !std::isfinite(lr))
-      throw ValueError(type_name() + ": learning rate must be a finite number >= 0, got " +
-                       std::to_string(lr));
+      throw ValueError(type_name() + ": learning rate must be a finite number >= 0, got " + std::to_string(lr));
     lr_ = lr;
   }
   /// How many times step() has run.
@@ -113,8 +112,7 @@ class Optimizer : public OptimizerBase {
     OptimizerState<T> copy{type_name(), step_count_, lr_, {}};
     for (const auto& parameter_state : states_) {
       ParameterState<T> entry{parameter_state.step, {}};
-      for (const auto& [name, buffer] : parameter_state.buffers)
-        entry.buffers.emplace(name, buffer.clone());
+      for (const auto& [name, buffer] : parameter_state.buffers) entry.buffers.emplace(name, buffer.clone());
       copy.parameters.push_back(std::move(entry));
     }
     return copy;
@@ -128,29 +126,24 @@ class Optimizer : public OptimizerBase {
       throw ValueError(op + ": the state was saved by a " + state.optimizer + " optimizer");
     if (state.parameters.size() != parameters_.size())
       throw ValueError(op + ": the state has " + std::to_string(state.parameters.size()) +
-                       " parameter entries, this optimizer has " +
-                       std::to_string(parameters_.size()) + " parameters");
+                       " parameter entries, this optimizer has " + std::to_string(parameters_.size()) + " parameters");
     const std::vector<std::string> expected = buffer_names();
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
       const ParameterState<T>& entry = state.parameters[i];
-      if (entry.step < 0)
-        throw ValueError(op + ": parameter " + std::to_string(i) + " has a negative step count");
+      if (entry.step < 0) throw ValueError(op + ": parameter " + std::to_string(i) + " has a negative step count");
       if (entry.buffers.empty()) continue;  // not updated yet when saved
       for (const auto& [name, buffer] : entry.buffers) {
         if (std::find(expected.begin(), expected.end(), name) == expected.end())
-          throw ValueError(op + ": unexpected buffer '" + name + "' for parameter " +
-                           std::to_string(i) +
+          throw ValueError(op + ": unexpected buffer '" + name + "' for parameter " + std::to_string(i) +
                            " (does the saved optimizer use different options?)");
         if (!buffer.defined() || buffer.shape() != parameters_[i].shape())
-          throw ShapeError(
-              op + ": buffer '" + name + "' of parameter " + std::to_string(i) + " has shape " +
-              (buffer.defined() ? to_string(buffer.shape()) : std::string("(undefined)")) +
-              ", the parameter has shape " + to_string(parameters_[i].shape()));
+          throw ShapeError(op + ": buffer '" + name + "' of parameter " + std::to_string(i) + " has shape " +
+                           (buffer.defined() ? to_string(buffer.shape()) : std::string("(undefined)")) +
+                           ", the parameter has shape " + to_string(parameters_[i].shape()));
       }
       for (const auto& name : expected)
         if (entry.buffers.count(name) == 0)
-          throw ValueError(op + ": buffer '" + name + "' of parameter " + std::to_string(i) +
-                           " is missing");
+          throw ValueError(op + ": buffer '" + name + "' of parameter " + std::to_string(i) + " is missing");
     }
     if (state.step_count < 0) throw ValueError(op + ": negative step_count");
     set_lr(state.lr);  // validates before anything below changes
@@ -159,8 +152,7 @@ class Optimizer : public OptimizerBase {
       ParameterState<T>& target = states_[i];
       target.step = state.parameters[i].step;
       target.buffers.clear();
-      for (const auto& [name, buffer] : state.parameters[i].buffers)
-        target.buffers.emplace(name, buffer.clone());
+      for (const auto& [name, buffer] : state.parameters[i].buffers) target.buffers.emplace(name, buffer.clone());
     }
   }
 
@@ -172,36 +164,31 @@ class Optimizer : public OptimizerBase {
     std::set<const TensorImpl<T>*> seen;
     for (std::size_t i = 0; i < parameters.size(); ++i) {
       const Tensor<T>& parameter = parameters[i];
-      if (!parameter.defined())
-        throw ValueError(name + ": parameter " + std::to_string(i) + " is undefined");
+      if (!parameter.defined()) throw ValueError(name + ": parameter " + std::to_string(i) + " is undefined");
       if (!parameter.is_leaf())
         throw ValueError(name + ": parameter " + std::to_string(i) +
                          " is the result of an op, not a leaf tensor; optimize the tensors it was "
                          "computed from");
       if (!parameter.is_contiguous())
-        throw ValueError(name + ": parameter " + std::to_string(i) + " of shape " +
-                         to_string(parameter.shape()) +
+        throw ValueError(name + ": parameter " + std::to_string(i) + " of shape " + to_string(parameter.shape()) +
                          " is a non-contiguous view; optimize the tensor it views");
       if (seen.insert(parameter.impl().get()).second) parameters_.push_back(parameter);
     }
     states_.resize(parameters_.size());
     if (!(lr >= 0) || !std::isfinite(lr))
-      throw ValueError(name + ": learning rate must be a finite number >= 0, got " +
-                       std::to_string(lr));
+      throw ValueError(name + ": learning rate must be a finite number >= 0, got " + std::to_string(lr));
     lr_ = lr;
   }
 
   /// Updates one parameter in place from its (dense) gradient; state.step already counts
   /// this step.
-  virtual void update(Tensor<T>& parameter, const Tensor<T>& gradient,
-                      ParameterState<T>& state) = 0;
+  virtual void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) = 0;
 
   /// The names of the buffers update() keeps per parameter with the current options.
   virtual std::vector<std::string> buffer_names() const = 0;
 
   /// The buffer `name` of `state`; created filled with `initial` the first time.
-  static T* buffer(ParameterState<T>& state, const std::string& name, const Tensor<T>& parameter,
-                   T initial = T(0)) {
+  static T* buffer(ParameterState<T>& state, const std::string& name, const Tensor<T>& parameter, T initial = T(0)) {
     auto found = state.buffers.find(name);
     if (found == state.buffers.end())
       found = state.buffers.emplace(name, full<T>(parameter.shape(), initial, parameter.device())).first;
@@ -234,18 +221,14 @@ class Optimizer : public OptimizerBase {
   }
 
   /// Throws a ValueError unless `value` >= 0 (NaN fails too).
-  static void check_non_negative(const std::string& optimizer, const std::string& option,
-                                 double value) {
+  static void check_non_negative(const std::string& optimizer, const std::string& option, double value) {
     if (!(value >= 0) || !std::isfinite(value))
-      throw ValueError(optimizer + ": " + option + " must be a finite number >= 0, got " +
-                       std::to_string(value));
+      throw ValueError(optimizer + ": " + option + " must be a finite number >= 0, got " + std::to_string(value));
   }
   /// Throws a ValueError unless 0 <= value < 1.
-  static void check_unit_interval(const std::string& optimizer, const std::string& option,
-                                  double value) {
+  static void check_unit_interval(const std::string& optimizer, const std::string& option, double value) {
     if (!(value >= 0 && value < 1))
-      throw ValueError(optimizer + ": " + option + " must be in [0, 1), got " +
-                       std::to_string(value));
+      throw ValueError(optimizer + ": " + option + " must be in [0, 1), got " + std::to_string(value));
   }
 
  private:

@@ -26,10 +26,9 @@ namespace detail {
 /// grad_w_ki = upstream * derivative(w_ki). `Term` and `Derivative` are functors of
 /// backend/functors.hpp, so the CPU loops and the CUDA kernels run the same math.
 template <FloatingElement T, typename Term, typename Derivative>
-Tensor<T> parameter_penalty(const std::string& name, const std::vector<Tensor<T>>& parameters,
-                            const Term& term, const Derivative& derivative) {
-  for (const auto& parameter : parameters)
-    nabla::detail::check_same_device(name, parameters[0], parameter);
+Tensor<T> parameter_penalty(const std::string& name, const std::vector<Tensor<T>>& parameters, const Term& term,
+                            const Derivative& derivative) {
+  for (const auto& parameter : parameters) nabla::detail::check_same_device(name, parameters[0], parameter);
   Tensor<T> out;
   if (!parameters.empty() && parameters[0].device().is_cuda()) {
     // One map (term of each element) and one device sum per parameter; the partial sums are
@@ -50,8 +49,7 @@ Tensor<T> parameter_penalty(const std::string& name, const std::vector<Tensor<T>
       T partial = T(0);
       backend::cpu::reduce_kernel(
           parameter, std::vector<bool>(parameter.shape().size(), true), T(0),
-          [&term](T& sum, T value, std::int64_t) { sum += term(value); },
-          [](T& sum, const T& other) { sum += other; },
+          [&term](T& sum, T value, std::int64_t) { sum += term(value); }, [](T& sum, const T& other) { sum += other; },
           [&partial](std::int64_t, T sum) { partial = sum; });
       total += partial;
     }
@@ -91,8 +89,7 @@ Tensor<T> l1_penalty(const std::vector<Tensor<T>>& parameters) {
 template <FloatingElement T>
 Tensor<T> l2_penalty(const std::vector<Tensor<T>>& parameters) {
   // d w^2/dw = 2 w
-  return detail::parameter_penalty<T>("l2_penalty", parameters, backend::Square{},
-                                      backend::SquareDerivative{});
+  return detail::parameter_penalty<T>("l2_penalty", parameters, backend::Square{}, backend::SquareDerivative{});
 }
 
 }  // namespace nabla::optim

@@ -43,8 +43,7 @@ class LRScheduler {
   std::int64_t last_epoch() const { return last_epoch_; }
 
  protected:
-  explicit LRScheduler(OptimizerBase& optimizer)
-      : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
+  explicit LRScheduler(OptimizerBase& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
 
   /// The learning rate for epoch last_epoch(), given the current one.
   virtual double next_lr(double current_lr) const = 0;
@@ -83,10 +82,7 @@ class ExponentialLR : public LRScheduler {
   struct Options {
     double gamma = 0.9;
   };
-  ExponentialLR(OptimizerBase& optimizer, Options options)
-      : LRScheduler(optimizer), options_(options) {
-    step();
-  }
+  ExponentialLR(OptimizerBase& optimizer, Options options) : LRScheduler(optimizer), options_(options) { step(); }
 
  protected:
   double next_lr(double current_lr) const override {
@@ -105,11 +101,9 @@ class CosineAnnealingLR : public LRScheduler {
     std::int64_t t_max = 10;
     double eta_min = 0;
   };
-  CosineAnnealingLR(OptimizerBase& optimizer, Options options)
-      : LRScheduler(optimizer), options_(options) {
+  CosineAnnealingLR(OptimizerBase& optimizer, Options options) : LRScheduler(optimizer), options_(options) {
     if (options.t_max < 1)
-      throw ValueError("CosineAnnealingLR: t_max must be >= 1, got " +
-                       std::to_string(options.t_max));
+      throw ValueError("CosineAnnealingLR: t_max must be >= 1, got " + std::to_string(options.t_max));
     step();
   }
 
@@ -126,9 +120,7 @@ class CosineAnnealingLR : public LRScheduler {
     if ((((last_epoch_ - 1 - options_.t_max) % period) + period) % period == 0)
       return current_lr + (base_lr_ - eta_min) * (1 - std::cos(pi / t_max)) / 2;
     // ratio of the closed form at e and at e - 1, applied to the current rate
-    return (1 + std::cos(pi * e / t_max)) / (1 + std::cos(pi * (e - 1) / t_max)) *
-               (current_lr - eta_min) +
-           eta_min;
+    return (1 + std::cos(pi * e / t_max)) / (1 + std::cos(pi * (e - 1) / t_max)) * (current_lr - eta_min) + eta_min;
   }
 
  private:
@@ -144,17 +136,13 @@ class LinearWarmup : public LRScheduler {
     double end_factor = 1.0;
     std::int64_t warmup_steps = 5;
   };
-  LinearWarmup(OptimizerBase& optimizer, Options options)
-      : LRScheduler(optimizer), options_(options) {
+  LinearWarmup(OptimizerBase& optimizer, Options options) : LRScheduler(optimizer), options_(options) {
     if (!(options.start_factor > 0 && options.start_factor <= 1))
-      throw ValueError("LinearWarmup: start_factor must be in (0, 1], got " +
-                       std::to_string(options.start_factor));
+      throw ValueError("LinearWarmup: start_factor must be in (0, 1], got " + std::to_string(options.start_factor));
     if (!(options.end_factor >= 0 && options.end_factor <= 1))
-      throw ValueError("LinearWarmup: end_factor must be in [0, 1], got " +
-                       std::to_string(options.end_factor));
+      throw ValueError("LinearWarmup: end_factor must be in [0, 1], got " + std::to_string(options.end_factor));
     if (options.warmup_steps < 1)
-      throw ValueError("LinearWarmup: warmup_steps must be >= 1, got " +
-                       std::to_string(options.warmup_steps));
+      throw ValueError("LinearWarmup: warmup_steps must be >= 1, got " + std::to_string(options.warmup_steps));
     step();
   }
 
@@ -165,9 +153,7 @@ class LinearWarmup : public LRScheduler {
     if (last_epoch_ == 0) return current_lr * start;
     if (last_epoch_ > options_.warmup_steps) return current_lr;
     // ratio of the factor at e to the factor at e - 1
-    return current_lr *
-           (1.0 +
-            (end - start) / (steps * start + static_cast<double>(last_epoch_ - 1) * (end - start)));
+    return current_lr * (1.0 + (end - start) / (steps * start + static_cast<double>(last_epoch_ - 1) * (end - start)));
   }
 
  private:
@@ -193,17 +179,15 @@ class ReduceLROnPlateau {
     double eps = 1e-8;  // changes smaller than this are not applied
   };
 
-  ReduceLROnPlateau(OptimizerBase& optimizer, Options options)
-      : optimizer_(optimizer), options_(options) {
+  ReduceLROnPlateau(OptimizerBase& optimizer, Options options) : optimizer_(optimizer), options_(options) {
     if (!(options.factor < 1.0 && options.factor >= 0))
-      throw ValueError("ReduceLROnPlateau: factor must be in [0, 1), got " +
-                       std::to_string(options.factor));
+      throw ValueError("ReduceLROnPlateau: factor must be in [0, 1), got " + std::to_string(options.factor));
     if (options.patience < 0 || options.cooldown < 0)
       throw ValueError("ReduceLROnPlateau: patience and cooldown must be >= 0");
     if (!(options.threshold >= 0) || !(options.min_lr >= 0))
       throw ValueError("ReduceLROnPlateau: threshold and min_lr must be >= 0");
-    best_ = options.mode == Mode::min ? std::numeric_limits<double>::infinity()
-                                      : -std::numeric_limits<double>::infinity();
+    best_ =
+        options.mode == Mode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
   }
 
   /// Records the epoch's metric (e.g. the validation loss) and lowers the lr if it plateaued.
@@ -237,10 +221,8 @@ class ReduceLROnPlateau {
   bool is_better(double metric) const {
     const bool relative = options_.threshold_mode == ThresholdMode::relative;
     if (options_.mode == Mode::min)
-      return relative ? metric < best_ * (1 - options_.threshold)
-                      : metric < best_ - options_.threshold;
-    return relative ? metric > best_ * (1 + options_.threshold)
-                    : metric > best_ + options_.threshold;
+      return relative ? metric < best_ * (1 - options_.threshold) : metric < best_ - options_.threshold;
+    return relative ? metric > best_ * (1 + options_.threshold) : metric > best_ + options_.threshold;
   }
 
   OptimizerBase& optimizer_;

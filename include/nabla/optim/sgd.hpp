@@ -36,9 +36,8 @@ class SGD : public Optimizer<T> {
     this->check_non_negative("SGD", "dampening", options.dampening);
     this->check_non_negative("SGD", "weight_decay", options.weight_decay);
     if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
-      throw ValueError(
-          "SGD: nesterov momentum needs momentum > 0 and dampening = 0, got momentum " +
-          std::to_string(options.momentum) + " and dampening " + std::to_string(options.dampening));
+      throw ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0, got momentum " +
+                       std::to_string(options.momentum) + " and dampening " + std::to_string(options.dampening));
   }
 
   std::string type_name() const override { return "SGD"; }

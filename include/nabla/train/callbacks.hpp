@@ -104,13 +104,13 @@ class Callback {
 class AnyCallback {
  public:
   template <typename CallbackType>
-    requires std::derived_from<std::remove_cvref_t<CallbackType>, Callback>
-  AnyCallback(CallbackType&& callback)  // NOLINT(google-explicit-constructor): implicit on purpose
+  requires std::derived_from<std::remove_cvref_t<CallbackType>, Callback> AnyCallback(
+      CallbackType&& callback)  // NOLINT(google-explicit-constructor): implicit on purpose
       : callback_(std::make_shared<std::remove_cvref_t<CallbackType>>(std::forward<CallbackType>(callback))) {}
 
   template <typename CallbackType>
-    requires std::derived_from<CallbackType, Callback>
-  AnyCallback(std::shared_ptr<CallbackType> callback)  // NOLINT(google-explicit-constructor)
+  requires std::derived_from<CallbackType, Callback> AnyCallback(
+      std::shared_ptr<CallbackType> callback)  // NOLINT(google-explicit-constructor)
       : callback_(std::move(callback)) {
     if (!callback_) throw ValueError("AnyCallback: got a null callback pointer");
   }
@@ -153,8 +153,8 @@ struct EarlyStoppingOptions {
   int verbose = 0;                   // 1: print when stopping and restoring
   MonitorMode mode = MonitorMode::automatic;
   std::optional<double> baseline = std::nullopt;  // the value to beat before patience restarts
-  bool restore_best_weights = false;  // at the end, put back the weights of the best epoch
-  int start_from_epoch = 0;           // epochs of warm-up not watched at all
+  bool restore_best_weights = false;              // at the end, put back the weights of the best epoch
+  int start_from_epoch = 0;                       // epochs of warm-up not watched at all
 };
 
 /// Stops training when `monitor` has not improved for `patience` epochs. With
@@ -163,7 +163,8 @@ struct EarlyStoppingOptions {
 class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(EarlyStoppingOptions options = {}) : options_(std::move(options)) {
-    if (options_.patience < 0) throw ValueError("EarlyStopping: patience must be >= 0, got " + std::to_string(options_.patience));
+    if (options_.patience < 0)
+      throw ValueError("EarlyStopping: patience must be >= 0, got " + std::to_string(options_.patience));
     if (!(options_.min_delta >= 0))
       throw ValueError("EarlyStopping: min_delta must be >= 0, got " + std::to_string(options_.min_delta));
   }
@@ -287,13 +288,15 @@ class ModelCheckpoint : public Callback {
       bool understood = spec.empty();
       if (spec.size() >= 3 && spec.front() == ':' && spec.back() == 'd') {
         const std::string digits = spec.substr(1, spec.size() - 2);  // "03"
-        understood = !digits.empty() && digits.size() <= 2 && digits.find_first_not_of("0123456789") == std::string::npos;
+        understood =
+            !digits.empty() && digits.size() <= 2 && digits.find_first_not_of("0123456789") == std::string::npos;
         if (understood) {
           const auto width = static_cast<std::size_t>(std::stoi(digits));
           if (number.size() < width) number.insert(0, width - number.size(), '0');
         }
       }
-      result += pattern.substr(position, open - position) + (understood ? number : pattern.substr(open, close - open + 1));
+      result +=
+          pattern.substr(position, open - position) + (understood ? number : pattern.substr(open, close - open + 1));
       position = close + 1;
     }
     return result + pattern.substr(std::min(position, pattern.size()));
@@ -329,7 +332,8 @@ class LearningRateScheduler : public Callback {
  public:
   using Schedule = std::function<double(int epoch, double lr)>;
 
-  explicit LearningRateScheduler(Schedule schedule, int verbose = 0) : schedule_(std::move(schedule)), verbose_(verbose) {
+  explicit LearningRateScheduler(Schedule schedule, int verbose = 0)
+      : schedule_(std::move(schedule)), verbose_(verbose) {
     if (!schedule_) throw ValueError("LearningRateScheduler: the schedule is empty");
   }
 

@@ -65,7 +65,8 @@ class History {
         series_[name].assign(epochs_.size(), std::numeric_limits<double>::quiet_NaN());
       }
     epochs_.push_back(epoch);
-    for (const auto& name : names_) series_[name].push_back(logs.get(name).value_or(std::numeric_limits<double>::quiet_NaN()));
+    for (const auto& name : names_)
+      series_[name].push_back(logs.get(name).value_or(std::numeric_limits<double>::quiet_NaN()));
   }
 
   /// The values of `name`, one per recorded epoch; a ValueError listing the names there are

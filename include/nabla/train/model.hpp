@@ -122,7 +122,9 @@ struct OptimizerForOptions<optim::AdagradOptions, T> {
 };
 
 template <typename Spec, typename T>
-concept OptimizerOptions = requires { typename OptimizerForOptions<Spec, T>::type; };
+concept OptimizerOptions = requires {
+  typename OptimizerForOptions<Spec, T>::type;
+};
 
 /// A function that makes an optimizer from the model's parameters.
 template <typename Spec, typename T>
@@ -160,7 +162,8 @@ Tensor<T> align_target(const Tensor<T>& prediction, const Tensor<T>& target) {
   with_one.push_back(1);
   Shape prediction_with_one = prediction.shape();
   prediction_with_one.push_back(1);
-  if (prediction.shape() == with_one || target.shape() == prediction_with_one) return target.reshape(prediction.shape());
+  if (prediction.shape() == with_one || target.shape() == prediction_with_one)
+    return target.reshape(prediction.shape());
   return target;
 }
 
@@ -250,7 +253,9 @@ struct TrainingState final : Trainer {
 
   TrainingState(std::shared_ptr<optim::Optimizer<T>> optimizer, LossFunction loss, std::string loss_name,
                 std::vector<std::shared_ptr<metrics::Metric>> metric_list)
-      : optimizer_instance(std::move(optimizer)), loss_function(std::move(loss)), loss_name(std::move(loss_name)),
+      : optimizer_instance(std::move(optimizer)),
+        loss_function(std::move(loss)),
+        loss_name(std::move(loss_name)),
         metrics(std::move(metric_list)) {
     if (!optimizer_instance) throw ValueError("compile: the optimizer is null");
     for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -331,8 +336,8 @@ struct TrainingState final : Trainer {
       const Tensor<T> x_batch = detail::on_device(x.narrow(0, begin, count), device);
       const Tensor<T> y_batch = detail::on_device(y.narrow(0, begin, count), device);
       const Tensor<T> prediction = model.forward(x_batch);
-      loss_sum += static_cast<double>(backend::item_on_host(compute_loss(prediction, y_batch))) *
-                  static_cast<double>(count);
+      loss_sum +=
+          static_cast<double>(backend::item_on_host(compute_loss(prediction, y_batch))) * static_cast<double>(count);
       update_metrics(prediction, y_batch);
     }
     return current_logs(samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0, prefix);
@@ -356,7 +361,8 @@ struct TrainingState final : Trainer {
     if (options.verbose < 0 || options.verbose > 2)
       throw ValueError("fit: verbose must be 0, 1 or 2, got " + std::to_string(options.verbose));
     if (!(options.validation_split >= 0 && options.validation_split < 1))
-      throw ValueError("fit: validation_split must be in [0, 1), got " + detail::shortest_number(options.validation_split));
+      throw ValueError("fit: validation_split must be in [0, 1), got " +
+                       detail::shortest_number(options.validation_split));
     const bool has_validation_data = options.validation_data.x.defined() || options.validation_data.y.defined();
     if (has_validation_data && options.validation_split > 0)
       throw ValueError("fit: give either validation_split or validation_data, not both");
@@ -383,8 +389,7 @@ struct TrainingState final : Trainer {
       y_validation = options.validation_data.y.detach();
     }
     if (x.size(0) < 1) throw ValueError("fit: x of shape " + to_string(x.shape()) + " has no samples");
-    if (x_validation.defined() && x_validation.size(0) < 1)
-      throw ValueError("fit: validation_data has no samples");
+    if (x_validation.defined() && x_validation.size(0) < 1) throw ValueError("fit: validation_data has no samples");
 
     const std::int64_t samples = x.size(0);
     const std::int64_t batch_size = options.batch_size;
@@ -553,7 +558,10 @@ std::shared_ptr<TrainingState<T>> make_training_state(const std::vector<Tensor<T
     optimizer_instance = optimizer(parameters);
   }
   std::string loss_name = "loss";
-  if constexpr (requires { { loss.name() } -> std::convertible_to<std::string>; }) loss_name = loss.name();
+  if constexpr (requires {
+                  { loss.name() } -> std::convertible_to<std::string>;
+                })
+    loss_name = loss.name();
   std::vector<std::shared_ptr<metrics::Metric>> metric_objects;
   for (auto& metric : metric_list) metric_objects.push_back(metric.shared());
   return std::make_shared<TrainingState<T>>(

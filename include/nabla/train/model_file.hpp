@@ -352,8 +352,7 @@ class LayerConfigParser {
 class LayerArguments {
  public:
   /// The layer takes `positional` arguments (all written by save) and the named `keywords`.
-  LayerArguments(const LayerSpec& spec, std::string where, std::size_t positional,
-                 std::vector<std::string> keywords)
+  LayerArguments(const LayerSpec& spec, std::string where, std::size_t positional, std::vector<std::string> keywords)
       : spec_(spec), where_(std::move(where)) {
     if (spec.arguments.size() != positional)
       fail("takes " + std::to_string(positional) + " positional argument" + (positional == 1 ? "" : "s") + ", got " +

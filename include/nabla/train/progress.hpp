@@ -90,7 +90,11 @@ class ProgressBar {
  public:
   /// `terminal`: redraw a bar in place; otherwise print one line when the epoch is done.
   ProgressBar(std::ostream& out, int epoch, int epochs, std::int64_t total_steps, bool terminal)
-      : out_(out), epoch_(epoch), epochs_(epochs), total_steps_(total_steps), terminal_(terminal),
+      : out_(out),
+        epoch_(epoch),
+        epochs_(epochs),
+        total_steps_(total_steps),
+        terminal_(terminal),
         start_(Clock::now()) {
     if (terminal_) out_ << "Epoch " << epoch_ + 1 << "/" << epochs_ << "\n" << std::flush;
   }

@@ -40,12 +40,23 @@ inline std::string xml_escape(const std::string& text) {
   result.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': result += "&amp;"; break;
-      case '<': result += "&lt;"; break;
-      case '>': result += "&gt;"; break;
-      case '"': result += "&quot;"; break;
-      case '\'': result += "&apos;"; break;
-      default: result += c;
+      case '&':
+        result += "&amp;";
+        break;
+      case '<':
+        result += "&lt;";
+        break;
+      case '>':
+        result += "&gt;";
+        break;
+      case '"':
+        result += "&quot;";
+        break;
+      case '\'':
+        result += "&apos;";
+        break;
+      default:
+        result += c;
     }
   }
   return result;
@@ -168,18 +179,18 @@ inline std::string line_chart_svg(const std::vector<ChartPanel>& panels, const s
     // x ticks and labels
     for (double tick = std::ceil(x_min); tick <= x_max + 1e-9; tick += x_step) {
       const double x = to_x(tick);
-      svg << "<line x1=\"" << svg_number(x) << "\" y1=\"" << svg_number(y1) << "\" x2=\"" << svg_number(x)
-          << "\" y2=\"" << svg_number(y1 + 5) << "\" stroke=\"black\"/>\n"
+      svg << "<line x1=\"" << svg_number(x) << "\" y1=\"" << svg_number(y1) << "\" x2=\"" << svg_number(x) << "\" y2=\""
+          << svg_number(y1 + 5) << "\" stroke=\"black\"/>\n"
           << "<text x=\"" << svg_number(x) << "\" y=\"" << svg_number(y1 + 18) << "\" text-anchor=\"middle\">"
           << xml_escape(detail::tick_label(tick, 1)) << "</text>\n";
     }
     // the axes
-    svg << "<line x1=\"" << svg_number(x0) << "\" y1=\"" << svg_number(y0) << "\" x2=\"" << svg_number(x0)
-        << "\" y2=\"" << svg_number(y1) << "\" stroke=\"black\"/>\n"
-        << "<line x1=\"" << svg_number(x0) << "\" y1=\"" << svg_number(y1) << "\" x2=\"" << svg_number(x1)
-        << "\" y2=\"" << svg_number(y1) << "\" stroke=\"black\"/>\n"
-        << "<text x=\"" << svg_number((x0 + x1) / 2) << "\" y=\"" << svg_number(y1 + 36)
-        << "\" text-anchor=\"middle\">" << xml_escape(panel.x_label) << "</text>\n";
+    svg << "<line x1=\"" << svg_number(x0) << "\" y1=\"" << svg_number(y0) << "\" x2=\"" << svg_number(x0) << "\" y2=\""
+        << svg_number(y1) << "\" stroke=\"black\"/>\n"
+        << "<line x1=\"" << svg_number(x0) << "\" y1=\"" << svg_number(y1) << "\" x2=\"" << svg_number(x1) << "\" y2=\""
+        << svg_number(y1) << "\" stroke=\"black\"/>\n"
+        << "<text x=\"" << svg_number((x0 + x1) / 2) << "\" y=\"" << svg_number(y1 + 36) << "\" text-anchor=\"middle\">"
+        << xml_escape(panel.x_label) << "</text>\n";
 
     // the series: one polyline per unbroken run of finite values, points marked by dots
     for (const auto& series : panel.series) {
@@ -215,8 +226,8 @@ inline std::string line_chart_svg(const std::vector<ChartPanel>& panels, const s
       svg << "<line x1=\"" << svg_number(legend_x + 8) << "\" y1=\"" << svg_number(y - 4) << "\" x2=\""
           << svg_number(legend_x + 32) << "\" y2=\"" << svg_number(y - 4) << "\" stroke=\"" << xml_escape(series.color)
           << "\" stroke-width=\"2\"" << (series.dashed ? " stroke-dasharray=\"6 4\"" : "") << "/>\n"
-          << "<text x=\"" << svg_number(legend_x + 38) << "\" y=\"" << svg_number(y) << "\">" << xml_escape(series.label)
-          << "</text>\n";
+          << "<text x=\"" << svg_number(legend_x + 38) << "\" y=\"" << svg_number(y) << "\">"
+          << xml_escape(series.label) << "</text>\n";
     }
     svg << "</g>\n";
   }

@@ -24,8 +24,7 @@ namespace detail {
 template <typename T>
 void check_matrix(const Tensor<T>& tensor) {
   if (!tensor.defined()) throw ValueError("eigen_map: undefined tensor");
-  if (tensor.dim() != 2)
-    throw ShapeError("eigen_map: expected a 2-D tensor, got shape " + to_string(tensor.shape()));
+  if (tensor.dim() != 2) throw ShapeError("eigen_map: expected a 2-D tensor, got shape " + to_string(tensor.shape()));
   if (!tensor.device().is_cpu()) throw DeviceError("eigen_map: tensor is on " + tensor.device().str());
 }
 }  // namespace detail
@@ -43,8 +42,9 @@ EigenMatrixMap<T> eigen_map(Tensor<T>& tensor) {
 template <typename T>
 ConstEigenMatrixMap<T> eigen_map(const Tensor<T>& tensor) {
   detail::check_matrix(tensor);
-  return ConstEigenMatrixMap<T>(tensor.data(), tensor.size(0), tensor.size(1),
-                                Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(tensor.strides()[0], tensor.strides()[1]));
+  return ConstEigenMatrixMap<T>(
+      tensor.data(), tensor.size(0), tensor.size(1),
+      Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(tensor.strides()[0], tensor.strides()[1]));
 }
 
 }  // namespace nabla

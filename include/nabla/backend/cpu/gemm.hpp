@@ -14,11 +14,10 @@
 //   noalias() (no temporary). A transposed operand is just a Map with the other storage order.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
-
-#include <Eigen/Core>
 
 #include "nabla/backend/cpu/parallel.hpp"
 
@@ -53,10 +52,14 @@ void eigen_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std:
   } else if (beta != T(1)) {
     result *= beta;
   }
-  if (!trans_a && !trans_b) result.noalias() += alpha * matrix_a * matrix_b;
-  else if (trans_a && !trans_b) result.noalias() += alpha * matrix_a.transpose() * matrix_b;
-  else if (!trans_a && trans_b) result.noalias() += alpha * matrix_a * matrix_b.transpose();
-  else result.noalias() += alpha * matrix_a.transpose() * matrix_b.transpose();
+  if (!trans_a && !trans_b)
+    result.noalias() += alpha * matrix_a * matrix_b;
+  else if (trans_a && !trans_b)
+    result.noalias() += alpha * matrix_a.transpose() * matrix_b;
+  else if (!trans_a && trans_b)
+    result.noalias() += alpha * matrix_a * matrix_b.transpose();
+  else
+    result.noalias() += alpha * matrix_a.transpose() * matrix_b.transpose();
 }
 
 #if defined(NABLA_USE_BLAS)
@@ -81,16 +84,16 @@ inline void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n
 /// gemm's bands (an active parallel region) it stays on its thread by itself; outside one, a
 /// product too small to split, it would start a team, so the calling thread's OpenMP thread
 /// count is set to 1 around the call.
-inline bool dnnl_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                      float alpha, const float* a, std::int64_t lda, const float* b,
-                      std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+inline bool dnnl_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                      const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                      std::int64_t ldc) {
 #if defined(_OPENMP)
   const bool single_threaded_already = omp_in_parallel() != 0;
   const int threads = omp_get_max_threads();
   if (!single_threaded_already) omp_set_num_threads(1);
 #endif
-  const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha,
-                                          a, lda, b, ldb, beta, c, ldc);
+  const dnnl_status_t status =
+      dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #if defined(_OPENMP)
   if (!single_threaded_already) omp_set_num_threads(threads);
 #endif
@@ -112,15 +115,13 @@ inline void keep_blas_single_threaded() {
 /// bands go through oneDNN when `use_dnnl` (and nabla was built with it), else OpenBLAS;
 /// bench_gemm compares the two.
 template <typename T>
-void gemm_in_bands(bool use_dnnl, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
-                   std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
-                   std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+void gemm_in_bands(bool use_dnnl, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+                   const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   keep_blas_single_threaded();
   const bool split_rows = m >= n;
   const std::int64_t extent = split_rows ? m : n;
   const std::int64_t threads = std::min<std::int64_t>(get_num_threads(), extent / 16);
-  const std::int64_t grain =
-      m * n * k >= kParallelGemmWork && threads > 1 ? (extent + threads - 1) / threads : extent;
+  const std::int64_t grain = m * n * k >= kParallelGemmWork && threads > 1 ? (extent + threads - 1) / threads : extent;
   (void)use_dnnl;
   parallel_for(0, extent, grain, [&](std::int64_t begin, std::int64_t end) {
     // The band: rows begin.. of op(A) and C, or columns begin.. of op(B) and C.
@@ -130,12 +131,11 @@ void gemm_in_bands(bool use_dnnl, bool trans_a, bool trans_b, std::int64_t m, st
     T* const c_band = split_rows ? c + begin * ldc : c + begin;
 #if defined(NABLA_USE_DNNL)
     if constexpr (std::is_same_v<T, float>)
-      if (use_dnnl && dnnl_gemm(trans_a, trans_b, band_m, band_n, k, alpha, a_band, lda, b_band,
-                                ldb, beta, c_band, ldc))
+      if (use_dnnl &&
+          dnnl_gemm(trans_a, trans_b, band_m, band_n, k, alpha, a_band, lda, b_band, ldb, beta, c_band, ldc))
         return;
 #endif
-    blas_gemm(trans_a, trans_b, band_m, band_n, k, alpha, a_band, lda, b_band, ldb, beta, c_band,
-              ldc);
+    blas_gemm(trans_a, trans_b, band_m, band_n, k, alpha, a_band, lda, b_band, ldb, beta, c_band, ldc);
   });
 }
 #endif

@@ -46,9 +46,10 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
   const std::int64_t count = end - begin;
   if (count <= 0) return;
 #if defined(_OPENMP)
-  const std::int64_t useful_threads = std::min<std::int64_t>(omp_get_max_threads(), count / std::max<std::int64_t>(grain, 1));
+  const std::int64_t useful_threads =
+      std::min<std::int64_t>(omp_get_max_threads(), count / std::max<std::int64_t>(grain, 1));
   if (useful_threads > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(static_cast<int>(useful_threads))
+#pragma omp parallel num_threads(static_cast <int>(useful_threads))
     {
       const std::int64_t threads = omp_get_num_threads();
       const std::int64_t thread = omp_get_thread_num();

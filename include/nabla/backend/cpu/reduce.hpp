@@ -7,11 +7,10 @@
 // thread count) whose partial results are merged in order.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/cpu/strided.hpp"
@@ -40,10 +39,9 @@ void reduce_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, con
   const std::array<const Strides*, 1> reduced_stride_list = {&reduced_strides};
 
   auto reduce_range = [&](std::int64_t start_offset, std::int64_t begin, std::int64_t end, Accumulator& accumulator) {
-    strided_loop<1>(reduced_shape, reduced_stride_list, {start_offset}, begin, end,
-                    [&](std::int64_t r, const std::array<std::int64_t, 1>& position) {
-                      step(accumulator, base[position[0]], r);
-                    });
+    strided_loop<1>(
+        reduced_shape, reduced_stride_list, {start_offset}, begin, end,
+        [&](std::int64_t r, const std::array<std::int64_t, 1>& position) { step(accumulator, base[position[0]], r); });
   };
 
   if (output_count == 1 && reduced_count > 2 * kReduceBlock) {
@@ -80,7 +78,8 @@ template <typename T>
 void sum_leading_rows(const T* rows, std::int64_t row_count, std::int64_t columns, T* out) {
   constexpr std::int64_t kColumnBlock = 2048;  // the block of sums stays in L1
   const std::int64_t blocks = (columns + kColumnBlock - 1) / kColumnBlock;
-  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(row_count * kColumnBlock, 1));
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(row_count * kColumnBlock, 1));
   parallel_for(0, blocks, grain, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t block = first; block < last; ++block) {
       const std::int64_t begin = block * kColumnBlock, end = std::min(columns, begin + kColumnBlock);
@@ -106,7 +105,8 @@ void sum_trailing_runs(const T* rows, std::int64_t output_count, std::int64_t le
     parallel_for(0, blocks, 2, [&](std::int64_t first, std::int64_t last) {
       for (std::int64_t block = first; block < last; ++block) {
         const std::int64_t begin = block * kReduceBlock;
-        partial[static_cast<std::size_t>(block)] = Run(rows + begin, std::min(length, begin + kReduceBlock) - begin).sum();
+        partial[static_cast<std::size_t>(block)] =
+            Run(rows + begin, std::min(length, begin + kReduceBlock) - begin).sum();
       }
     });
     T total = partial[0];
@@ -152,7 +152,8 @@ void sum_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, T* out
   }
   reduce_kernel(
       input, reduced, T(0), [](T& total, T value, std::int64_t) { total += value; },
-      [](T& total, const T& other) { total += other; }, [output](std::int64_t index, T total) { output[index] = total; });
+      [](T& total, const T& other) { total += other; },
+      [output](std::int64_t index, T total) { output[index] = total; });
 }
 
 }  // namespace nabla::backend::cpu

@@ -69,34 +69,29 @@ void sum(const T* input, const ReduceArguments& arguments, T* output);
 /// NaN wins; the first one on ties): its value into `values` and its position among the
 /// folded elements into `positions` (either may be null). An empty slice gives 0 and -1.
 template <typename T>
-void extreme(const T* input, const ReduceArguments& arguments, bool larger, T* values,
-             std::int64_t* positions);
+void extreme(const T* input, const ReduceArguments& arguments, bool larger, T* values, std::int64_t* positions);
 
 /// The backward of max/min along a dim: out (zeroed here, `outer * dim_size * inner` long)
 /// gets gradient[o] at position positions[o] along the dim of slice o = (outer, inner).
 template <typename T>
-void scatter_to_positions(const T* gradient, const std::int64_t* positions, std::int64_t count,
-                          std::int64_t dim_size, std::int64_t inner_count, T* out,
-                          std::int64_t out_count, int device);
+void scatter_to_positions(const T* gradient, const std::int64_t* positions, std::int64_t count, std::int64_t dim_size,
+                          std::int64_t inner_count, T* out, std::int64_t out_count, int device);
 
 /// C = alpha * op(A) * op(B) + beta * C for `batch` row-major products through cuBLAS:
 /// op(A) is m x k, op(B) k x n, C m x n with leading dimension ldc. A matrix given
 /// "transposed" is stored as the row-major transpose (leading dimension lda/ldb). Batch
 /// strides may be 0 (one matrix shared by every product).
 template <typename T>
-void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-          T alpha, const T* a, std::int64_t lda, std::int64_t batch_stride_a, const T* b,
-          std::int64_t ldb, std::int64_t batch_stride_b, T beta, T* c, std::int64_t ldc,
-          std::int64_t batch_stride_c, std::int64_t batch, int device);
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+          std::int64_t lda, std::int64_t batch_stride_a, const T* b, std::int64_t ldb, std::int64_t batch_stride_b,
+          T beta, T* c, std::int64_t ldc, std::int64_t batch_stride_c, std::int64_t batch, int device);
 
 /// Random values from the Philox stream of core/philox.hpp, element i from
 /// (seed, offset + i): uniform in [low, high) or normal(mean, stddev).
 template <typename T>
-void uniform(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T low, T high,
-             int device);
+void uniform(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T low, T high, int device);
 template <typename T>
-void normal(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean,
-            T stddev, int device);
+void normal(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, int device);
 
 /// softmax (log = false) or log_softmax (log = true) along the middle dim of a contiguous
 /// [outer, size, inner] tensor, one block per row (kernels/softmax.cu).
@@ -132,38 +127,34 @@ void embedding_backward(const T* gradient, const std::int64_t* ids, std::int64_t
 /// (already checked): out[o, k, j] = input[o, indices[k], j] (kernels/index_select.cu). The
 /// gather also runs for int64 tensors (class ids, token ids).
 template <typename T>
-void index_select_forward(const T* input, const std::int64_t* indices, std::int64_t outer,
-                          std::int64_t size, std::int64_t inner, std::int64_t count, T* out,
-                          int device);
+void index_select_forward(const T* input, const std::int64_t* indices, std::int64_t outer, std::int64_t size,
+                          std::int64_t inner, std::int64_t count, T* out, int device);
 /// Its backward, an index-add: grad_input (zeroed here, [outer, size, inner]) gets
 /// gradient[o, k, j] added at [o, indices[k], j] (repeated indices add up).
 template <typename T>
-void index_select_backward(const T* gradient, const std::int64_t* indices, std::int64_t outer,
-                           std::int64_t size, std::int64_t inner, std::int64_t count, T* grad_input,
-                           int device);
+void index_select_backward(const T* gradient, const std::int64_t* indices, std::int64_t outer, std::int64_t size,
+                           std::int64_t inner, std::int64_t count, T* grad_input, int device);
 
 /// The negative log-likelihood of [rows, classes] log-probabilities against class ids
 /// (already checked): per-row losses, 0 for ignored rows (kernels/class_losses.cu).
 template <typename T>
-void nll_forward(const T* log_probabilities, const std::int64_t* ids, std::int64_t rows,
-                 std::int64_t classes, std::int64_t ignore_index, T* losses, int device);
+void nll_forward(const T* log_probabilities, const std::int64_t* ids, std::int64_t rows, std::int64_t classes,
+                 std::int64_t ignore_index, T* losses, int device);
 /// Its gradient: -upstream * scale at each row's target class, 0 elsewhere (upstream one value,
 /// or one per row).
 template <typename T>
-void nll_backward(const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale,
-                  std::int64_t rows, std::int64_t classes, std::int64_t ignore_index, T* grad_input,
-                  int device);
+void nll_backward(const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale, std::int64_t rows,
+                  std::int64_t classes, std::int64_t ignore_index, T* grad_input, int device);
 
 /// The multi-class margin loss of [rows, classes] scores against class ids (already checked):
 /// losses[r] = sum_{j != y} max(0, margin - x_y + x_j)^p / classes, one block per row.
 template <typename T>
-void multi_margin_forward(const T* scores, const std::int64_t* ids, std::int64_t rows,
-                          std::int64_t classes, T margin, int p, T* losses, int device);
+void multi_margin_forward(const T* scores, const std::int64_t* ids, std::int64_t rows, std::int64_t classes, T margin,
+                          int p, T* losses, int device);
 /// Its gradient (upstream one value, or one per row), one block per row.
 template <typename T>
-void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* upstream,
-                           bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
-                           T margin, int p, T* grad_scores, int device);
+void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* upstream, bool upstream_per_row, T scale,
+                           std::int64_t rows, std::int64_t classes, T margin, int p, T* grad_scores, int device);
 
 /// The scaled dropout mask of core/philox.hpp's stream: element i is `scale` when
 /// uniform(seed, offset + i) >= threshold, else 0 (backend/functors.hpp: dropout_mask_value).

@@ -43,12 +43,10 @@ void reset_peak_statistics(int device);
 
 /// Copies between host and device memory; they wait until the copy is done, so the host
 /// buffer can be read or reused at once.
-void copy_host_to_device(void* device_destination, const void* host_source, std::size_t bytes,
-                         int device);
-void copy_device_to_host(void* host_destination, const void* device_source, std::size_t bytes,
-                         int device);
-void copy_device_to_device(void* destination, int destination_device, const void* source,
-                           int source_device, std::size_t bytes);
+void copy_host_to_device(void* device_destination, const void* host_source, std::size_t bytes, int device);
+void copy_device_to_host(void* host_destination, const void* device_source, std::size_t bytes, int device);
+void copy_device_to_device(void* destination, int destination_device, const void* source, int source_device,
+                           std::size_t bytes);
 
 /// Waits until every kernel and copy queued on `device` has finished.
 void synchronize(int device);

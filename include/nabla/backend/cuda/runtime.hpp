@@ -18,11 +18,11 @@ bool is_available() noexcept;
 int device_count() noexcept;
 
 struct DeviceProperties {
-  std::string name;                  // e.g. "NVIDIA H200"
-  std::size_t total_memory = 0;      // global memory in bytes
-  int major = 0;                     // compute capability major, e.g. 9 for Hopper
-  int minor = 0;                     // compute capability minor
-  int multiprocessor_count = 0;      // number of SMs
+  std::string name;              // e.g. "NVIDIA H200"
+  std::size_t total_memory = 0;  // global memory in bytes
+  int major = 0;                 // compute capability major, e.g. 9 for Hopper
+  int minor = 0;                 // compute capability minor
+  int multiprocessor_count = 0;  // number of SMs
 };
 
 // Properties of device `index`, 0 <= index < device_count().
