@@ -209,6 +209,9 @@ class Tensor {
   Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
   Tensor slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1) const;
   Tensor to(Device device) const;
+  /// All elements in row-major order on the host, from any device (a GPU tensor is copied to
+  /// the CPU first): what to_vector() is for tensors that may live on a GPU.
+  std::vector<T> to_host_vector() const;
 
   Tensor& operator+=(const Tensor& other);
   Tensor& operator-=(const Tensor& other);

@@ -71,7 +71,7 @@ inline ClassIds ids_from_index_tensor(const std::string& loss, const IndexTensor
   nabla::detail::check_defined(loss, targets);
   // Ids on a GPU come to the host to be checked (a small copy), so a bad id names its position.
   return std::make_shared<const std::vector<std::int64_t>>(
-      targets.device().is_cpu() ? targets.to_vector() : targets.to(Device::cpu()).to_vector());
+      targets.to_host_vector());
 }
 
 /// Class ids stored in a float tensor (what a Sequential pipeline carries): each value must
@@ -79,7 +79,7 @@ inline ClassIds ids_from_index_tensor(const std::string& loss, const IndexTensor
 template <FloatingElement T>
 ClassIds ids_from_values(const std::string& loss, const Tensor<T>& targets) {
   nabla::detail::check_defined(loss, targets);
-  const std::vector<T> values = targets.device().is_cpu() ? targets.to_vector() : targets.to(Device::cpu()).to_vector();
+  const std::vector<T> values = targets.to_host_vector();
   std::vector<std::int64_t> ids(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     const T value = values[i];

@@ -39,7 +39,7 @@ template <TensorElement T>
 Values host_values(const std::string& metric, const std::string& role, const Tensor<T>& tensor) {
   if (!tensor.defined()) throw ValueError(metric + ": the " + role + " is an undefined tensor");
   // Metrics read values on the host: a tensor on a GPU is copied over (one copy per update).
-  const std::vector<T> values = tensor.device().is_cpu() ? tensor.to_vector() : tensor.to(Device::cpu()).to_vector();
+  const std::vector<T> values = tensor.to_host_vector();
   return Values{std::vector<double>(values.begin(), values.end()), tensor.shape()};
 }
 

@@ -46,7 +46,7 @@ inline std::vector<std::int64_t> checked_token_ids(const std::string& layer, con
                                                    std::int64_t num_embeddings) {
   nabla::detail::check_defined(layer, ids);
   // Ids on a GPU are checked on the host (one small copy), so a bad id is a clear error there too.
-  std::vector<std::int64_t> values = ids.device().is_cpu() ? ids.to_vector() : ids.to(Device::cpu()).to_vector();
+  std::vector<std::int64_t> values = ids.to_host_vector();
   for (std::size_t i = 0; i < values.size(); ++i)
     if (values[i] < 0 || values[i] >= num_embeddings)
       throw ValueError(layer + ": token id " + std::to_string(values[i]) + " at position " +
@@ -60,7 +60,7 @@ inline std::vector<std::int64_t> checked_token_ids(const std::string& layer, con
 template <FloatingElement T>
 IndexTensor ids_from_values(const std::string& layer, const Tensor<T>& values) {
   nabla::detail::check_defined(layer, values);
-  const std::vector<T> flat = values.device().is_cpu() ? values.to_vector() : values.to(Device::cpu()).to_vector();
+  const std::vector<T> flat = values.to_host_vector();
   IndexTensor ids(values.shape());
   std::int64_t* out = ids.data();
   for (std::size_t i = 0; i < flat.size(); ++i) {

@@ -444,6 +444,11 @@ Tensor<T> Tensor<T>::to(Device target) const {
 #endif
 }
 
+template <typename T>
+std::vector<T> Tensor<T>::to_host_vector() const {
+  return to(Device::cpu()).to_vector();  // to() is a no-op for a CPU tensor
+}
+
 // ---- free-function forms --------------------------------------------------------------------
 
 template <TensorElement T>
@@ -659,7 +664,7 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const IndexTensor& 
   detail::check_defined("index_select", indices);
   if (indices.dim() != 1)
     throw ShapeError("index_select: indices must be a 1-D tensor, got shape " + to_string(indices.shape()));
-  return index_select(x, dim, indices.device().is_cpu() ? indices.to_vector() : indices.to(Device::cpu()).to_vector());
+  return index_select(x, dim, indices.to_host_vector());
 }
 
 /// index_select with the indices written in place: index_select(x, 0, {2, 0, 2}). (Without this
