@@ -4,6 +4,7 @@
 #
 #   bash scripts/setup.sh             # what building and testing need
 #   bash scripts/setup.sh --examples  # also npm, which scripts/fetch_data.sh uses for the data
+#   bash scripts/setup.sh --lint      # also clang-format, which scripts/check_layers.sh uses
 set -euo pipefail
 
 packages=(
@@ -19,6 +20,9 @@ packages=(
 # Debian's npm package): any working npm will do.
 if [[ "${1:-}" == "--examples" ]] && ! command -v npm >/dev/null 2>&1; then
   packages+=(npm)
+fi
+if [[ "${1:-}" == "--lint" ]]; then
+  packages+=(clang-format)
 fi
 
 missing=()

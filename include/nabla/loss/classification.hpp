@@ -70,8 +70,7 @@ inline void check_class_ids(const std::string& loss, const std::vector<std::int6
 inline ClassIds ids_from_index_tensor(const std::string& loss, const IndexTensor& targets) {
   nabla::detail::check_defined(loss, targets);
   // Ids on a GPU come to the host to be checked (a small copy), so a bad id names its position.
-  return std::make_shared<const std::vector<std::int64_t>>(
-      targets.to_host_vector());
+  return std::make_shared<const std::vector<std::int64_t>>(targets.to_host_vector());
 }
 
 /// Class ids stored in a float tensor (what a Sequential pipeline carries): each value must
