@@ -17,6 +17,7 @@
 
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/autograd/node.hpp"
+#include "nabla/backend/checks.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/core/tensor.hpp"
 
@@ -50,8 +51,7 @@ Tensor<T> add_gradients(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <typename T>
 bool all_finite(const Tensor<T>& tensor) {
-  const Tensor<T> on_host = tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
-  for (T value : on_host.to_vector())
+  for (T value : tensor.to_host_vector())
     if (!std::isfinite(value)) return false;
   return true;
 }
@@ -66,9 +66,9 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
   if (root_gradient.shape() != root.shape())
     throw ShapeError("backward: gradient of shape " + to_string(root_gradient.shape()) +
                      " does not match the output shape " + to_string(root.shape()));
-  if (root_gradient.device() != root.device())
-    throw DeviceError("backward: gradient on " + root_gradient.device().str() + " for an output on " +
-                      root.device().str());
+  backend::require_same_device(root_gradient.device(), root.device(), [&] {
+    return "backward: gradient on " + root_gradient.device().str() + " for an output on " + root.device().str();
+  });
 
   // 1. Post-order depth-first walk: every tensor comes after all the tensors it was made from.
   std::vector<ImplPointer> order;
@@ -119,9 +119,10 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
     const auto& inputs = node.inputs();
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       if (i >= input_gradients.size() || !input_gradients[i].defined() || !inputs[i].requires_grad()) continue;
-      if (input_gradients[i].device() != inputs[i].device())
-        throw DeviceError("backward of '" + node.name() + "': gradient of input " + std::to_string(i) + " is on " +
-                          input_gradients[i].device().str() + " but the input is on " + inputs[i].device().str());
+      backend::require_same_device(input_gradients[i].device(), inputs[i].device(), [&] {
+        return "backward of '" + node.name() + "': gradient of input " + std::to_string(i) + " is on " +
+               input_gradients[i].device().str() + " but the input is on " + inputs[i].device().str();
+      });
       Tensor<T> input_gradient = sum_to_shape(input_gradients[i], inputs[i].shape(), node.name());
       if (is_anomaly_enabled() && !all_finite(input_gradient))
         throw ValueError("anomaly detected: the backward of '" + node.name() +

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "nabla/backend/checks.hpp"
 #include "nabla/core/error.hpp"
 #include "nabla/core/tensor.hpp"
 #include "nabla/ops/elementwise.hpp"
@@ -35,8 +36,8 @@ namespace detail {
 template <typename T>
 void check_table(const std::string& op, const Tensor<T>& x) {
   if (!x.defined()) throw ValueError(op + ": the tensor is undefined");
-  if (!x.device().is_cpu())
-    throw DeviceError(op + ": tensor is on " + x.device().str() + "; scalers work on CPU tensors");
+  backend::require_cpu(x.device(),
+                       [&] { return op + ": tensor is on " + x.device().str() + "; scalers work on CPU tensors"; });
   if (x.dim() != 2)
     throw ShapeError(op + ": expected a 2-D tensor [samples, features], got shape " + to_string(x.shape()) +
                      (x.dim() == 1 ? " (reshape a single feature with .reshape({-1, 1}))" : ""));

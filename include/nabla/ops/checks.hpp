@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "nabla/backend/checks.hpp"
 #include "nabla/core/error.hpp"
 #include "nabla/core/tensor.hpp"
 
@@ -17,8 +18,9 @@ void check_defined(const std::string& op, const Tensor<T>& tensor) {
 template <typename T>
 void check_cpu(const std::string& op, const Tensor<T>& tensor) {
   check_defined(op, tensor);
-  if (!tensor.device().is_cpu())
-    throw DeviceError(op + ": tensor on " + tensor.device().str() + " is not supported by this op yet");
+  backend::require_cpu(tensor.device(), [&] {
+    return op + ": tensor on " + tensor.device().str() + " is not supported by this op yet";
+  });
 }
 
 /// Both operands must live on the same device; the message names both.
@@ -26,9 +28,9 @@ template <typename A, typename B>
 void check_same_device(const std::string& op, const Tensor<A>& a, const Tensor<B>& b) {
   check_defined(op, a);
   check_defined(op, b);
-  if (a.device() != b.device())
-    throw DeviceError(op + ": expected all tensors on the same device, got " + a.device().str() + " and " +
-                      b.device().str());
+  backend::require_same_device(a.device(), b.device(), [&] {
+    return op + ": expected all tensors on the same device, got " + a.device().str() + " and " + b.device().str();
+  });
 }
 
 }  // namespace nabla::detail

@@ -11,9 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/random.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/core/tensor.hpp"
 
@@ -126,7 +125,7 @@ Tensor<T> eye(std::int64_t rows, std::int64_t columns = -1) {
 
 namespace detail {
 /// Which distribution random_tensor draws from.
-enum class Distribution { uniform, normal };
+using backend::Distribution;
 
 /// Draws a tensor from the Philox stream of `generator` on `device`: element i comes from
 /// (seed, offset + i) on both devices, so a seed gives the same values on the CPU and a GPU
@@ -137,26 +136,7 @@ Tensor<T> random_tensor(const Shape& shape, Generator& generator, Device device,
   Tensor<T> result = backend::empty<T>(shape, device);
   const std::uint64_t seed = generator.seed();
   const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(result.numel()));
-  if (device.is_cuda()) {
-#if defined(NABLA_WITH_CUDA)
-    if (distribution == Distribution::uniform)
-      backend::cuda::uniform<T>(result.storage()->data(), result.numel(), seed, offset, first, second, device.index());
-    else
-      backend::cuda::normal<T>(result.storage()->data(), result.numel(), seed, offset, first, second, device.index());
-    return result;
-#else
-    backend::throw_no_cuda("random", device);
-#endif
-  }
-  T* data = result.data();
-  backend::cpu::parallel_for(0, result.numel(), 4096, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      const auto index = static_cast<std::uint64_t>(i);
-      data[i] = distribution == Distribution::uniform
-                    ? first + (second - first) * philox_uniform<T>(seed, offset, index)
-                    : first + second * philox_normal<T>(seed, offset, index);
-    }
-  });
+  backend::random_fill(result, seed, offset, distribution, first, second);
   return result;
 }
 }  // namespace detail

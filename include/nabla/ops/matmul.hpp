@@ -11,9 +11,8 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/gemm.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/gemm.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/elementwise.hpp"
 #include "nabla/ops/reduce.hpp"
@@ -22,29 +21,9 @@ namespace nabla {
 
 namespace detail {
 
-/// How one matrix operand is passed to the GEMM: rows/columns as a row-major matrix,
-/// or as the transpose of one.
-struct GemmOperand {
-  bool transposed = false;
-  std::int64_t leading_dimension = 0;
-};
-
-/// Describes the last two dims (rows, columns) with strides (row_stride, column_stride).
-/// Returns false when neither stride is 1 (then the caller makes the tensor contiguous).
-inline bool describe_matrix(std::int64_t rows, std::int64_t columns, std::int64_t row_stride,
-                            std::int64_t column_stride, GemmOperand& operand) {
-  // Row-major: consecutive columns are adjacent, rows are leading_dimension apart.
-  if ((column_stride == 1 || columns == 1) && (rows == 1 || row_stride >= columns)) {
-    operand = {false, rows == 1 ? columns : row_stride};
-    return true;
-  }
-  // The transpose of a row-major columns x rows matrix.
-  if ((row_stride == 1 || rows == 1) && (columns == 1 || column_stride >= rows)) {
-    operand = {true, columns == 1 ? rows : column_stride};
-    return true;
-  }
-  return false;
-}
+// How an operand lies in memory for the GEMM (backend/gemm.hpp); the names stay reachable here.
+using backend::describe_matrix;
+using backend::GemmOperand;
 
 /// A view of `t` with its last two dims swapped (no autograd; used inside backward).
 template <typename T>
@@ -105,25 +84,7 @@ Tensor<T> matmul_forward(const Tensor<T>& a_input, const Tensor<T>& b_input) {
   const std::int64_t batch_stride_b = rank_b == 3 && batch_b > 1 ? b.strides()[0] : 0;
 
   Tensor<T> out = backend::empty<T>(rank_a == 3 || rank_b == 3 ? Shape{batch, m, n} : Shape{m, n}, a.device());
-  if (out.device().is_cuda()) {
-#if defined(NABLA_WITH_CUDA)
-    // cuBLAS runs the whole batch in one call (backend/cuda/kernels.hpp: gemm).
-    backend::cuda::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), backend::device_data(a),
-                           operand_a.leading_dimension, batch_stride_a, backend::device_data(b),
-                           operand_b.leading_dimension, batch_stride_b, T(0), backend::device_data(out), n, m * n,
-                           batch, out.device().index());
-    return out;
-#else
-    backend::throw_no_cuda(op, out.device());
-#endif
-  }
-  const T* a_data = a.data();
-  const T* b_data = b.data();
-  T* out_data = out.data();
-  for (std::int64_t i = 0; i < batch; ++i)
-    backend::cpu::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), a_data + i * batch_stride_a,
-                          operand_a.leading_dimension, b_data + i * batch_stride_b, operand_b.leading_dimension, T(0),
-                          out_data + i * m * n, n);
+  backend::batched_gemm(m, n, k, a, operand_a, batch_stride_a, b, operand_b, batch_stride_b, out, batch);
   return out;
 }
 
@@ -148,9 +109,9 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
 }
 
 /// bias + a b for a [m, k], b [k, n] and bias [n] (added to every row): torch.addmm, what a
-/// Dense layer computes. On the CPU the rows of the result start as copies of the bias and the
-/// GEMM accumulates into them (beta = 1), so the [m, n] result is written once, where
-/// matmul + add would write it, zero it (the GEMM's beta = 0 pass) and read it back again.
+/// Dense layer computes. The rows of the result start as copies of the bias and the GEMM
+/// accumulates into them (beta = 1), so the [m, n] result is written once, where matmul + add
+/// would write it, zero it (the GEMM's beta = 0 pass) and read it back again.
 template <FloatingElement T>
 Tensor<T> addmm(const Tensor<T>& bias, const Tensor<T>& a, const Tensor<T>& b) {
   const std::string op = "addmm";
@@ -159,23 +120,14 @@ Tensor<T> addmm(const Tensor<T>& bias, const Tensor<T>& a, const Tensor<T>& b) {
   if (a.dim() != 2 || b.dim() != 2 || bias.dim() != 1 || a.size(1) != b.size(0) || bias.size(0) != b.size(1))
     throw ShapeError(op + ": expected bias [n] + [m, k] x [k, n], got " + to_string(bias.shape()) + " + " +
                      to_string(a.shape()) + " x " + to_string(b.shape()));
-  if (!a.device().is_cpu()) return matmul(a, b) + bias;  // other devices: the composed ops
   const std::int64_t m = a.size(0), k = a.size(1), n = b.size(1);
   const Tensor<T> a_matrix = detail::gemm_ready(a), b_matrix = detail::gemm_ready(b);
   detail::GemmOperand operand_a, operand_b;
   detail::describe_matrix(m, k, a_matrix.strides()[0], a_matrix.strides()[1], operand_a);
   detail::describe_matrix(k, n, b_matrix.strides()[0], b_matrix.strides()[1], operand_b);
-  Tensor<T> out({m, n});
+  Tensor<T> out = backend::empty<T>({m, n}, a.device());
   const Tensor<T> bias_values = bias.is_contiguous() ? bias : detail::dense_copy(bias);
-  T* const out_data = out.data();
-  const T* const bias_data = bias_values.data();
-  backend::cpu::parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(n, 1)),
-                             [&](std::int64_t begin, std::int64_t end) {
-                               for (std::int64_t row = begin; row < end; ++row)
-                                 std::copy_n(bias_data, n, out_data + row * n);
-                             });
-  backend::cpu::gemm<T>(operand_a.transposed, operand_b.transposed, m, n, k, T(1), a_matrix.data(),
-                        operand_a.leading_dimension, b_matrix.data(), operand_b.leading_dimension, T(1), out_data, n);
+  backend::addmm(bias_values, m, n, k, a_matrix, operand_a, b_matrix, operand_b, out);
   // dL/dbias = column sums of dL/dC, dL/dA = dL/dC B^T, dL/dB = A^T dL/dC
   record_op<T>(out, op, {bias, a, b},
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {

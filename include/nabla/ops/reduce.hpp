@@ -23,9 +23,8 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
-#include "nabla/backend/cpu/reduce.hpp"
+#include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/reduce.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/elementwise.hpp"
 
@@ -108,77 +107,6 @@ Tensor<T> broadcast_back(const Tensor<T>& grad, const Shape& input_shape, const 
   return result;
 }
 
-template <typename T>
-bool is_nan(T value) {
-  if constexpr (std::is_floating_point_v<T>)
-    return std::isnan(value);
-  else
-    return false;
-}
-
-/// The order of max/argmax: NaN beats every number (so NaN propagates, like PyTorch), and a
-/// strict comparison keeps the first of equal values.
-struct PrefersLarger {
-  template <typename T>
-  bool operator()(T candidate, T best) const {
-    return is_nan(candidate) ? !is_nan(best) : candidate > best;
-  }
-};
-
-/// The order of min/argmin: NaN again wins, then the smaller value, the first on ties.
-struct PrefersSmaller {
-  template <typename T>
-  bool operator()(T candidate, T best) const {
-    return is_nan(candidate) ? !is_nan(best) : candidate < best;
-  }
-};
-
-/// The best element seen so far: its value and its position among the folded elements
-/// (row-major over the folded dims); index -1 until the first element is seen.
-template <typename T>
-struct Extreme {
-  T value{};
-  std::int64_t index = -1;
-};
-
-/// The preferred element of each output slice: its value into `values` and its position
-/// into `positions` (either may be null). An empty slice stores value 0 and position -1.
-template <typename T, typename Prefers>
-void extreme_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, const Prefers& prefers, T* values,
-                    std::int64_t* positions) {
-  backend::cpu::reduce_kernel(
-      input, reduced, Extreme<T>{},
-      [&prefers](Extreme<T>& best, T value, std::int64_t index) {
-        if (best.index < 0 || prefers(value, best.value)) best = {value, index};
-      },
-      // `later` covers positions after `best`'s, so a tie keeps `best`: still the first occurrence.
-      [&prefers](Extreme<T>& best, const Extreme<T>& later) {
-        if (later.index >= 0 && (best.index < 0 || prefers(later.value, best.value))) best = later;
-      },
-      [values, positions](std::int64_t output, const Extreme<T>& best) {
-        if (values) values[output] = best.value;
-        if (positions) positions[output] = best.index;
-      });
-}
-
-/// extreme_kernel on the input's device: values into `values`, positions into `positions`
-/// (contiguous tensors of the output's shape on the same device; either may be null).
-template <typename T, typename Prefers>
-void extreme_into(const Tensor<T>& input, const std::vector<bool>& reduced, const Prefers& prefers, Tensor<T>* values,
-                  IndexTensor* positions) {
-  if (input.device().is_cpu()) {
-    extreme_kernel(input, reduced, prefers, values ? values->data() : nullptr, positions ? positions->data() : nullptr);
-    return;
-  }
-#if defined(NABLA_WITH_CUDA)
-  backend::cuda::extreme(backend::device_data(input), backend::cuda_detail::reduce_arguments("max", input, reduced),
-                         std::is_same_v<Prefers, PrefersLarger>, values ? backend::device_data(*values) : nullptr,
-                         positions ? backend::device_data(*positions) : nullptr);
-#else
-  backend::throw_no_cuda("max", input.device());
-#endif
-}
-
 inline void check_not_empty(const std::string& op, const Shape& shape) {
   if (numel_of(shape) == 0)
     throw ValueError(op + ": the tensor of shape " + to_string(shape) + " is empty, so it has no " + op);
@@ -209,82 +137,36 @@ Tensor<T> scatter_to_positions(const Tensor<T>& grad, const IndexTensor& positio
   std::int64_t inner_count = 1;
   for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < input_shape.size(); ++d) inner_count *= input_shape[d];
   const std::int64_t dim_size = input_shape.empty() ? 1 : input_shape[static_cast<std::size_t>(dim)];
-  if (grad.device().is_cuda()) {
-#if defined(NABLA_WITH_CUDA)
-    backend::cuda::scatter_to_positions(backend::device_data(grad_values), backend::device_data(positions),
-                                        positions.numel(), dim_size, inner_count, backend::device_data(result),
-                                        result.numel(), grad.device().index());
-    return result;
-#else
-    backend::throw_no_cuda("max backward", grad.device());
-#endif
-  }
-  backend::map(result, backend::Fill<T>{T(0)});
-  const T* gradient = grad_values.data();
-  const std::int64_t* position = positions.data();
-  T* out = result.data();
-  backend::cpu::parallel_for(0, positions.numel(), kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t o = begin; o < end; ++o) {
-      const std::int64_t outer = o / inner_count, inner = o % inner_count;
-      out[(outer * dim_size + position[o]) * inner_count + inner] = gradient[o];
-    }
-  });
+  backend::scatter_to_positions(grad_values, positions, dim_size, inner_count, result);
   return result;
 }
 
-template <FloatingElement T, typename Prefers>
-Tensor<T> extreme_of_all(const std::string& op, const Tensor<T>& input, const Prefers& prefers) {
+template <FloatingElement T>
+Tensor<T> extreme_of_all(const std::string& op, const Tensor<T>& input, bool larger) {
   check_defined(op, input);
   check_not_empty(op, input.shape());
   const std::vector<bool> all(input.shape().size(), true);
   Tensor<T> out = backend::empty<T>(Shape{}, input.device());
-  extreme_into(input, all, prefers, &out, static_cast<IndexTensor*>(nullptr));
+  backend::extreme(op, input, all, larger, &out, static_cast<IndexTensor*>(nullptr));
   const T extreme = backend::item_on_host(out);
   // d max(x)/dx_i = 1/k for each of the k elements equal to the max, 0 elsewhere: ties share
   // the gradient evenly, like PyTorch's full max()/min(); when the max is NaN the NaNs share it.
   record_op<T>(out, op, {input},
-               [extreme, all](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 const Tensor<T> values = inputs[0].detach();
-                 if (values.device().is_cuda()) {
-                   // Count the ties as the sum of a 0/1 mask, then hand each its share.
-                   Tensor<T> hits = backend::empty<T>(values.shape(), values.device());
-                   backend::map(hits, backend::ExtremeShare<T>{extreme, T(1)}, values);
-                   Tensor<T> ties = backend::empty<T>(Shape{}, values.device());
-                   backend::sum(hits, all, ties);
-                   const T share = backend::item_on_host(grad) / backend::item_on_host(ties);
-                   Tensor<T> result = backend::empty<T>(values.shape(), values.device());
-                   backend::map(result, backend::ExtremeShare<T>{extreme, share}, values);
-                   return std::vector<Tensor<T>>{result};
-                 }
-                 const bool extreme_is_nan = is_nan(extreme);
-                 auto is_extreme = [extreme, extreme_is_nan](T value) {
-                   return extreme_is_nan ? is_nan(value) : value == extreme;
-                 };
-                 std::int64_t ties = 0;
-                 backend::cpu::reduce_kernel(
-                     values, all, std::int64_t{0},
-                     [&is_extreme](std::int64_t& count, T value, std::int64_t) { count += is_extreme(value) ? 1 : 0; },
-                     [](std::int64_t& count, const std::int64_t& other) { count += other; },
-                     [&ties](std::int64_t, std::int64_t count) { ties = count; });
-                 const T share = grad.item() / static_cast<T>(ties);
-                 Tensor<T> result(values.shape());
-                 backend::cpu::map_kernel(
-                     result, [&is_extreme, share](T value) { return is_extreme(value) ? share : T(0); }, values);
-                 return std::vector<Tensor<T>>{result};
+               [extreme](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                 return std::vector<Tensor<T>>{backend::share_among_extremes(inputs[0].detach(), extreme, grad)};
                },
                {input});
   return out;
 }
 
-template <FloatingElement T, typename Prefers>
-Tensor<T> extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim,
-                        const Prefers& prefers) {
+template <FloatingElement T>
+Tensor<T> extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim, bool larger) {
   check_defined(op, input);
   const std::int64_t axis = checked_extreme_dim(op, input.shape(), dim);
   const std::vector<bool> reduced = reduced_dims(op, input.shape(), {dim});
   Tensor<T> out = backend::empty<T>(reduced_shape(input.shape(), reduced, keepdim), input.device());
   IndexTensor positions = backend::empty<std::int64_t>(out.shape(), input.device());
-  extreme_into(input, reduced, prefers, &out, &positions);
+  backend::extreme(op, input, reduced, larger, &out, &positions);
   // d max(x, dim)[o]/dx_i = 1 if x_i is the element the max was taken from (the first one on
   // ties, like PyTorch), else 0.
   record_op<T>(out, op, {input}, [positions, axis](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
@@ -293,23 +175,24 @@ Tensor<T> extreme_along(const std::string& op, const Tensor<T>& input, std::int6
   return out;
 }
 
-template <TensorElement T, typename Prefers>
-IndexTensor arg_extreme_of_all(const std::string& op, const Tensor<T>& input, const Prefers& prefers) {
+template <TensorElement T>
+IndexTensor arg_extreme_of_all(const std::string& op, const Tensor<T>& input, bool larger) {
   check_defined(op, input);
   check_not_empty(op, input.shape());
   IndexTensor out = backend::empty<std::int64_t>(Shape{}, input.device());
-  extreme_into(input, std::vector<bool>(input.shape().size(), true), prefers, static_cast<Tensor<T>*>(nullptr), &out);
+  backend::extreme(op, input, std::vector<bool>(input.shape().size(), true), larger, static_cast<Tensor<T>*>(nullptr),
+                   &out);
   return out;
 }
 
-template <TensorElement T, typename Prefers>
+template <TensorElement T>
 IndexTensor arg_extreme_along(const std::string& op, const Tensor<T>& input, std::int64_t dim, bool keepdim,
-                              const Prefers& prefers) {
+                              bool larger) {
   check_defined(op, input);
   checked_extreme_dim(op, input.shape(), dim);
   const std::vector<bool> reduced = reduced_dims(op, input.shape(), {dim});
   IndexTensor out = backend::empty<std::int64_t>(reduced_shape(input.shape(), reduced, keepdim), input.device());
-  extreme_into(input, reduced, prefers, static_cast<Tensor<T>*>(nullptr), &out);
+  backend::extreme(op, input, reduced, larger, static_cast<Tensor<T>*>(nullptr), &out);
   return out;
 }
 
@@ -391,26 +274,26 @@ Tensor<T> var(const Tensor<T>& input) {
 /// Its gradient is shared evenly among the elements equal to the max (PyTorch's rule).
 template <FloatingElement T>
 Tensor<T> max(const Tensor<T>& input) {
-  return detail::extreme_of_all("max", input, detail::PrefersLarger{});
+  return detail::extreme_of_all("max", input, /*larger=*/true);
 }
 
 /// The smallest element (rank-0); see max(input).
 template <FloatingElement T>
 Tensor<T> min(const Tensor<T>& input) {
-  return detail::extreme_of_all("min", input, detail::PrefersSmaller{});
+  return detail::extreme_of_all("min", input, /*larger=*/false);
 }
 
 /// The largest value along `dim`. Its gradient goes to the element it came from (the first
 /// on ties). ValueError if `dim` has size 0. Use argmax(input, dim) for the positions.
 template <FloatingElement T>
 Tensor<T> max(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
-  return detail::extreme_along("max", input, dim, keepdim, detail::PrefersLarger{});
+  return detail::extreme_along("max", input, dim, keepdim, /*larger=*/true);
 }
 
 /// The smallest value along `dim`; see max(input, dim).
 template <FloatingElement T>
 Tensor<T> min(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
-  return detail::extreme_along("min", input, dim, keepdim, detail::PrefersSmaller{});
+  return detail::extreme_along("min", input, dim, keepdim, /*larger=*/false);
 }
 
 // ---- argmax and argmin (not differentiable: they return positions) ------------------------
@@ -419,25 +302,25 @@ Tensor<T> min(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
 /// there is one (NaN counts as the maximum, like PyTorch). ValueError on an empty tensor.
 template <TensorElement T>
 IndexTensor argmax(const Tensor<T>& input) {
-  return detail::arg_extreme_of_all("argmax", input, detail::PrefersLarger{});
+  return detail::arg_extreme_of_all("argmax", input, /*larger=*/true);
 }
 
 /// Flat index of the smallest element (first on ties; NaN counts as the minimum).
 template <TensorElement T>
 IndexTensor argmin(const Tensor<T>& input) {
-  return detail::arg_extreme_of_all("argmin", input, detail::PrefersSmaller{});
+  return detail::arg_extreme_of_all("argmin", input, /*larger=*/false);
 }
 
 /// Position along `dim` of the largest value of each slice (first on ties, NaN wins).
 template <TensorElement T>
 IndexTensor argmax(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
-  return detail::arg_extreme_along("argmax", input, dim, keepdim, detail::PrefersLarger{});
+  return detail::arg_extreme_along("argmax", input, dim, keepdim, /*larger=*/true);
 }
 
 /// Position along `dim` of the smallest value of each slice (first on ties, NaN wins).
 template <TensorElement T>
 IndexTensor argmin(const Tensor<T>& input, std::int64_t dim, bool keepdim = false) {
-  return detail::arg_extreme_along("argmin", input, dim, keepdim, detail::PrefersSmaller{});
+  return detail::arg_extreme_along("argmin", input, dim, keepdim, /*larger=*/false);
 }
 
 // ---- logsumexp ----------------------------------------------------------------------------
@@ -454,7 +337,7 @@ Tensor<T> logsumexp(const Tensor<T>& input, std::int64_t dim, bool keepdim = fal
   //    instead, since inf - inf would be NaN; those slices come out -inf / +inf exactly.
   const Device device = input.device();
   Tensor<T> shift = backend::empty<T>(kept_shape, device);
-  detail::extreme_into(input, reduced, detail::PrefersLarger{}, &shift, static_cast<IndexTensor*>(nullptr));
+  backend::extreme("logsumexp", input, reduced, /*larger=*/true, &shift, static_cast<IndexTensor*>(nullptr));
   backend::map(shift, backend::FiniteOrZero{}, shift);
   // 2. sum(exp(x - m)): every term is at most 1, so the sum cannot overflow.
   Tensor<T> shifted_exp = backend::empty<T>(input.shape(), device);

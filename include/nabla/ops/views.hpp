@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/copy.hpp"
 #include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/index_select.hpp"
 #include "nabla/ops/checks.hpp"
 #include "nabla/ops/factories.hpp"
 
@@ -413,35 +413,17 @@ Tensor<T> Tensor<T>::slice(std::int64_t dim, std::int64_t start, std::int64_t en
 
 // ---- devices --------------------------------------------------------------------------------
 
-#if defined(NABLA_WITH_CUDA)
-namespace detail {
-/// Copies `source` to `target` (CPU <-> CUDA). Declared here and defined by the CUDA backend
-/// (built into nabla::cuda, which defines NABLA_WITH_CUDA), so this header stays CUDA-free.
-template <typename T>
-Tensor<T> copy_to_device(const Tensor<T>& source, Device target);
-}  // namespace detail
-#endif
-
 /// The tensor on `target`: itself when it is already there, else a copy.
 template <typename T>
 Tensor<T> Tensor<T>::to(Device target) const {
   detail::check_defined("to", *this);
   if (target == device()) return *this;
-#if defined(NABLA_WITH_CUDA)
-  // The copy itself is the CUDA backend's (detail::copy_to_device above).
-  Tensor<T> out = detail::copy_to_device(*this, target);
+  Tensor<T> out = backend::copy_to_device(*this, target);
   // A copy to another device: dL/dInput = dL/dOutput moved back to the input's device
   record_op<T>(out, "to", {*this}, [source = device()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
     return std::vector<Tensor<T>>{grad.to(source)};
   });
   return out;
-#else
-  // Without nabla::cuda there is no device memory to copy to; the CUDA backend adds that path.
-  throw DeviceError(
-      "to: nabla was built without CUDA support (configure with NABLA_CUDA=ON and link nabla::cuda); "
-      "cannot move a tensor from " +
-      device().str() + " to " + target.str());
-#endif
 }
 
 template <typename T>
@@ -548,46 +530,6 @@ Tensor<T> expand(const Tensor<T>& x, const Shape& shape) {
 
 // ---- index_select -----------------------------------------------------------------------------
 
-namespace detail {
-
-/// index_select of a dense `source` on a CUDA device (kernels/index_select.cu): the checked
-/// indices go to the device once, the gather and the index-add backward run there.
-template <TensorElement T>
-Tensor<T> index_select_on_device(const Tensor<T>& x, const Tensor<T>& source, const std::vector<std::int64_t>& indices,
-                                 std::int64_t outer, std::int64_t size, std::int64_t inner, const Shape& out_shape) {
-  const Device device = x.device();
-#if defined(NABLA_WITH_CUDA)
-  const auto count = static_cast<std::int64_t>(indices.size());
-  const IndexTensor device_indices = from_vector<std::int64_t>(indices, {count}).to(device);
-  Tensor<T> out = backend::empty<T>(out_shape, device);
-  backend::cuda::index_select_forward(backend::device_data(source), backend::device_data(device_indices), outer, size,
-                                      inner, count, backend::device_data(out), device.index());
-  // Input slice indices[k] went to output slice k: dL/dInput[indices[k]] += dL/dOutput[k]
-  // (an index-add, so a repeated index sums the gradients of all its copies)
-  record_op<T>(out, "index_select", {x},
-               [device_indices, outer, size, inner, count, input_shape = x.shape()](
-                   const Tensor<T>& grad, const std::vector<Tensor<T>>&) -> std::vector<Tensor<T>> {
-                 if constexpr (FloatingElement<T>) {
-                   const Tensor<T> dense_grad = grad.is_contiguous() ? grad : copy_values(grad);
-                   Tensor<T> input_grad = backend::empty<T>(input_shape, grad.device());
-                   backend::cuda::index_select_backward(backend::device_data(dense_grad),
-                                                        backend::device_data(device_indices), outer, size, inner, count,
-                                                        backend::device_data(input_grad), grad.device().index());
-                   return std::vector<Tensor<T>>{input_grad};
-                 } else {
-                   // integer tensors never require grad, so no graph reaches this
-                   throw ValueError("index_select: integer tensors have no gradient");
-                 }
-               });
-  return out;
-#else
-  (void)source, (void)indices, (void)outer, (void)size, (void)inner, (void)out_shape;
-  backend::throw_no_cuda("index_select", device);
-#endif
-}
-
-}  // namespace detail
-
 /// The slices x[..., indices[k], ...] along `dim`, in the order of `indices` (repeats allowed).
 /// Output shape: x's, with dimension `dim` of size indices.size(). On a CUDA device the indices
 /// (checked here, on the host) are copied there.
@@ -615,43 +557,19 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const std::vector<s
   out_shape[static_cast<std::size_t>(d)] = count;
 
   const Tensor<T> source = x.is_contiguous() ? x : detail::copy_values(x);
-  if (x.device().is_cuda()) return detail::index_select_on_device(x, source, indices, outer, size, inner, out_shape);
-  Tensor<T> out(out_shape);
-  const T* source_data = source.data();
-  T* out_data = out.data();
-  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(inner, 1));
-  // inner == 0: no elements to copy (and index_select_source would divide by 0)
-  if (inner > 0)
-    backend::cpu::parallel_for(0, outer * count, grain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t block = begin; block < end; ++block)
-        std::copy_n(source_data + backend::index_select_source(block * inner, indices.data(), count, size, inner),
-                    inner, out_data + block * inner);
-    });
+  // The checked indices go to x's device once; the backward reuses them there.
+  const IndexTensor device_indices = from_vector<std::int64_t>(indices, {count}).to(x.device());
+  Tensor<T> out = backend::empty<T>(out_shape, x.device());
+  backend::index_select_forward(source, device_indices, outer, size, inner, out);
 
   // Input slice indices[k] went to output slice k: dL/dInput[indices[k]] += dL/dOutput[k]
   // (an index-add, so a repeated index sums the gradients of all its copies)
   record_op<T>(
       out, op, {x},
-      [indices, outer, size, inner, count, input_shape = shape](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+      [device_indices, outer, size, inner, input_shape = shape](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
         const Tensor<T> dense_grad = grad.is_contiguous() ? grad : detail::copy_values(grad);
-        Tensor<T> input_grad = zeros<T>(input_shape);
-        const T* grad_data = dense_grad.data();
-        T* input_grad_data = input_grad.data();
-        // Parallel over outer positions only: they write disjoint blocks, while
-        // repeated indices within one outer position must be added one after another.
-        const std::int64_t outer_grain =
-            std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(count * inner, 1));
-        if (inner == 0) return std::vector<Tensor<T>>{input_grad};
-        backend::cpu::parallel_for(0, outer, outer_grain, [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t o = begin; o < end; ++o)
-            for (std::int64_t k = 0; k < count; ++k) {
-              const std::int64_t block = o * count + k;
-              T* target =
-                  input_grad_data + backend::index_select_source(block * inner, indices.data(), count, size, inner);
-              const T* gradient = grad_data + block * inner;
-              for (std::int64_t i = 0; i < inner; ++i) target[i] += gradient[i];
-            }
-        });
+        Tensor<T> input_grad = backend::empty<T>(input_shape, grad.device());
+        backend::index_select_backward(dense_grad, device_indices, outer, size, inner, input_grad);
         return std::vector<Tensor<T>>{input_grad};
       });
   return out;

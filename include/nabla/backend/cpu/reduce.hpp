@@ -9,9 +9,12 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "nabla/backend/cpu/elementwise.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/cpu/strided.hpp"
 #include "nabla/core/tensor.hpp"
@@ -154,6 +157,92 @@ void sum_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, T* out
       input, reduced, T(0), [](T& total, T value, std::int64_t) { total += value; },
       [](T& total, const T& other) { total += other; },
       [output](std::int64_t index, T total) { output[index] = total; });
+}
+
+// ---- max / min and their positions ----------------------------------------------------------
+
+template <typename T>
+bool is_nan(T value) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(value);
+  else
+    return false;
+}
+
+/// The order of max/argmax: NaN beats every number (so NaN propagates, like PyTorch), and a
+/// strict comparison keeps the first of equal values.
+struct PrefersLarger {
+  template <typename T>
+  bool operator()(T candidate, T best) const {
+    return is_nan(candidate) ? !is_nan(best) : candidate > best;
+  }
+};
+
+/// The order of min/argmin: NaN again wins, then the smaller value, the first on ties.
+struct PrefersSmaller {
+  template <typename T>
+  bool operator()(T candidate, T best) const {
+    return is_nan(candidate) ? !is_nan(best) : candidate < best;
+  }
+};
+
+/// The best element seen so far: its value and its position among the folded elements
+/// (row-major over the folded dims); index -1 until the first element is seen.
+template <typename T>
+struct Extreme {
+  T value{};
+  std::int64_t index = -1;
+};
+
+/// The preferred element of each output slice: its value into `values` and its position
+/// into `positions` (either may be null). An empty slice stores value 0 and position -1.
+template <typename T, typename Prefers>
+void extreme_kernel(const Tensor<T>& input, const std::vector<bool>& reduced, const Prefers& prefers, T* values,
+                    std::int64_t* positions) {
+  reduce_kernel(
+      input, reduced, Extreme<T>{},
+      [&prefers](Extreme<T>& best, T value, std::int64_t index) {
+        if (best.index < 0 || prefers(value, best.value)) best = {value, index};
+      },
+      // `later` covers positions after `best`'s, so a tie keeps `best`: still the first occurrence.
+      [&prefers](Extreme<T>& best, const Extreme<T>& later) {
+        if (later.index >= 0 && (best.index < 0 || prefers(later.value, best.value))) best = later;
+      },
+      [values, positions](std::int64_t output, const Extreme<T>& best) {
+        if (values) values[output] = best.value;
+        if (positions) positions[output] = best.index;
+      });
+}
+
+/// The backward of max/min along a dim: out (already zeroed, `outer * dim_size * inner_count`
+/// long) gets gradient[o] at position positions[o] along the dim of slice o = (outer, inner).
+template <typename T>
+void scatter_to_positions(const T* gradient, const std::int64_t* position, std::int64_t count, std::int64_t dim_size,
+                          std::int64_t inner_count, T* out) {
+  parallel_for(0, count, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t o = begin; o < end; ++o) {
+      const std::int64_t outer = o / inner_count, inner = o % inner_count;
+      out[(outer * dim_size + position[o]) * inner_count + inner] = gradient[o];
+    }
+  });
+}
+
+/// The backward of a full max/min: `gradient` shared evenly among the elements of `values`
+/// equal to `extreme` (among the NaNs when it is NaN), 0 elsewhere, into `result` (same shape).
+template <typename T>
+void share_among_extremes(const Tensor<T>& values, T extreme, T gradient, Tensor<T>& result) {
+  const std::vector<bool> all(values.shape().size(), true);
+  const bool extreme_is_nan = is_nan(extreme);
+  auto is_extreme = [extreme, extreme_is_nan](T value) { return extreme_is_nan ? is_nan(value) : value == extreme; };
+  std::int64_t ties = 0;
+  reduce_kernel(
+      values, all, std::int64_t{0},
+      [&is_extreme](std::int64_t& count, T value, std::int64_t) { count += is_extreme(value) ? 1 : 0; },
+      [](std::int64_t& count, const std::int64_t& other) { count += other; },
+      [&ties](std::int64_t, std::int64_t count) { ties = count; });
+  const T share = gradient / static_cast<T>(ties);
+  map_kernel(
+      result, [&is_extreme, share](T value) { return is_extreme(value) ? share : T(0); }, values);
 }
 
 }  // namespace nabla::backend::cpu
