@@ -15,8 +15,7 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/reduce.hpp"
+#include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/functors.hpp"
 #include "nabla/ops/checks.hpp"
@@ -62,30 +61,17 @@ void check_same_shape(const std::string& loss, const Tensor<T>& prediction, cons
                      to_string(target.shape()) + " differ; they must have the same shape (reshape one of them)");
 }
 
-/// Sum of all elements of `values` (deterministic: independent of the thread count).
-template <typename T>
-T sum_of(const Tensor<T>& values) {
-  T total = T(0);
-  backend::cpu::sum_kernel(values, std::vector<bool>(values.shape().size(), true), &total);
-  return total;
-}
-
 /// Combines per-element losses: a rank-0 mean or sum, or the losses themselves for `none`.
-/// `count` is the divisor of the mean (the number of elements, or of rows not ignored).
+/// `count` is the divisor of the mean (the number of elements, or of rows not ignored). The
+/// sum stays on the losses' device (no copy back to the host per step) and is deterministic:
+/// independent of the thread count.
 template <typename T>
 Tensor<T> reduce_losses(const Tensor<T>& losses, Reduction reduction, std::int64_t count) {
   if (reduction == Reduction::none) return losses;
-  if (losses.device().is_cuda()) {
-    // The sum stays on the device (no copy back to the host per step).
-    Tensor<T> result = backend::empty<T>(Shape{}, losses.device());
-    backend::sum(losses, std::vector<bool>(losses.shape().size(), true), result);
-    if (reduction == Reduction::mean) backend::map(result, backend::DivideScalar<T>{static_cast<T>(count)}, result);
-    return result;
-  }
-  Tensor<T> result(Shape{});
-  const T total = sum_of(losses);
+  Tensor<T> result = backend::empty<T>(Shape{}, losses.device());
+  backend::sum(losses, std::vector<bool>(losses.shape().size(), true), result);
   // mean of zero elements is 0/0 = NaN, as in PyTorch
-  *result.data() = reduction == Reduction::sum ? total : total / static_cast<T>(count);
+  if (reduction == Reduction::mean) backend::map(result, backend::DivideScalar<T>{static_cast<T>(count)}, result);
   return result;
 }
 
@@ -148,8 +134,8 @@ template <typename T, typename IsValid>
 void check_values(const std::string& message_prefix, const std::string& requirement, const Tensor<T>& values,
                   const IsValid& is_valid) {
   std::atomic<bool> all_valid{true};  // threads only ever clear it, so no lock is needed
-  // Values on a GPU are checked on the host (one copy per call).
-  const Tensor<T> dense = values.device().is_cpu() ? nabla::detail::dense_values(values) : values.to(Device::cpu());
+  // Values on a GPU are checked on the host (one copy per call; to() is a no-op on the CPU).
+  const Tensor<T> dense = nabla::detail::dense_values(values.to(Device::cpu()));
   const T* data = dense.data();
   backend::cpu::parallel_for(0, dense.numel(), kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i)

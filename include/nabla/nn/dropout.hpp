@@ -15,9 +15,8 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/dropout.hpp"
 #include "nabla/backend/functors.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/nn/module.hpp"
@@ -56,20 +55,7 @@ Tensor<T> dropout(const Tensor<T>& input, double p, bool training = true, Genera
   const T scale = static_cast<T>(1.0 / (1.0 - p));
   const std::uint64_t seed = generator.seed();
   const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(input.numel()));
-  if (device.is_cuda()) {
-#if defined(NABLA_WITH_CUDA)
-    backend::cuda::dropout_mask<T>(backend::device_data(scaled_mask), scaled_mask.numel(), seed, offset, keep_threshold,
-                                   scale, device.index());
-#else
-    backend::throw_no_cuda(op, device);
-#endif
-  } else {
-    T* mask = scaled_mask.data();
-    backend::cpu::parallel_for(0, input.numel(), 4096, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i)
-        mask[i] = backend::dropout_mask_value<T>(seed, offset, static_cast<std::uint64_t>(i), keep_threshold, scale);
-    });
-  }
+  backend::dropout_mask(scaled_mask, seed, offset, keep_threshold, scale);
 
   Tensor<T> out = backend::empty<T>(input.shape(), device);
   backend::map(out, backend::Multiply{}, input, scaled_mask);

@@ -12,15 +12,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/embedding.hpp"
 #include "nabla/core/philox.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/ops/checks.hpp"
@@ -78,40 +77,6 @@ IndexTensor ids_from_values(const std::string& layer, const Tensor<T>& values) {
   return ids;
 }
 
-/// embedding_lookup for a weight on a CUDA device: the checked ids go to the device once,
-/// the gather and the scatter-add backward run there (kernels/embedding.cu).
-template <FloatingElement T>
-Tensor<T> embedding_lookup_on_device(const IndexTensor& ids, const Tensor<T>& weight,
-                                     const std::vector<std::int64_t>& token_ids, const Shape& output_shape,
-                                     std::int64_t padding_idx) {
-  const Device device = weight.device();
-#if defined(NABLA_WITH_CUDA)
-  const std::int64_t num_embeddings = weight.size(0), embedding_dim = weight.size(1);
-  const auto token_count = static_cast<std::int64_t>(token_ids.size());
-  const IndexTensor device_ids =
-      ids.device() == device ? ids.contiguous() : from_vector<std::int64_t>(token_ids, ids.shape()).to(device);
-  const Tensor<T> table = weight.is_contiguous() ? weight : nabla::detail::copy_values(weight);
-  Tensor<T> out = backend::empty<T>(output_shape, device);
-  backend::cuda::embedding_forward(backend::device_data(table), backend::device_data(device_ids), token_count,
-                                   embedding_dim, backend::device_data(out), device.index());
-  // dL/dW[t] = sum of dL/dout[s] over the positions s with ids[s] == t; the padding row gets nothing
-  record_op<T>(out, "embedding", {weight},
-               [device_ids, padding_idx, num_embeddings, embedding_dim, token_count](const Tensor<T>& grad,
-                                                                                     const std::vector<Tensor<T>>&) {
-                 const Tensor<T> g = grad.is_contiguous() ? grad : nabla::detail::copy_values(grad);
-                 Tensor<T> grad_weight = backend::empty<T>({num_embeddings, embedding_dim}, grad.device());
-                 backend::cuda::embedding_backward(
-                     backend::device_data(g), backend::device_data(device_ids), token_count, embedding_dim, padding_idx,
-                     backend::device_data(grad_weight), num_embeddings, grad.device().index());
-                 return std::vector<Tensor<T>>{grad_weight};
-               });
-  return out;
-#else
-  (void)ids, (void)token_ids, (void)output_shape, (void)padding_idx;
-  backend::throw_no_cuda("embedding", device);
-#endif
-}
-
 /// The lookup out[s] = weight[ids[s]] with its scatter-add backward; one graph node.
 template <FloatingElement T>
 Tensor<T> embedding_lookup(const std::string& layer, const IndexTensor& ids, const Tensor<T>& weight,
@@ -123,51 +88,25 @@ Tensor<T> embedding_lookup(const std::string& layer, const IndexTensor& ids, con
   if (padding_idx < -1 || padding_idx >= num_embeddings)
     throw ValueError(layer + ": padding_idx " + std::to_string(padding_idx) + " is outside [0, " +
                      std::to_string(num_embeddings) + ") (use -1 for no padding row)");
-  // Copied, so that changing `ids` after the forward pass cannot change the backward.
-  auto token_ids = std::make_shared<const std::vector<std::int64_t>>(checked_token_ids(layer, ids, num_embeddings));
-  const auto token_count = static_cast<std::int64_t>(token_ids->size());
+  // The checked ids are copied (so that changing `ids` after the forward pass cannot change the
+  // backward) and go to the weight's device once; the gather and the scatter-add read them there.
+  const Device device = weight.device();
+  const IndexTensor token_ids =
+      from_vector<std::int64_t>(checked_token_ids(layer, ids, num_embeddings), ids.shape()).to(device);
 
   Shape output_shape = ids.shape();
   output_shape.push_back(embedding_dim);
-  if (weight.device().is_cuda()) return embedding_lookup_on_device(ids, weight, *token_ids, output_shape, padding_idx);
-  Tensor<T> out(output_shape);
   const Tensor<T> table = weight.is_contiguous() ? weight : nabla::detail::copy_values(weight);
-  const T* rows = table.data();
-  T* out_data = out.data();
-  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(embedding_dim, 1));
-  backend::cpu::parallel_for(0, token_count, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t s = begin; s < end; ++s) {
-      const T* row = rows + (*token_ids)[static_cast<std::size_t>(s)] * embedding_dim;
-      std::copy(row, row + embedding_dim, out_data + s * embedding_dim);
-    }
-  });
+  Tensor<T> out = backend::empty<T>(output_shape, device);
+  backend::embedding_forward(table, token_ids, out);
 
   // dL/dW[t] = sum of dL/dout[s] over the positions s with ids[s] == t; the padding row gets nothing
   record_op<T>(
       out, "embedding", {weight},
       [token_ids, padding_idx, num_embeddings, embedding_dim](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-        // The engine accumulates dense gradients, so the result is a full [V, D] tensor: one
-        // zero fill (a memset), then only the used rows are written. A sparse row-set
-        // gradient (and optimizers that update only those rows) is future work.
-        Tensor<T> grad_weight = zeros<T>({num_embeddings, embedding_dim});
         const Tensor<T> g = grad.is_contiguous() ? grad : nabla::detail::copy_values(grad);
-        const T* g_data = g.data();
-        T* result = grad_weight.data();
-        const auto tokens = static_cast<std::int64_t>(token_ids->size());
-        // Threads split the embedding columns, not the tokens: two tokens with the same id
-        // then never write the same element at once, and each sum runs in token order
-        // (the result does not depend on the thread count).
-        const std::int64_t column_grain =
-            std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(tokens, 1));
-        backend::cpu::parallel_for(0, embedding_dim, column_grain, [&](std::int64_t first, std::int64_t last) {
-          for (std::int64_t s = 0; s < tokens; ++s) {
-            const std::int64_t id = (*token_ids)[static_cast<std::size_t>(s)];
-            if (id == padding_idx) continue;
-            const T* source = g_data + s * embedding_dim;
-            T* target = result + id * embedding_dim;
-            for (std::int64_t c = first; c < last; ++c) target[c] += source[c];
-          }
-        });
+        Tensor<T> grad_weight = backend::empty<T>({num_embeddings, embedding_dim}, grad.device());
+        backend::embedding_backward(g, token_ids, padding_idx, grad_weight);
         return std::vector<Tensor<T>>{grad_weight};
       });
   return out;

@@ -46,16 +46,9 @@ class Adagrad : public Optimizer<T> {
     const T step_size = static_cast<T>(this->lr() / (1 + static_cast<double>(state.step - 1) * options_.lr_decay));
     const T eps = static_cast<T>(options_.eps);
     const T weight_decay = static_cast<T>(options_.weight_decay);
-    T* p = backend::device_data(parameter);
-    const T* g = backend::device_data(gradient);
-    T* sum = this->buffer(state, "sum", parameter, static_cast<T>(options_.initial_accumulator_value));
+    const Tensor<T> sum = this->buffer(state, "sum", parameter, static_cast<T>(options_.initial_accumulator_value));
     const backend::AdagradHyperparameters<T> h{step_size, eps, weight_decay};
-    this->for_each_element_on_device(
-        parameter,
-        [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t i = begin; i < end; ++i) backend::adagrad_update_element(p[i], g[i], sum[i], h);
-        },
-        [&] { backend::cuda::adagrad_update(p, g, sum, parameter.numel(), h, parameter.device().index()); });
+    backend::adagrad_update(parameter, gradient, sum, h);
   }
 
  private:

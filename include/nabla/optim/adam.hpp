@@ -11,8 +11,6 @@
 // The factors 1 / (1 - beta^t) correct the bias of m and v towards their zero start.
 #pragma once
 
-#include <Eigen/Core>
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -79,43 +77,15 @@ class Adam : public Optimizer<T> {
     // L2 decay enters the gradient; decoupled decay shrinks the parameter directly
     const T l2_decay = decoupled_weight_decay_ ? T(0) : static_cast<T>(options_.weight_decay);
     const T shrink = decoupled_weight_decay_ ? static_cast<T>(1 - lr * options_.weight_decay) : T(1);
-    const bool amsgrad = options_.amsgrad;
-    T* p = backend::device_data(parameter);
-    const T* g = backend::device_data(gradient);
-    T* m = this->buffer(state, "exp_avg", parameter);
-    T* v = this->buffer(state, "exp_avg_sq", parameter);
-    T* v_max = amsgrad ? this->buffer(state, "max_exp_avg_sq", parameter) : nullptr;
+    const Tensor<T> m = this->buffer(state, "exp_avg", parameter);
+    const Tensor<T> v = this->buffer(state, "exp_avg_sq", parameter);
+    const Tensor<T> v_max = options_.amsgrad ? this->buffer(state, "max_exp_avg_sq", parameter) : Tensor<T>();
     const backend::AdamHyperparameters<T> h{
         beta1,    beta2,  one_minus_beta1,        one_minus_beta2, eps, step_size, second_moment_correction,
         l2_decay, shrink, decoupled_weight_decay_};
-    this->for_each_element_on_device(
-        parameter,
-        [&](std::int64_t begin, std::int64_t end) {
-          if (amsgrad) {
-            for (std::int64_t i = begin; i < end; ++i)
-              backend::adam_update_element(p[i], g[i], m[i], v[i], v_max + i, h);
-            return;
-          }
-          // The common case on the CPU as Eigen array expressions, a cache-sized chunk at a
-          // time: the per-element loop stays scalar (std::sqrt may set errno, so GCC keeps a
-          // branch per element unless built with -fno-math-errno), Eigen's sqrt is one AVX
-          // instruction for 8 floats. Same arithmetic in the same order as
-          // backend::adam_update_element (which the CUDA kernel runs), so the same values.
-          using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-          constexpr std::int64_t kChunk = 2048;  // 4 arrays x 8 KiB (float): stays in L1/L2
-          for (std::int64_t chunk = begin; chunk < end; chunk += kChunk) {
-            const std::int64_t count = std::min(kChunk, end - chunk);
-            Eigen::Map<Array> parameter_values(p + chunk, count), first_moment(m + chunk, count),
-                second_moment(v + chunk, count);
-            const Eigen::Map<const Array> gradient_values(g + chunk, count);
-            if (decoupled_weight_decay_) parameter_values *= shrink;
-            const auto grad = gradient_values + l2_decay * parameter_values;
-            first_moment = beta1 * first_moment + one_minus_beta1 * grad;
-            second_moment = beta2 * second_moment + (one_minus_beta2 * grad) * grad;
-            parameter_values -= step_size * (first_moment / (second_moment.sqrt() / second_moment_correction + eps));
-          }
-        },
-        [&] { backend::cuda::adam_update(p, g, m, v, v_max, parameter.numel(), h, parameter.device().index()); });
+    // On the CPU the common case (no AMSGrad) runs as vectorized Eigen chunks
+    // (backend/cpu/optimizer.hpp), with the same arithmetic as backend::adam_update_element.
+    backend::adam_update(parameter, gradient, m, v, v_max, h);
   }
 
  private:

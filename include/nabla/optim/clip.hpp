@@ -15,43 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/reduce.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/functors.hpp"
+#include "nabla/backend/norm.hpp"
 #include "nabla/core/tensor.hpp"
 
 namespace nabla::optim {
-
-namespace detail {
-/// One CUDA gradient's share of the global norm: sum |g|^p, or max |g| for the infinity norm
-/// (in T on the device, then to the host as a double).
-template <FloatingElement T>
-double device_partial_norm(const Tensor<T>& gradient, double norm_type, bool infinity_norm) {
-  const std::vector<bool> all(gradient.shape().size(), true);
-  Tensor<T> powers = backend::empty<T>(gradient.shape(), gradient.device());
-  if (infinity_norm || norm_type == 1.0)
-    backend::map(powers, backend::Abs{}, gradient);
-  else if (norm_type == 2.0)
-    backend::map(powers, backend::Square{}, gradient);
-  else
-    backend::map(powers, backend::AbsPower<T>{static_cast<T>(norm_type)}, gradient);
-  Tensor<T> partial = backend::empty<T>(Shape{}, gradient.device());
-  if (infinity_norm) {
-#if defined(NABLA_WITH_CUDA)
-    IndexTensor position = backend::empty<std::int64_t>(Shape{}, gradient.device());
-    backend::cuda::extreme(backend::device_data(powers),
-                           backend::cuda_detail::reduce_arguments("clip_grad_norm_", powers, all),
-                           /*larger=*/true, backend::device_data(partial), backend::device_data(position));
-#else
-    backend::throw_no_cuda("clip_grad_norm_", gradient.device());
-#endif
-  } else {
-    backend::sum(powers, all, partial);
-  }
-  return static_cast<double>(backend::item_on_host(partial));
-}
-}  // namespace detail
 
 /// Scales the gradients of `parameters` in place so that their global `norm_type`-norm is at
 /// most `max_norm`; returns the norm they had. With error_if_nonfinite, a NaN or infinite
@@ -71,27 +40,7 @@ T clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm, dou
   // Accumulate in double: a float sum of millions of squares loses digits.
   double accumulated = 0;
   for (const auto& gradient : gradients) {
-    double partial = 0;
-    if (gradient.device().is_cuda()) {
-      // On the device: |g|^p (or |g|) elementwise, then one reduction; the partial comes back.
-      partial = detail::device_partial_norm(gradient, norm_type, infinity_norm);
-      accumulated = infinity_norm ? ((partial > accumulated || std::isnan(partial)) ? partial : accumulated)
-                                  : accumulated + partial;
-      continue;
-    }
-    backend::cpu::reduce_kernel(
-        gradient, std::vector<bool>(gradient.shape().size(), true), 0.0,
-        [infinity_norm, norm_type](double& total, T value, std::int64_t) {
-          const double magnitude = std::abs(static_cast<double>(value));
-          if (infinity_norm)
-            total = (magnitude > total || std::isnan(magnitude)) ? magnitude : total;
-          else
-            total += norm_type == 2.0 ? magnitude * magnitude : std::pow(magnitude, norm_type);
-        },
-        [infinity_norm](double& total, const double& other) {
-          total = infinity_norm ? ((other > total || std::isnan(other)) ? other : total) : total + other;
-        },
-        [&partial](std::int64_t, double total) { partial = total; });
+    const double partial = backend::partial_norm(gradient, norm_type, infinity_norm);
     accumulated = infinity_norm ? ((partial > accumulated || std::isnan(partial)) ? partial : accumulated)
                                 : accumulated + partial;
   }

@@ -3,8 +3,8 @@
 //
 // An optimizer's step() walks the parameters; a parameter without a gradient (not reached
 // by backward) is skipped, like PyTorch. Each concrete optimizer implements update(): ONE
-// fused loop over the raw buffers of the parameter, its gradient and its state (no
-// temporaries), split across threads above a grain size.
+// fused pass over the parameter, its gradient and its state (no temporaries), run by
+// backend/optimizer.hpp on the parameter's device.
 //
 // State (PyTorch's optimizer.state): per parameter, a step count and named buffers such as
 // "exp_avg" and "exp_avg_sq" (Adam) or "momentum_buffer" (SGD). Buffers are created the
@@ -22,9 +22,8 @@
 #include <vector>
 
 #include "nabla/autograd/grad_mode.hpp"
-#include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/dispatch.hpp"
-#include "nabla/backend/optimizer_math.hpp"
+#include "nabla/backend/optimizer.hpp"
 #include "nabla/core/tensor.hpp"
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/softmax.hpp"  // detail::dense_values
@@ -32,9 +31,9 @@
 
 namespace nabla::optim {
 
-/// Elements per thread below which an update loop is not worth splitting (an update does
-/// a few multiplies and a square root per element, more than a plain elementwise op).
-inline constexpr std::int64_t kOptimizerGrain = 8192;
+/// Elements per thread below which a CPU update loop is not worth splitting
+/// (backend/cpu/optimizer.hpp).
+inline constexpr std::int64_t kOptimizerGrain = backend::cpu::kOptimizerGrain;
 
 /// The part of an optimizer that schedulers and training loops use, whatever the element
 /// type: the learning rate, step() and zero_grad().
@@ -187,37 +186,16 @@ class Optimizer : public OptimizerBase {
   /// The names of the buffers update() keeps per parameter with the current options.
   virtual std::vector<std::string> buffer_names() const = 0;
 
-  /// The buffer `name` of `state`; created filled with `initial` the first time.
-  static T* buffer(ParameterState<T>& state, const std::string& name, const Tensor<T>& parameter, T initial = T(0)) {
+  /// The buffer `name` of `state` (a handle: the update writes through it); created filled
+  /// with `initial` the first time.
+  static Tensor<T> buffer(ParameterState<T>& state, const std::string& name, const Tensor<T>& parameter,
+                          T initial = T(0)) {
     auto found = state.buffers.find(name);
     if (found == state.buffers.end())
       found = state.buffers.emplace(name, full<T>(parameter.shape(), initial, parameter.device())).first;
-    else if (found->second.device() != parameter.device())
-      found->second = found->second.to(parameter.device());  // state loaded on the host, model moved
-    return backend::device_data(found->second);
-  }
-
-  /// Runs a fused update over the elements of a parameter: `cpu_body(begin, end)` in parallel
-  /// above the grain for a CPU parameter; `cuda_launch()` (one kernel) for a CUDA one.
-  template <typename Body, typename CudaLaunch>
-  static void for_each_element_on_device(const Tensor<T>& parameter, const Body& cpu_body,
-                                         const CudaLaunch& cuda_launch) {
-    if (parameter.device().is_cpu()) {
-      for_each_element(parameter, cpu_body);
-      return;
-    }
-#if defined(NABLA_WITH_CUDA)
-    cuda_launch();
-#else
-    (void)cuda_launch;
-    backend::throw_no_cuda("optimizer step", parameter.device());
-#endif
-  }
-
-  /// Runs body(begin, end) over the elements of a parameter, in parallel above the grain.
-  template <typename Body>
-  static void for_each_element(const Tensor<T>& parameter, const Body& body) {
-    backend::cpu::parallel_for(0, parameter.numel(), kOptimizerGrain, body);
+    else
+      found->second = found->second.to(parameter.device());  // state loaded on the host, model moved (else a no-op)
+    return found->second;
   }
 
   /// Throws a ValueError unless `value` >= 0 (NaN fails too).

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "nabla/autograd/function.hpp"
-#include "nabla/backend/cpu/elementwise.hpp"
-#include "nabla/backend/cpu/reduce.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/functors.hpp"
+#include "nabla/backend/norm.hpp"
 #include "nabla/ops/checks.hpp"
 
 namespace nabla::optim {
@@ -29,33 +28,7 @@ template <FloatingElement T, typename Term, typename Derivative>
 Tensor<T> parameter_penalty(const std::string& name, const std::vector<Tensor<T>>& parameters, const Term& term,
                             const Derivative& derivative) {
   for (const auto& parameter : parameters) nabla::detail::check_same_device(name, parameters[0], parameter);
-  Tensor<T> out;
-  if (!parameters.empty() && parameters[0].device().is_cuda()) {
-    // One map (term of each element) and one device sum per parameter; the partial sums are
-    // added on the device, so nothing comes back to the host.
-    const Device device = parameters[0].device();
-    out = backend::empty<T>(Shape{}, device);
-    backend::map(out, backend::Fill<T>{T(0)});
-    for (const auto& parameter : parameters) {
-      Tensor<T> terms = backend::empty<T>(parameter.shape(), device);
-      backend::map(terms, term, parameter);
-      Tensor<T> partial = backend::empty<T>(Shape{}, device);
-      backend::sum(terms, std::vector<bool>(parameter.shape().size(), true), partial);
-      backend::map(out, backend::Add{}, out, partial);
-    }
-  } else {
-    T total = T(0);
-    for (const auto& parameter : parameters) {
-      T partial = T(0);
-      backend::cpu::reduce_kernel(
-          parameter, std::vector<bool>(parameter.shape().size(), true), T(0),
-          [&term](T& sum, T value, std::int64_t) { sum += term(value); }, [](T& sum, const T& other) { sum += other; },
-          [&partial](std::int64_t, T sum) { partial = sum; });
-      total += partial;
-    }
-    out = Tensor<T>(Shape{});
-    *out.data() = total;
-  }
+  Tensor<T> out = backend::sum_of_terms(parameters, term);
   // dpenalty/dw = derivative(w): each gradient is upstream * derivative(w) in one map, the
   // rank-0 upstream broadcast over the parameter (no copy of it to the host)
   record_op<T>(

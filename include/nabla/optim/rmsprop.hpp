@@ -59,19 +59,11 @@ class RMSprop : public Optimizer<T> {
     const T weight_decay = static_cast<T>(options_.weight_decay);
     const T momentum = static_cast<T>(options_.momentum);
     const bool use_momentum = options_.momentum > 0, centered = options_.centered;
-    T* p = backend::device_data(parameter);
-    const T* g = backend::device_data(gradient);
-    T* s = this->buffer(state, "square_avg", parameter);
-    T* b = use_momentum ? this->buffer(state, "momentum_buffer", parameter) : nullptr;
-    T* a = centered ? this->buffer(state, "grad_avg", parameter) : nullptr;
+    const Tensor<T> s = this->buffer(state, "square_avg", parameter);
+    const Tensor<T> b = use_momentum ? this->buffer(state, "momentum_buffer", parameter) : Tensor<T>();
+    const Tensor<T> a = centered ? this->buffer(state, "grad_avg", parameter) : Tensor<T>();
     const backend::RmspropHyperparameters<T> h{lr, alpha, one_minus_alpha, eps, weight_decay, momentum};
-    this->for_each_element_on_device(
-        parameter,
-        [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t i = begin; i < end; ++i)
-            backend::rmsprop_update_element(p[i], g[i], s[i], a ? a + i : nullptr, b ? b + i : nullptr, h);
-        },
-        [&] { backend::cuda::rmsprop_update(p, g, s, a, b, parameter.numel(), h, parameter.device().index()); });
+    backend::rmsprop_update(parameter, gradient, s, a, b, h);
   }
 
  private:

@@ -55,18 +55,11 @@ class SGD : public Optimizer<T> {
     const T keep = static_cast<T>(1 - options_.dampening);  // the share of the new gradient
     const T weight_decay = static_cast<T>(options_.weight_decay);
     const bool nesterov = options_.nesterov;
-    T* p = backend::device_data(parameter);
-    const T* g = backend::device_data(gradient);
-    // Without momentum there is no buffer (b stays null); the buffer starts as the first gradient.
+    // Without momentum there is no buffer (undefined); the buffer starts as the first gradient.
     const bool first_step = state.buffers.count("momentum_buffer") == 0;
-    T* b = options_.momentum == 0 ? nullptr : this->buffer(state, "momentum_buffer", parameter);
+    const Tensor<T> b = options_.momentum == 0 ? Tensor<T>() : this->buffer(state, "momentum_buffer", parameter);
     const backend::SgdHyperparameters<T> h{lr, momentum, keep, weight_decay, nesterov, first_step};
-    this->for_each_element_on_device(
-        parameter,
-        [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t i = begin; i < end; ++i) backend::sgd_update_element(p[i], g[i], b ? b + i : nullptr, h);
-        },
-        [&] { backend::cuda::sgd_update(p, g, b, parameter.numel(), h, parameter.device().index()); });
+    backend::sgd_update(parameter, gradient, b, h);
   }
 
  private:
