@@ -51,6 +51,10 @@ const std::map<std::string, Reference>& references() {
           return std::erfc(-x / std::sqrt(2.0L)) / 2 +
                  x * std::exp(-x * x / 2) / std::sqrt(2 * 3.14159265358979323846L);
         }}},
+      // PyTorch's softplus (beta 1, threshold 20): ln(1 + e^x), and x itself above 20
+      {"softplus",
+       {[](Real x) { return x > 20 ? x : std::log1p(std::exp(x)); },
+        [](Real x) { return x > 20 ? 1 : std::exp(x) / (1 + std::exp(x)); }}},
   };
   return table;
 }

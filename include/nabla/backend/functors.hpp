@@ -265,6 +265,22 @@ struct GeluDerivative {
   }
 };
 
+/// softplus(x) = ln(1 + e^x), with PyTorch's beta = 1 and threshold = 20: x itself above 20
+/// (where ln(1 + e^x) - x < 3e-9, below a float's resolution there)
+struct Softplus {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x > T(20) ? x : std::log1p(std::exp(x));
+  }
+};
+/// d softplus(x)/dx = sigmoid(x); 1 above the threshold, where the forward is x
+struct SoftplusDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x > T(20) ? T(1) : sigmoid(x);
+  }
+};
+
 // ---- powers, activations with a parameter, maximum and minimum ------------------------------
 
 /// x^exponent for one exponent.
