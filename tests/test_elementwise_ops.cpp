@@ -55,6 +55,10 @@ const std::map<std::string, Reference>& references() {
       {"softplus",
        {[](Real x) { return x > 20 ? x : std::log1p(std::exp(x)); },
         [](Real x) { return x > 20 ? 1 : std::exp(x) / (1 + std::exp(x)); }}},
+      // x / (1 + e^-x); d/dx = (1 + e^-x + x e^-x) / (1 + e^-x)^2
+      {"silu",
+       {[](Real x) { return x / (1 + std::exp(-x)); },
+        [](Real x) { return (1 + std::exp(-x) + x * std::exp(-x)) / ((1 + std::exp(-x)) * (1 + std::exp(-x))); }}},
   };
   return table;
 }

@@ -38,7 +38,8 @@ enum class Domain { real, positive };
   X(sigmoid,  Sigmoid,  SigmoidDerivativeFromOutput, output, real)     /* 1/(1+e^-x)   */ \
   X(relu,     Relu,     ReluDerivative,              input,  real)     /* max(x, 0)    */ \
   X(gelu,     Gelu,     GeluDerivative,              input,  real)     /* x Phi(x)     */ \
-  X(softplus, Softplus, SoftplusDerivative,          input,  real)     /* ln(1 + e^x)  */
+  X(softplus, Softplus, SoftplusDerivative,          input,  real)     /* ln(1 + e^x)  */ \
+  X(silu,     Silu,     SiluDerivative,              input,  real)     /* x sigmoid(x) */
 // clang-format on
 
 }  // namespace nabla::backend

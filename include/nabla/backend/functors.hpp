@@ -281,6 +281,22 @@ struct SoftplusDerivative {
   }
 };
 
+/// silu(x) = x sigmoid(x) (also called swish)
+struct Silu {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x * sigmoid(x);
+  }
+};
+/// d silu(x)/dx = s (1 + x (1 - s)), s = sigmoid(x)
+struct SiluDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    const T s = sigmoid(x);
+    return s * (T(1) + x * (T(1) - s));
+  }
+};
+
 // ---- powers, activations with a parameter, maximum and minimum ------------------------------
 
 /// x^exponent for one exponent.
