@@ -5,7 +5,6 @@
 // functions the CPU loops of loss/classification.hpp call. Ids were checked on the host.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "launch.cuh"
@@ -75,16 +74,6 @@ __global__ void multi_margin_backward_kernel(const T* scores, const std::int64_t
   }
 }
 
-unsigned row_block_size(std::int64_t classes) {
-  unsigned threads = 32;
-  while (threads < 256 && threads < classes) threads *= 2;
-  return threads;
-}
-
-unsigned row_blocks(std::int64_t rows) {
-  return static_cast<unsigned>(std::min<std::int64_t>(rows, detail::kMaxBlocks));
-}
-
 }  // namespace
 
 template <typename T>
@@ -92,9 +81,8 @@ void nll_forward(const T* log_probabilities, const std::int64_t* ids, std::int64
                  std::int64_t ignore_index, T* losses, int device) {
   if (rows <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  nll_forward_kernel<T><<<detail::blocks_for(rows), detail::kThreadsPerBlock, 0, stream>>>(
-      log_probabilities, ids, rows, classes, ignore_index, losses);
-  detail::check_launch("nll_forward_kernel");
+  detail::launch_over(rows, nll_forward_kernel<T>, "nll_forward_kernel", stream, log_probabilities, ids, rows, classes,
+                      ignore_index, losses);
 }
 
 template <typename T>
@@ -102,9 +90,8 @@ void nll_backward(const std::int64_t* ids, const T* upstream, bool upstream_per_
                   std::int64_t classes, std::int64_t ignore_index, T* grad_input, int device) {
   if (rows <= 0 || classes <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  nll_backward_kernel<T><<<detail::blocks_for(rows * classes), detail::kThreadsPerBlock, 0, stream>>>(
-      ids, upstream, upstream_per_row, scale, rows, classes, ignore_index, grad_input);
-  detail::check_launch("nll_backward_kernel");
+  detail::launch_over(rows * classes, nll_backward_kernel<T>, "nll_backward_kernel", stream, ids, upstream,
+                      upstream_per_row, scale, rows, classes, ignore_index, grad_input);
 }
 
 template <typename T>
@@ -112,9 +99,8 @@ void multi_margin_forward(const T* scores, const std::int64_t* ids, std::int64_t
                           int p, T* losses, int device) {
   if (rows <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  multi_margin_forward_kernel<T>
-      <<<row_blocks(rows), row_block_size(classes), 0, stream>>>(scores, ids, rows, classes, margin, p, losses);
-  detail::check_launch("multi_margin_forward_kernel");
+  detail::launch(multi_margin_forward_kernel<T>, "multi_margin_forward_kernel", detail::blocks_for_rows(rows),
+                 detail::threads_for_row(classes), 0, stream, scores, ids, rows, classes, margin, p, losses);
 }
 
 template <typename T>
@@ -122,9 +108,9 @@ void multi_margin_backward(const T* scores, const std::int64_t* ids, const T* up
                            std::int64_t rows, std::int64_t classes, T margin, int p, T* grad_scores, int device) {
   if (rows <= 0 || classes <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  multi_margin_backward_kernel<T><<<row_blocks(rows), row_block_size(classes), 0, stream>>>(
-      scores, ids, upstream, upstream_per_row, scale, rows, classes, margin, p, grad_scores);
-  detail::check_launch("multi_margin_backward_kernel");
+  detail::launch(multi_margin_backward_kernel<T>, "multi_margin_backward_kernel", detail::blocks_for_rows(rows),
+                 detail::threads_for_row(classes), 0, stream, scores, ids, upstream, upstream_per_row, scale, rows,
+                 classes, margin, p, grad_scores);
 }
 
 #define NABLA_INSTANTIATE_CLASS_LOSSES(T)                                                                              \

@@ -1,18 +1,19 @@
 // kernels/elementwise_math.cu: the map instantiations of the math functions and activations,
 // forward and backward (the functors of backend/functors.hpp; the kernel is in map.cuh).
 #include "map.cuh"
+#include "nabla/backend/elementwise_ops.hpp"
 
 using namespace nabla::backend;
 
-NABLA_INSTANTIATE_MAP_BOTH(Exp, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Log, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Sqrt, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Square, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Abs, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Tanh, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Sigmoid, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Relu, 1)
-NABLA_INSTANTIATE_MAP_BOTH(Gelu, 1)
+// Every op of NABLA_UNARY_OPS: its forward (one input) and its backward, grad * derivative of
+// the input or the output (ChainRule, two inputs), for float and double.
+#define NABLA_INSTANTIATE_UNARY_OP(NAME, FORWARD, DERIVATIVE, READS, DOMAIN) \
+  NABLA_INSTANTIATE_MAP_BOTH(FORWARD, 1)                                     \
+  NABLA_INSTANTIATE_MAP_BOTH(ChainRule<DERIVATIVE>, 2)
+NABLA_UNARY_OPS(NABLA_INSTANTIATE_UNARY_OP)
+#undef NABLA_INSTANTIATE_UNARY_OP
+
+// The ops with a parameter or two operands.
 NABLA_INSTANTIATE_MAP_TEMPLATE(PowScalar, 1)
 NABLA_INSTANTIATE_MAP_BOTH(Pow, 2)
 NABLA_INSTANTIATE_MAP_TEMPLATE(LeakyRelu, 1)
@@ -20,14 +21,7 @@ NABLA_INSTANTIATE_MAP_TEMPLATE(Clamp, 1)
 NABLA_INSTANTIATE_MAP_BOTH(Maximum, 2)
 NABLA_INSTANTIATE_MAP_BOTH(Minimum, 2)
 
-// Backwards: grad * derivative(values...) (ChainRule), with the values' count as inputs - 1.
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<SqrtDerivativeFromOutput>, 2)
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<SquareDerivative>, 2)
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<Sign>, 2)
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<TanhDerivativeFromOutput>, 2)
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<SigmoidDerivativeFromOutput>, 2)
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<ReluDerivative>, 2)
-NABLA_INSTANTIATE_MAP_BOTH(ChainRule<GeluDerivative>, 2)
+// Their backwards: grad * derivative(values...) (ChainRule), with the values' count as inputs - 1.
 NABLA_INSTANTIATE_MAP(ChainRule<LeakyReluDerivative<float>>, float, 2)
 NABLA_INSTANTIATE_MAP(ChainRule<LeakyReluDerivative<double>>, double, 2)
 NABLA_INSTANTIATE_MAP(ChainRule<ClampDerivative<float>>, float, 2)

@@ -40,9 +40,8 @@ void embedding_forward(const T* table, const std::int64_t* ids, std::int64_t tok
                        int device) {
   if (tokens <= 0 || dim <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  embedding_forward_kernel<T>
-      <<<detail::blocks_for(tokens * dim), detail::kThreadsPerBlock, 0, stream>>>(table, ids, tokens, dim, out);
-  detail::check_launch("embedding_forward_kernel");
+  detail::launch_over(tokens * dim, embedding_forward_kernel<T>, "embedding_forward_kernel", stream, table, ids, tokens,
+                      dim, out);
 }
 
 template <typename T>
@@ -52,9 +51,8 @@ void embedding_backward(const T* gradient, const std::int64_t* ids, std::int64_t
   const cudaStream_t stream = detail::use_device(device);
   NABLA_CUDA_CHECK(cudaMemsetAsync(grad_table, 0, static_cast<std::size_t>(table_rows * dim) * sizeof(T), stream));
   if (tokens <= 0) return;
-  embedding_backward_kernel<T><<<detail::blocks_for(tokens * dim), detail::kThreadsPerBlock, 0, stream>>>(
-      gradient, ids, tokens, dim, padding_idx, grad_table);
-  detail::check_launch("embedding_backward_kernel");
+  detail::launch_over(tokens * dim, embedding_backward_kernel<T>, "embedding_backward_kernel", stream, gradient, ids,
+                      tokens, dim, padding_idx, grad_table);
 }
 
 template void embedding_forward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, float*, int);

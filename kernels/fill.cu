@@ -1,10 +1,10 @@
 // kernels/fill.cu: data[i] = value, the simplest kernel (and the template for the others).
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 
-#include "check.cuh"
+#include "launch.cuh"
 #include "nabla/backend/cuda/kernels.hpp"
 
 namespace nabla::backend::cuda {
@@ -20,15 +20,12 @@ __global__ void fill_kernel(T* data, std::size_t n, T value) {
 
 namespace {
 
-constexpr unsigned kThreadsPerBlock = 256;
-constexpr std::size_t kMaxBlocks = 65535;  // plenty to fill every SM; the loop does the rest
-
 template <typename T>
 void launch_fill(T* device_data, std::size_t n, T value) {
   if (n == 0) return;  // a zero-sized grid is an invalid configuration
-  const std::size_t blocks = std::min<std::size_t>((n + kThreadsPerBlock - 1) / kThreadsPerBlock, kMaxBlocks);
-  fill_kernel<T><<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(device_data, n, value);
-  detail::check_launch("fill_kernel");
+  // On the default stream of the current device, as this launcher always ran (it takes no device).
+  detail::launch_over(static_cast<std::int64_t>(n), fill_kernel<T>, "fill_kernel", cudaStream_t{}, device_data, n,
+                      value);
 }
 
 }  // namespace

@@ -40,9 +40,8 @@ void index_select_forward(const T* input, const std::int64_t* indices, std::int6
   const std::int64_t out_count = outer * count * inner;
   if (out_count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  index_select_forward_kernel<T><<<detail::blocks_for(out_count), detail::kThreadsPerBlock, 0, stream>>>(
-      input, indices, size, inner, count, out_count, out);
-  detail::check_launch("index_select_forward_kernel");
+  detail::launch_over(out_count, index_select_forward_kernel<T>, "index_select_forward_kernel", stream, input, indices,
+                      size, inner, count, out_count, out);
 }
 
 template <typename T>
@@ -54,9 +53,8 @@ void index_select_backward(const T* gradient, const std::int64_t* indices, std::
   NABLA_CUDA_CHECK(cudaMemsetAsync(grad_input, 0, static_cast<std::size_t>(input_count) * sizeof(T), stream));
   const std::int64_t gradient_count = outer * count * inner;
   if (gradient_count <= 0) return;
-  index_select_backward_kernel<T><<<detail::blocks_for(gradient_count), detail::kThreadsPerBlock, 0, stream>>>(
-      gradient, indices, size, inner, count, gradient_count, grad_input);
-  detail::check_launch("index_select_backward_kernel");
+  detail::launch_over(gradient_count, index_select_backward_kernel<T>, "index_select_backward_kernel", stream, gradient,
+                      indices, size, inner, count, gradient_count, grad_input);
 }
 
 template void index_select_forward<float>(const float*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t,

@@ -1,11 +1,13 @@
 // kernels/launch.cuh: what every launcher shares (internal, not installed): the device's
-// stream, grid sizes for grid-stride loops, and warp/block reductions.
+// stream, grid sizes for grid-stride loops, the checked kernel launch, and warp/block reductions.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "check.cuh"
 #include "nabla/backend/cuda/runtime.hpp"
@@ -21,6 +23,35 @@ inline constexpr std::int64_t kMaxBlocks = 65535;
 inline unsigned blocks_for(std::int64_t work, unsigned threads_per_block = kThreadsPerBlock) {
   const std::int64_t blocks = (work + threads_per_block - 1) / threads_per_block;
   return static_cast<unsigned>(std::min<std::int64_t>(std::max<std::int64_t>(blocks, 1), kMaxBlocks));
+}
+
+/// Threads per block for a kernel whose block shares one row of `size` elements (softmax, the
+/// class-id losses, reductions): a warp for short rows, doubling up to 256 for long ones.
+inline unsigned threads_for_row(std::int64_t size) {
+  unsigned threads = 32;
+  while (threads < 256 && threads < size) threads *= 2;
+  return threads;
+}
+
+/// Blocks for a kernel with one block per row (a block-stride loop covers rows beyond the cap).
+inline unsigned blocks_for_rows(std::int64_t rows) {
+  return static_cast<unsigned>(std::min<std::int64_t>(rows, kMaxBlocks));
+}
+
+/// kernel<<<grid, block, shared_bytes, stream>>>(arguments...), then the launch check: an invalid
+/// configuration (or any launch error) becomes a DeviceError naming `name`, the kernel.
+template <typename... Parameters, typename... Arguments>
+void launch(void (*kernel)(Parameters...), const char* name, dim3 grid, dim3 block, std::size_t shared_bytes,
+            cudaStream_t stream, Arguments&&... arguments) {
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Arguments>(arguments)...);
+  check_launch(name);
+}
+
+/// A grid-stride kernel over `work` items (work > 0): blocks_for(work) blocks of kThreadsPerBlock.
+template <typename... Parameters, typename... Arguments>
+void launch_over(std::int64_t work, void (*kernel)(Parameters...), const char* name, cudaStream_t stream,
+                 Arguments&&... arguments) {
+  launch(kernel, name, blocks_for(work), kThreadsPerBlock, 0, stream, std::forward<Arguments>(arguments)...);
 }
 
 /// Selects `device` for the following runtime calls and returns its stream.

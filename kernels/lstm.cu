@@ -96,8 +96,7 @@ void lstm_forward_step(const LSTMStepArguments<T>& arguments, int device) {
   const std::int64_t count = arguments.batch * arguments.hidden;
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  lstm_forward_step_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(arguments);
-  detail::check_launch("lstm_forward_step_kernel");
+  detail::launch_over(count, lstm_forward_step_kernel<T>, "lstm_forward_step_kernel", stream, arguments);
 }
 
 template <typename T>
@@ -105,8 +104,7 @@ void lstm_backward_step(const LSTMStepArguments<T>& arguments, int device) {
   const std::int64_t count = arguments.batch * arguments.hidden;
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  lstm_backward_step_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(arguments);
-  detail::check_launch("lstm_backward_step_kernel");
+  detail::launch_over(count, lstm_backward_step_kernel<T>, "lstm_backward_step_kernel", stream, arguments);
 }
 
 template <typename T>
@@ -115,9 +113,8 @@ void lstm_keep_valid_hidden_gradient(T* hidden_gradient, const T* from_gates, co
   const std::int64_t count = batch * hidden;
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  lstm_keep_valid_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(
-      hidden_gradient, from_gates, lengths, batch, hidden, t);
-  detail::check_launch("lstm_keep_valid_kernel");
+  detail::launch_over(count, lstm_keep_valid_kernel<T>, "lstm_keep_valid_kernel", stream, hidden_gradient, from_gates,
+                      lengths, batch, hidden, t);
 }
 
 template void lstm_forward_step<float>(const LSTMStepArguments<float>&, int);

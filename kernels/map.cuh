@@ -109,21 +109,16 @@ void map(const MapArguments<T, Inputs>& arguments, const Functor& functor) {
       aligned = aligned && detail::aligned_16(arguments.inputs[k]);
     }
     constexpr int kWidth = 16 / static_cast<int>(sizeof(T));
-    if (aligned && arguments.count >= kWidth) {
-      detail::map_dense_kernel<Functor, T, Inputs, kWidth>
-          <<<detail::blocks_for(arguments.count / kWidth), detail::kThreadsPerBlock, 0, stream>>>(
-              arguments.out, inputs, arguments.count, functor);
-    } else {
-      detail::map_dense_kernel<Functor, T, Inputs, 1>
-          <<<detail::blocks_for(arguments.count), detail::kThreadsPerBlock, 0, stream>>>(arguments.out, inputs,
-                                                                                         arguments.count, functor);
-    }
-    detail::check_launch("map_dense_kernel");
+    if (aligned && arguments.count >= kWidth)
+      detail::launch_over(arguments.count / kWidth, detail::map_dense_kernel<Functor, T, Inputs, kWidth>,
+                          "map_dense_kernel", stream, arguments.out, inputs, arguments.count, functor);
+    else
+      detail::launch_over(arguments.count, detail::map_dense_kernel<Functor, T, Inputs, 1>, "map_dense_kernel", stream,
+                          arguments.out, inputs, arguments.count, functor);
     return;
   }
-  detail::map_strided_kernel<Functor, T, Inputs>
-      <<<detail::blocks_for(arguments.count), detail::kThreadsPerBlock, 0, stream>>>(arguments, functor);
-  detail::check_launch("map_strided_kernel");
+  detail::launch_over(arguments.count, detail::map_strided_kernel<Functor, T, Inputs>, "map_strided_kernel", stream,
+                      arguments, functor);
 }
 
 }  // namespace nabla::backend::cuda

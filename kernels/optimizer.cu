@@ -48,9 +48,7 @@ void sgd_update(T* parameter, const T* gradient, T* buffer, std::int64_t count, 
                 int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  sgd_kernel<T>
-      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(parameter, gradient, buffer, count, h);
-  detail::check_launch("sgd_kernel");
+  detail::launch_over(count, sgd_kernel<T>, "sgd_kernel", stream, parameter, gradient, buffer, count, h);
 }
 
 template <typename T>
@@ -58,9 +56,8 @@ void adam_update(T* parameter, const T* gradient, T* first_moment, T* second_mom
                  std::int64_t count, const AdamHyperparameters<T>& h, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  adam_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(
-      parameter, gradient, first_moment, second_moment, max_second_moment, count, h);
-  detail::check_launch("adam_kernel");
+  detail::launch_over(count, adam_kernel<T>, "adam_kernel", stream, parameter, gradient, first_moment, second_moment,
+                      max_second_moment, count, h);
 }
 
 template <typename T>
@@ -68,9 +65,8 @@ void rmsprop_update(T* parameter, const T* gradient, T* square_average, T* gradi
                     std::int64_t count, const RmspropHyperparameters<T>& h, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  rmsprop_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(
-      parameter, gradient, square_average, gradient_average, buffer, count, h);
-  detail::check_launch("rmsprop_kernel");
+  detail::launch_over(count, rmsprop_kernel<T>, "rmsprop_kernel", stream, parameter, gradient, square_average,
+                      gradient_average, buffer, count, h);
 }
 
 template <typename T>
@@ -78,9 +74,8 @@ void adagrad_update(T* parameter, const T* gradient, T* sum_of_squares, std::int
                     const AdagradHyperparameters<T>& h, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  adagrad_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(parameter, gradient,
-                                                                                        sum_of_squares, count, h);
-  detail::check_launch("adagrad_kernel");
+  detail::launch_over(count, adagrad_kernel<T>, "adagrad_kernel", stream, parameter, gradient, sum_of_squares, count,
+                      h);
 }
 
 #define NABLA_INSTANTIATE_OPTIMIZERS(T)                                                                           \

@@ -42,9 +42,8 @@ void dropout_mask(T* mask, std::int64_t count, std::uint64_t seed, std::uint64_t
                   int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  dropout_mask_kernel<T>
-      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(mask, count, seed, offset, threshold, scale);
-  detail::check_launch("dropout_mask_kernel");
+  detail::launch_over(count, dropout_mask_kernel<T>, "dropout_mask_kernel", stream, mask, count, seed, offset,
+                      threshold, scale);
 }
 
 template void dropout_mask<float>(float*, std::int64_t, std::uint64_t, std::uint64_t, float, float, int);
@@ -54,18 +53,14 @@ template <typename T>
 void uniform(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T low, T high, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  uniform_kernel<T>
-      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(out, count, seed, offset, low, high);
-  detail::check_launch("uniform_kernel");
+  detail::launch_over(count, uniform_kernel<T>, "uniform_kernel", stream, out, count, seed, offset, low, high);
 }
 
 template <typename T>
 void normal(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, int device) {
   if (count <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  normal_kernel<T>
-      <<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(out, count, seed, offset, mean, stddev);
-  detail::check_launch("normal_kernel");
+  detail::launch_over(count, normal_kernel<T>, "normal_kernel", stream, out, count, seed, offset, mean, stddev);
 }
 
 template void uniform<float>(float*, std::int64_t, std::uint64_t, std::uint64_t, float, float, int);

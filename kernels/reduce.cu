@@ -142,13 +142,6 @@ __global__ void scatter_to_positions_kernel(const T* gradient, const std::int64_
   }
 }
 
-/// Threads per reduction block: a warp for short slices, up to 256 for long ones.
-unsigned reduce_block_size(std::int64_t reduced_count) {
-  unsigned threads = 32;
-  while (threads < 256 && threads < reduced_count) threads *= 2;
-  return threads;
-}
-
 }  // namespace
 
 template <typename T>
@@ -157,24 +150,22 @@ void sum(const T* input, const ReduceArguments& arguments, T* output) {
   const cudaStream_t stream = detail::use_device(arguments.device);
   // Thousands of outputs keep the GPU busy with one thread each; fewer, longer sums need a block.
   if (arguments.output_count >= 4096 && kept_dims_dense(arguments)) {
-    sum_columns_kernel<T>
-        <<<detail::blocks_for(arguments.output_count), detail::kThreadsPerBlock, 0, stream>>>(input, arguments, output);
-    detail::check_launch("sum_columns_kernel");
+    detail::launch_over(arguments.output_count, sum_columns_kernel<T>, "sum_columns_kernel", stream, input, arguments,
+                        output);
     return;
   }
-  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(arguments.output_count, detail::kMaxBlocks));
-  sum_kernel<T><<<blocks, reduce_block_size(arguments.reduced_count), 0, stream>>>(input, arguments, output);
-  detail::check_launch("sum_kernel");
+  // One block per output (threads_for_row: a warp for short slices, up to 256 for long ones).
+  detail::launch(sum_kernel<T>, "sum_kernel", detail::blocks_for_rows(arguments.output_count),
+                 detail::threads_for_row(arguments.reduced_count), 0, stream, input, arguments, output);
 }
 
 template <typename T>
 void extreme(const T* input, const ReduceArguments& arguments, bool larger, T* values, std::int64_t* positions) {
   if (arguments.output_count <= 0) return;
   const cudaStream_t stream = detail::use_device(arguments.device);
-  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(arguments.output_count, detail::kMaxBlocks));
-  extreme_kernel<T>
-      <<<blocks, reduce_block_size(arguments.reduced_count), 0, stream>>>(input, arguments, larger, values, positions);
-  detail::check_launch("extreme_kernel");
+  detail::launch(extreme_kernel<T>, "extreme_kernel", detail::blocks_for_rows(arguments.output_count),
+                 detail::threads_for_row(arguments.reduced_count), 0, stream, input, arguments, larger, values,
+                 positions);
 }
 
 template <typename T>
@@ -184,9 +175,8 @@ void scatter_to_positions(const T* gradient, const std::int64_t* positions, std:
   const cudaStream_t stream = detail::use_device(device);
   NABLA_CUDA_CHECK(cudaMemsetAsync(out, 0, static_cast<std::size_t>(out_count) * sizeof(T), stream));
   if (count <= 0) return;
-  scatter_to_positions_kernel<T><<<detail::blocks_for(count), detail::kThreadsPerBlock, 0, stream>>>(
-      gradient, positions, count, dim_size, inner_count, out);
-  detail::check_launch("scatter_to_positions_kernel");
+  detail::launch_over(count, scatter_to_positions_kernel<T>, "scatter_to_positions_kernel", stream, gradient, positions,
+                      count, dim_size, inner_count, out);
 }
 
 template void sum<float>(const float*, const ReduceArguments&, float*);

@@ -172,16 +172,6 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const std::int64_
   }
 }
 
-unsigned row_block_size(std::int64_t size) {
-  unsigned threads = 32;
-  while (threads < 256 && threads < size) threads *= 2;
-  return threads;
-}
-
-unsigned row_blocks(std::int64_t rows) {
-  return static_cast<unsigned>(std::min<std::int64_t>(rows, detail::kMaxBlocks));
-}
-
 }  // namespace
 
 template <typename T>
@@ -190,9 +180,8 @@ void softmax_forward(const T* input, T* output, std::int64_t outer, std::int64_t
   const std::int64_t rows = outer * inner;
   if (rows <= 0 || size <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  softmax_forward_kernel<T>
-      <<<row_blocks(rows), row_block_size(size), 0, stream>>>(input, output, rows, size, inner, log);
-  detail::check_launch("softmax_forward_kernel");
+  detail::launch(softmax_forward_kernel<T>, "softmax_forward_kernel", detail::blocks_for_rows(rows),
+                 detail::threads_for_row(size), 0, stream, input, output, rows, size, inner, log);
 }
 
 template <typename T>
@@ -201,9 +190,8 @@ void softmax_backward(const T* gradient, const T* output, T* grad_input, std::in
   const std::int64_t rows = outer * inner;
   if (rows <= 0 || size <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  softmax_backward_kernel<T>
-      <<<row_blocks(rows), row_block_size(size), 0, stream>>>(gradient, output, grad_input, rows, size, inner, log);
-  detail::check_launch("softmax_backward_kernel");
+  detail::launch(softmax_backward_kernel<T>, "softmax_backward_kernel", detail::blocks_for_rows(rows),
+                 detail::threads_for_row(size), 0, stream, gradient, output, grad_input, rows, size, inner, log);
 }
 
 template <typename T>
@@ -211,9 +199,9 @@ void cross_entropy_forward(const T* logits, const std::int64_t* ids, std::int64_
                            std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_lse, int device) {
   if (rows <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  cross_entropy_forward_kernel<T><<<row_blocks(rows), row_block_size(classes), 0, stream>>>(
-      logits, ids, rows, classes, ignore_index, on_target, per_class, losses, row_lse);
-  detail::check_launch("cross_entropy_forward_kernel");
+  detail::launch(cross_entropy_forward_kernel<T>, "cross_entropy_forward_kernel", detail::blocks_for_rows(rows),
+                 detail::threads_for_row(classes), 0, stream, logits, ids, rows, classes, ignore_index, on_target,
+                 per_class, losses, row_lse);
 }
 
 template <typename T>
@@ -222,10 +210,9 @@ void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* r
                             std::int64_t ignore_index, T on_target, T per_class, T* grad_logits, int device) {
   if (rows <= 0 || classes <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
-  cross_entropy_backward_kernel<T><<<detail::blocks_for(rows * classes), detail::kThreadsPerBlock, 0, stream>>>(
-      logits, ids, row_lse, upstream, upstream_per_row, scale, rows, classes, ignore_index, on_target, per_class,
-      grad_logits);
-  detail::check_launch("cross_entropy_backward_kernel");
+  detail::launch_over(rows * classes, cross_entropy_backward_kernel<T>, "cross_entropy_backward_kernel", stream, logits,
+                      ids, row_lse, upstream, upstream_per_row, scale, rows, classes, ignore_index, on_target,
+                      per_class, grad_logits);
 }
 
 #define NABLA_INSTANTIATE_SOFTMAX(T)                                                                                 \

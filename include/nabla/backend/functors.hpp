@@ -5,6 +5,8 @@
 // operator() is NABLA_HOST_DEVICE: the CPU ops pass it to backend::cpu::map_kernel, the CUDA
 // launchers are instantiated for it in kernels/elementwise_*.cu, and the very same line of
 // math runs on both devices (tests/test_functors.cpp checks each one on the CPU).
+// The plain unary ops (exp, tanh, relu, ...) are listed in backend/elementwise_ops.hpp, which
+// names each op's value and derivative functors; those two sit side by side below.
 //
 // Plain functors (Add, Exp, ...) work for float and double through a templated operator().
 // Functors with a parameter (AddScalar{value}, Clamp{low, high}) are templates on the element
@@ -124,70 +126,178 @@ struct ScalarDivideBackward {
   NABLA_HOST_DEVICE T operator()(T gradient, T x) const { return -gradient * value / (x * x); }
 };
 
-// ---- exponentials, powers, activations ------------------------------------------------------
+// ---- the listed unary ops (backend/elementwise_ops.hpp): value and derivative side by side --
+// Each op's Forward and Derivative, as NABLA_UNARY_OPS names them. A derivative "FromOutput"
+// takes the op's output y instead of its input x.
 
+/// e^x
 struct Exp {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return std::exp(x);
   }
 };
+/// d e^x/dx = e^x, which is the output
+struct ExpDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T y) const {
+    return y;
+  }
+};
 
+/// ln x (log 0 = -inf, log of a negative = NaN)
 struct Log {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return std::log(x);
   }
 };
+/// d ln(x)/dx = 1 / x   (its ChainRule, below, divides: grad / x)
+struct LogDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return T(1) / x;
+  }
+};
 
+/// sqrt x (NaN for negative inputs)
 struct Sqrt {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return std::sqrt(x);
   }
 };
+/// d sqrt(x)/dx = 1 / (2 sqrt(x)), from the output
+struct SqrtDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T root) const {
+    return sqrt_derivative_from_output(root);
+  }
+};
 
+/// x^2
 struct Square {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return x * x;
   }
 };
+/// d x^2/dx = 2x
+struct SquareDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return T(2) * x;
+  }
+};
 
+/// |x|
 struct Abs {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return std::abs(x);
   }
 };
+/// d |x|/dx = sign(x)   (0 at the kink x = 0, as PyTorch)
+struct Sign {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return sign(x);
+  }
+};
 
+/// tanh x
 struct Tanh {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return std::tanh(x);
   }
 };
+/// d tanh(x)/dx = 1 - t^2, from the output t
+struct TanhDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T t) const {
+    return tanh_derivative_from_output(t);
+  }
+};
 
+/// 1 / (1 + e^-x); finite and exact (0 or 1) for inputs of any size
 struct Sigmoid {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return sigmoid(x);
   }
 };
+/// d sigmoid(x)/dx = s (1 - s), from the output s
+struct SigmoidDerivativeFromOutput {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T s) const {
+    return sigmoid_derivative_from_output(s);
+  }
+};
 
+/// max(x, 0)
 struct Relu {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return relu(x);
   }
 };
+/// d relu(x)/dx = 1 for x > 0, else 0   (0 at the kink, as PyTorch)
+struct ReluDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return relu_derivative(x);
+  }
+};
 
+/// The exact GELU x Phi(x), Phi the standard normal CDF (torch.nn.functional.gelu's default)
 struct Gelu {
   template <typename T>
   NABLA_HOST_DEVICE T operator()(T x) const {
     return gelu(x);
   }
 };
+/// d gelu(x)/dx = Phi(x) + x phi(x), phi the standard normal density
+struct GeluDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return gelu_derivative(x);
+  }
+};
+
+/// softplus(x) = ln(1 + e^x), with PyTorch's beta = 1 and threshold = 20: x itself above 20
+/// (where ln(1 + e^x) - x < 3e-9, below a float's resolution there)
+struct Softplus {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x > T(20) ? x : std::log1p(std::exp(x));
+  }
+};
+/// d softplus(x)/dx = sigmoid(x); 1 above the threshold, where the forward is x
+struct SoftplusDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x > T(20) ? T(1) : sigmoid(x);
+  }
+};
+
+/// silu(x) = x sigmoid(x) (also called swish)
+struct Silu {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return x * sigmoid(x);
+  }
+};
+/// d silu(x)/dx = s (1 + x (1 - s)), s = sigmoid(x)
+struct SiluDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    const T s = sigmoid(x);
+    return s * (T(1) + x * (T(1) - s));
+  }
+};
+
+// ---- powers, activations with a parameter, maximum and minimum ------------------------------
 
 /// x^exponent for one exponent.
 template <typename T>
@@ -231,58 +341,6 @@ struct Minimum {
 };
 
 // ---- derivatives (used through ChainRule) ---------------------------------------------------
-
-/// d sqrt(x)/dx from the output.
-struct SqrtDerivativeFromOutput {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T root) const {
-    return sqrt_derivative_from_output(root);
-  }
-};
-
-/// d x^2/dx = 2x
-struct SquareDerivative {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T x) const {
-    return T(2) * x;
-  }
-};
-
-/// d |x|/dx = sign(x)
-struct Sign {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T x) const {
-    return sign(x);
-  }
-};
-
-struct TanhDerivativeFromOutput {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T t) const {
-    return tanh_derivative_from_output(t);
-  }
-};
-
-struct SigmoidDerivativeFromOutput {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T s) const {
-    return sigmoid_derivative_from_output(s);
-  }
-};
-
-struct ReluDerivative {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T x) const {
-    return relu_derivative(x);
-  }
-};
-
-struct GeluDerivative {
-  template <typename T>
-  NABLA_HOST_DEVICE T operator()(T x) const {
-    return gelu_derivative(x);
-  }
-};
 
 template <typename T>
 struct LeakyReluDerivative {
@@ -352,6 +410,16 @@ struct ChainRule {
   template <typename T, typename... Values>
   NABLA_HOST_DEVICE T operator()(T gradient, Values... values) const {
     return gradient * derivative(values...);
+  }
+};
+
+/// log's backward divides, grad / x, rather than multiplying by a rounded 1 / x.
+template <>
+struct ChainRule<LogDerivative> {
+  LogDerivative derivative;
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T gradient, T x) const {
+    return gradient / x;
   }
 };
 

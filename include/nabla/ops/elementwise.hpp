@@ -277,8 +277,7 @@ Tensor<T>& Tensor<T>::copy_(const Tensor<T>& source) {
   if (broadcast_shapes(op, shape(), source.shape()) != shape())
     throw ShapeError(op + ": cannot broadcast " + to_string(source.shape()) + " into the in-place target " +
                      to_string(shape()));
-  const Tensor<T> local = source.device() == device() ? source : source.to(device());
-  backend::map(*this, backend::Identity{}, local);
+  backend::map(*this, backend::Identity{}, source.to(device()));  // to() is a no-op when already there
   storage()->bump_version();
   return *this;
 }

@@ -4,8 +4,11 @@
 // Every differentiable op here has the same three parts: a forward through backend::map,
 // the derivative as a one-line comment, and a backward that applies the chain rule
 // elementwise (grad * derivative, backend::ChainRule). The per-element formulas live in
-// backend/math.hpp and backend/functors.hpp, shared by the CPU loops and the CUDA kernels. Where the derivative is
-// cheaper to get from the output (exp, sqrt, tanh, sigmoid), the backward reads the output, not the input.
+// backend/math.hpp and backend/functors.hpp, shared by the CPU loops and the CUDA kernels.
+// The plain unary ops (exp, tanh, relu, ...) are not written out one by one: each is an entry
+// of NABLA_UNARY_OPS (backend/elementwise_ops.hpp), and one template below makes them all.
+// Where the derivative is cheaper to get from the output (exp, sqrt, tanh, sigmoid), the
+// backward reads the output, not the input.
 //
 // Comparisons return a 0/1 mask of the same element type and record no graph: their
 // derivative is zero wherever it exists, like PyTorch's boolean results.
@@ -20,6 +23,7 @@
 
 #include "nabla/autograd/function.hpp"
 #include "nabla/backend/dispatch.hpp"
+#include "nabla/backend/elementwise_ops.hpp"
 #include "nabla/backend/functors.hpp"
 #include "nabla/backend/math.hpp"
 #include "nabla/ops/checks.hpp"
@@ -72,60 +76,42 @@ Tensor<T> compare_scalar(const std::string& op, const Tensor<T>& a, T scalar, ba
 
 }  // namespace detail
 
-// ---- exponentials, logarithms, powers -------------------------------------------------------
+// ---- the listed unary ops: exp, log, sqrt, square, abs, tanh, sigmoid, relu, gelu, ... -----
+// One function per entry of NABLA_UNARY_OPS (backend/elementwise_ops.hpp), all made by
+// detail::listed_unary: forward Forward{}(a), backward grad * Derivative{}(a or the output).
+// The per-op math and the derivatives' comments are in backend/functors.hpp.
 
-/// e^a, elementwise.
-template <FloatingElement T>
-Tensor<T> exp(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("exp", a, backend::Exp{});
-  // d e^a/da = e^a, which is the output
-  record_op<T>(out, "exp", {a},
-               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 return std::vector<Tensor<T>>{mul(grad, output)};
-               },
-               {out});
+namespace detail {
+template <typename Forward, typename Derivative, backend::Reads reads, typename T>
+Tensor<T> listed_unary(const std::string& op, const Tensor<T>& a) {
+  Tensor<T> out = unary_map(op, a, Forward{});
+  if constexpr (reads == backend::Reads::output) {
+    // The derivative from the output (exp, sqrt, tanh, sigmoid): backward never recomputes them.
+    record_op<T>(out, op, {a},
+                 [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+                   return std::vector<Tensor<T>>{chain_rule(grad, Derivative{}, output)};
+                 },
+                 {out});
+  } else {
+    record_op<T>(out, op, {a},
+                 [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
+                   return std::vector<Tensor<T>>{chain_rule(grad, Derivative{}, inputs[0].detach())};
+                 },
+                 {a});
+  }
   return out;
 }
+}  // namespace detail
 
-/// The natural logarithm ln(a), elementwise (log(0) = -inf, log of a negative = NaN).
-template <FloatingElement T>
-Tensor<T> log(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("log", a, backend::Log{});
-  // d ln(a)/da = 1 / a
-  record_op<T>(out, "log", {a},
-               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{div(grad, inputs[0].detach())};
-               },
-               {a});
-  return out;
-}
+#define NABLA_DEFINE_UNARY_OP(NAME, FORWARD, DERIVATIVE, READS, DOMAIN)                                  \
+  template <FloatingElement T>                                                                           \
+  Tensor<T> NAME(const Tensor<T>& a) {                                                                   \
+    return detail::listed_unary<backend::FORWARD, backend::DERIVATIVE, backend::Reads::READS>(#NAME, a); \
+  }
+NABLA_UNARY_OPS(NABLA_DEFINE_UNARY_OP)
+#undef NABLA_DEFINE_UNARY_OP
 
-/// The square root, elementwise (NaN for negative inputs).
-template <FloatingElement T>
-Tensor<T> sqrt(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("sqrt", a, backend::Sqrt{});
-  // d sqrt(a)/da = 1 / (2 sqrt(a)), from the output
-  record_op<T>(out, "sqrt", {a},
-               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::SqrtDerivativeFromOutput{}, output)};
-               },
-               {out});
-  return out;
-}
-
-/// a * a, elementwise.
-template <FloatingElement T>
-Tensor<T> square(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("square", a, backend::Square{});
-  // d a^2/da = 2a
-  record_op<T>(
-      out, "square", {a},
-      [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-        return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::SquareDerivative{}, inputs[0].detach())};
-      },
-      {a});
-  return out;
-}
+// ---- powers ---------------------------------------------------------------------------------
 
 /// base^exponent, elementwise, for one exponent (pow(x, 2) == square(x); pow(x, 0.5) == sqrt(x)).
 template <FloatingElement T>
@@ -161,60 +147,7 @@ Tensor<T> pow(const Tensor<T>& base, const Tensor<T>& exponent) {
   return out;
 }
 
-/// |a|, elementwise.
-template <FloatingElement T>
-Tensor<T> abs(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("abs", a, backend::Abs{});
-  // d |a|/da = sign(a)   (0 at the kink a = 0, as PyTorch)
-  record_op<T>(out, "abs", {a},
-               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::Sign{}, inputs[0].detach())};
-               },
-               {a});
-  return out;
-}
-
-// ---- activations ----------------------------------------------------------------------------
-
-/// The hyperbolic tangent, elementwise.
-template <FloatingElement T>
-Tensor<T> tanh(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("tanh", a, backend::Tanh{});
-  // d tanh(a)/da = 1 - tanh(a)^2, from the output
-  record_op<T>(out, "tanh", {a},
-               [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::TanhDerivativeFromOutput{}, output)};
-               },
-               {out});
-  return out;
-}
-
-/// 1 / (1 + e^-a), elementwise; finite and exact (0 or 1) for inputs of any size.
-template <FloatingElement T>
-Tensor<T> sigmoid(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("sigmoid", a, backend::Sigmoid{});
-  // d sigmoid(a)/da = s (1 - s) with s = sigmoid(a), the output
-  record_op<T>(
-      out, "sigmoid", {a},
-      [output = out.detach()](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-        return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::SigmoidDerivativeFromOutput{}, output)};
-      },
-      {out});
-  return out;
-}
-
-/// max(a, 0), elementwise.
-template <FloatingElement T>
-Tensor<T> relu(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("relu", a, backend::Relu{});
-  // d relu(a)/da = 1 for a > 0, else 0   (0 at the kink, as PyTorch)
-  record_op<T>(out, "relu", {a},
-               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::ReluDerivative{}, inputs[0].detach())};
-               },
-               {a});
-  return out;
-}
+// ---- activations with a parameter -----------------------------------------------------------
 
 /// a for a > 0, negative_slope * a otherwise (PyTorch's default slope 0.01).
 template <FloatingElement T>
@@ -225,19 +158,6 @@ Tensor<T> leaky_relu(const Tensor<T>& a, std::type_identity_t<T> negative_slope 
                [negative_slope](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  return std::vector<Tensor<T>>{
                      detail::chain_rule(grad, backend::LeakyReluDerivative<T>{negative_slope}, inputs[0].detach())};
-               },
-               {a});
-  return out;
-}
-
-/// The exact GELU a * Phi(a) with Phi the standard normal CDF (torch.nn.functional.gelu's default).
-template <FloatingElement T>
-Tensor<T> gelu(const Tensor<T>& a) {
-  Tensor<T> out = detail::unary_map("gelu", a, backend::Gelu{});
-  // d gelu(a)/da = Phi(a) + a phi(a), phi the standard normal density
-  record_op<T>(out, "gelu", {a},
-               [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
-                 return std::vector<Tensor<T>>{detail::chain_rule(grad, backend::GeluDerivative{}, inputs[0].detach())};
                },
                {a});
   return out;
