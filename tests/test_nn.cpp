@@ -236,6 +236,9 @@ TEST_CASE("Module: Sequentials are movable; parameters stay reachable after a mo
   static_assert(!std::is_copy_constructible_v<nb::nn::Sequential<float>>);
   static_assert(std::is_move_constructible_v<nb::nn::Dense<float>>);
   static_assert(std::is_move_constructible_v<nb::nn::LSTM<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Embedding<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Dropout<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Softmax<float>>);
   const auto x = nb::randn<float>({2, 3}, 5);
 
   nb::nn::Sequential<float> original = make_sequential(1);

@@ -12,16 +12,19 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <nabla/nabla.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-namespace nb = nabla;
 
 using Catch::Matchers::Contains;
+
+// docs/training.md's first block, verbatim (after code, so that clang-format leaves it here).
+#include <nabla/nabla.hpp>
+namespace nb = nabla;
+
 using Catch::Matchers::StartsWith;
 
 #ifndef NABLA_FIXTURE_DIR
