@@ -114,7 +114,7 @@ Sequences make_sequences(std::int64_t count, std::int64_t steps, std::int64_t vo
 }
 
 /// A small regression model with dropout, for the resume tests.
-void build_regressor(nb::nn::Sequential<float>& model) {
+void build_regressor(nb::Model<float>& model) {
   model.add<nb::nn::Dense>(3, 16).add<nb::nn::Tanh>().add<nb::nn::Dropout>(0.3).add<nb::nn::Dense>(16, 1);
   model.compile(nb::optim::AdamOptions{.lr = 0.02}, nb::loss::MSE{}, {nb::metrics::MAE{}});
 }
@@ -143,7 +143,7 @@ namespace {
 
 // [model-file snippet: save-and-load]
 // The model of a run, built the same way in every process: layers, then compile.
-void build(nb::nn::Sequential<float>& model) {
+void build(nb::Model<float>& model) {
   model.add<nb::nn::Embedding>(20, 8)
       .add<nb::nn::LSTM>(8, 16, nb::nn::LSTMOptions{.return_sequences = false})
       .add<nb::nn::Dropout>(0.2)
@@ -154,7 +154,7 @@ void build(nb::nn::Sequential<float>& model) {
 
 // Trains two epochs and saves: weights, Adam's moments, the epoch and the random generator.
 nb::train::History first_run(const std::string& path, const nb::Tensor<float>& x, const nb::Tensor<float>& y) {
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   build(model);
   nb::train::History history = model.fit(x, y, {.epochs = 2, .batch_size = 16, .verbose = 0});
   model.save(path);  // atomic: a crash here leaves the previous file as it was
@@ -164,7 +164,7 @@ nb::train::History first_run(const std::string& path, const nb::Tensor<float>& x
 // Another process continues: fit() picks up after the saved epoch, with the same shuffles and
 // dropout masks, so epochs 3 and 4 give the losses an uninterrupted run would have.
 nb::train::History resumed_run(const std::string& path, const nb::Tensor<float>& x, const nb::Tensor<float>& y) {
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   build(model);
   model.load(path);  // nb::IOError if a layer differs or the file is damaged; then nothing changed
   return model.fit(x, y, {.epochs = 4, .batch_size = 16, .verbose = 0});
@@ -172,7 +172,7 @@ nb::train::History resumed_run(const std::string& path, const nb::Tensor<float>&
 
 // For predictions the file alone is enough: load_model rebuilds the layers from it.
 nb::Tensor<float> predict_from_file(const std::string& path, const nb::Tensor<float>& x) {
-  std::shared_ptr<nb::nn::Sequential<float>> model = nb::train::load_model<float>(path);
+  std::shared_ptr<nb::Model<float>> model = nb::train::load_model<float>(path);
   return model->predict(x);
 }
 // [end snippet]
@@ -185,7 +185,7 @@ TEST_CASE("docs: a run saved after epoch 2 and resumed gives the losses of an un
   const Sequences data = make_sequences(64, 6, 20, /*seed=*/3);
 
   nb::manual_seed(42);
-  nb::nn::Sequential<float> straight;
+  nb::Model<float> straight;
   build(straight);
   const nb::train::History uninterrupted = straight.fit(data.x, data.y, {.epochs = 4, .batch_size = 16, .verbose = 0});
   REQUIRE(uninterrupted["loss"].back() < uninterrupted["loss"].front());  // it does learn
@@ -205,7 +205,7 @@ TEST_CASE("docs: a run saved after epoch 2 and resumed gives the losses of an un
 
   // load_model rebuilds the same layers from the file and predicts bit for bit the same.
   nb::manual_seed(42);
-  nb::nn::Sequential<float> reference;
+  nb::Model<float> reference;
   build(reference);
   reference.load(directory.file("run.nabla"));
   REQUIRE(predict_from_file(directory.file("run.nabla"), data.x).to_vector() == reference.predict(data.x).to_vector());
@@ -220,7 +220,7 @@ TEST_CASE("model.save / model.load round-trip: predictions equal bit for bit", "
 
   SECTION("a compiled, trained model: weights, optimizer, epoch and generator") {
     nb::manual_seed(1);
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     build(model);
     model.fit(data.x, data.y, {.epochs = 3, .batch_size = 8, .verbose = 0});
     REQUIRE(model.completed_epochs() == 3);
@@ -236,7 +236,7 @@ TEST_CASE("model.save / model.load round-trip: predictions equal bit for bit", "
     REQUIRE(file.contains("optimizer.0.exp_avg"));
 
     nb::manual_seed(2);
-    nb::nn::Sequential<float> restored;
+    nb::Model<float> restored;
     build(restored);
     nb::manual_seed(77);
     restored.load(path);
@@ -254,7 +254,7 @@ TEST_CASE("model.save / model.load round-trip: predictions equal bit for bit", "
 
   SECTION("an uncompiled model: configuration and weights only") {
     nb::manual_seed(5);
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Dense>(4, 6, nb::nn::DenseOptions{.bias = false}).add<nb::nn::ReLU>().add<nb::nn::Dense>(6, 2);
     model.save(path);
     const nb::io::Checkpoint file = nb::io::load_checkpoint(path);
@@ -263,7 +263,7 @@ TEST_CASE("model.save / model.load round-trip: predictions equal bit for bit", "
     REQUIRE_FALSE(file.has_metadata("optimizer.type"));
 
     nb::manual_seed(6);
-    nb::nn::Sequential<float> restored;
+    nb::Model<float> restored;
     restored.add<nb::nn::Dense>(4, 6, nb::nn::DenseOptions{.bias = false}).add<nb::nn::ReLU>().add<nb::nn::Dense>(6, 2);
     // Compiled: the file has no training state, so only the weights are taken.
     restored.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
@@ -278,11 +278,11 @@ TEST_CASE("model.save / model.load round-trip: predictions equal bit for bit", "
 
   SECTION("a compiled model's file loads into an uncompiled one: the weights, and nothing global") {
     nb::manual_seed(1);
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     build(model);
     model.fit(data.x, data.y, {.epochs = 1, .batch_size = 8, .verbose = 0});
     model.save(path);
-    nb::nn::Sequential<float> restored;
+    nb::Model<float> restored;
     restored.add<nb::nn::Embedding>(20, 8)
         .add<nb::nn::LSTM>(8, 16, nb::nn::LSTMOptions{.return_sequences = false})
         .add<nb::nn::Dropout>(0.2)
@@ -314,18 +314,18 @@ TEST_CASE("fit stopped after epoch k, saved, loaded into a new model and continu
     };
 
     nb::manual_seed(3);
-    nb::nn::Sequential<float> straight;
+    nb::Model<float> straight;
     build_regressor(straight);
     const nb::train::History uninterrupted = straight.fit(data.x, data.y, options(5));
 
     nb::manual_seed(3);
-    nb::nn::Sequential<float> stopped;
+    nb::Model<float> stopped;
     build_regressor(stopped);
     const nb::train::History before = stopped.fit(data.x, data.y, options(2));
     stopped.save(path);
 
     nb::manual_seed(1000);  // other initial weights, another generator position
-    nb::nn::Sequential<float> resumed;
+    nb::Model<float> resumed;
     build_regressor(resumed);
     resumed.load(path);
     REQUIRE(resumed.completed_epochs() == 2);
@@ -353,7 +353,7 @@ TEST_CASE("ModelCheckpoint writes the same model file: resuming from it is exact
   const std::string pattern = directory.file("epoch-{epoch}.nabla");
 
   nb::manual_seed(8);
-  nb::nn::Sequential<float> straight;
+  nb::Model<float> straight;
   build_regressor(straight);
   const nb::train::History uninterrupted = straight.fit(
       data.x, data.y, {.epochs = 4, .batch_size = 8, .callbacks = {nb::train::ModelCheckpoint(pattern)}, .verbose = 0});
@@ -362,7 +362,7 @@ TEST_CASE("ModelCheckpoint writes the same model file: resuming from it is exact
   REQUIRE(nb::io::load_checkpoint(after_two).metadata_text("model.config") ==
           "Dense(3, 16)\nTanh()\nDropout(0.3)\nDense(16, 1)");
   nb::manual_seed(9);
-  nb::nn::Sequential<float> resumed;
+  nb::Model<float> resumed;
   build_regressor(resumed);
   resumed.load(after_two);
   const nb::train::History rest = resumed.fit(data.x, data.y, {.epochs = 4, .batch_size = 8, .verbose = 0});
@@ -384,7 +384,7 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
   TempDir directory;
   const std::string path = directory.file("model.nabla");
   nb::manual_seed(1);
-  nb::nn::Sequential<float> saved;
+  nb::Model<float> saved;
   saved.add<nb::nn::Embedding>(30, 8)
       .add<nb::nn::LSTM>(8, 16, nb::nn::LSTMOptions{.return_sequences = false})
       .add<nb::nn::Dense>(16, 1)
@@ -392,7 +392,7 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
   saved.compile(nb::optim::AdamOptions{}, nb::loss::BinaryCrossEntropy{});
   saved.save(path);
 
-  auto require_unchanged_after_failed_load = [&](nb::nn::Sequential<float>& model, const std::string& message) {
+  auto require_unchanged_after_failed_load = [&](nb::Model<float>& model, const std::string& message) {
     const auto before = model.state_dict();
     const std::uint64_t offset = nb::default_generator().offset();
     REQUIRE_THROWS_AS(model.load(path), nb::IOError);
@@ -402,7 +402,7 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
   };
 
   SECTION("another hidden size") {
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Embedding>(30, 8)
         .add<nb::nn::LSTM>(8, 32, nb::nn::LSTMOptions{.return_sequences = false})
         .add<nb::nn::Dense>(32, 1)
@@ -413,7 +413,7 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
         "return_sequences=false)");
   }
   SECTION("another option") {
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Embedding>(30, 8, nb::nn::EmbeddingOptions{.padding_idx = 0})
         .add<nb::nn::LSTM>(8, 16, nb::nn::LSTMOptions{.return_sequences = false})
         .add<nb::nn::Dense>(16, 1)
@@ -422,7 +422,7 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
         model, "layer 0: the file has Embedding(30, 8) but the model has Embedding(30, 8, padding_idx=0)");
   }
   SECTION("a layer less") {
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Embedding>(30, 8)
         .add<nb::nn::LSTM>(8, 16, nb::nn::LSTMOptions{.return_sequences = false})
         .add<nb::nn::Dense>(16, 1);
@@ -430,7 +430,7 @@ TEST_CASE("load names the first layer that differs and changes nothing", "[model
         model, "the file has 4 layers but the model has 3 (layer 3 is Sigmoid() in the file only)");
   }
   SECTION("another optimizer, or other hyperparameters") {
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Embedding>(30, 8)
         .add<nb::nn::LSTM>(8, 16, nb::nn::LSTMOptions{.return_sequences = false})
         .add<nb::nn::Dense>(16, 1)
@@ -450,7 +450,7 @@ TEST_CASE("load rejects damaged files with an IOError that says what is wrong", 
   TempDir directory;
   const std::string path = directory.file("model.nabla");
   nb::manual_seed(1);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(4, 8).add<nb::nn::ReLU>().add<nb::nn::Dense>(8, 2);
   model.compile(nb::optim::AdamOptions{}, nb::loss::MSE{});
   model.fit(nb::randn<float>({16, 4}, 1), nb::randn<float>({16, 2}, 2), {.epochs = 1, .verbose = 0});
@@ -458,7 +458,7 @@ TEST_CASE("load rejects damaged files with an IOError that says what is wrong", 
   const Bytes good = read_bytes(path);
 
   nb::manual_seed(2);
-  nb::nn::Sequential<float> target;
+  nb::Model<float> target;
   target.add<nb::nn::Dense>(4, 8).add<nb::nn::ReLU>().add<nb::nn::Dense>(8, 2);
   target.compile(nb::optim::AdamOptions{}, nb::loss::MSE{});
   const auto before = target.state_dict();
@@ -535,13 +535,13 @@ TEST_CASE("model.save never leaves a half-written file: a failure at any step ke
   TempDir directory;
   const std::string path = directory.file("model.nabla");
   nb::manual_seed(1);
-  nb::nn::Sequential<float> old_model;
+  nb::Model<float> old_model;
   old_model.add<nb::nn::Dense>(4, 3);
   old_model.save(path);
   const Bytes previous = read_bytes(path);
 
   // Big enough (about 1 MB) to need several write() calls.
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(4, 512).add<nb::nn::ReLU>().add<nb::nn::Dense>(512, 512);
   model.compile(nb::optim::AdamOptions{}, nb::loss::MSE{});
   int failures = 0;
@@ -562,7 +562,7 @@ TEST_CASE("model.save never leaves a half-written file: a failure at any step ke
     break;
   }
   REQUIRE(failures >= 5);
-  nb::nn::Sequential<float> restored;
+  nb::Model<float> restored;
   restored.add<nb::nn::Dense>(4, 512).add<nb::nn::ReLU>().add<nb::nn::Dense>(512, 512);
   restored.load(path);
   require_same_weights(restored, model);
@@ -576,7 +576,7 @@ TEST_CASE("load_model rebuilds every built-in layer and predicts identically", "
   nb::manual_seed(7);
   auto block = std::make_shared<nb::nn::Sequential<float>>();
   block->add<nb::nn::Dense>(6, 6).add<nb::nn::GELU>();
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Embedding>(12, 4, nb::nn::EmbeddingOptions{.padding_idx = 0})
       .add<nb::nn::LSTM>(4, 5,
                          nb::nn::LSTMOptions{.num_layers = 2, .return_sequences = true, .dropout = 0.25, .bias = false})
@@ -600,7 +600,7 @@ TEST_CASE("load_model rebuilds every built-in layer and predicts identically", "
           "LeakyReLU(0.2)\nDropout(0.5)\nTanh()\nDense(6, 3)\nReLU()\nLogSoftmax(dim=1)\nSoftmax(dim=-1)\nSigmoid()");
 
   const std::uint64_t offset = nb::default_generator().offset();
-  const std::shared_ptr<nb::nn::Sequential<float>> rebuilt = nb::train::load_model<float>(path);
+  const std::shared_ptr<nb::Model<float>> rebuilt = nb::train::load_model<float>(path);
   REQUIRE(nb::default_generator().offset() == offset);  // loading draws nothing from the global generator
   REQUIRE(rebuilt->size() == model.size());
   rebuilt->save(directory.file("again.nabla"));
@@ -610,7 +610,7 @@ TEST_CASE("load_model rebuilds every built-in layer and predicts identically", "
   REQUIRE(rebuilt->predict(x).to_vector() == model.predict(x).to_vector());
 
   // A batch-first=false LSTM and double precision come back too.
-  nb::nn::Sequential<double> time_major;
+  nb::Model<double> time_major;
   time_major.add<nb::nn::LSTM>(3, 4, nb::nn::LSTMOptions{.batch_first = false});
   time_major.save(path);
   REQUIRE(nb::io::load_checkpoint(path).metadata_text("model.config") ==
@@ -635,14 +635,14 @@ TEST_CASE("load_model refuses what it cannot rebuild, and hostile configurations
   const std::string path = directory.file("model.nabla");
 
   SECTION("a layer of the user's own") {
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Dense>(2, 2).add(std::make_shared<Scale>());
     model.save(path);
     REQUIRE(nb::io::load_checkpoint(path).metadata_text("model.config") == "Dense(2, 2)\nScale(factor 2 second line)");
     REQUIRE_THROWS_WITH(nb::train::load_model<float>(path),
                         Contains("layer 1: Scale is not a built-in layer, so load_model cannot rebuild it"));
     // model.load into a model built in code still works.
-    nb::nn::Sequential<float> same;
+    nb::Model<float> same;
     same.add<nb::nn::Dense>(2, 2).add(std::make_shared<Scale>());
     same.load(path);
     require_same_weights(same, model);
@@ -650,7 +650,7 @@ TEST_CASE("load_model refuses what it cannot rebuild, and hostile configurations
 
   SECTION("forged configurations with valid checksums") {
     nb::manual_seed(3);
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Dense>(3, 2).add<nb::nn::Sigmoid>();
     model.save(path);
     const nb::io::Checkpoint good = nb::io::load_checkpoint(path);

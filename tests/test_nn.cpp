@@ -10,6 +10,8 @@
 #include <memory>
 #include <nabla/nabla.hpp>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "fixture.hpp"
@@ -201,6 +203,91 @@ TEST_CASE("Sequential: summary lists layer types, output shapes and parameter co
   REQUIRE_THROWS_WITH(net.summary({8, 12}), Contains("Dense(13 -> 32)"));
   REQUIRE(net.is_training());
   REQUIRE((*net[2]).is_training());
+}
+
+TEST_CASE("Sequential: summary() without arguments uses the last input the model saw", "[nn][module]") {
+  nb::nn::Sequential<float> net;
+  net.add<nb::nn::Dense>(13, 32).add<nb::nn::ReLU>().add<nb::nn::Dense>(32, 1);
+  REQUIRE_FALSE(net.last_input_shape().has_value());
+  REQUIRE_THROWS_AS(net.summary(), nb::ValueError);
+  REQUIRE_THROWS_WITH(net.summary(), Contains("has not seen an input yet") && Contains("summary({batch, features})"));
+  net(nb::zeros<float>({5, 13}));
+  REQUIRE(net.last_input_shape() == nb::Shape{5, 13});
+  const std::string text = net.summary();
+  REQUIRE(text == net.summary({5, 13}));  // the explicit form still works, and gives the same table
+  REQUIRE_THAT(text, Contains("[5,32]") && Contains("[5,1]") && Contains("Total params: 481"));
+  // summary({...}) probes without changing what the model remembers
+  net.summary({2, 13});
+  REQUIRE(net.last_input_shape() == nb::Shape{5, 13});
+}
+
+namespace {
+/// What the issue asks to compile: a model built in a function and returned by value.
+nb::nn::Sequential<float> make_sequential(std::uint64_t seed) {
+  nb::nn::Sequential<float> net;
+  net.add<nb::nn::Dense>(3, 4, nb::nn::DenseOptions{.seed = seed}).add<nb::nn::ReLU>().add<nb::nn::Dense>(4, 2);
+  return net;
+}
+}  // namespace
+
+TEST_CASE("Module: Sequentials are movable; parameters stay reachable after a move", "[nn][module][move]") {
+  static_assert(std::is_nothrow_move_constructible_v<nb::nn::Sequential<float>>);
+  static_assert(std::is_nothrow_move_assignable_v<nb::nn::Sequential<float>>);
+  static_assert(!std::is_copy_constructible_v<nb::nn::Sequential<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Dense<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::LSTM<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Embedding<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Dropout<float>>);
+  static_assert(std::is_move_constructible_v<nb::nn::Softmax<float>>);
+  const auto x = nb::randn<float>({2, 3}, 5);
+
+  nb::nn::Sequential<float> original = make_sequential(1);
+  const auto expected = original(x).to_vector();
+  const auto* first_parameter = original.parameters().front().impl().get();
+
+  // Move-construct into a vector, and move more in so the vector reallocates.
+  std::vector<nb::nn::Sequential<float>> models;
+  models.push_back(std::move(original));
+  for (std::uint64_t seed = 2; seed < 6; ++seed) models.push_back(make_sequential(seed));
+  nb::nn::Sequential<float>& moved = models.front();
+  REQUIRE(moved.size() == 3);
+  REQUIRE(moved.parameters().size() == 4);
+  REQUIRE(moved.parameters().front().impl().get() == first_parameter);  // the same tensors, not copies
+  REQUIRE(moved.named_parameters().front().first == "0.weight");
+  REQUIRE(moved(x).to_vector() == expected);
+
+  // The registered children are the layers: a change through one shows through the other.
+  auto& dense = dynamic_cast<nb::nn::Dense<float>&>(*moved[0]);
+  REQUIRE(dense.weight().impl().get() == first_parameter);
+
+  // Training through the moved model updates the parameters the optimizer holds.
+  nb::optim::SGD<float> optimizer(moved.parameters(), {.lr = 0.1});
+  nb::sum(moved(x)).backward();
+  optimizer.step();
+  REQUIRE(moved(x).to_vector() != expected);
+  REQUIRE(dense.weight().impl().get() == optimizer.parameters().front().impl().get());
+
+  // Move assignment, and train()/eval() still reach every child.
+  nb::nn::Sequential<float> assigned;
+  assigned = std::move(models.back());
+  REQUIRE(assigned.parameter_count() == 3 * 4 + 4 + 4 * 2 + 2);
+  assigned.eval();
+  REQUIRE_FALSE(assigned[0]->is_training());
+  REQUIRE(assigned.state_dict().size() == 4);
+}
+
+TEST_CASE("Module: load_state_dict reports missing and unexpected keys when not strict", "[nn][module]") {
+  nb::nn::Sequential<float> net = make_sequential(1);
+  auto state = net.state_dict();
+  state.erase("2.bias");
+  state.emplace("extra.weight", nb::zeros<float>({1}));
+  REQUIRE_THROWS_WITH(net.load_state_dict(state), Contains("missing entry '2.bias'"));
+  state.emplace("2.bias", nb::zeros<float>({2}));
+  REQUIRE_THROWS_WITH(net.load_state_dict(state), Contains("unexpected entry 'extra.weight'"));
+  state.erase("2.bias");
+  const auto result = net.load_state_dict(state, /*strict=*/false);
+  REQUIRE(result.missing_keys == std::vector<std::string>{"2.bias"});
+  REQUIRE(result.unexpected_keys == std::vector<std::string>{"extra.weight"});
 }
 
 TEST_CASE("Sequential: layers chain with operator() and keep the graph", "[nn][module]") {

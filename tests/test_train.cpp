@@ -12,14 +12,19 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <nabla/nabla.hpp>
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
-namespace nb = nabla;
 
 using Catch::Matchers::Contains;
+
+// docs/training.md's first block, verbatim (after code, so that clang-format leaves it here).
+#include <nabla/nabla.hpp>
+namespace nb = nabla;
+
 using Catch::Matchers::StartsWith;
 
 #ifndef NABLA_FIXTURE_DIR
@@ -111,7 +116,7 @@ float weight_of(const nb::nn::Sequential<float>& model) { return model.state_dic
 TEST_CASE("fit learns y = 2x + 1 with a Dense model", "[train]") {
   nb::manual_seed(3);
   const Line line = make_line(64);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   REQUIRE(model.is_compiled());
@@ -140,7 +145,7 @@ TEST_CASE("a classifier reaches high accuracy on separable blobs (binary and cat
   nb::manual_seed(11);
   SECTION("binary: Sigmoid + BCE, targets [N] for an [N,1] output") {
     const Blobs blobs = make_blobs(100, 2, 5);
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Dense>(2, 8).add<nb::nn::ReLU>().add<nb::nn::Dense>(8, 1).add<nb::nn::Sigmoid>();
     model.compile(nb::optim::AdamOptions{.lr = 0.05}, nb::loss::BinaryCrossEntropy{},
                   {nb::metrics::Accuracy{}, nb::metrics::Precision{}, nb::metrics::Recall{}});
@@ -154,7 +159,7 @@ TEST_CASE("a classifier reaches high accuracy on separable blobs (binary and cat
   }
   SECTION("three classes: logits + CrossEntropy with float class ids") {
     const Blobs blobs = make_blobs(60, 3, 6);
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Dense>(2, 16).add<nb::nn::ReLU>().add<nb::nn::Dense>(16, 3);
     model.compile(nb::optim::AdamOptions{.lr = 0.05}, nb::loss::CrossEntropy{},
                   {nb::metrics::Accuracy{}, nb::metrics::TopKAccuracy(2)});
@@ -175,7 +180,7 @@ TEST_CASE("validation_split holds out the last fraction, before shuffling, every
   const auto y = x.clone();
   std::vector<std::set<float>> trained_on(1), validated_on(1);
   int epoch_of_batch = 0;
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 1e-3},
                 [&](const nb::Tensor<float>& prediction, const nb::Tensor<float>& target) {
@@ -215,7 +220,7 @@ TEST_CASE("validation_split holds out the last fraction, before shuffling, every
 TEST_CASE("shuffling is seeded: the same seed gives the same run", "[train]") {
   const Line line = make_line(40);
   auto run = [&](std::uint64_t shuffle_seed) {
-    nb::nn::Sequential<float> model;
+    nb::Model<float> model;
     model.add<nb::nn::Dense>(1, 1);
     zero_parameters(model);
     model.compile(nb::optim::SGDOptions{.lr = 0.2}, nb::loss::MSE{});
@@ -223,17 +228,99 @@ TEST_CASE("shuffling is seeded: the same seed gives the same run", "[train]") {
   };
   REQUIRE(run(1) == run(1));
   REQUIRE(run(1) != run(2));
-  nb::Generator generator(9);
-  const auto order = nb::train::detail::random_permutation(50, generator);
-  std::vector<std::int64_t> sorted = order;
-  std::sort(sorted.begin(), sorted.end());
-  for (std::int64_t i = 0; i < 50; ++i) REQUIRE(sorted[static_cast<std::size_t>(i)] == i);
-  REQUIRE(order != sorted);
+}
+
+namespace {
+/// y = x * w with w = 1; records the samples (x's values) it sees in training mode, in order.
+class Recorder : public nb::nn::Module<float> {
+ public:
+  explicit Recorder(std::shared_ptr<std::vector<float>> seen) : seen_(std::move(seen)) {
+    weight_ = this->register_parameter("weight", nb::ones<float>({1}));
+  }
+  nb::Tensor<float> forward(const nb::Tensor<float>& input) override {
+    if (this->is_training())
+      for (const float value : input.to_host_vector()) seen_->push_back(value);
+    return input * weight_;
+  }
+  std::string type_name() const override { return "Recorder"; }
+
+ private:
+  std::shared_ptr<std::vector<float>> seen_;
+  nb::Tensor<float> weight_;
+};
+}  // namespace
+
+TEST_CASE("fit iterates a data::DataLoader: a seed gives the loader's order for every epoch", "[train]") {
+  constexpr std::int64_t samples = 23;
+  const auto x = nb::arange<float>(0.0f, static_cast<float>(samples)).reshape({samples, 1});
+  const auto y = nb::zeros<float>({samples, 1});
+  auto fit_order = [&](nb::train::FitOptions<float> options) {
+    auto seen = std::make_shared<std::vector<float>>();
+    nb::Model<float> model;
+    model.add(std::make_shared<Recorder>(seen));
+    model.compile(nb::optim::SGDOptions{.lr = 0.0}, nb::loss::MSE{});
+    model.fit(x, y, options);
+    return *seen;
+  };
+  // Seeded: epoch e visits the samples as DataLoader{.seed = 5} does in its epoch e, i.e.
+  // shuffled_indices(samples, 5, e), batch by batch.
+  const auto seeded = fit_order({.epochs = 3, .batch_size = 7, .seed = 5, .verbose = 0});
+  std::vector<float> expected;
+  nb::data::DataLoader loader(nb::data::TensorDataset<float>(x, y), {.batch_size = 7, .shuffle = true, .seed = 5});
+  for (int epoch = 0; epoch < 3; ++epoch)
+    for (const auto& batch : loader)
+      for (const float value : batch.inputs.to_vector()) expected.push_back(value);
+  REQUIRE(seeded == expected);
+  for (std::int64_t i = 0; i < samples; ++i)
+    REQUIRE(seeded[static_cast<std::size_t>(i)] == static_cast<float>(nb::data::shuffled_indices(samples, 5, 0)[i]));
+  // Continued at initial_epoch 2, the run shuffles as the uninterrupted one did in epoch 2.
+  const auto resumed = fit_order({.epochs = 3, .batch_size = 7, .seed = 5, .verbose = 0, .initial_epoch = 2});
+  REQUIRE(resumed == std::vector<float>(seeded.end() - samples, seeded.end()));
+  // Unseeded: the global generator decides (one draw per epoch), so manual_seed repeats a run.
+  nb::manual_seed(12);
+  const auto first = fit_order({.epochs = 2, .batch_size = 7, .verbose = 0});
+  nb::manual_seed(12);
+  REQUIRE(fit_order({.epochs = 2, .batch_size = 7, .verbose = 0}) == first);
+  REQUIRE(std::vector<float>(first.begin(), first.begin() + samples) !=
+          std::vector<float>(seeded.begin(), seeded.begin() + samples));
+  // No shuffling: the samples in order, every epoch.
+  const auto ordered = fit_order({.epochs = 2, .batch_size = 7, .shuffle = false, .verbose = 0});
+  for (std::size_t i = 0; i < ordered.size(); ++i) REQUIRE(ordered[i] == static_cast<float>(i % samples));
+}
+
+namespace {
+nb::Model<float> make_regressor() {
+  nb::Model<float> model;
+  model.add<nb::nn::Dense>(1, 8).add<nb::nn::Tanh>().add<nb::nn::Dense>(8, 1);
+  return model;
+}
+}  // namespace
+
+TEST_CASE("Model: a movable value; a compiled model keeps training after a move", "[train][move]") {
+  static_assert(std::is_nothrow_move_constructible_v<nb::Model<float>>);
+  static_assert(std::is_same_v<decltype(std::declval<nb::Model<float>&>().add<nb::nn::ReLU>()), nb::Model<float>&>);
+  const Line line = make_line(40);
+  nb::manual_seed(9);
+  nb::Model<float> model = make_regressor();
+  model.compile(nb::optim::AdamOptions{.lr = 0.05}, nb::loss::MSE{});
+  model.fit(line.x, line.y, {.epochs = 2, .batch_size = 8, .seed = 1, .verbose = 0});
+  std::vector<nb::Model<float>> models;
+  models.push_back(std::move(model));
+  for (int i = 0; i < 4; ++i) models.push_back(make_regressor());  // reallocates
+  nb::Model<float>& moved = models.front();
+  REQUIRE(moved.is_compiled());
+  REQUIRE(moved.completed_epochs() == 2);
+  // The optimizer still updates the moved model's own parameters.
+  REQUIRE(moved.optimizer().parameters().front().impl() == moved.parameters().front().impl());
+  const auto before = moved.evaluate(line.x, line.y)["loss"];
+  moved.fit(line.x, line.y, {.epochs = 20, .batch_size = 8, .seed = 1, .verbose = 0});
+  REQUIRE(moved.evaluate(line.x, line.y)["loss"] < before);
+  REQUIRE(moved.summary() == moved.summary({8, 1}));  // the last batch evaluate() ran had 8 samples
 }
 
 TEST_CASE("predict runs in batches, in eval mode, without a graph", "[train]") {
   nb::manual_seed(4);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(3, 8).add<nb::nn::Tanh>().add<nb::nn::Dropout>(0.5).add<nb::nn::Dense>(8, 2);
   const auto x = nb::randn<float>({23, 3}, 8);
   const auto batched = model.predict(x, 5);  // 5 + 5 + 5 + 5 + 3 rows
@@ -259,7 +346,7 @@ TEST_CASE("predict runs in batches, in eval mode, without a graph", "[train]") {
 TEST_CASE("train_on_batch takes one step and reports the batch", "[train]") {
   nb::manual_seed(2);
   const Line line = make_line(16);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::RMSE{}});
   const auto first = model.train_on_batch(line.x, line.y);
@@ -272,7 +359,7 @@ TEST_CASE("train_on_batch takes one step and reports the batch", "[train]") {
 }
 
 TEST_CASE("training errors say what is wrong", "[train]") {
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   const auto x = nb::zeros<float>({10, 1}), y = nb::zeros<float>({9, 1});
   REQUIRE_THROWS_AS(model.fit(x, x), nb::ValueError);
@@ -297,7 +384,7 @@ TEST_CASE("training errors say what is wrong", "[train]") {
   // metrics need keys of their own
   REQUIRE_THROWS_WITH(model.compile(nb::optim::SGDOptions{}, nb::loss::MSE{}, {nb::metrics::MAE{}, nb::metrics::MAE{}}),
                       Contains("two metrics are named 'mae'"));
-  nb::nn::Sequential<float> empty;
+  nb::Model<float> empty;
   REQUIRE_THROWS_WITH(empty.compile(nb::optim::SGDOptions{}, nb::loss::MSE{}), Contains("no parameters"));
   // fit with no epochs does nothing
   model.compile(nb::optim::SGDOptions{}, nb::loss::MSE{});
@@ -311,7 +398,7 @@ TEST_CASE("training errors say what is wrong", "[train]") {
 // best one.
 struct DivergingValidation {
   Line data;
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   DivergingValidation() {
     data.x = nb::linspace<float>(-1, 1, 20).reshape({20, 1});
     data.y = data.x.clone();
@@ -434,7 +521,7 @@ TEST_CASE("ModelCheckpoint saves every epoch or only improvements, through a sav
 
 TEST_CASE("LearningRateScheduler sets the optimizer's learning rate every epoch and logs it", "[train][callbacks]") {
   const Line line = make_line(20);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
   std::vector<double> lr_in_batches;
@@ -458,7 +545,7 @@ TEST_CASE("TerminateOnNaN stops a diverging run at the first non-finite loss", "
   nb::manual_seed(5);
   auto x = nb::linspace<float>(-10, 10, 64).reshape({64, 1});
   auto y = 2.0f * x + 1.0f;
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 1e12}, nb::loss::MSE{});  // a learning rate that explodes
   int batches = 0;
@@ -478,7 +565,7 @@ TEST_CASE("TerminateOnNaN stops a diverging run at the first non-finite loss", "
 
 TEST_CASE("callbacks are called in order and can stop training", "[train][callbacks]") {
   const Line line = make_line(10);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   std::vector<std::string> calls;
@@ -521,7 +608,7 @@ class StopAtLoss : public nb::train::Callback {
 TEST_CASE("a custom callback stops training through trainer().stop_training", "[train][callbacks]") {
   nb::manual_seed(6);
   const Line line = make_line(32);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
   const auto history =
@@ -534,7 +621,7 @@ TEST_CASE("a custom callback stops training through trainer().stop_training", "[
 TEST_CASE("CSVLogger writes the same table as History, row by row", "[train][callbacks]") {
   InTemporaryDirectory directory("csv_logger");
   const Line line = make_line(20);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   const auto history =
@@ -635,7 +722,7 @@ TEST_CASE("History draws learning curves as a self-contained SVG", "[train][hist
 
 TEST_CASE("progress: one plain line per epoch when the output is not a terminal", "[train][progress]") {
   const Line line = make_line(40);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
 
@@ -664,7 +751,7 @@ TEST_CASE("progress: one plain line per epoch when the output is not a terminal"
 
 TEST_CASE("progress: a bar redrawn with \\r on a terminal", "[train][progress]") {
   const Line line = make_line(40);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
   std::ostringstream output;
@@ -712,7 +799,7 @@ TEST_CASE("docs/training.md: the seed model, line for line (Embedding -> LSTM ->
   const auto x_train = all_x.narrow(0, 0, samples), y_train = all_y.narrow(0, 0, samples);
   const auto x_test = all_x.narrow(0, samples, 64), y_test = all_y.narrow(0, samples, 64);
 
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Embedding>(vocab_size, 128)
       .add<nb::nn::LSTM>(128, 128, nb::nn::LSTMOptions{.return_sequences = false})
       .add<nb::nn::Dense>(128, 1)
@@ -737,7 +824,7 @@ TEST_CASE("docs/training.md: a first complete example", "[train][docs]") {
   nb::manual_seed(0);
   auto x = nb::linspace<float>(-1, 1, 200).reshape({200, 1});
   auto y = 2.0f * x + 1.0f;
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   auto history = model.fit(x, y, {.epochs = 50, .batch_size = 20, .verbose = 0});
@@ -768,7 +855,7 @@ TEST_CASE("docs/training.md: what one step of fit() does", "[train][docs]") {
 
   // the same as fit() without shuffling, from the same start
   nb::manual_seed(0);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
   model.fit(x, y, {.epochs = 50, .batch_size = 20, .shuffle = false, .verbose = 0});
@@ -779,7 +866,7 @@ TEST_CASE("docs/training.md: what one step of fit() does", "[train][docs]") {
 TEST_CASE("docs/training.md: compile takes any optimizer, loss and metrics", "[train][docs]") {
   nb::manual_seed(1);
   const Line line = make_line(32);
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 4).add<nb::nn::Tanh>().add<nb::nn::Dense>(4, 1);
 
   // any optimizer: its options pick it
@@ -820,7 +907,7 @@ TEST_CASE("docs/training.md: History, CSV and SVG", "[train][docs]") {
   nb::manual_seed(2);
   const Line line = make_line(50);
   auto x = line.x, y = line.y;
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{}, {nb::metrics::MAE{}});
   auto history = model.fit(x, y, {.epochs = 20, .validation_split = 0.2, .verbose = 0});
@@ -839,7 +926,7 @@ TEST_CASE("docs/training.md: a classifier, evaluate, predict and the confusion m
   std::ostringstream captured;
   auto* previous = std::cout.rdbuf(captured.rdbuf());
 
-  nb::nn::Sequential<float> classifier;
+  nb::Model<float> classifier;
   classifier.add<nb::nn::Dense>(2, 16).add<nb::nn::ReLU>().add<nb::nn::Dense>(16, 3);
   classifier.compile(nb::optim::AdamOptions{.lr = 0.01}, nb::loss::CrossEntropy{},
                      {nb::metrics::Accuracy{}, nb::metrics::TopKAccuracy(2)});
@@ -860,7 +947,7 @@ TEST_CASE("docs/training.md: callbacks", "[train][docs]") {
   nb::manual_seed(4);
   const Line line = make_line(100);
   auto x = line.x, y = line.y;
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Dense>(1, 1);
   model.compile(nb::optim::SGDOptions{.lr = 0.05}, nb::loss::MSE{});
   std::ostringstream captured;

@@ -421,7 +421,7 @@ int run_classifier(const Options& options, Checks& checks) {
   // The Embedding gets one row per id texts_to_sequences can produce: Keras's num_words, or
   // fewer when the training e-mails hold fewer distinct words (the bundled test slice).
   const std::int64_t vocabulary_size = tokenizer.vocabulary_size();
-  nb::nn::Sequential<float> model;
+  nb::Model<float> model;
   model.add<nb::nn::Embedding>(vocabulary_size, settings.embedding_size)
       .add<nb::nn::LSTM>(settings.embedding_size, settings.hidden_size)
       .add<nb::nn::Dense>(settings.hidden_size, 1)

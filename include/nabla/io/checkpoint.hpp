@@ -3,7 +3,7 @@
 //
 //   nb::io::Checkpoint checkpoint;
 //   nb::io::add_module_state(checkpoint, model);          // tensors "model.<name>"
-//   nb::io::add_optimizer_state(checkpoint, optimizer);   // "optimizer.<i>.<buffer>" + metadata
+//   nb::io::add_optimizer_state(checkpoint, optimizer);   // "optimizer.<i>.<buffer>" + metadata (optim/state_io.hpp)
 //   checkpoint.set_metadata("epoch", epoch);
 //   nb::io::save_checkpoint("run.nabla", checkpoint);     // temp file, fsync, rename
 //   ...
@@ -14,6 +14,10 @@
 // are the ones it names. In short: a 32-byte preamble (magic, version, header size, file
 // size), the header (tensor table, metadata), the tensor data (each blob 64-byte aligned),
 // and a trailing CRC-32 of preamble + header. Every integer is little-endian.
+//
+// io/ is format code: it knows tensors, names and metadata, not layers or optimizers. The
+// module functions below take anything with named tensors (the NamedTensorModule concept,
+// which nn::Module<T> models); the optimizer's state goes through optim/state_io.hpp.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +27,7 @@
 #include <map>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -30,8 +35,6 @@
 #include "nabla/io/crc32.hpp"
 #include "nabla/io/file.hpp"
 #include "nabla/io/tensor_data.hpp"
-#include "nabla/nn/module.hpp"
-#include "nabla/optim/optimizer.hpp"
 
 namespace nabla::io {
 
@@ -408,10 +411,28 @@ inline Checkpoint load_checkpoint(const std::string& path) {
 
 // ---- modules ----------------------------------------------------------------------------------
 
+/// Anything whose state is named tensors of one floating element type, as nn::Module<T> is:
+/// state_dict() (copies by dotted name), named_parameters() and named_buffers() (the live
+/// handles, to check names and shapes before anything is copied), load_state_dict(state,
+/// strict), and type_name() for messages. io saves and loads such a module without knowing
+/// what a layer is.
+template <typename M>
+concept NamedTensorModule = requires(const M& module) {
+  module.state_dict();
+  module.named_parameters();
+  module.named_buffers();
+  { module.type_name() } -> std::convertible_to<std::string>;
+};
+
+/// The element type T of a NamedTensorModule's Tensor<T>s.
+template <NamedTensorModule M>
+using module_element_t =
+    typename std::remove_cvref_t<decltype(std::declval<const M&>().state_dict().begin()->second)>::value_type;
+
 /// One line per module of the tree: "<path> <Type> <describe()>", e.g. "0 Dense 13 -> 32".
 /// Stored as "<prefix>architecture" so that a checkpoint says what model it belongs to.
-template <FloatingElement T>
-std::string describe_architecture(const nn::Module<T>& module, const std::string& path = "") {
+template <NamedTensorModule M>
+std::string describe_architecture(const M& module, const std::string& path = "") {
   std::string text = (path.empty() ? std::string("(root)") : path) + " " + module.type_name();
   const std::string details = module.describe();
   if (!details.empty()) text += " " + details;
@@ -423,11 +444,11 @@ std::string describe_architecture(const nn::Module<T>& module, const std::string
 
 /// Adds the module's state_dict (parameters and buffers, copied) as tensors "<prefix><name>",
 /// and its architecture and element type as metadata "<prefix>architecture", "<prefix>dtype".
-template <FloatingElement T>
-void add_module_state(Checkpoint& checkpoint, const nn::Module<T>& module, const std::string& prefix = "model.") {
+template <NamedTensorModule M>
+void add_module_state(Checkpoint& checkpoint, const M& module, const std::string& prefix = "model.") {
   for (const auto& [name, tensor] : module.state_dict()) checkpoint.set_tensor(prefix + name, tensor);
   checkpoint.set_metadata(prefix + "architecture", describe_architecture(module));
-  checkpoint.set_metadata(prefix + "dtype", dtype_name(dtype_of<T>()));
+  checkpoint.set_metadata(prefix + "dtype", dtype_name(dtype_of<module_element_t<M>>()));
 }
 
 namespace detail {
@@ -435,9 +456,10 @@ namespace detail {
 /// Copies tensors "<prefix><name>" of `tensors` into the module's parameters and buffers,
 /// after checking every name and shape (so on an IOError the module is unchanged).
 /// `context` starts every message, e.g. "load_safetensors: model.safetensors".
-template <FloatingElement T>
-void load_module_tensors(const std::map<std::string, TensorVariant>& tensors, nn::Module<T>& module,
-                         const std::string& prefix, bool strict, const std::string& context) {
+template <NamedTensorModule M>
+void load_module_tensors(const std::map<std::string, TensorVariant>& tensors, M& module, const std::string& prefix,
+                         bool strict, const std::string& context) {
+  using T = module_element_t<M>;
   auto targets = module.named_parameters();
   for (auto& entry : module.named_buffers()) targets.push_back(entry);
   std::map<std::string, Tensor<T>> state;
@@ -454,8 +476,9 @@ void load_module_tensors(const std::map<std::string, TensorVariant>& tensors, nn
       throw IOError(context + ": tensor '" + prefix + name + "' has shape " + to_string(stored_shape) +
                     " but parameter '" + name + "' of the " + module.type_name() + " has shape " +
                     to_string(target.shape()));
-    Tensor<T> values = to_floating<T>(found->second, context + ": tensor '" + prefix + name + "'");
-    state.emplace(name, target.device().is_cpu() ? values : values.to(target.device()));
+    // Read on the host; the values go where the parameter lives (to() is a no-op on the CPU).
+    state.emplace(name,
+                  to_floating<T>(found->second, context + ": tensor '" + prefix + name + "'").to(target.device()));
   }
   if (strict) {
     for (auto it = tensors.lower_bound(prefix); it != tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0;
@@ -473,84 +496,10 @@ void load_module_tensors(const std::map<std::string, TensorVariant>& tensors, nn
 /// and shape is checked before anything is copied, so on an IOError the module is unchanged.
 /// strict: every parameter must be present and no unknown "<prefix>..." tensor may be left
 /// over. float32 and float64 data convert to T.
-template <FloatingElement T>
-void load_module_state(const Checkpoint& checkpoint, nn::Module<T>& module, const std::string& prefix = "model.",
+template <NamedTensorModule M>
+void load_module_state(const Checkpoint& checkpoint, M& module, const std::string& prefix = "model.",
                        bool strict = true) {
   detail::load_module_tensors(checkpoint.tensors, module, prefix, strict, "load_module_state");
-}
-
-// ---- optimizers -------------------------------------------------------------------------------
-
-/// Adds an optimizer state: tensors "<prefix><i>.<buffer>" (e.g. "optimizer.0.exp_avg") and
-/// metadata "<prefix>type", "<prefix>lr", "<prefix>step_count", "<prefix>parameter_count" and
-/// "<prefix><i>.step".
-template <FloatingElement T>
-void add_optimizer_state(Checkpoint& checkpoint, const optim::OptimizerState<T>& state,
-                         const std::string& prefix = "optimizer.") {
-  checkpoint.set_metadata(prefix + "type", state.optimizer);
-  checkpoint.set_metadata(prefix + "lr", state.lr);
-  checkpoint.set_metadata(prefix + "step_count", state.step_count);
-  checkpoint.set_metadata(prefix + "parameter_count", static_cast<std::uint64_t>(state.parameters.size()));
-  for (std::size_t i = 0; i < state.parameters.size(); ++i) {
-    const std::string parameter_prefix = prefix + std::to_string(i) + ".";
-    checkpoint.set_metadata(parameter_prefix + "step", state.parameters[i].step);
-    for (const auto& [name, buffer] : state.parameters[i].buffers)
-      checkpoint.set_tensor(parameter_prefix + name, buffer);
-  }
-}
-
-template <FloatingElement T>
-void add_optimizer_state(Checkpoint& checkpoint, const optim::Optimizer<T>& optimizer,
-                         const std::string& prefix = "optimizer.") {
-  add_optimizer_state(checkpoint, optimizer.state(), prefix);
-}
-
-/// The optimizer state stored under `prefix` (see add_optimizer_state).
-template <FloatingElement T>
-optim::OptimizerState<T> optimizer_state_from(const Checkpoint& checkpoint, const std::string& prefix = "optimizer.") {
-  const std::string op = "load_optimizer_state";
-  optim::OptimizerState<T> state;
-  state.optimizer = checkpoint.metadata_text(prefix + "type");
-  state.lr = checkpoint.metadata_number<double>(prefix + "lr");
-  state.step_count = checkpoint.metadata_number<std::int64_t>(prefix + "step_count");
-  const auto parameter_count = checkpoint.metadata_number<std::uint64_t>(prefix + "parameter_count");
-  // Each parameter has a "<i>.step" entry, so a count beyond the metadata size is a lie.
-  if (parameter_count > checkpoint.metadata.size())
-    throw IOError(op + ": '" + prefix + "parameter_count' is " + std::to_string(parameter_count) +
-                  ", more than the checkpoint's " + std::to_string(checkpoint.metadata.size()) + " metadata entries");
-  state.parameters.resize(static_cast<std::size_t>(parameter_count));
-  for (std::size_t i = 0; i < state.parameters.size(); ++i)
-    state.parameters[i].step = checkpoint.metadata_number<std::int64_t>(prefix + std::to_string(i) + ".step");
-  for (auto it = checkpoint.tensors.lower_bound(prefix);
-       it != checkpoint.tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    const std::string rest = it->first.substr(prefix.size());  // "<i>.<buffer>"
-    const std::size_t dot = rest.find('.');
-    std::uint64_t index = 0;
-    if (dot == std::string::npos || dot + 1 == rest.size() || !detail::parse_number(rest.substr(0, dot), index))
-      throw IOError(op + ": tensor '" + it->first + "' is not named " + prefix + "<parameter index>.<buffer>");
-    if (index >= parameter_count)
-      throw IOError(op + ": tensor '" + it->first + "' refers to parameter " + std::to_string(index) +
-                    " but the state has " + std::to_string(parameter_count) + " parameters");
-    state.parameters[static_cast<std::size_t>(index)].buffers.emplace(
-        rest.substr(dot + 1), to_floating<T>(it->second, op + ": tensor '" + it->first + "'"));
-  }
-  return state;
-}
-
-/// Restores the optimizer state stored under `prefix`. The optimizer must be of the same type
-/// with the same options, over parameters of the same shapes; anything else is an IOError
-/// that says what differs, and leaves the optimizer unchanged.
-template <FloatingElement T>
-void load_optimizer_state(const Checkpoint& checkpoint, optim::Optimizer<T>& optimizer,
-                          const std::string& prefix = "optimizer.") {
-  const optim::OptimizerState<T> state = optimizer_state_from<T>(checkpoint, prefix);
-  try {
-    optimizer.load_state(state);
-  } catch (const IOError&) {
-    throw;
-  } catch (const Error& error) {
-    throw IOError("load_optimizer_state: the checkpoint's optimizer state does not fit: " + std::string(error.what()));
-  }
 }
 
 // ---- random generator -------------------------------------------------------------------------

@@ -24,7 +24,6 @@
 #include "nabla/io/checkpoint.hpp"
 #include "nabla/io/file.hpp"
 #include "nabla/io/tensor_data.hpp"
-#include "nabla/nn/module.hpp"
 
 // NABLA_HAS_SAFETENSORS: 1 when <nlohmann/json.hpp> is found (define it as 0 to leave it out).
 #ifndef NABLA_HAS_SAFETENSORS
@@ -217,8 +216,8 @@ Checkpoint load_safetensors(const std::string& path) {
 /// Writes a module's parameters and buffers under their PyTorch-style names (no prefix), with
 /// "__metadata__" {"format": "pt"} plus `metadata`, so that
 /// safetensors.torch.load_file(path) gives a state dict that torch's load_state_dict accepts.
-template <FloatingElement T>
-void save_safetensors(const std::string& path, const nn::Module<T>& module,
+template <NamedTensorModule M>
+void save_safetensors(const std::string& path, const M& module,
                       const std::map<std::string, std::string>& metadata = {}) {
   Checkpoint contents;
   for (const auto& [name, tensor] : module.state_dict()) contents.set_tensor(name, tensor);
@@ -232,9 +231,8 @@ void save_safetensors(const std::string& path, const nn::Module<T>& module,
 /// picks the LSTM out of a file of a larger model); shapes must match; F32 and F64 convert to
 /// T. strict: every parameter must be present, and no unmatched "<prefix>..." tensor may be
 /// left over. All checks run before anything is copied: on an IOError the module is unchanged.
-template <FloatingElement T>
-void load_safetensors(const std::string& path, nn::Module<T>& module, const std::string& prefix = "",
-                      bool strict = true) {
+template <NamedTensorModule M>
+void load_safetensors(const std::string& path, M& module, const std::string& prefix = "", bool strict = true) {
   const Checkpoint contents = load_safetensors(path);
   detail::load_module_tensors(contents.tensors, module, prefix, strict, "load_safetensors: " + path);
 }
@@ -254,13 +252,13 @@ Checkpoint load_safetensors(const std::string&) {
   static_assert(detail::safetensors_unavailable<Unused>, NABLA_SAFETENSORS_UNAVAILABLE);
   return {};
 }
-template <FloatingElement T>
-void save_safetensors(const std::string&, const nn::Module<T>&, const std::map<std::string, std::string>& = {}) {
-  static_assert(detail::safetensors_unavailable<T>, NABLA_SAFETENSORS_UNAVAILABLE);
+template <NamedTensorModule M>
+void save_safetensors(const std::string&, const M&, const std::map<std::string, std::string>& = {}) {
+  static_assert(detail::safetensors_unavailable<M>, NABLA_SAFETENSORS_UNAVAILABLE);
 }
-template <FloatingElement T>
-void load_safetensors(const std::string&, nn::Module<T>&, const std::string& = "", bool = true) {
-  static_assert(detail::safetensors_unavailable<T>, NABLA_SAFETENSORS_UNAVAILABLE);
+template <NamedTensorModule M>
+void load_safetensors(const std::string&, M&, const std::string& = "", bool = true) {
+  static_assert(detail::safetensors_unavailable<M>, NABLA_SAFETENSORS_UNAVAILABLE);
 }
 
 #undef NABLA_SAFETENSORS_UNAVAILABLE

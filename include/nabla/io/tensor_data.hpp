@@ -94,15 +94,7 @@ template <TensorElement T>
 class HostValues {
  public:
   explicit HostValues(const Tensor<T>& tensor) {
-    Tensor<T> host = tensor.detach();
-    if (!host.device().is_cpu()) {
-      if constexpr (FloatingElement<T>) {
-        host = host.to(Device::cpu());
-      } else {
-        throw DeviceError("io: an int64 tensor on " + host.device().str() +
-                          " cannot be saved; move it to the CPU first");
-      }
-    }
+    const Tensor<T> host = tensor.detach().to(Device::cpu());  // no copy for a CPU tensor
     if (host.is_contiguous()) {
       tensor_ = host;
       data_ = tensor_.data();

@@ -30,8 +30,14 @@ class Module {
   using NamedTensors = std::vector<std::pair<std::string, Tensor<T>>>;
 
   Module() = default;
+  // Not copyable (a copy would share the parameters' storage, a surprise), but movable: a
+  // model can be returned from a function or kept in a std::vector. Parameters, buffers and
+  // children are handles (Tensor, shared_ptr) held by value, and nothing stores a pointer to
+  // the Module itself, so the moved-to module owns the very same tensors and nothing dangles.
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
+  Module(Module&&) noexcept = default;
+  Module& operator=(Module&&) noexcept = default;
   virtual ~Module() = default;
 
   /// The layer's computation. Layers with more inputs or outputs (LSTM) add overloads.
@@ -92,33 +98,44 @@ class Module {
     return state;
   }
 
-  /// Loads values by name into the existing tensors. Every name must match and every shape
-  /// must agree; with strict=false, names missing on either side are ignored.
-  void load_state_dict(const std::map<std::string, Tensor<T>>& state, bool strict = true) {
+  /// What load_state_dict() did not match (PyTorch's missing_keys / unexpected_keys).
+  struct LoadResult {
+    std::vector<std::string> missing_keys;     // the module's names the state dict lacks
+    std::vector<std::string> unexpected_keys;  // the state dict's names the module lacks
+  };
+
+  /// Loads values by name into the existing tensors. Every shape must agree (else a
+  /// ShapeError, before anything is copied). strict: every name must match on both sides,
+  /// else a ValueError naming the first missing or unexpected entry; with strict=false the
+  /// unmatched names are skipped and returned.
+  LoadResult load_state_dict(const std::map<std::string, Tensor<T>>& state, bool strict = true) {
     NamedTensors targets = named_parameters();
     for (auto& entry : named_buffers()) targets.push_back(entry);
+    LoadResult result;
+    std::map<std::string, bool> known;  // the module's names
     for (auto& [name, target] : targets) {
+      known.emplace(name, true);
       auto found = state.find(name);
       if (found == state.end()) {
         if (strict) throw ValueError("load_state_dict: missing entry '" + name + "' for " + type_name());
+        result.missing_keys.push_back(name);
         continue;
       }
       if (found->second.shape() != target.shape())
         throw ShapeError("load_state_dict: '" + name + "' has shape " + to_string(found->second.shape()) +
                          " in the state dict but " + to_string(target.shape()) + " in the " + type_name() + " model");
     }
-    if (strict) {
-      for (const auto& [name, tensor] : state) {
-        bool known = false;
-        for (const auto& [target_name, target] : targets) known = known || target_name == name;
-        if (!known) throw ValueError("load_state_dict: unexpected entry '" + name + "' for " + type_name());
-      }
+    for (const auto& [name, tensor] : state) {
+      if (known.count(name)) continue;
+      if (strict) throw ValueError("load_state_dict: unexpected entry '" + name + "' for " + type_name());
+      result.unexpected_keys.push_back(name);
     }
     NoGradGuard no_grad;
     for (auto& [name, target] : targets) {
       auto found = state.find(name);
       if (found != state.end()) target.copy_(found->second);
     }
+    return result;
   }
 
   /// Moves every parameter and buffer (and any gradient) to `device` in place, like PyTorch's
@@ -158,14 +175,18 @@ class Module {
 
  private:
   // Every handle to the tensor shares its impl, so swapping the impl's storage moves them all.
+  // (to() returns the tensor itself when it is on `device` already, so that case reassigns the
+  // same storage: no device test needed here.)
   static void move_in_place(Tensor<T>& tensor, Device device) {
-    if (tensor.device() == device) return;
     const auto& impl = tensor.impl();
     const Tensor<T> moved = tensor.detach().to(device);
     impl->storage = moved.storage();
     impl->strides = moved.strides();
     impl->offset = moved.offset();
-    if (impl->grad) impl->grad = Tensor<T>(impl->grad).detach().to(device).impl();
+    if (impl->grad) {
+      const Tensor<T> grad = Tensor<T>(impl->grad).detach().to(device);
+      if (grad.storage() != impl->grad->storage) impl->grad = grad.impl();  // keep the same grad when it stayed
+    }
   }
 
   void collect(const std::string& prefix, NamedTensors& result, bool buffers) const {

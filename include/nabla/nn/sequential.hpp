@@ -1,34 +1,20 @@
 // nabla/nn/sequential.hpp - a stack of layers applied in order (Keras Sequential, torch.nn.Sequential).
+//
+// Layers only: the Keras-style training surface (compile, fit, evaluate, predict, save, load)
+// is nb::Model<T> (train/model.hpp), a Sequential that also trains.
 #pragma once
 
 #include <cstdint>
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "nabla/nn/module.hpp"
-
-// The Keras-style training members below (compile, fit, ...) are only declared here: they are
-// defined in train/model.hpp, a layer above nn/ that nn/ must not include (like core/tensor.hpp
-// declares the ops that ops/ defines). <nabla/nabla.hpp> brings both.
-namespace nabla::optim {
-template <FloatingElement T>
-class Optimizer;
-}  // namespace nabla::optim
-namespace nabla::metrics {
-class AnyMetric;
-}  // namespace nabla::metrics
-namespace nabla::train {
-template <FloatingElement T>
-struct TrainingState;
-template <FloatingElement T>
-struct FitOptions;
-class History;
-}  // namespace nabla::train
 
 namespace nabla::nn {
 
@@ -51,6 +37,7 @@ class Sequential : public Module<T> {
   }
 
   Tensor<T> forward(const Tensor<T>& input) override {
+    last_input_shape_ = input.shape();  // what summary() without arguments probes with
     Tensor<T> output = input;
     for (auto& layer : layers_) output = layer->forward(output);
     return output;
@@ -64,6 +51,19 @@ class Sequential : public Module<T> {
       throw ValueError("Sequential: layer index " + std::to_string(index) + " out of range (size " +
                        std::to_string(layers_.size()) + ")");
     return layers_[index];
+  }
+
+  /// The shape of the last input forward() saw (batch included), if any.
+  const std::optional<Shape>& last_input_shape() const { return last_input_shape_; }
+
+  /// summary(input_shape) for the last input the model saw, as Keras builds its summary from
+  /// the input it was called on. A ValueError when forward() has not run yet.
+  std::string summary() {
+    if (!last_input_shape_)
+      throw ValueError(
+          "Sequential::summary: the model has not seen an input yet; run it on a batch first or "
+          "give the input shape, e.g. summary({batch, features})");
+    return summary(*last_input_shape_);
   }
 
   /// A Keras-like table of layers, output shapes and parameter counts, for an input of
@@ -99,50 +99,9 @@ class Sequential : public Module<T> {
     return out.str();
   }
 
-  // ---- Keras-style training (defined in train/model.hpp; see docs/training.md) -------------
-
-  /// Chooses how to train: the optimizer (its options, e.g. nb::optim::AdamOptions{.lr = 1e-3},
-  /// or a function making one from the parameters), the loss (a functor such as
-  /// nb::loss::BinaryCrossEntropy{}) and the metrics to report ({nb::metrics::Accuracy{}}).
-  template <typename OptimizerSpec, typename Loss>
-  void compile(const OptimizerSpec& optimizer, Loss loss, std::vector<metrics::AnyMetric> metrics);
-  /// compile() without metrics. (An overload, not a default argument: metrics::AnyMetric is
-  /// incomplete here, and some compilers check default arguments at the declaration.)
-  template <typename OptimizerSpec, typename Loss, typename Metric = metrics::AnyMetric>
-  void compile(const OptimizerSpec& optimizer, Loss loss) {
-    compile(optimizer, std::move(loss), std::vector<Metric>{});
-  }
-  /// Trains on samples x with targets y (both batched along dimension 0); returns the loss
-  /// and metrics of every epoch.
-  train::History fit(const Tensor<T>& x, const Tensor<T>& y, const train::FitOptions<T>& options = {});
-  /// The loss and metrics on (x, y), computed batch by batch in evaluation mode, no graph kept.
-  std::map<std::string, double> evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size = 32);
-  /// The model's output for x, computed batch by batch in evaluation mode, no graph kept.
-  Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 32);
-  /// One optimizer step on one batch; returns the batch's loss and metrics.
-  std::map<std::string, double> train_on_batch(const Tensor<T>& x, const Tensor<T>& y);
-  /// Whether compile() has been called.
-  bool is_compiled() const { return training_ != nullptr; }
-  /// The optimizer compile() made (e.g. to read or change its learning rate).
-  optim::Optimizer<T>& optimizer() const;
-  /// The epochs the last fit() completed (or model.load() restored); 0 before any.
-  int completed_epochs() const;
-
-  // ---- model files (defined in train/model_file.hpp; see docs/model_files.md) --------------
-
-  /// Writes the model to `path` atomically as a nabla checkpoint: the layer configuration
-  /// and the weights, and for a compiled model also the optimizer (type, hyperparameters,
-  /// state), the epochs completed and the random generator's position.
-  void save(const std::string& path) const;
-  /// Reads a file written by save() into this model. The layer configuration must match
-  /// (else an IOError naming the first layer that differs, before anything changes). For a
-  /// compiled model whose file has training state, the optimizer state and the generator
-  /// are restored too, and the next fit() continues after the saved epoch.
-  void load(const std::string& path);
-
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
-  std::shared_ptr<train::TrainingState<T>> training_;  // made by compile()
+  std::optional<Shape> last_input_shape_;
 };
 
 }  // namespace nabla::nn

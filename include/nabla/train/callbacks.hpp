@@ -235,7 +235,7 @@ struct ModelCheckpointOptions {
   bool save_best_only = false;       // only save when `monitor` improved on the best so far
   MonitorMode mode = MonitorMode::automatic;
   /// How to write the model to a path; by default the trainer's save(): the file
-  /// model.save(path) writes (train/model_file.hpp), which model.load(path) resumes from.
+  /// model.save(path) writes (train/model.hpp), which model.load(path) resumes from.
   std::function<void(const std::string& path)> save = {};
 };
 

@@ -1,6 +1,8 @@
-// nabla/train/model.hpp - Keras-style training: compile, fit, evaluate, predict and
-// train_on_batch for nb::nn::Sequential (declared in nn/sequential.hpp, defined here).
+// nabla/train/model.hpp - the Keras-style model: nb::Model<T> (nb::train::Model<T>) is an
+// nn::Sequential that also trains: compile, fit, evaluate, predict, train_on_batch, save, load.
 //
+//   nb::Model<float> model;
+//   model.add<nb::nn::Embedding>(vocab, 128).add<nb::nn::LSTM>(128, 128).add<nb::nn::Dense>(128, 1);
 //   model.compile(nb::optim::AdamOptions{.lr = 1e-3}, nb::loss::BinaryCrossEntropy{}, {nb::metrics::Accuracy{}});
 //   auto history = model.fit(x_train, y_train, {.epochs = 10, .batch_size = 64, .validation_split = 0.1});
 //   auto predictions = model.predict(x_test);
@@ -13,8 +15,10 @@
 //   optimizer.zero_grad();  prediction = model(x_batch);  loss = loss_fn(prediction, y_batch);
 //   loss.backward();        optimizer.step();             metrics.update(prediction, y_batch);
 //
-// fit() runs it over shuffled batches for every epoch, then validates (eval mode, no graph),
-// reports progress and calls the callbacks; docs/training.md walks through all of it.
+// fit() runs it over the batches of a data::DataLoader (shuffled every epoch) for every
+// epoch, then validates (eval mode, no graph), reports progress and calls the callbacks;
+// docs/training.md walks through all of it. Model files (save, load, load_model) are built
+// from the pieces in train/model_file.hpp.
 #pragma once
 
 #include <algorithm>
@@ -42,6 +46,9 @@
 
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/core/philox.hpp"
+#include "nabla/data/dataloader.hpp"
+#include "nabla/data/dataset.hpp"
+#include "nabla/io/checkpoint.hpp"
 #include "nabla/metrics/metric.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/nn/sequential.hpp"
@@ -54,6 +61,7 @@
 #include "nabla/train/callbacks.hpp"
 #include "nabla/train/history.hpp"
 #include "nabla/train/logs.hpp"
+#include "nabla/train/model_file.hpp"
 #include "nabla/train/progress.hpp"
 
 namespace nabla::train {
@@ -77,9 +85,11 @@ struct FitOptions {
   ValidationData<T> validation_data = {};
   /// Visit the training samples in a new random order every epoch.
   bool shuffle = true;
-  /// Seed of the shuffling; without it the global generator (nabla::manual_seed) is used.
-  /// Epoch e's order depends only on (seed, e), so a run continued at initial_epoch k
-  /// shuffles exactly as the uninterrupted run did.
+  /// Seed of the shuffling: epoch e visits the samples in data::DataLoader's order for
+  /// (seed, e), i.e. data::shuffled_indices(samples, seed, e), so a run continued at
+  /// initial_epoch k shuffles exactly as the uninterrupted run did. Without it, each epoch
+  /// draws its loader's seed from the global generator (nabla::manual_seed), whose position a
+  /// model file saves.
   std::optional<std::uint64_t> seed = std::nullopt;
   std::vector<AnyCallback> callbacks = {};
   /// 0: silent; 1: a progress bar on a terminal, else one line per epoch; 2: one line per epoch.
@@ -167,19 +177,10 @@ Tensor<T> align_target(const Tensor<T>& prediction, const Tensor<T>& target) {
   return target;
 }
 
-/// 0, 1, ..., count-1 in a random order (Fisher-Yates on Philox draws: the same seed gives the
-/// same order on every machine).
-inline std::vector<std::int64_t> random_permutation(std::int64_t count, Generator& generator) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(count));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  if (count < 2) return order;
-  const std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(count));
-  for (std::int64_t i = count - 1; i > 0; --i) {  // swap position i with a uniform j in [0, i]
-    const double u = philox_uniform<double>(generator.seed(), offset, static_cast<std::uint64_t>(i));
-    const auto j = std::min<std::int64_t>(i, static_cast<std::int64_t>(u * static_cast<double>(i + 1)));
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
-  }
-  return order;
+/// A 64-bit seed drawn from `generator` (one draw: advances it by 1).
+inline std::uint64_t draw_seed(Generator& generator) {
+  const PhiloxWords words = philox_words(generator.seed(), generator.advance(1), 0);
+  return (static_cast<std::uint64_t>(words[0]) << 32) | words[1];
 }
 
 /// Whether `stream` is std::cout writing to a terminal (where a redrawn bar makes sense).
@@ -215,12 +216,6 @@ Device model_device(const nn::Module<T>& model) {
   return parameters.empty() ? Device::cpu() : parameters.front().device();
 }
 
-/// `batch` on `device` (itself when it is there already).
-template <FloatingElement T>
-Tensor<T> on_device(const Tensor<T>& batch, Device device) {
-  return batch.device() == device ? batch : batch.to(device);
-}
-
 }  // namespace detail
 
 /// The model's output for x, batch by batch, in evaluation mode (dropout off) and without
@@ -238,9 +233,8 @@ Tensor<T> predict(nn::Module<T>& model, const Tensor<T>& x, std::int64_t batch_s
   const Device device = detail::model_device(model);
   // Each batch runs where the model is; the outputs come back to x's device.
   for (std::int64_t begin = 0; begin < x.size(0); begin += batch_size)
-    outputs.push_back(detail::on_device(
-        model.forward(detail::on_device(x.narrow(0, begin, std::min(batch_size, x.size(0) - begin)), device)),
-        x.device()));
+    outputs.push_back(
+        model.forward(x.narrow(0, begin, std::min(batch_size, x.size(0) - begin)).to(device)).to(x.device()));
   return outputs.size() == 1 ? outputs.front() : concat(outputs, 0);
 }
 
@@ -310,7 +304,7 @@ struct TrainingState final : Trainer {
   /// One optimizer step on one batch; returns the batch's loss.
   double train_step(nn::Module<T>& model, const Tensor<T>& x_batch, const Tensor<T>& y_batch) {
     const Device device = detail::model_device(model);
-    const Tensor<T> x = detail::on_device(x_batch, device), y = detail::on_device(y_batch, device);
+    const Tensor<T> x = x_batch.to(device), y = y_batch.to(device);  // to(): a no-op where it is already
     optimizer_instance->zero_grad();
     const Tensor<T> prediction = model.forward(x);
     const Tensor<T> loss = compute_loss(prediction, y);
@@ -333,8 +327,8 @@ struct TrainingState final : Trainer {
     for (std::int64_t begin = 0; begin < samples; begin += batch_size) {
       const std::int64_t count = std::min(batch_size, samples - begin);
       const Device device = detail::model_device(model);
-      const Tensor<T> x_batch = detail::on_device(x.narrow(0, begin, count), device);
-      const Tensor<T> y_batch = detail::on_device(y.narrow(0, begin, count), device);
+      const Tensor<T> x_batch = x.narrow(0, begin, count).to(device);
+      const Tensor<T> y_batch = y.narrow(0, begin, count).to(device);
       const Tensor<T> prediction = model.forward(x_batch);
       loss_sum +=
           static_cast<double>(backend::item_on_host(compute_loss(prediction, y_batch))) * static_cast<double>(count);
@@ -393,9 +387,8 @@ struct TrainingState final : Trainer {
 
     const std::int64_t samples = x.size(0);
     const std::int64_t batch_size = options.batch_size;
+    const data::TensorDataset<T, T> dataset(x, y);
     const std::int64_t steps = (samples + batch_size - 1) / batch_size;
-    Generator seeded(options.seed.value_or(0));
-    Generator& generator = options.seed ? seeded : default_generator();
     resume_epoch.reset();  // consumed: a later fit() counts from 0 again, as Keras does
     completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
@@ -412,37 +405,29 @@ struct TrainingState final : Trainer {
       for (const auto& callback : options.callbacks) callback->on_epoch_begin(epoch, logs);
       model.train();
       reset_metrics();
-      // A seeded order is a function of (seed, epoch): each epoch has its own stretch of the
-      // stream (an epoch draws `samples` numbers), wherever the run started.
-      if (options.seed)
-        seeded.set_state(*options.seed, static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(samples));
-      const std::vector<std::int64_t> order =
-          options.shuffle ? detail::random_permutation(samples, generator) : std::vector<std::int64_t>{};
+      // The epoch's batches: a seeded order is a function of (seed, epoch) wherever the run
+      // started; an unseeded one takes one draw of the global generator per epoch.
+      const std::uint64_t seed =
+          options.seed ? *options.seed : (options.shuffle ? detail::draw_seed(default_generator()) : 0);
+      data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = options.shuffle, .seed = seed});
+      loader.set_epoch(static_cast<std::uint64_t>(epoch));
       std::optional<ProgressBar> progress;
       if (options.verbose > 0) progress.emplace(options.output, epoch, options.epochs, steps, terminal);
 
       double loss_sum = 0;
       std::int64_t seen = 0, steps_done = 0;
       Logs running;
-      for (std::int64_t step = 0; step < steps; ++step) {
-        const std::int64_t begin = step * batch_size, count = std::min(batch_size, samples - begin);
-        Tensor<T> x_batch, y_batch;
-        if (options.shuffle) {
-          const std::vector<std::int64_t> indices(order.begin() + begin, order.begin() + begin + count);
-          x_batch = index_select(x, 0, indices);
-          y_batch = index_select(y, 0, indices);
-        } else {
-          x_batch = x.narrow(0, begin, count);
-          y_batch = y.narrow(0, begin, count);
-        }
+      for (const auto& batch : loader) {
+        const std::int64_t count = batch.inputs.size(0);
+        const int step = static_cast<int>(steps_done);
         Logs batch_logs;
-        for (const auto& callback : options.callbacks) callback->on_batch_begin(static_cast<int>(step), batch_logs);
-        loss_sum += train_step(model, x_batch, y_batch) * static_cast<double>(count);
+        for (const auto& callback : options.callbacks) callback->on_batch_begin(step, batch_logs);
+        loss_sum += train_step(model, batch.inputs, batch.targets) * static_cast<double>(count);
         seen += count;
         ++steps_done;
         running = current_logs(loss_sum / static_cast<double>(seen));  // the epoch's running means
-        for (const auto& callback : options.callbacks) callback->on_batch_end(static_cast<int>(step), running);
-        if (progress) progress->update(step + 1, running, seen);
+        for (const auto& callback : options.callbacks) callback->on_batch_end(step, running);
+        if (progress) progress->update(steps_done, running, seen);
         if (stop_training) break;
       }
 
@@ -474,7 +459,10 @@ struct TrainingState final : Trainer {
 
   /// The model file model.save(path) writes (train/model_file.hpp): layer configuration,
   /// weights, optimizer, epochs completed and the generator's position.
-  void save(const std::string& path) override;
+  void save(const std::string& path) override {
+    io::save_checkpoint(path,
+                        detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs));
+  }
 
   bool higher_is_better(const std::string& name) const override {
     const std::string quantity = name.rfind("val_", 0) == 0 ? name.substr(4) : name;
@@ -573,60 +561,156 @@ std::shared_ptr<TrainingState<T>> make_training_state(const std::vector<Tensor<T
 }
 
 }  // namespace detail
+
+// ---- the model -----------------------------------------------------------------------------------
+
+/// The Keras-style model: a Sequential of layers (nn::Sequential<T>, whose add() it returns
+/// itself from, so chains keep the Model type) plus compile / fit / evaluate / predict /
+/// train_on_batch / save / load. A movable value, like every module:
+///
+///   nb::Model<float> model;
+///   model.add<nb::nn::Dense>(13, 32).add<nb::nn::ReLU>().add<nb::nn::Dense>(32, 1);
+///   model.compile(nb::optim::AdamOptions{.lr = 1e-3}, nb::loss::MSE{});
+///   auto history = model.fit(x, y, {.epochs = 10, .batch_size = 64, .validation_split = 0.1});
+template <FloatingElement T>
+class Model : public nn::Sequential<T> {
+ public:
+  Model() = default;
+
+  /// Constructs Layer<T>(args...) and appends it: model.add<Dense>(13, 32).add<ReLU>().
+  template <template <typename> class Layer, typename... Args>
+  Model& add(Args&&... args) {
+    nn::Sequential<T>::template add<Layer>(std::forward<Args>(args)...);
+    return *this;
+  }
+
+  /// Appends an existing layer (shared: the caller may keep a handle to it).
+  Model& add(std::shared_ptr<nn::Module<T>> layer) {
+    nn::Sequential<T>::add(std::move(layer));
+    return *this;
+  }
+
+  /// Chooses how to train: the optimizer (its options, e.g. nb::optim::AdamOptions{.lr = 1e-3},
+  /// or a function making one from the parameters), the loss (a functor such as
+  /// nb::loss::BinaryCrossEntropy{}) and the metrics to report ({nb::metrics::Accuracy{}}).
+  template <typename OptimizerSpec, typename Loss>
+  void compile(const OptimizerSpec& optimizer, Loss loss, std::vector<metrics::AnyMetric> metrics = {}) {
+    training_ = detail::make_training_state<T>(this->parameters(), optimizer, std::move(loss), std::move(metrics));
+  }
+
+  /// Trains on samples x with targets y (both batched along dimension 0); returns the loss
+  /// and metrics of every epoch.
+  History fit(const Tensor<T>& x, const Tensor<T>& y, const FitOptions<T>& options = {}) {
+    return detail::compiled(training_, "fit").fit(*this, x, y, options);
+  }
+
+  /// The loss and metrics on (x, y), computed batch by batch in evaluation mode, no graph kept.
+  std::map<std::string, double> evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size = 32) {
+    auto& state = detail::compiled(training_, "evaluate");
+    detail::check_samples("evaluate", x, y);
+    detail::check_batch_size("evaluate", batch_size);
+    if (x.size(0) < 1) throw ValueError("evaluate: x of shape " + to_string(x.shape()) + " has no samples");
+    return state.evaluate_logs(*this, x.detach(), y.detach(), batch_size).to_map();
+  }
+
+  /// The model's output for x, computed batch by batch in evaluation mode, no graph kept.
+  Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 32) {
+    return train::predict<T>(*this, x, batch_size);
+  }
+
+  /// One optimizer step on one batch; returns the batch's loss and metrics.
+  std::map<std::string, double> train_on_batch(const Tensor<T>& x, const Tensor<T>& y) {
+    auto& state = detail::compiled(training_, "train_on_batch");
+    detail::check_samples("train_on_batch", x, y);
+    detail::ModeRestorer<T> restore_mode(*this);
+    this->train();
+    state.reset_metrics();
+    const double loss = state.train_step(*this, x.detach(), y.detach());
+    return state.current_logs(loss).to_map();
+  }
+
+  /// Whether compile() has been called.
+  bool is_compiled() const { return training_ != nullptr; }
+  /// The optimizer compile() made (e.g. to read or change its learning rate).
+  optim::Optimizer<T>& optimizer() const { return *detail::compiled(training_, "optimizer").optimizer_instance; }
+  /// The epochs the last fit() completed (or load() restored); 0 before any.
+  int completed_epochs() const { return training_ ? training_->completed_epochs : 0; }
+
+  /// Writes the model to `path` atomically as a nabla checkpoint: the layer configuration
+  /// and the weights, and for a compiled model also the optimizer (type, hyperparameters,
+  /// state), the epochs completed and the random generator's position.
+  void save(const std::string& path) const {
+    io::save_checkpoint(path,
+                        detail::model_checkpoint<T>(*this, training_ ? training_->optimizer_instance.get() : nullptr,
+                                                    completed_epochs()));
+  }
+
+  /// Reads a file written by save() into this model. The layer configuration must match
+  /// (else an IOError naming the first layer that differs, before anything changes). For a
+  /// compiled model whose file has training state, the optimizer state and the generator
+  /// are restored too, and the next fit() continues after the saved epoch.
+  void load(const std::string& path) {
+    const std::string context = "Model::load: " + path;
+    const io::Checkpoint checkpoint = io::load_checkpoint(path);  // every byte and CRC checked
+    // Everything is read and checked before the model changes: the layers first, so that a
+    // different architecture is reported as such rather than as a stray tensor shape.
+    detail::check_config(checkpoint, *this, context);
+    std::optional<detail::SavedTraining<T>> saved;
+    if (training_ && checkpoint.has_metadata("optimizer.type"))
+      saved = detail::read_training<T>(checkpoint, *training_->optimizer_instance, context);
+
+    std::optional<optim::OptimizerState<T>> previous_optimizer;
+    if (saved) {
+      optim::Optimizer<T>& optimizer = *training_->optimizer_instance;
+      previous_optimizer = optimizer.state();
+      try {
+        optimizer.load_state(saved->optimizer);  // checks everything before it copies
+      } catch (const Error& error) {
+        throw IOError(context + ": the file's optimizer state does not fit the model's optimizer: " + error.what());
+      }
+    }
+    try {
+      io::detail::load_module_tensors(checkpoint.tensors, *this, "model.", /*strict=*/true, context);
+    } catch (...) {
+      // All or nothing: the optimizer goes back to where it was.
+      if (previous_optimizer) training_->optimizer_instance->load_state(*previous_optimizer);
+      throw;
+    }
+    if (saved) {
+      default_generator().set_state(saved->rng_seed, saved->rng_offset);
+      training_->completed_epochs = saved->epoch;
+      training_->resume_epoch = saved->epoch;
+    }
+  }
+
+ private:
+  std::shared_ptr<TrainingState<T>> training_;  // made by compile()
+};
+
+/// Rebuilds the model saved at `path` (by model.save or ModelCheckpoint) from its layer
+/// configuration and loads its weights: keras.models.load_model for the built-in layers
+/// (Dense, Embedding, LSTM, Dropout, the activations, nested Sequentials). The model comes
+/// back uncompiled; to continue training, compile it as it was and call model->load(path).
+/// A layer of another type is an IOError naming it (build such a model in code, then load).
+template <FloatingElement T>
+std::shared_ptr<Model<T>> load_model(const std::string& path) {
+  const std::string context = "load_model: " + path;
+  const io::Checkpoint checkpoint = io::load_checkpoint(path);
+  const std::vector<std::string> lines = detail::file_config(checkpoint, context);
+  auto model = std::make_shared<Model<T>>();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string where = context + ": layer " + std::to_string(i);
+    const detail::LayerSpec spec = detail::LayerConfigParser(lines[i], where).parse();
+    model->add(detail::build_layer<T>(spec, where, checkpoint, "model." + std::to_string(i) + "."));
+  }
+  io::detail::load_module_tensors(checkpoint.tensors, *model, "model.", /*strict=*/true, context);
+  return model;
+}
+
 }  // namespace nabla::train
 
-// ---- the Sequential members declared in nn/sequential.hpp ---------------------------------------
-
-namespace nabla::nn {
-
+namespace nabla {
+/// The Keras-style model: nb::Model<float> model; model.add<...>(...).compile(...); model.fit(...).
 template <FloatingElement T>
-template <typename OptimizerSpec, typename Loss>
-void Sequential<T>::compile(const OptimizerSpec& optimizer, Loss loss, std::vector<metrics::AnyMetric> metrics) {
-  training_ = train::detail::make_training_state<T>(this->parameters(), optimizer, std::move(loss), std::move(metrics));
-}
-
-template <FloatingElement T>
-train::History Sequential<T>::fit(const Tensor<T>& x, const Tensor<T>& y, const train::FitOptions<T>& options) {
-  return train::detail::compiled(training_, "fit").fit(*this, x, y, options);
-}
-
-template <FloatingElement T>
-std::map<std::string, double> Sequential<T>::evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size) {
-  auto& state = train::detail::compiled(training_, "evaluate");
-  train::detail::check_samples("evaluate", x, y);
-  train::detail::check_batch_size("evaluate", batch_size);
-  if (x.size(0) < 1) throw ValueError("evaluate: x of shape " + to_string(x.shape()) + " has no samples");
-  return state.evaluate_logs(*this, x.detach(), y.detach(), batch_size).to_map();
-}
-
-template <FloatingElement T>
-Tensor<T> Sequential<T>::predict(const Tensor<T>& x, std::int64_t batch_size) {
-  return train::predict<T>(*this, x, batch_size);
-}
-
-template <FloatingElement T>
-std::map<std::string, double> Sequential<T>::train_on_batch(const Tensor<T>& x, const Tensor<T>& y) {
-  auto& state = train::detail::compiled(training_, "train_on_batch");
-  train::detail::check_samples("train_on_batch", x, y);
-  train::detail::ModeRestorer<T> restore_mode(*this);
-  this->train();
-  state.reset_metrics();
-  const double loss = state.train_step(*this, x.detach(), y.detach());
-  return state.current_logs(loss).to_map();
-}
-
-template <FloatingElement T>
-optim::Optimizer<T>& Sequential<T>::optimizer() const {
-  return *train::detail::compiled(training_, "optimizer").optimizer_instance;
-}
-
-template <FloatingElement T>
-int Sequential<T>::completed_epochs() const {
-  return training_ ? training_->completed_epochs : 0;
-}
-
-}  // namespace nabla::nn
-
-// save/load (Sequential and the trainer ModelCheckpoint calls) live in their own header,
-// which needs everything above; it includes this one, so either may be included first.
-#include "nabla/train/model_file.hpp"
+using Model = train::Model<T>;
+}  // namespace nabla

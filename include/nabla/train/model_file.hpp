@@ -1,6 +1,8 @@
-// nabla/train/model_file.hpp - model files for the Keras-style API: model.save(path) and
-// model.load(path) on nn::Sequential (declared in nn/sequential.hpp), and load_model<T>(path),
-// which rebuilds a Sequential of built-in layers from a file (keras.models.load_model).
+// nabla/train/model_file.hpp - what model files for the Keras-style API hold and how it is
+// read back: used by model.save(path) and model.load(path) on nb::Model (train/model.hpp) and
+// by load_model<T>(path) there, which rebuilds a model of built-in layers from a file
+// (keras.models.load_model). This header knows layers, optimizers and the checkpoint format,
+// not the Model: train/model.hpp includes it, never the reverse.
 //
 //   model.fit(x, y, {.epochs = 2});
 //   model.save("run.nabla");                      // atomic: temporary file, fsync, rename
@@ -12,7 +14,7 @@
 //
 // A model file is a nabla checkpoint (io/checkpoint.hpp: magic, version, tensor table with a
 // CRC-32 per tensor; docs/model_files.md has the bytes) holding
-//   model.<parameter>   tensors: the weights (add_module_state)
+//   model.<parameter>   tensors: the weights (io::add_module_state)
 //   model.config        the layers, one per line, as their constructor calls: "Dense(128, 1)"
 //   model.architecture, model.dtype
 // and, when the model is compiled,
@@ -46,7 +48,7 @@
 #include "nabla/optim/optimizer.hpp"
 #include "nabla/optim/rmsprop.hpp"
 #include "nabla/optim/sgd.hpp"
-#include "nabla/train/model.hpp"
+#include "nabla/optim/state_io.hpp"
 
 namespace nabla::train {
 
@@ -168,20 +170,22 @@ std::string optimizer_config(const optim::Optimizer<T>& optimizer) {
   return type;
 }
 
-/// Everything model.save(path) writes (see the top of this file). `training` is null for an
-/// uncompiled model: then only the configuration and the weights.
+/// Everything model.save(path) writes (see the top of this file). `optimizer` is null for an
+/// uncompiled model: then only the configuration and the weights; else also the optimizer,
+/// the epochs `completed_epochs` and the global generator.
 template <FloatingElement T>
-io::Checkpoint model_checkpoint(const nn::Module<T>& model, const TrainingState<T>* training) {
+io::Checkpoint model_checkpoint(const nn::Module<T>& model, const optim::Optimizer<T>* optimizer,
+                                int completed_epochs) {
   io::Checkpoint checkpoint;
   io::add_module_state(checkpoint, model);
   std::string config;
   for (const std::string& line : model_config(model)) config += (config.empty() ? "" : "\n") + line;
   checkpoint.set_metadata("model.config", config);
-  if (training) {
-    io::add_optimizer_state(checkpoint, *training->optimizer_instance);
-    checkpoint.set_metadata("optimizer.config", optimizer_config(*training->optimizer_instance));
+  if (optimizer) {
+    io::add_optimizer_state(checkpoint, *optimizer);
+    checkpoint.set_metadata("optimizer.config", optimizer_config(*optimizer));
     io::add_generator_state(checkpoint, default_generator());
-    checkpoint.set_metadata("epoch", training->completed_epochs);
+    checkpoint.set_metadata("epoch", completed_epochs);
   }
   return checkpoint;
 }
@@ -514,9 +518,8 @@ struct SavedTraining {
 };
 
 template <FloatingElement T>
-SavedTraining<T> read_training(const io::Checkpoint& checkpoint, const TrainingState<T>& training,
+SavedTraining<T> read_training(const io::Checkpoint& checkpoint, const optim::Optimizer<T>& optimizer,
                                const std::string& context) {
-  const optim::Optimizer<T>& optimizer = *training.optimizer_instance;
   SavedTraining<T> saved;
   try {
     // A checkpoint written without "optimizer.config" (nb::io::add_optimizer_state alone) can
@@ -541,76 +544,4 @@ SavedTraining<T> read_training(const io::Checkpoint& checkpoint, const TrainingS
 }
 
 }  // namespace detail
-
-/// Rebuilds the Sequential model saved at `path` (by model.save or ModelCheckpoint) from its
-/// layer configuration and loads its weights: keras.models.load_model for the built-in layers
-/// (Dense, Embedding, LSTM, Dropout, the activations, nested Sequentials). The model comes
-/// back uncompiled; to continue training, compile it as it was and call model->load(path).
-/// A layer of another type is an IOError naming it (build such a model in code, then load).
-template <FloatingElement T>
-std::shared_ptr<nn::Sequential<T>> load_model(const std::string& path) {
-  const std::string context = "load_model: " + path;
-  const io::Checkpoint checkpoint = io::load_checkpoint(path);
-  const std::vector<std::string> lines = detail::file_config(checkpoint, context);
-  auto model = std::make_shared<nn::Sequential<T>>();
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const std::string where = context + ": layer " + std::to_string(i);
-    const detail::LayerSpec spec = detail::LayerConfigParser(lines[i], where).parse();
-    model->add(detail::build_layer<T>(spec, where, checkpoint, "model." + std::to_string(i) + "."));
-  }
-  io::detail::load_module_tensors(checkpoint.tensors, *model, "model.", /*strict=*/true, context);
-  return model;
-}
-
-// ---- the members declared in nn/sequential.hpp and train/model.hpp -------------------------------
-
-template <FloatingElement T>
-void TrainingState<T>::save(const std::string& path) {
-  io::save_checkpoint(path, detail::model_checkpoint<T>(running_model("save"), this));
-}
-
 }  // namespace nabla::train
-
-namespace nabla::nn {
-
-template <FloatingElement T>
-void Sequential<T>::save(const std::string& path) const {
-  io::save_checkpoint(path, train::detail::model_checkpoint<T>(*this, training_.get()));
-}
-
-template <FloatingElement T>
-void Sequential<T>::load(const std::string& path) {
-  const std::string context = "Sequential::load: " + path;
-  const io::Checkpoint checkpoint = io::load_checkpoint(path);  // every byte and CRC checked
-  // Everything is read and checked before the model changes: the layers first, so that a
-  // different architecture is reported as such rather than as a stray tensor shape.
-  train::detail::check_config(checkpoint, *this, context);
-  std::optional<train::detail::SavedTraining<T>> saved;
-  if (training_ && checkpoint.has_metadata("optimizer.type"))
-    saved = train::detail::read_training<T>(checkpoint, *training_, context);
-
-  std::optional<optim::OptimizerState<T>> previous_optimizer;
-  if (saved) {
-    optim::Optimizer<T>& optimizer = *training_->optimizer_instance;
-    previous_optimizer = optimizer.state();
-    try {
-      optimizer.load_state(saved->optimizer);  // checks everything before it copies
-    } catch (const Error& error) {
-      throw IOError(context + ": the file's optimizer state does not fit the model's optimizer: " + error.what());
-    }
-  }
-  try {
-    io::detail::load_module_tensors(checkpoint.tensors, *this, "model.", /*strict=*/true, context);
-  } catch (...) {
-    // All or nothing: the optimizer goes back to where it was.
-    if (previous_optimizer) training_->optimizer_instance->load_state(*previous_optimizer);
-    throw;
-  }
-  if (saved) {
-    default_generator().set_state(saved->rng_seed, saved->rng_offset);
-    training_->completed_epochs = saved->epoch;
-    training_->resume_epoch = saved->epoch;
-  }
-}
-
-}  // namespace nabla::nn
