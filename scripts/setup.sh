@@ -12,6 +12,7 @@ packages=(
   catch2
   libbenchmark-dev
   nlohmann-json3-dev
+  libcli11-dev
   libopenblas-dev
   libdnnl-dev
 )
