@@ -13,6 +13,7 @@ packages=(
   catch2
   libbenchmark-dev
   nlohmann-json3-dev
+  libcli11-dev
   libopenblas-dev
   libdnnl-dev
 )

@@ -1,38 +1,19 @@
 # examples/linear_regression/bad_input_test.cmake - runs the linear_regression example on bad
 # input (CTest: example_linear_regression_bad_input). Each case must end with the expected exit
 # status (1: data problem, 2: bad command line; a crash reports a signal instead) and a message
-# that says what is wrong.
+# that says what is wrong (examples/common/example_test.cmake runs them).
 #
 #   cmake -DEXAMPLE=path/to/linear_regression -DSAMPLE=path/to/testdata/data.csv
 #         -DWORK_DIR=scratch/dir -P bad_input_test.cmake
-foreach(variable EXAMPLE SAMPLE WORK_DIR)
-  if(NOT DEFINED ${variable})
-    message(FATAL_ERROR "bad_input_test.cmake: pass -D${variable}=...")
-  endif()
-endforeach()
-
-file(REMOVE_RECURSE "${WORK_DIR}")
-file(MAKE_DIRECTORY "${WORK_DIR}")
-
-# expect_run(<case> <exit status> <text the output must contain> <example arguments>...)
-function(expect_run case expected_status expected_text)
-  execute_process(COMMAND "${EXAMPLE}" ${ARGN}
-    WORKING_DIRECTORY "${WORK_DIR}"
-    RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors TIMEOUT 120)
-  string(FIND "${output}${errors}" "${expected_text}" found)
-  if(NOT "${status}" STREQUAL "${expected_status}" OR found EQUAL -1)
-    message(SEND_ERROR "${case}: expected exit status ${expected_status} and the text '${expected_text}', "
-                       "got status '${status}' and:\n${output}${errors}")
-  else()
-    message(STATUS "${case}: exit status ${status}, message found")
-  endif()
-endfunction()
+set(EXAMPLE_TEST_VARIABLES SAMPLE)
+include(${CMAKE_CURRENT_LIST_DIR}/../common/example_test.cmake)
 
 file(READ "${SAMPLE}" sample)
 string(LENGTH "${sample}" sample_length)
 file(STRINGS "${SAMPLE}" sample_lines LIMIT_COUNT 1)
 list(GET sample_lines 0 header)
 
+expect_run(help 0 "Usage: linear_regression" --help)
 expect_run(unknown_flag 2 "unknown option '--no-such-flag'" --no-such-flag)
 expect_run(bad_value 2 "--steps expects a whole number" --steps ten)
 expect_run(bad_part 2 "--part expects 1, 2 or all" --part 3)
@@ -56,7 +37,7 @@ expect_run(not_a_number 1 "column 'medv' holds 'oops', which is not a number" --
   --data-dir "${WORK_DIR}/not_a_number")
 
 file(WRITE "${WORK_DIR}/other_file/data.csv" "[{\"crim\":0.00632,\"zn\":18.00}]\n")
-expect_run(other_file 1 "the Boston data is corrupted" --part 2 --quick --data-dir "${WORK_DIR}/other_file")
+expect_run(other_file 1 "the Boston data cannot be used" --part 2 --quick --data-dir "${WORK_DIR}/other_file")
 
 file(MAKE_DIRECTORY "${WORK_DIR}/good")
 file(WRITE "${WORK_DIR}/good/data.csv" "${sample}")

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "../common/data.hpp"
+
 namespace linear_regression {
 
 // ---- part 1: y = theta0 + theta1 * x ----------------------------------------------------
@@ -134,8 +136,8 @@ inline double max_relative_difference(const std::vector<double>& a, const std::v
 
 // ---- the Boston house prices data -------------------------------------------------------
 
-/// The command that downloads the data, printed whenever it is missing.
-inline const char* const kFetchBostonCommand = "bash scripts/fetch_data.sh boston";
+/// The data set, for the messages of DataMissing and DataCorrupted.
+inline constexpr nabla_examples::DataSet kBostonData{"the Boston data", "boston"};
 
 /// The CSV's header: 13 features, then the target medv (median home value, $1000s).
 inline const std::vector<std::string>& boston_columns() {
@@ -144,17 +146,10 @@ inline const std::vector<std::string>& boston_columns() {
   return columns;
 }
 
-/// The file is not there: main() prints the fetch command.
-class DataMissing : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// The file is there but is not a well-formed Boston CSV (truncated, edited, another file).
-class DataCorrupted : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// No data file (DataMissing), or one that is not a well-formed Boston CSV: truncated, edited,
+/// another file (DataCorrupted).
+using nabla_examples::DataCorrupted;
+using nabla_examples::DataMissing;
 
 /// The Boston table: `features` row-major [rows, 13], `targets` [rows].
 struct BostonTable {
@@ -171,7 +166,8 @@ inline std::filesystem::path find_boston_csv(const std::filesystem::path& direct
   for (const auto& candidate :
        {directory / "data" / "data.csv", directory / "data.csv", directory / "package" / "data" / "data.csv"})
     if (std::filesystem::is_regular_file(candidate, error)) return candidate;
-  throw DataMissing("no Boston house prices data in '" + directory.string() + "' (looked for data/data.csv)");
+  throw DataMissing(kBostonData,
+                    "no Boston house prices data in '" + directory.string() + "' (looked for data/data.csv)");
 }
 
 /// Parses the Boston CSV with nabla's CSV reader, strictly: the exact header, then rows of 14
@@ -180,10 +176,10 @@ inline std::filesystem::path find_boston_csv(const std::filesystem::path& direct
 /// error naming the file and, where there is one, the line. `source` names the file in errors.
 inline BostonTable parse_boston_csv(const std::string& text, const std::string& source) {
   const std::vector<std::string>& columns = boston_columns();
-  if (text.empty()) throw DataCorrupted(source + ": the file is empty");
+  if (text.empty()) throw DataCorrupted(kBostonData, source + ": the file is empty");
   if (text.back() != '\n')
-    throw DataCorrupted(source + ":" + std::to_string(std::count(text.begin(), text.end(), '\n') + 1) +
-                        ": the last line does not end with a line break: the file looks truncated");
+    throw DataCorrupted(kBostonData, source + ":" + std::to_string(std::count(text.begin(), text.end(), '\n') + 1) +
+                                         ": the last line does not end with a line break: the file looks truncated");
   BostonTable table;
   table.feature_names.assign(columns.begin(), columns.end() - 1);
   try {
@@ -193,9 +189,10 @@ inline BostonTable parse_boston_csv(const std::string& text, const std::string& 
       std::string expected, got;
       for (const auto& name : columns) expected += (expected.empty() ? "" : ",") + name;
       for (const auto& name : csv.column_names()) got += (got.empty() ? "" : ",") + name;
-      throw DataCorrupted(source + ":1: expected the header '" + expected + "', got '" + got.substr(0, 200) + "'");
+      throw DataCorrupted(kBostonData,
+                          source + ":1: expected the header '" + expected + "', got '" + got.substr(0, 200) + "'");
     }
-    if (csv.num_rows() == 0) throw DataCorrupted(source + ": no data rows after the header");
+    if (csv.num_rows() == 0) throw DataCorrupted(kBostonData, source + ": no data rows after the header");
     table.rows = csv.num_rows();
     table.features = csv.to_tensor<double>(table.feature_names).to_vector();
     table.targets = csv.column<double>(columns.back()).to_vector();
@@ -206,11 +203,12 @@ inline BostonTable parse_boston_csv(const std::string& text, const std::string& 
                                  ? table.features[static_cast<std::size_t>(row) * (columns.size() - 1) + column]
                                  : table.targets[static_cast<std::size_t>(row)];
         if (!std::isfinite(value))
-          throw DataCorrupted(source + ":" + std::to_string(csv.line_of_row(row)) + ": column '" + columns[column] +
-                              "' holds " + std::to_string(value) + ", not a finite number");
+          throw DataCorrupted(kBostonData, source + ":" + std::to_string(csv.line_of_row(row)) + ": column '" +
+                                               columns[column] + "' holds " + std::to_string(value) +
+                                               ", not a finite number");
       }
   } catch (const nabla::Error& error) {  // the reader's IOError / ValueError: a malformed file
-    throw DataCorrupted(error.what());
+    throw DataCorrupted(kBostonData, error.what());
   }
   return table;
 }
@@ -218,12 +216,7 @@ inline BostonTable parse_boston_csv(const std::string& text, const std::string& 
 /// Reads the Boston CSV from a data directory (see find_boston_csv).
 inline BostonTable load_boston(const std::filesystem::path& directory) {
   const std::filesystem::path path = find_boston_csv(directory);
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw DataMissing("cannot open '" + path.string() + "'");
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) throw DataCorrupted(path.string() + ": reading the file failed");
-  return parse_boston_csv(contents.str(), path.string());
+  return parse_boston_csv(nabla_examples::read_data_file(kBostonData, path), path.string());
 }
 
 }  // namespace linear_regression

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/run.hpp"
 #include "linear_regression.hpp"
 
 namespace nb = nabla;
@@ -39,125 +40,33 @@ namespace {
 // ---- command line ----------------------------------------------------------------------
 
 struct Options {
-  std::string part = "all";  // "1", "2" or "all"
-  std::string data_dir = "data/boston";
+  std::string part = "all";   // "1", "2" or "all"
+  std::string data_dir;       // the Boston data set's default directory unless --data-dir
   std::optional<int> steps;   // full-batch gradient-descent steps (both parts)
   std::optional<int> epochs;  // mini-batch SGD and Adam epochs (part 2)
   std::string svg = "linear_regression_loss.svg";
   std::uint64_t seed = 42;
   bool quick = false;  // a few seconds: the CI smoke test
-  bool help = false;
 };
 
-void print_usage(std::FILE* stream) {
-  std::fprintf(stream,
-               "usage: linear_regression [options]\n"
-               "\n"
-               "Linear regression by gradient descent. Part 1: y = theta0 + theta1 x on synthetic data,\n"
-               "hand-derived gradients vs autograd vs the SGD optimizer, learning rates, the sign slip.\n"
-               "Part 2: Boston house prices, GD / mini-batch SGD / Adam vs the closed-form solution.\n"
-               "\n"
-               "  --part 1|2|all     which part to run (default all)\n"
-               "  --data-dir DIR     the Boston data (default data/boston; fetch it with\n"
-               "                     %s)\n"
-               "  --steps N          full-batch gradient-descent steps (default: part 1 30, part 2 3000;\n"
-               "                     --quick: 1500)\n"
-               "  --epochs N         mini-batch SGD and Adam epochs in part 2 (default 300; --quick: 30)\n"
-               "  --svg FILE         where part 2 writes its loss curves (default linear_regression_loss.svg)\n"
-               "  --seed N           seed of the synthetic data, the split and the shuffling (default 42)\n"
-               "  --quick            a short run (the CI smoke test)\n"
-               "  --help             this text\n",
-               example::kFetchBostonCommand);
-}
-
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low, std::int64_t high) {
-  std::size_t used = 0;
-  long long value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || value < low || value > high)
-    throw UsageError(flag + " expects a whole number in [" + std::to_string(low) + ", " + std::to_string(high) +
-                     "], got '" + text + "'");
-  return value;
-}
-
-Options parse_options(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::optional<std::string> inline_value;  // --flag=value
-    if (const std::size_t equals = flag.find('='); flag.rfind("--", 0) == 0 && equals != std::string::npos) {
-      inline_value = flag.substr(equals + 1);
-      flag = flag.substr(0, equals);
-    }
-    const auto value = [&]() -> std::string {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= argc) throw UsageError(flag + " needs a value");
-      return argv[++i];
-    };
-    const auto no_value = [&] {
-      if (inline_value) throw UsageError(flag + " takes no value");
-    };
-    if (flag == "--help" || flag == "-h") {
-      no_value();
-      options.help = true;
-    } else if (flag == "--quick") {
-      no_value();
-      options.quick = true;
-    } else if (flag == "--part") {
-      options.part = value();
-      if (options.part != "1" && options.part != "2" && options.part != "all")
-        throw UsageError("--part expects 1, 2 or all, got '" + options.part + "'");
-    } else if (flag == "--data-dir") {
-      options.data_dir = value();
-    } else if (flag == "--steps") {
-      options.steps = static_cast<int>(parse_integer(flag, value(), 1, 10'000'000));
-    } else if (flag == "--epochs") {
-      options.epochs = static_cast<int>(parse_integer(flag, value(), 1, 1'000'000));
-    } else if (flag == "--svg") {
-      options.svg = value();
-    } else if (flag == "--seed") {
-      options.seed =
-          static_cast<std::uint64_t>(parse_integer(flag, value(), 0, std::numeric_limits<std::int64_t>::max()));
-    } else {
-      throw UsageError("unknown option '" + std::string(argv[i]) + "'");
-    }
-  }
-  return options;
+void define_options(nabla_examples::CommandLine& cli, Options& options) {
+  cli.choice("--part", options.part, {"1", "2", "all"}, "which part to run (default all)");
+  cli.data_dir(options.data_dir, example::kBostonData,
+               "the Boston data: DIR/data/data.csv, DIR/data.csv or DIR/package/data/data.csv");
+  cli.integer<int>("--steps", options.steps, 1, 10'000'000,
+                   "full-batch gradient-descent steps (default: part 1 30, part 2 3000;\n--quick: 1500)");
+  cli.integer<int>("--epochs", options.epochs, 1, 1'000'000,
+                   "mini-batch SGD and Adam epochs in part 2 (default 300; --quick: 30)");
+  cli.text("--svg", options.svg, "FILE", "where part 2 writes its loss curves (default " + options.svg + ")");
+  cli.seed(options.seed, "the synthetic data, the split and the shuffling");
+  cli.quick(options.quick, "a short run (the CI smoke test)");
 }
 
 // ---- small helpers -------------------------------------------------------------------------
 
-/// Prints and counts the example's self-checks; any failure makes the exit status 1.
-class Checks {
- public:
-  void expect(bool passed, const std::string& what) {
-    std::printf("  check %s: %s\n", passed ? "passed" : "FAILED", what.c_str());
-    if (!passed) ++failed_;
-  }
-  int failed() const { return failed_; }
-
- private:
-  int failed_ = 0;
-};
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string format(const char* pattern, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, pattern, value);
-  return buffer;
-}
+using nabla_examples::Checks;
+using nabla_examples::format;
+using nabla_examples::seconds_since;
 
 /// |a - b| within `ulps` float epsilons of the larger magnitude (at least 1): "equal up to
 /// float rounding" for values computed by different but equally valid summation orders.
@@ -168,9 +77,9 @@ bool agree_to_float_rounding(double a, double b, double ulps) {
 
 // ---- part 1 --------------------------------------------------------------------------------
 
-int run_part_one(const Options& options, Checks& checks) {
+void run_part_one(const Options& options, Checks& checks) {
   std::printf("=== Part 1: y = theta0 + theta1 x, three ways ===\n\n");
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = nabla_examples::Clock::now();
 
   // Synthetic data: x ~ N(0, 1), y = 2 + 3x + noise, seeded so every run prints the same.
   constexpr std::int64_t n = 100;
@@ -328,7 +237,6 @@ int run_part_one(const Options& options, Checks& checks) {
                 "the sign slip turns descent into ascent: J grows (" + format("%.4g", runs[3].losses.front()) + " -> " +
                     format("%.4g", runs[3].losses.back()) + ")");
   std::printf("part 1 took %.2f s\n\n", seconds_since(start));
-  return 0;
 }
 
 // ---- part 2 --------------------------------------------------------------------------------
@@ -362,7 +270,7 @@ template <typename Optimizer, typename Epoch>
 MethodResult fit(const std::string& name, const std::string& color, int epochs, std::uint64_t seed,
                  const typename Optimizer::Options& optimizer_options, const nb::Tensor<double>& x_train,
                  const nb::Tensor<double>& y_train, const Epoch& epoch) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = nabla_examples::Clock::now();
   nb::nn::Dense<double> model(x_train.size(1), 1, {.seed = seed});
   Optimizer optimizer(model.parameters(), optimizer_options);
   MethodResult result;
@@ -425,28 +333,16 @@ void write_loss_curves(const std::string& path, const std::vector<MethodResult>&
   if (!file) throw nb::IOError("writing the loss curves to '" + path + "' failed");
 }
 
-int run_part_two(const Options& options, Checks& checks) {
+void run_part_two(const Options& options, Checks& checks) {
   std::printf("=== Part 2: Boston house prices ===\n\n");
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = nabla_examples::Clock::now();
 
-  example::BostonTable table;
-  try {
-    table = example::load_boston(options.data_dir);
-  } catch (const example::DataMissing& error) {
-    std::fprintf(stderr, "error: %s\nfetch the data with:\n  %s\n(from the repository root), or pass --data-dir.\n",
-                 error.what(), example::kFetchBostonCommand);
-    return 1;
-  } catch (const example::DataCorrupted& error) {
-    std::fprintf(stderr,
-                 "error: the Boston data is corrupted: %s\nrestore it with:\n  %s\n(it re-checks every file and "
-                 "unpacks damaged ones again)\n",
-                 error.what(), example::kFetchBostonCommand);
-    return 1;
-  }
+  const example::BostonTable table = example::load_boston(options.data_dir);
   const std::int64_t n = table.rows, features = static_cast<std::int64_t>(table.feature_names.size());
   if (n < 2 * (features + 1))
-    throw example::DataCorrupted("only " + std::to_string(n) + " rows: too few to fit " + std::to_string(features + 1) +
-                                 " coefficients and keep a test set");
+    throw example::DataCorrupted(example::kBostonData, "only " + std::to_string(n) + " rows: too few to fit " +
+                                                           std::to_string(features + 1) +
+                                                           " coefficients and keep a test set");
   std::printf("data: %lld rows x %lld features from %s, target medv (median home value, $1000s)%s\n",
               static_cast<long long>(n), static_cast<long long>(features), options.data_dir.c_str(),
               n == 506 ? "" : " (the full data set has 506 rows)");
@@ -479,7 +375,7 @@ int run_part_two(const Options& options, Checks& checks) {
   try {
     closed_form = example::closed_form_least_squares(train_design, train_targets);
   } catch (const std::runtime_error& error) {
-    throw example::DataCorrupted(error.what());
+    throw example::DataCorrupted(example::kBostonData, error.what());
   }
   const std::vector<double> best(closed_form.data(), closed_form.data() + closed_form.size());
   const double best_train_rmse = example::root_mean_squared_error(train_design, closed_form, train_targets);
@@ -587,42 +483,22 @@ int run_part_two(const Options& options, Checks& checks) {
                     methods[m].name + ": training RMSE within 1% of the least-squares RMSE (" +
                         format("%.4f", methods[m].train_rmse) + " vs " + format("%.4f", best_train_rmse) + ")");
   std::printf("part 2 took %.2f s\n\n", seconds_since(start));
-  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const UsageError& error) {
-    std::fprintf(stderr, "linear_regression: %s\n\n", error.what());
-    print_usage(stderr);
-    return 2;
-  }
-  if (options.help) {
-    print_usage(stdout);
-    return 0;
-  }
-
-  Checks checks;
-  try {
-    if (options.part == "1" || options.part == "all")
-      if (const int status = run_part_one(options, checks); status != 0) return status;
-    if (options.part == "2" || options.part == "all")
-      if (const int status = run_part_two(options, checks); status != 0) return status;
-  } catch (const example::DataCorrupted& error) {
-    std::fprintf(stderr, "error: the Boston data cannot be used: %s\n", error.what());
-    return 1;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
-  }
-  if (checks.failed() > 0) {
-    std::printf("%d check(s) FAILED\n", checks.failed());
-    return 1;
-  }
-  std::printf("all checks passed\n");
-  return 0;
+  nabla_examples::CommandLine cli(
+      "linear_regression",
+      "Linear regression by gradient descent. Part 1: y = theta0 + theta1 x on synthetic data,\n"
+      "hand-derived gradients vs autograd vs the SGD optimizer, learning rates, the sign slip.\n"
+      "Part 2: Boston house prices, GD / mini-batch SGD / Adam vs the closed-form solution.\n",
+      "Exit status: 0 when every check passed; 1 when a check failed or the data is missing or\n"
+      "corrupted; 2 for a bad command line.");
+  define_options(cli, options);
+  return nabla_examples::run_example(cli, argc, argv, [&](Checks& checks) {
+    if (options.part == "1" || options.part == "all") run_part_one(options, checks);
+    if (options.part == "2" || options.part == "all") run_part_two(options, checks);
+  });
 }

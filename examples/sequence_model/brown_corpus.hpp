@@ -17,7 +17,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -25,22 +24,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../common/data.hpp"
+
 namespace sequence_model {
 
-/// The command that downloads the corpus, printed whenever it is missing.
-inline const char* const kFetchBrownCommand = "bash scripts/fetch_data.sh brown";
+/// The data set, for the messages of DataMissing and DataCorrupted.
+inline constexpr nabla_examples::DataSet kBrownCorpus{"the Brown corpus", "brown"};
 
-/// The corpus is missing (not corrupted): main() prints the fetch command.
-class DataMissing : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// A corpus file that exists but does not look like the Brown corpus.
-class DataCorrupted : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// No corpus files (DataMissing), or a file that does not look like the Brown corpus, or too
+/// few of them (DataCorrupted).
+using nabla_examples::DataCorrupted;
+using nabla_examples::DataMissing;
 
 /// "ca01" .. "cr09": a 'c', a genre letter a..r, two digits.
 inline bool is_brown_file_name(const std::string& name) {
@@ -63,14 +57,13 @@ inline std::vector<std::filesystem::path> brown_files(const std::filesystem::pat
     std::sort(files.begin(), files.end());
     return files;
   }
-  throw DataMissing("no Brown corpus files (ca01 .. cr09) in '" + directory.string() + "'");
+  throw DataMissing(kBrownCorpus, "no Brown corpus files (ca01 .. cr09) in '" + directory.string() + "'");
 }
 
 /// The words of one corpus file, tags stripped. Throws DataCorrupted, naming the file and line,
 /// on anything the Brown corpus never contains: control bytes, a token without a /tag.
 inline void read_brown_file(const std::filesystem::path& file, std::vector<std::string>& words) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw DataMissing("cannot open '" + file.string() + "'");
+  std::istringstream in(nabla_examples::read_data_file(kBrownCorpus, file));
   std::string line;
   std::int64_t line_number = 0;
   const std::size_t words_before = words.size();
@@ -79,23 +72,24 @@ inline void read_brown_file(const std::filesystem::path& file, std::vector<std::
     for (const char c : line) {
       const auto byte = static_cast<unsigned char>(c);
       if ((byte < 0x20 && c != '\t' && c != '\r') || byte == 0x7f)
-        throw DataCorrupted("'" + file.string() + "' line " + std::to_string(line_number) + ": control byte " +
-                            std::to_string(byte) + " (the Brown corpus is plain text): the file is damaged");
+        throw DataCorrupted(kBrownCorpus, "'" + file.string() + "' line " + std::to_string(line_number) +
+                                              ": control byte " + std::to_string(byte) +
+                                              " (the Brown corpus is plain text): the file is damaged");
     }
     std::istringstream tokens(line);
     std::string token;
     while (tokens >> token) {
       const std::size_t slash = token.rfind('/');
       if (slash == std::string::npos || slash == 0 || slash + 1 == token.size())
-        throw DataCorrupted("'" + file.string() + "' line " + std::to_string(line_number) + ": token '" +
-                            token.substr(0, 60) +
-                            "' is not written word/tag: the file is damaged or not the Brown "
-                            "corpus");
+        throw DataCorrupted(kBrownCorpus, "'" + file.string() + "' line " + std::to_string(line_number) + ": token '" +
+                                              token.substr(0, 60) +
+                                              "' is not written word/tag: the file is damaged or not the Brown "
+                                              "corpus");
       words.push_back(token.substr(0, slash));
     }
   }
-  if (in.bad()) throw DataCorrupted("'" + file.string() + "': read error");
-  if (words.size() == words_before) throw DataCorrupted("'" + file.string() + "' holds no tokens: the file is damaged");
+  if (words.size() == words_before)
+    throw DataCorrupted(kBrownCorpus, "'" + file.string() + "' holds no tokens: the file is damaged");
 }
 
 /// Every word of the corpus in corpus order.
@@ -182,11 +176,12 @@ inline LanguageModelData split_corpus(const BrownCorpus& corpus, std::int64_t tr
                                       std::int64_t validation_tokens, std::int64_t rare_count) {
   const auto total = static_cast<std::int64_t>(corpus.words.size());
   if (train_tokens < 2 || validation_tokens < 2 || train_tokens + validation_tokens + 2 > total)
-    throw DataCorrupted("the corpus has " + std::to_string(total) + " tokens in " + std::to_string(corpus.file_count) +
-                        " files, too few for " + std::to_string(train_tokens) + " training + " +
-                        std::to_string(validation_tokens) +
-                        " validation tokens and a test part (the full Brown corpus has 1,161,192 "
-                        "tokens in 500 files: is the download incomplete?)");
+    throw DataCorrupted(kBrownCorpus, "the corpus has " + std::to_string(total) + " tokens in " +
+                                          std::to_string(corpus.file_count) + " files, too few for " +
+                                          std::to_string(train_tokens) + " training + " +
+                                          std::to_string(validation_tokens) +
+                                          " validation tokens and a test part (the full Brown corpus has 1,161,192 "
+                                          "tokens in 500 files: is the download incomplete?)");
   const auto begin = corpus.words.begin();
   const std::vector<std::string> train_words(begin, begin + train_tokens);
   const std::vector<std::string> validation_words(begin + train_tokens, begin + train_tokens + validation_tokens);

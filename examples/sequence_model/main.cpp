@@ -38,17 +38,7 @@ namespace {
 
 using namespace sequence_model;
 
-/// The device --device names. For cuda, one small tensor made there tells at once whether
-/// this build has CUDA and the machine a GPU (nabla's DeviceError says which is missing).
-nb::Device checked_device(const std::string& device) {
-  if (device != "cuda") return nb::Device::cpu();
-  try {
-    (void)nb::zeros<float>({1}, nb::Device::cuda());
-  } catch (const nb::DeviceError& error) {
-    throw nb::DeviceError(std::string("--device cuda: ") + error.what());
-  }
-  return nb::Device::cuda();
-}
+using nabla_examples::checked_device;
 
 std::vector<std::string> split_words(const std::string& text) {
   std::istringstream stream(text);
@@ -234,29 +224,22 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const UsageError& error) {
-    std::fprintf(stderr, "sequence_model: %s\n\n%s", error.what(), usage_text().c_str());
-    return 2;
-  }
-  if (options.help) {
-    std::printf("%s", usage_text().c_str());
-    return 0;
-  }
-  try {
-    return run(options);
-  } catch (const DataMissing& error) {
-    std::fprintf(stderr,
-                 "sequence_model: %s\nThe Brown corpus is not there. Fetch it (about 3 MB) with:\n"
-                 "    %s\n(run from the repository root, or pass --data-dir DIR)\n",
-                 error.what(), kFetchBrownCommand);
-  } catch (const DataCorrupted& error) {
-    std::fprintf(stderr, "sequence_model: %s\nTo fetch a fresh copy: %s\n", error.what(), kFetchBrownCommand);
-  } catch (const CheckpointMismatch& error) {
-    std::fprintf(stderr, "sequence_model: checkpoint mismatch: %s\n", error.what());
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "sequence_model: %s\n", error.what());
-  }
-  return 1;
+  nabla_examples::CommandLine cli(
+      "sequence_model",
+      "A word-level LSTM language model on the Brown corpus (Bengio et al. 2003 split:\n"
+      "800,000 training, 200,000 validation, 161,192 test tokens; words seen <= 3 times\n"
+      "in training become <unk>). Prints train/validation perplexity per epoch, the test\n"
+      "perplexity of the best epoch, and text sampled from a prompt.\n"
+      "Data: " +
+          kBrownCorpus.fetch_command() + "\n",
+      "Exit status: 0 after a run; 1 when the data is missing or damaged, a checkpoint does not\n"
+      "fit the run or a file cannot be written; 2 for a bad command line.");
+  define_options(cli, options);
+  return nabla_examples::run_example(cli, argc, argv, [&] {
+    try {
+      return run(options);
+    } catch (const CheckpointMismatch& error) {
+      throw CheckpointMismatch(std::string("checkpoint mismatch: ") + error.what());
+    }
+  });
 }

@@ -14,16 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "../common/run.hpp"
 #include "brown_corpus.hpp"
 #include "language_model.hpp"
 
 namespace sequence_model {
 
-using Clock = std::chrono::steady_clock;
-
-inline double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using nabla_examples::Clock;
+using nabla_examples::seconds_since;
 
 /// CPU time of the whole process (all threads) in seconds. On a machine shared with other
 /// work, wall time depends on the neighbours; CPU time measures what the run itself costs.

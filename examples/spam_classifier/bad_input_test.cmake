@@ -1,32 +1,13 @@
 # examples/spam_classifier/bad_input_test.cmake - runs the spam_classifier example on bad input
 # (CTest: example_spam_classifier_bad_input). Each case must end with the expected exit status
 # (1: data problem, 2: bad command line; a crash reports a signal instead) and a message that
-# says what is wrong. The data cases are damaged copies of the bundled test slice.
+# says what is wrong (examples/common/example_test.cmake runs them). The data cases are damaged
+# copies of the bundled test slice.
 #
 #   cmake -DEXAMPLE=path/to/spam_classifier -DSAMPLE_DIR=path/to/testdata
 #         -DWORK_DIR=scratch/dir -P bad_input_test.cmake
-foreach(variable EXAMPLE SAMPLE_DIR WORK_DIR)
-  if(NOT DEFINED ${variable})
-    message(FATAL_ERROR "bad_input_test.cmake: pass -D${variable}=...")
-  endif()
-endforeach()
-
-file(REMOVE_RECURSE "${WORK_DIR}")
-file(MAKE_DIRECTORY "${WORK_DIR}")
-
-# expect_run(<case> <exit status> <text the output must contain> <example arguments>...)
-function(expect_run case expected_status expected_text)
-  execute_process(COMMAND "${EXAMPLE}" ${ARGN}
-    WORKING_DIRECTORY "${WORK_DIR}"
-    RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors TIMEOUT 120)
-  string(FIND "${output}${errors}" "${expected_text}" found)
-  if(NOT "${status}" STREQUAL "${expected_status}" OR found EQUAL -1)
-    message(SEND_ERROR "${case}: expected exit status ${expected_status} and the text '${expected_text}', "
-                       "got status '${status}' and:\n${output}${errors}")
-  else()
-    message(STATUS "${case}: exit status ${status}, message found")
-  endif()
-endfunction()
+set(EXAMPLE_TEST_VARIABLES SAMPLE_DIR)
+include(${CMAKE_CURRENT_LIST_DIR}/../common/example_test.cmake)
 
 # copy_sample(<name>): a fresh copy of the test slice in WORK_DIR/<name>; sets <name>_DIR.
 function(copy_sample name)
@@ -35,6 +16,7 @@ function(copy_sample name)
 endfunction()
 
 # The command line.
+expect_run(help 0 "Usage: spam_classifier" --help)
 expect_run(unknown_flag 2 "unknown option '--no-such-flag'" --no-such-flag)
 expect_run(bad_number 2 "--epochs expects a whole number" --epochs ten)
 expect_run(zero_batch 2 "--batch expects a whole number in [1," --batch 0)
@@ -46,16 +28,7 @@ expect_run(missing_value 2 "--maxlen needs a value" --maxlen)
 expect_run(value_for_switch 2 "--quick takes no value" --quick=yes)
 
 # The device: a CUDA build on a machine with a GPU trains there; otherwise a clear DeviceError.
-execute_process(COMMAND "${EXAMPLE}" --quick --device cuda --data-dir "${SAMPLE_DIR}"
-  WORKING_DIRECTORY "${WORK_DIR}"
-  RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors TIMEOUT 300)
-string(FIND "${output}${errors}" "--device cuda: " found)
-if("${status}" STREQUAL "0" OR ("${status}" STREQUAL "1" AND NOT found EQUAL -1))
-  message(STATUS "cuda_device: exit status ${status}")
-else()
-  message(SEND_ERROR "cuda_device: expected success (a GPU) or exit status 1 naming --device cuda (no CUDA "
-                     "build or no GPU), got status '${status}' and:\n${output}${errors}")
-endif()
+expect_cuda_run(cuda_device --quick --data-dir "${SAMPLE_DIR}")
 
 # Missing data: the fetch command is printed.
 expect_run(missing_data 1 "bash scripts/fetch_data.sh spam-assassin" --quick --data-dir "${WORK_DIR}/nowhere")

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/run.hpp"
 #include "spam_corpus.hpp"
 
 namespace nb = nabla;
@@ -54,7 +55,7 @@ namespace {
 
 /// The settings of a run. Unset values take the defaults below, or the --quick ones.
 struct Options {
-  std::string data_dir;  // empty: $NABLA_DATA_DIR/spam-assassin, else data/spam-assassin
+  std::string data_dir;  // the corpus's default directory unless --data-dir
   std::optional<int> epochs;
   std::optional<std::int64_t> batch;
   std::optional<std::int64_t> maxlen;
@@ -69,7 +70,6 @@ struct Options {
   example::TextMode text = example::TextMode::clean;
   std::string device = "cpu";
   bool quick = false;  // a few seconds: the CI smoke test
-  bool help = false;
 };
 
 /// The model and training settings a run uses: the defaults, the --quick ones, or the flags.
@@ -118,196 +118,53 @@ Settings settings_of(const Options& options) {
           .patience = options.patience.value_or(base.patience)};
 }
 
-std::string default_data_dir() {
-  const char* root = std::getenv("NABLA_DATA_DIR");
-  return root && *root ? std::string(root) + "/spam-assassin" : std::string("data/spam-assassin");
-}
-
-void print_usage(std::FILE* stream) {
-  std::fprintf(
-      stream,
-      "usage: spam_classifier [options]\n"
-      "\n"
-      "The seed's spam classifier: Tokenizer -> pad_sequences -> Embedding -> LSTM -> Dense(1) +\n"
-      "sigmoid, trained with Adam on binary cross-entropy (Keras-style compile / fit / predict) on\n"
-      "the SpamAssassin corpus. Prints every epoch, then test accuracy, precision, recall, F1 and\n"
-      "the confusion matrix.\n"
-      "\n"
-      "  --data-dir DIR         the corpus (default $NABLA_DATA_DIR/spam-assassin or data/spam-assassin;\n"
-      "                         fetch it with %s)\n"
-      "  --epochs N             training epochs at most (default %d; --quick: %d)\n"
-      "  --batch N              batch size (default %lld; --quick: %lld)\n"
-      "  --maxlen N             tokens per e-mail: pad_sequences keeps the last N (default %lld; --quick: %lld)\n"
-      "  --num-words N          the tokenizer keeps the N-1 most frequent words (default %lld; --quick: %lld)\n"
-      "  --embedding-size N     word vector size (default %lld; --quick: %lld)\n"
-      "  --hidden-size N        LSTM state size (default %lld; --quick: %lld)\n"
-      "  --lr X                 Adam's learning rate (default %g; --quick: %g)\n"
-      "  --patience N           stop when the validation loss has not improved for N epochs and\n"
-      "                         restore the best epoch's weights; 0: train every epoch, as the seed\n"
-      "                         does (default %d; --quick: %d)\n"
-      "  --seed N               seed of the split, the initial weights and the shuffling (default 42)\n"
-      "  --threads N            CPU threads (default: every core; on a machine busy with other work,\n"
-      "                         set OMP_WAIT_POLICY=passive too: see docs/examples.md)\n"
-      "  --test-fraction F      share of each class held out for testing (default 0.2)\n"
-      "  --text clean|raw       what the model reads: clean = the Subject and the decoded body text,\n"
-      "                         raw = the whole file, headers and markup included (default clean)\n"
-      "  --device cpu|cuda      where to train (default cpu)\n"
-      "  --quick                a tiny model for a few epochs (the CI smoke test)\n"
-      "  --help                 this text\n"
-      "\n"
-      "Exit status: 0 when every check passed (a full run on the whole corpus also checks the quality\n"
-      "bar, test accuracy >= 97%%); 1 when a check failed or the data is missing or corrupted; 2 for a\n"
-      "bad command line.\n",
-      example::kFetchSpamCommand, kDefaults.epochs, kQuick.epochs, static_cast<long long>(kDefaults.batch),
-      static_cast<long long>(kQuick.batch), static_cast<long long>(kDefaults.maxlen),
-      static_cast<long long>(kQuick.maxlen), static_cast<long long>(kDefaults.num_words),
-      static_cast<long long>(kQuick.num_words), static_cast<long long>(kDefaults.embedding_size),
-      static_cast<long long>(kQuick.embedding_size), static_cast<long long>(kDefaults.hidden_size),
-      static_cast<long long>(kQuick.hidden_size), kDefaults.lr, kQuick.lr, kDefaults.patience, kQuick.patience);
-}
-
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t low, std::int64_t high) {
-  std::size_t used = 0;
-  long long value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || value < low || value > high)
-    throw UsageError(flag + " expects a whole number in [" + std::to_string(low) + ", " + std::to_string(high) +
-                     "], got '" + text + "'");
-  return value;
-}
-
-/// A finite number strictly between `low` and `high`.
-double parse_real(const std::string& flag, const std::string& text, double low, double high) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || !std::isfinite(value) || value <= low || value >= high) {
-    char range[96];
-    std::snprintf(range, sizeof range, "(%g, %g)", low, high);
-    throw UsageError(flag + " expects a number in " + range + ", got '" + text + "'");
-  }
-  return value;
-}
-
-Options parse_options(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::optional<std::string> inline_value;  // --flag=value
-    if (const std::size_t equals = flag.find('='); flag.rfind("--", 0) == 0 && equals != std::string::npos) {
-      inline_value = flag.substr(equals + 1);
-      flag = flag.substr(0, equals);
-    }
-    const auto value = [&]() -> std::string {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= argc) throw UsageError(flag + " needs a value");
-      return argv[++i];
-    };
-    const auto no_value = [&] {
-      if (inline_value) throw UsageError(flag + " takes no value");
-    };
-    // Token ids travel through the model as floats, which hold whole numbers exactly up to 2^24.
-    constexpr std::int64_t kMaxWords = std::int64_t{1} << 24;
-    if (flag == "--help" || flag == "-h") {
-      no_value();
-      options.help = true;
-    } else if (flag == "--quick") {
-      no_value();
-      options.quick = true;
-    } else if (flag == "--data-dir") {
-      options.data_dir = value();
-      if (options.data_dir.empty()) throw UsageError("--data-dir needs a directory, got ''");
-    } else if (flag == "--epochs") {
-      options.epochs = static_cast<int>(parse_integer(flag, value(), 1, 100'000));
-    } else if (flag == "--batch") {
-      options.batch = parse_integer(flag, value(), 1, 1'000'000);
-    } else if (flag == "--maxlen") {
-      options.maxlen = parse_integer(flag, value(), 1, 100'000);
-    } else if (flag == "--num-words") {
-      options.num_words = parse_integer(flag, value(), 2, kMaxWords);
-    } else if (flag == "--embedding-size") {
-      options.embedding_size = parse_integer(flag, value(), 1, 65'536);
-    } else if (flag == "--hidden-size") {
-      options.hidden_size = parse_integer(flag, value(), 1, 65'536);
-    } else if (flag == "--lr") {
-      options.lr = parse_real(flag, value(), 0, 10);
-    } else if (flag == "--patience") {
-      options.patience = static_cast<int>(parse_integer(flag, value(), 0, 100'000));
-    } else if (flag == "--seed") {
-      options.seed =
-          static_cast<std::uint64_t>(parse_integer(flag, value(), 0, std::numeric_limits<std::int64_t>::max()));
-    } else if (flag == "--threads") {
-      options.threads = static_cast<int>(parse_integer(flag, value(), 1, 1024));
-    } else if (flag == "--test-fraction") {
-      options.test_fraction = parse_real(flag, value(), 0, 1);
-    } else if (flag == "--text") {
-      const std::string mode = value();
-      if (mode == "clean")
-        options.text = example::TextMode::clean;
-      else if (mode == "raw")
-        options.text = example::TextMode::raw;
-      else
-        throw UsageError("--text expects clean or raw, got '" + mode + "'");
-    } else if (flag == "--device") {
-      options.device = value();
-      if (options.device != "cpu" && options.device != "cuda")
-        throw UsageError("--device expects cpu or cuda, got '" + options.device + "'");
-    } else {
-      throw UsageError("unknown option '" + std::string(argv[i]) + "'");
-    }
-  }
-  return options;
+void define_options(nabla_examples::CommandLine& cli, Options& options) {
+  const auto defaults = [](auto value, auto quick) {
+    return "(default " + nabla_examples::format("%g", static_cast<double>(value)) +
+           "; --quick: " + nabla_examples::format("%g", static_cast<double>(quick)) + ")";
+  };
+  // Token ids travel through the model as floats, which hold whole numbers exactly up to 2^24.
+  constexpr std::int64_t kMaxWords = std::int64_t{1} << 24;
+  cli.data_dir(options.data_dir, example::kSpamData, "the corpus: DIR/data/<group>/*.txt or DIR/<group>/*.txt");
+  cli.integer<int>("--epochs", options.epochs, 1, 100'000,
+                   "training epochs at most " + defaults(kDefaults.epochs, kQuick.epochs));
+  cli.integer<std::int64_t>("--batch", options.batch, 1, 1'000'000,
+                            "batch size " + defaults(kDefaults.batch, kQuick.batch));
+  cli.integer<std::int64_t>(
+      "--maxlen", options.maxlen, 1, 100'000,
+      "tokens per e-mail: pad_sequences keeps the last N\n" + defaults(kDefaults.maxlen, kQuick.maxlen));
+  cli.integer<std::int64_t>(
+      "--num-words", options.num_words, 2, kMaxWords,
+      "the tokenizer keeps the N-1 most frequent words\n" + defaults(kDefaults.num_words, kQuick.num_words));
+  cli.integer<std::int64_t>("--embedding-size", options.embedding_size, 1, 65'536,
+                            "word vector size " + defaults(kDefaults.embedding_size, kQuick.embedding_size));
+  cli.integer<std::int64_t>("--hidden-size", options.hidden_size, 1, 65'536,
+                            "LSTM state size " + defaults(kDefaults.hidden_size, kQuick.hidden_size));
+  cli.real("--lr", options.lr, {.low = 0, .high = 10}, "Adam's learning rate " + defaults(kDefaults.lr, kQuick.lr));
+  cli.integer<int>("--patience", options.patience, 0, 100'000,
+                   "stop when the validation loss has not improved for N epochs and\n"
+                   "restore the best epoch's weights; 0: train every epoch, as the seed\n"
+                   "does " +
+                       defaults(kDefaults.patience, kQuick.patience));
+  cli.seed(options.seed, "the split, the initial weights and the shuffling");
+  cli.threads(options.threads);
+  cli.real("--test-fraction", options.test_fraction, {.low = 0, .high = 1},
+           "share of each class held out for testing (default 0.2)");
+  cli.choice<example::TextMode>("--text", options.text,
+                                {{"clean", example::TextMode::clean}, {"raw", example::TextMode::raw}},
+                                "what the model reads: clean = the Subject and the decoded body text,\n"
+                                "raw = the whole file, headers and markup included (default clean)");
+  cli.device(options.device);
+  cli.quick(options.quick, "a tiny model for a few epochs (the CI smoke test)");
 }
 
 // ---- small helpers -------------------------------------------------------------------------
 
-/// Prints and counts the example's self-checks; any failure makes the exit status 1.
-class Checks {
- public:
-  void expect(bool passed, const std::string& what) {
-    std::printf("  check %s: %s\n", passed ? "passed" : "FAILED", what.c_str());
-    if (!passed) ++failed_;
-  }
-  int failed() const { return failed_; }
-
- private:
-  int failed_ = 0;
-};
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-std::string format(const char* pattern, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, pattern, value);
-  return buffer;
-}
-
-/// The device --device names. For cuda, one small tensor made there tells at once whether
-/// this build has CUDA and the machine a GPU (nabla's DeviceError says which is missing).
-nb::Device checked_device(const std::string& device) {
-  if (device != "cuda") return nb::Device::cpu();
-  try {
-    (void)nb::zeros<float>({1}, nb::Device::cuda());
-  } catch (const nb::DeviceError& error) {
-    throw nb::DeviceError(std::string("--device cuda: ") + error.what());
-  }
-  return nb::Device::cuda();
-}
+using nabla_examples::checked_device;
+using nabla_examples::Checks;
+using nabla_examples::Clock;
+using nabla_examples::format;
+using nabla_examples::seconds_since;
 
 /// pad_sequences gives int64 token ids; a Sequential<float> passes floats from layer to layer,
 /// and its Embedding reads them back as ids (checking that each is a whole number in range).
@@ -344,22 +201,14 @@ std::string first_line(const std::string& text, std::size_t width) {
 
 // ---- the classifier ------------------------------------------------------------------------
 
-int run_classifier(const Options& options, Checks& checks) {
+void run_classifier(const Options& options, Checks& checks) {
   const nb::Device device = checked_device(options.device);
   if (options.threads > 0) nb::set_num_threads(options.threads);
   const Settings settings = settings_of(options);
   const auto start = Clock::now();
 
   // ---- the data ----
-  const std::string data_dir = options.data_dir.empty() ? default_data_dir() : options.data_dir;
-  example::Corpus corpus;
-  try {
-    corpus = example::load_corpus(data_dir);
-  } catch (const example::DataMissing& error) {
-    std::fprintf(stderr, "error: %s\nfetch the data with:\n  %s\n(from the repository root), or pass --data-dir.\n",
-                 error.what(), example::kFetchSpamCommand);
-    return 1;
-  }
+  const example::Corpus corpus = example::load_corpus(options.data_dir);
   std::vector<std::string> texts;
   std::vector<int> labels;
   std::int64_t spam_count = 0;
@@ -544,7 +393,6 @@ int run_classifier(const Options& options, Checks& checks) {
   if (!options.quick && corpus.is_full())
     checks.expect(accuracy.result() >= kQualityBar, "test accuracy " + format("%.4f", accuracy.result()) +
                                                         " reaches the quality bar " + format("%.2f", kQualityBar));
-  return 0;
 }
 
 }  // namespace
@@ -553,35 +401,15 @@ int main(int argc, char** argv) {
   // One line at a time even into a file or a pipe, so that a log shows every epoch as it ends.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const UsageError& error) {
-    std::fprintf(stderr, "spam_classifier: %s\n\n", error.what());
-    print_usage(stderr);
-    return 2;
-  }
-  if (options.help) {
-    print_usage(stdout);
-    return 0;
-  }
-
-  Checks checks;
-  try {
-    if (const int status = run_classifier(options, checks); status != 0) return status;
-  } catch (const example::DataCorrupted& error) {
-    std::fprintf(stderr,
-                 "error: the SpamAssassin data cannot be used: %s\nrestore it with:\n  %s\n(it re-checks every file "
-                 "and unpacks damaged ones again)\n",
-                 error.what(), example::kFetchSpamCommand);
-    return 1;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
-  }
-  if (checks.failed() > 0) {
-    std::printf("%d check(s) FAILED\n", checks.failed());
-    return 1;
-  }
-  std::printf("all checks passed\n");
-  return 0;
+  nabla_examples::CommandLine cli(
+      "spam_classifier",
+      "The seed's spam classifier: Tokenizer -> pad_sequences -> Embedding -> LSTM -> Dense(1) +\n"
+      "sigmoid, trained with Adam on binary cross-entropy (Keras-style compile / fit / predict) on\n"
+      "the SpamAssassin corpus. Prints every epoch, then test accuracy, precision, recall, F1 and\n"
+      "the confusion matrix.\n",
+      "Exit status: 0 when every check passed (a full run on the whole corpus also checks the quality\n"
+      "bar, test accuracy >= 97%); 1 when a check failed or the data is missing or corrupted; 2 for a\n"
+      "bad command line.");
+  define_options(cli, options);
+  return nabla_examples::run_example(cli, argc, argv, [&](Checks& checks) { run_classifier(options, checks); });
 }

@@ -20,31 +20,24 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nabla/data/dataset.hpp>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "../common/data.hpp"
+
 namespace spam_classifier {
 
-/// The command that downloads the data, printed whenever it is missing or damaged.
-inline const char* const kFetchSpamCommand = "bash scripts/fetch_data.sh spam-assassin";
+/// The data set, for the messages of DataMissing and DataCorrupted.
+inline constexpr nabla_examples::DataSet kSpamData{"the SpamAssassin data", "spam-assassin"};
 
-/// The data is not there: main() prints the fetch command.
-class DataMissing : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// The data is there but cannot be used (an empty or truncated file, a missing group, ...).
-class DataCorrupted : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// No data (DataMissing), or data that cannot be used: an empty or truncated file, a missing
+/// group, ... (DataCorrupted).
+using nabla_examples::DataCorrupted;
+using nabla_examples::DataMissing;
 
 /// One directory of the corpus, its label, and how many messages the full corpus holds in it.
 struct Group {
@@ -387,24 +380,15 @@ namespace detail {
 /// Checks that `message` (the contents of `path`) is a plausible e-mail, and says what is
 /// wrong otherwise. Every one of the 6,046 files of the corpus passes.
 inline void check_email(const std::string& path, const std::string& message) {
-  if (message.empty()) throw DataCorrupted(path + ": the file is empty");
+  if (message.empty()) throw DataCorrupted(kSpamData, path + ": the file is empty");
   if (message.find('\0') != std::string::npos)
-    throw DataCorrupted(path + ": the file holds NUL bytes: it is not a text e-mail");
+    throw DataCorrupted(kSpamData, path + ": the file holds NUL bytes: it is not a text e-mail");
   const std::string_view first_line = std::string_view(message).substr(0, message.find('\n'));
   if (!first_line.starts_with("From ") && !is_header_line(first_line))
-    throw DataCorrupted(path + ": the file does not start with e-mail headers (first line '" +
-                        std::string(first_line.substr(0, 60)) + "')");
+    throw DataCorrupted(kSpamData, path + ": the file does not start with e-mail headers (first line '" +
+                                       std::string(first_line.substr(0, 60)) + "')");
   if (message.find("\n\n") == std::string::npos && message.find("\n\r\n") == std::string::npos)
-    throw DataCorrupted(path + ": no empty line ends the headers: the file looks truncated");
-}
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw DataCorrupted(path.string() + ": cannot open the file");
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) throw DataCorrupted(path.string() + ": reading the file failed");
-  return contents.str();
+    throw DataCorrupted(kSpamData, path + ": no empty line ends the headers: the file looks truncated");
 }
 
 }  // namespace detail
@@ -416,9 +400,10 @@ inline std::filesystem::path find_group_directory(const std::filesystem::path& d
   for (const auto& candidate : {directory / "data", directory})
     for (const auto& group : kGroups)
       if (std::filesystem::is_directory(candidate / group.name, error)) return candidate;
-  throw DataMissing("no SpamAssassin data in '" + directory.string() + "' (looked for the group directories " +
-                    kGroups[0].name + ", ..., " + kGroups[4].name + " in '" + (directory / "data").string() +
-                    "' and in '" + directory.string() + "')");
+  throw DataMissing(kSpamData, "no SpamAssassin data in '" + directory.string() +
+                                   "' (looked for the group directories " + kGroups[0].name + ", ..., " +
+                                   kGroups[4].name + " in '" + (directory / "data").string() + "' and in '" +
+                                   directory.string() + "')");
 }
 
 /// Reads every <group>/*.txt of the corpus, in file-name order, and checks each one. All five
@@ -432,21 +417,22 @@ inline Corpus load_corpus(const std::filesystem::path& directory) {
     const std::filesystem::path group_directory = groups / group.name;
     std::error_code error;
     if (!std::filesystem::is_directory(group_directory, error))
-      throw DataCorrupted("the data set is incomplete: the group directory '" + group_directory.string() +
-                          "' is missing");
+      throw DataCorrupted(
+          kSpamData, "the data set is incomplete: the group directory '" + group_directory.string() + "' is missing");
     std::vector<std::filesystem::path> files;
     try {
       for (const auto& entry : std::filesystem::directory_iterator(group_directory))
         if (entry.path().extension() == ".txt") files.push_back(entry.path());
     } catch (const std::filesystem::filesystem_error& failure) {
-      throw DataCorrupted("cannot list '" + group_directory.string() + "': " + failure.code().message());
+      throw DataCorrupted(kSpamData, "cannot list '" + group_directory.string() + "': " + failure.code().message());
     }
     if (files.empty())
-      throw DataCorrupted("the group directory '" + group_directory.string() + "' holds no .txt e-mails");
+      throw DataCorrupted(kSpamData, "the group directory '" + group_directory.string() + "' holds no .txt e-mails");
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      if (!std::filesystem::is_regular_file(file, error)) throw DataCorrupted(file.string() + ": not a regular file");
-      Email email{file.string(), group.name, group.is_spam ? 1 : 0, detail::read_file(file)};
+      if (!std::filesystem::is_regular_file(file, error))
+        throw DataCorrupted(kSpamData, file.string() + ": not a regular file");
+      Email email{file.string(), group.name, group.is_spam ? 1 : 0, nabla_examples::read_data_file(kSpamData, file)};
       detail::check_email(email.path, email.raw);
       corpus.emails.push_back(std::move(email));
     }
