@@ -217,7 +217,7 @@ function(nabla_extract_doc_snippets)
 
     math(EXPR page_total "${page_programs} + ${page_fragments} + ${page_declarations} + ${page_skipped}")
     if(page_total GREATER 0)
-      string(APPEND summary "  ${page}: ${page_total} blocks (${page_programs} programs, ${page_fragments} fragments, "
+      string(APPEND summary "  ${page}: ${page_total} (${page_programs} programs, ${page_fragments} fragments, "
         "${page_declarations} declarations, ${page_skipped} skipped)\n")
     endif()
     math(EXPR total_programs "${total_programs} + ${page_programs}")
