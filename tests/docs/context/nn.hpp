@@ -3,6 +3,7 @@
 // the page's generated file at namespace scope; see tests/docs/extract_snippets.cmake.
 #pragma once
 
+using nabla::addmm;
 using nabla::matmul;
 using nabla::Tensor;
 using T = float;  // the element type of the quoted templates
@@ -10,8 +11,8 @@ using T = float;  // the element type of the quoted templates
 // nn::functional::linear(input, weight, bias)
 inline Tensor<T> input, weight, bias;
 inline const std::int64_t in_features = 13;
-// the backward of detail::embedding_lookup
-inline const std::int64_t tokens = 4, padding_idx = 0, first = 0, last = 8;
-inline const std::vector<std::int64_t>* token_ids = nullptr;
-inline T* target = nullptr;
-inline const T* source = nullptr;
+// backend::cpu::embedding_backward (the backward of detail::embedding_lookup)
+inline const std::int64_t tokens = 4, dim = 8, padding_idx = 0, first = 0, last = 8;
+inline const std::int64_t* ids = nullptr;
+inline const T* gradient = nullptr;
+inline T* grad_table = nullptr;

@@ -6,5 +6,5 @@
 inline const std::int64_t vocab_size = 20;
 inline nb::Tensor<float> x_train, y_train, x_test;  // token ids as floats [samples, steps]; labels
 inline nb::Tensor<float> x, y;                      // [200, 1] each
-inline nb::nn::Sequential<float> net, model;
+inline nb::Model<float> net, model;
 inline nb::Tensor<float> points, labels;  // [150, 2] points; class ids 0..2 as floats
