@@ -409,6 +409,24 @@ TEST_CASE("cuda: the caching allocator reuses blocks in a steady loop", "[cuda]"
 
 // ---- softmax and losses -----------------------------------------------------------------------
 
+TEMPLATE_TEST_CASE("cuda parity: layer_norm over the last dims, with and without weight and bias", "[cuda]", float,
+                   double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  // 700 columns: more than one block's threads per row; rows far from zero test the two passes.
+  for (const std::int64_t columns : {5, 700}) {
+    const nb::Tensor<T> x = random_tensor<T>({3, 4, columns}, 60) + T(50);
+    const nb::Tensor<T> weight = random_tensor<T>({columns}, 61), bias = random_tensor<T>({columns}, 62);
+    const std::string label = "layer_norm " + std::to_string(columns);
+    check_op<T>(label + " affine", {x, weight, bias},
+                [columns](const Ins& v) { return nb::layer_norm(v[0], {columns}, v[1], v[2]); });
+    check_op<T>(label + " plain", {x}, [columns](const Ins& v) { return nb::layer_norm(v[0], {columns}); });
+    check_op<T>(label + " two dims, strided input", {x, random_tensor<T>({3, columns}, 63)}, [columns](const Ins& v) {
+      return nb::layer_norm(v[0].transpose(0, 1), {3, columns}, v[1]);
+    });
+  }
+}
+
 TEMPLATE_TEST_CASE("cuda parity: softmax and log_softmax along any dim", "[cuda]", float, double) {
   using T = TestType;
   using Ins = std::vector<nb::Tensor<T>>;

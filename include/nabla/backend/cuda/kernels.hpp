@@ -93,6 +93,16 @@ void uniform(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offse
 template <typename T>
 void normal(T* out, std::int64_t count, std::uint64_t seed, std::uint64_t offset, T mean, T stddev, int device);
 
+/// Layer normalization of each row of a dense [rows, dim] buffer, saving mean and rstd per
+/// row; gamma and beta may be null (kernels/layer_norm.cu; formulas in backend/cpu/layer_norm.hpp).
+template <typename T>
+void layer_norm_forward(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t dim, T eps, T* y,
+                        T* mean, T* rstd, int device);
+/// Its backward: grad_x, grad_gamma, grad_beta written where not null.
+template <typename T>
+void layer_norm_backward(const T* grad, const T* x, const T* gamma, const T* mean, const T* rstd, std::int64_t rows,
+                         std::int64_t dim, T* grad_x, T* grad_gamma, T* grad_beta, int device);
+
 /// softmax (log = false) or log_softmax (log = true) along the middle dim of a contiguous
 /// [outer, size, inner] tensor, one block per row (kernels/softmax.cu).
 template <typename T>
