@@ -57,6 +57,7 @@
 #include "nabla/optim/adam.hpp"
 #include "nabla/optim/clip.hpp"
 #include "nabla/optim/optimizer.hpp"
+#include "nabla/optim/param_groups.hpp"
 #include "nabla/optim/regularization.hpp"
 #include "nabla/optim/rmsprop.hpp"
 #include "nabla/optim/scheduler.hpp"
@@ -69,3 +70,4 @@
 #include "nabla/train/model_file.hpp"
 #include "nabla/train/progress.hpp"
 #include "nabla/train/svg_chart.hpp"
+#include "nabla/train/transfer.hpp"

@@ -451,55 +451,110 @@ void add_module_state(Checkpoint& checkpoint, const M& module, const std::string
   checkpoint.set_metadata(prefix + "dtype", dtype_name(dtype_of<module_element_t<M>>()));
 }
 
+/// What loading named tensors into a module matched and what it did not, like PyTorch's
+/// load_state_dict(strict=False) result (plus the shape mismatches it would raise on). Names
+/// are the module's (the file's name less the prefix), so the three lists compare directly.
+struct LoadReport {
+  struct Mismatch {
+    std::string name;
+    Shape file_shape;
+    Shape module_shape;
+  };
+  std::vector<std::string> missing_keys;     // the module's tensors the file lacks (left as they were)
+  std::vector<std::string> unexpected_keys;  // the file's "<prefix>..." tensors the module lacks (ignored)
+  std::vector<Mismatch> mismatched_keys;     // on both sides with different shapes (left as they were)
+  std::int64_t loaded = 0;                   // tensors copied
+
+  /// Whether every tensor matched on both sides.
+  bool ok() const { return missing_keys.empty() && unexpected_keys.empty() && mismatched_keys.empty(); }
+  /// One line: "loaded 6 tensors; missing: 2.weight, 2.bias; unexpected: ...; mismatched: 0.weight [4,3] vs [5,3]".
+  std::string summary() const {
+    std::string text = "loaded " + std::to_string(loaded) + " tensor" + (loaded == 1 ? "" : "s");
+    const auto list = [&](const std::string& label, const std::vector<std::string>& names) {
+      if (names.empty()) return;
+      text += "; " + label + ":";
+      for (std::size_t i = 0; i < names.size(); ++i) text += (i ? ", " : " ") + names[i];
+    };
+    list("missing", missing_keys);
+    list("unexpected", unexpected_keys);
+    std::vector<std::string> mismatched;
+    for (const auto& entry : mismatched_keys)
+      mismatched.push_back(entry.name + " " + to_string(entry.file_shape) + " in the file vs " +
+                           to_string(entry.module_shape));
+    list("mismatched", mismatched);
+    return text;
+  }
+};
+
 namespace detail {
 
 /// Copies tensors "<prefix><name>" of `tensors` into the module's parameters and buffers,
-/// after checking every name and shape (so on an IOError the module is unchanged).
+/// after checking every name and shape. strict: any missing, unexpected ("<prefix>..." with no
+/// parameter) or shape-mismatched tensor is an IOError naming every one of them, and the module
+/// is unchanged. Not strict: the matching tensors are copied and the rest reported.
 /// `context` starts every message, e.g. "load_safetensors: model.safetensors".
 template <NamedTensorModule M>
-void load_module_tensors(const std::map<std::string, TensorVariant>& tensors, M& module, const std::string& prefix,
-                         bool strict, const std::string& context) {
+LoadReport load_module_tensors(const std::map<std::string, TensorVariant>& tensors, M& module,
+                               const std::string& prefix, bool strict, const std::string& context) {
   using T = module_element_t<M>;
   auto targets = module.named_parameters();
   for (auto& entry : module.named_buffers()) targets.push_back(entry);
+  LoadReport report;
+  std::vector<std::string> problems;  // the strict-mode message, one entry per bad tensor
   std::map<std::string, Tensor<T>> state;
+  std::map<std::string, bool> known;  // the module's names
   for (const auto& [name, target] : targets) {
+    known.emplace(name, true);
     const auto found = tensors.find(prefix + name);
     if (found == tensors.end()) {
-      if (strict)
-        throw IOError(context + ": no tensor '" + prefix + name + "' for the " + module.type_name() + "'s parameter '" +
-                      name + "' of shape " + to_string(target.shape()));
+      report.missing_keys.push_back(name);
+      problems.push_back("no tensor '" + prefix + name + "' for the " + module.type_name() + "'s parameter '" + name +
+                         "' of shape " + to_string(target.shape()));
       continue;
     }
     const Shape stored_shape = shape_of(found->second);
-    if (stored_shape != target.shape())
-      throw IOError(context + ": tensor '" + prefix + name + "' has shape " + to_string(stored_shape) +
-                    " but parameter '" + name + "' of the " + module.type_name() + " has shape " +
-                    to_string(target.shape()));
+    if (stored_shape != target.shape()) {
+      report.mismatched_keys.push_back({name, stored_shape, target.shape()});
+      problems.push_back("tensor '" + prefix + name + "' has shape " + to_string(stored_shape) + " but parameter '" +
+                         name + "' of the " + module.type_name() + " has shape " + to_string(target.shape()));
+      continue;
+    }
     // Read on the host; the values go where the parameter lives (to() is a no-op on the CPU).
     state.emplace(name,
                   to_floating<T>(found->second, context + ": tensor '" + prefix + name + "'").to(target.device()));
   }
-  if (strict) {
-    for (auto it = tensors.lower_bound(prefix); it != tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0;
-         ++it)
-      if (state.count(it->first.substr(prefix.size())) == 0)
-        throw IOError(context + ": tensor '" + it->first + "' has no matching parameter in the " + module.type_name() +
-                      " (a different architecture?)");
+  for (auto it = tensors.lower_bound(prefix); it != tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+       ++it) {
+    const std::string name = it->first.substr(prefix.size());
+    if (known.count(name)) continue;
+    report.unexpected_keys.push_back(name);
+    problems.push_back("tensor '" + it->first + "' has no matching parameter in the " + module.type_name() +
+                       " (a different architecture?)");
   }
+  if (strict && !problems.empty()) {
+    std::string message = context + ": ";
+    if (problems.size() > 1) message += std::to_string(problems.size()) + " tensors do not match: ";
+    for (std::size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
+    throw IOError(message);
+  }
+  report.loaded = static_cast<std::int64_t>(state.size());
   module.load_state_dict(state, /*strict=*/false);
+  return report;
 }
 
 }  // namespace detail
 
-/// Copies the tensors "<prefix><name>" into the module's parameters and buffers. Every name
-/// and shape is checked before anything is copied, so on an IOError the module is unchanged.
-/// strict: every parameter must be present and no unknown "<prefix>..." tensor may be left
-/// over. float32 and float64 data convert to T.
+/// Copies the tensors "<prefix><name>" into the module's parameters and buffers; any module
+/// takes the tensors of a sub-tree of another model's checkpoint by prefix ("model.1." is
+/// layer 1 of a model file). Every name and shape is checked before anything is copied.
+/// strict: every parameter must be present with its shape and no unknown "<prefix>..." tensor
+/// may be left over, else an IOError naming every bad tensor and the module is unchanged; not
+/// strict: what matches is copied, and the returned report lists the rest. float32 and
+/// float64 data convert to T.
 template <NamedTensorModule M>
-void load_module_state(const Checkpoint& checkpoint, M& module, const std::string& prefix = "model.",
-                       bool strict = true) {
-  detail::load_module_tensors(checkpoint.tensors, module, prefix, strict, "load_module_state");
+LoadReport load_module_state(const Checkpoint& checkpoint, M& module, const std::string& prefix = "model.",
+                             bool strict = true) {
+  return detail::load_module_tensors(checkpoint.tensors, module, prefix, strict, "load_module_state");
 }
 
 // ---- random generator -------------------------------------------------------------------------

@@ -227,14 +227,17 @@ void save_safetensors(const std::string& path, const M& module,
 }
 
 /// Loads a module's parameters by name from a safetensors file, e.g. one written from a torch
-/// model's state_dict(). Names are looked up as "<prefix><parameter name>" (prefix "lstm."
-/// picks the LSTM out of a file of a larger model); shapes must match; F32 and F64 convert to
-/// T. strict: every parameter must be present, and no unmatched "<prefix>..." tensor may be
-/// left over. All checks run before anything is copied: on an IOError the module is unchanged.
+/// model's state_dict(). Names are looked up as "<prefix><parameter name>": a prefix picks any
+/// sub-tree out of a file of a larger model ("lstm.", "1.", "encoder.layers.0."), and the
+/// module may be a whole sub-model. F32 and F64 convert to T. strict: every parameter must be
+/// present with its shape, and no unmatched "<prefix>..." tensor may be left over, else an
+/// IOError naming every bad tensor (all checks run before anything is copied: the module is
+/// then unchanged). Not strict (PyTorch's load_state_dict(strict=False)): the matching tensors
+/// are copied and the returned LoadReport lists the missing, unexpected and mismatched ones.
 template <NamedTensorModule M>
-void load_safetensors(const std::string& path, M& module, const std::string& prefix = "", bool strict = true) {
+LoadReport load_safetensors(const std::string& path, M& module, const std::string& prefix = "", bool strict = true) {
   const Checkpoint contents = load_safetensors(path);
-  detail::load_module_tensors(contents.tensors, module, prefix, strict, "load_safetensors: " + path);
+  return detail::load_module_tensors(contents.tensors, module, prefix, strict, "load_safetensors: " + path);
 }
 
 #else  // no nlohmann-json: the functions exist, but using one is a compile-time error
@@ -257,8 +260,9 @@ void save_safetensors(const std::string&, const M&, const std::map<std::string, 
   static_assert(detail::safetensors_unavailable<M>, NABLA_SAFETENSORS_UNAVAILABLE);
 }
 template <NamedTensorModule M>
-void load_safetensors(const std::string&, M&, const std::string& = "", bool = true) {
+LoadReport load_safetensors(const std::string&, M&, const std::string& = "", bool = true) {
   static_assert(detail::safetensors_unavailable<M>, NABLA_SAFETENSORS_UNAVAILABLE);
+  return {};
 }
 
 #undef NABLA_SAFETENSORS_UNAVAILABLE

@@ -4,6 +4,11 @@
 // parameters() and named_parameters() walk the tree recursively in registration order,
 // with dotted names ("0.weight", "lstm.weight_hh_l0") like PyTorch, so that state dicts
 // line up with PyTorch's and an optimizer sees every parameter exactly once.
+//
+// Freezing (transfer learning): module.requires_grad_(false) (Keras: set_trainable(false))
+// marks every parameter of the sub-tree as not requiring a gradient. backward() then records
+// no graph through it beyond what its inputs need and gives it no gradient, and optimizers
+// skip it (no update, no moment update); requires_grad_(true) unfreezes it. docs/transfer_learning.md.
 #pragma once
 
 #include <cstdint>
@@ -70,11 +75,43 @@ class Module {
 
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
-  /// Total number of trainable scalars.
+  /// Total number of parameter scalars, frozen or not.
   std::int64_t parameter_count() const {
     std::int64_t count = 0;
     for (const auto& tensor : parameters()) count += tensor.numel();
     return count;
+  }
+
+  /// Scalars in parameters that train (requires_grad) and in frozen ones: Keras's
+  /// "Trainable params" and "Non-trainable params".
+  std::int64_t trainable_parameter_count() const {
+    std::int64_t count = 0;
+    for (const auto& tensor : parameters())
+      if (tensor.requires_grad()) count += tensor.numel();
+    return count;
+  }
+  std::int64_t non_trainable_parameter_count() const { return parameter_count() - trainable_parameter_count(); }
+
+  /// Freezes (enabled = false) or unfreezes every parameter of this module and its
+  /// descendants, like PyTorch's module.requires_grad_(False). Freezing also drops the
+  /// gradients the parameters had, so nothing stale is left to apply.
+  Module& requires_grad_(bool enabled = true) {
+    for (auto& [name, tensor] : named_parameters()) {
+      tensor.requires_grad_(enabled);
+      if (!enabled) tensor.impl()->grad.reset();
+    }
+    return *this;
+  }
+  /// Keras's spelling of requires_grad_: layer.set_trainable(false) is layer.trainable = False.
+  Module& set_trainable(bool trainable) { return requires_grad_(trainable); }
+  /// Whether any parameter of the sub-tree trains (Keras's layer.trainable); true for a
+  /// module without parameters, as in Keras.
+  bool trainable() const {
+    const Parameters all = parameters();
+    if (all.empty()) return true;
+    for (const auto& tensor : all)
+      if (tensor.requires_grad()) return true;
+    return false;
   }
 
   /// Training mode (dropout active) or evaluation mode, for this module and its children.

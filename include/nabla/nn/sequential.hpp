@@ -66,7 +66,8 @@ class Sequential : public Module<T> {
     return summary(*last_input_shape_);
   }
 
-  /// A Keras-like table of layers, output shapes and parameter counts, for an input of
+  /// A Keras-like table of layers, output shapes and parameter counts (the total, then the
+  /// trainable and the frozen ones, as Keras prints them), for an input of
   /// `input_shape` (batch included). Runs one forward pass on zeros without recording a graph.
   std::string summary(const Shape& input_shape) {
     NoGradGuard no_grad;
@@ -95,6 +96,8 @@ class Sequential : public Module<T> {
     }
     out << std::string(64, '=') << "\n"
         << "Total params: " << this->parameter_count() << "\n"
+        << "Trainable params: " << this->trainable_parameter_count() << "\n"
+        << "Non-trainable params: " << this->non_trainable_parameter_count() << "\n"
         << rule << "\n";
     return out.str();
   }

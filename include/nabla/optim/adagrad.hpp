@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cmath>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,13 @@ class Adagrad : public Optimizer<T> {
   using Options = AdagradOptions;
 
   explicit Adagrad(std::vector<Tensor<T>> parameters, Options options = {})
-      : Optimizer<T>(std::move(parameters), options.lr, "Adagrad"), options_(options) {
+      : Adagrad(Optimizer<T>::single_group(std::move(parameters)), options) {}
+  /// Parameter groups with their own lr and weight_decay (optim/optimizer.hpp).
+  Adagrad(std::initializer_list<ParamGroup<T>> groups, Options options = {})
+      : Adagrad(std::vector<ParamGroup<T>>(groups), options) {}
+  explicit Adagrad(std::vector<ParamGroup<T>> groups, Options options = {})
+      : Optimizer<T>(std::move(groups), options.lr, options.weight_decay, "Adagrad"), options_(options) {
     this->check_non_negative("Adagrad", "lr_decay", options.lr_decay);
-    this->check_non_negative("Adagrad", "weight_decay", options.weight_decay);
     this->check_non_negative("Adagrad", "initial_accumulator_value", options.initial_accumulator_value);
     this->check_non_negative("Adagrad", "eps", options.eps);
   }
@@ -42,10 +47,11 @@ class Adagrad : public Optimizer<T> {
  protected:
   std::vector<std::string> buffer_names() const override { return {"sum"}; }
 
-  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
-    const T step_size = static_cast<T>(this->lr() / (1 + static_cast<double>(state.step - 1) * options_.lr_decay));
+  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state,
+              const GroupSettings& group) override {
+    const T step_size = static_cast<T>(group.lr / (1 + static_cast<double>(state.step - 1) * options_.lr_decay));
     const T eps = static_cast<T>(options_.eps);
-    const T weight_decay = static_cast<T>(options_.weight_decay);
+    const T weight_decay = static_cast<T>(group.weight_decay);
     const Tensor<T> sum = this->buffer(state, "sum", parameter, static_cast<T>(options_.initial_accumulator_value));
     const backend::AdagradHyperparameters<T> h{step_size, eps, weight_decay};
     backend::adagrad_update(parameter, gradient, sum, h);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cmath>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -44,20 +45,24 @@ class Adam : public Optimizer<T> {
   using Options = AdamOptions;
 
   explicit Adam(std::vector<Tensor<T>> parameters, Options options = {})
-      : Adam(std::move(parameters), options, /*decoupled_weight_decay=*/false, "Adam") {}
+      : Adam(Optimizer<T>::single_group(std::move(parameters)), options) {}
+  /// Parameter groups with their own lr and weight_decay (optim/optimizer.hpp).
+  Adam(std::initializer_list<ParamGroup<T>> groups, Options options = {})
+      : Adam(std::vector<ParamGroup<T>>(groups), options) {}
+  explicit Adam(std::vector<ParamGroup<T>> groups, Options options = {})
+      : Adam(std::move(groups), options, /*decoupled_weight_decay=*/false, "Adam") {}
 
   std::string type_name() const override { return "Adam"; }
   const Options& options() const { return options_; }
 
  protected:
-  Adam(std::vector<Tensor<T>> parameters, Options options, bool decoupled_weight_decay, const std::string& name)
-      : Optimizer<T>(std::move(parameters), options.lr, name),
+  Adam(std::vector<ParamGroup<T>> groups, Options options, bool decoupled_weight_decay, const std::string& name)
+      : Optimizer<T>(std::move(groups), options.lr, options.weight_decay, name),
         options_(options),
         decoupled_weight_decay_(decoupled_weight_decay) {
     this->check_unit_interval(name, "beta1", options.beta1);
     this->check_unit_interval(name, "beta2", options.beta2);
     this->check_non_negative(name, "eps", options.eps);
-    this->check_non_negative(name, "weight_decay", options.weight_decay);
   }
 
   std::vector<std::string> buffer_names() const override {
@@ -65,9 +70,10 @@ class Adam : public Optimizer<T> {
     return {"exp_avg", "exp_avg_sq"};
   }
 
-  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
+  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state,
+              const GroupSettings& group) override {
     const auto step = static_cast<double>(state.step);
-    const double lr = this->lr();
+    const double lr = group.lr;
     const T beta1 = static_cast<T>(options_.beta1), beta2 = static_cast<T>(options_.beta2);
     const T one_minus_beta1 = static_cast<T>(1 - options_.beta1);  // in double first, like PyTorch
     const T one_minus_beta2 = static_cast<T>(1 - options_.beta2);
@@ -75,8 +81,8 @@ class Adam : public Optimizer<T> {
     const T step_size = static_cast<T>(lr / (1 - std::pow(options_.beta1, step)));
     const T second_moment_correction = static_cast<T>(std::sqrt(1 - std::pow(options_.beta2, step)));
     // L2 decay enters the gradient; decoupled decay shrinks the parameter directly
-    const T l2_decay = decoupled_weight_decay_ ? T(0) : static_cast<T>(options_.weight_decay);
-    const T shrink = decoupled_weight_decay_ ? static_cast<T>(1 - lr * options_.weight_decay) : T(1);
+    const T l2_decay = decoupled_weight_decay_ ? T(0) : static_cast<T>(group.weight_decay);
+    const T shrink = decoupled_weight_decay_ ? static_cast<T>(1 - lr * group.weight_decay) : T(1);
     const Tensor<T> m = this->buffer(state, "exp_avg", parameter);
     const Tensor<T> v = this->buffer(state, "exp_avg_sq", parameter);
     const Tensor<T> v_max = options_.amsgrad ? this->buffer(state, "max_exp_avg_sq", parameter) : Tensor<T>();
@@ -101,8 +107,16 @@ class AdamW : public Adam<T> {
   using Options = AdamWOptions;
 
   explicit AdamW(std::vector<Tensor<T>> parameters, Options options = {})
+      : AdamW(Optimizer<T>::single_group(std::move(parameters)), options) {}
+  /// Parameter groups with their own lr and weight_decay (optim/optimizer.hpp), e.g. the
+  /// GPT convention (optim/param_groups.hpp):
+  ///   AdamW<float> opt({{.params = decay, .weight_decay = 0.1}, {.params = no_decay, .weight_decay = 0}},
+  ///                    {.lr = 3e-4});
+  AdamW(std::initializer_list<ParamGroup<T>> groups, Options options = {})
+      : AdamW(std::vector<ParamGroup<T>>(groups), options) {}
+  explicit AdamW(std::vector<ParamGroup<T>> groups, Options options = {})
       : Adam<T>(
-            std::move(parameters),
+            std::move(groups),
             AdamOptions{options.lr, options.beta1, options.beta2, options.eps, options.weight_decay, options.amsgrad},
             /*decoupled_weight_decay=*/true, "AdamW") {}
 

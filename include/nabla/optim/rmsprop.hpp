@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,14 @@ class RMSprop : public Optimizer<T> {
   using Options = RMSpropOptions;
 
   explicit RMSprop(std::vector<Tensor<T>> parameters, Options options = {})
-      : Optimizer<T>(std::move(parameters), options.lr, "RMSprop"), options_(options) {
+      : RMSprop(Optimizer<T>::single_group(std::move(parameters)), options) {}
+  /// Parameter groups with their own lr and weight_decay (optim/optimizer.hpp).
+  RMSprop(std::initializer_list<ParamGroup<T>> groups, Options options = {})
+      : RMSprop(std::vector<ParamGroup<T>>(groups), options) {}
+  explicit RMSprop(std::vector<ParamGroup<T>> groups, Options options = {})
+      : Optimizer<T>(std::move(groups), options.lr, options.weight_decay, "RMSprop"), options_(options) {
     this->check_unit_interval("RMSprop", "alpha", options.alpha);
     this->check_non_negative("RMSprop", "eps", options.eps);
-    this->check_non_negative("RMSprop", "weight_decay", options.weight_decay);
     this->check_non_negative("RMSprop", "momentum", options.momentum);
   }
 
@@ -51,12 +56,13 @@ class RMSprop : public Optimizer<T> {
     return names;
   }
 
-  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
-    const T lr = static_cast<T>(this->lr());
+  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state,
+              const GroupSettings& group) override {
+    const T lr = static_cast<T>(group.lr);
     const T alpha = static_cast<T>(options_.alpha);
     const T one_minus_alpha = static_cast<T>(1 - options_.alpha);  // in double first, like PyTorch
     const T eps = static_cast<T>(options_.eps);
-    const T weight_decay = static_cast<T>(options_.weight_decay);
+    const T weight_decay = static_cast<T>(group.weight_decay);
     const T momentum = static_cast<T>(options_.momentum);
     const bool use_momentum = options_.momentum > 0, centered = options_.centered;
     const Tensor<T> s = this->buffer(state, "square_avg", parameter);

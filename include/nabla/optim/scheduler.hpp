@@ -1,5 +1,6 @@
 // nabla/optim/scheduler.hpp - learning-rate schedules: StepLR, ExponentialLR,
-// CosineAnnealingLR, LinearWarmup (torch's LinearLR) and ReduceLROnPlateau.
+// CosineAnnealingLR, LinearWarmup (torch's LinearLR), LambdaLR, CosineWithWarmup (linear
+// warmup, then cosine decay: the GPT schedule) and ReduceLROnPlateau.
 //
 // Use: construct the scheduler on an optimizer (it keeps a reference: the optimizer must
 // outlive it), then call scheduler.step() once per epoch (or per batch, for a warmup) after
@@ -9,13 +10,21 @@
 // The updates are PyTorch's "chainable" forms: each step multiplies or shifts the CURRENT
 // learning rate, so schedules give PyTorch's numbers step for step. Their closed forms, for
 // base learning rate lr0 at epoch e, are in the comment of each class.
+//
+// Every schedule acts on every parameter group, each from its own base learning rate (the lr
+// the group had when the scheduler was made), as PyTorch's do: with groups at 1e-4 and 1e-3,
+// a schedule's factor f gives 1e-4 f and 1e-3 f, so discriminative learning rates keep their
+// ratio.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <numbers>
 #include <string>
+#include <vector>
 
 #include "nabla/core/error.hpp"
 #include "nabla/optim/optimizer.hpp"
@@ -29,27 +38,36 @@ class LRScheduler {
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
-  /// Advances one epoch and sets the optimizer's learning rate for it.
+  /// Advances one epoch (or step) and sets every group's learning rate for it.
   void step() {
     ++last_epoch_;
-    optimizer_.set_lr(next_lr(optimizer_.lr()));
+    // A group added after the scheduler was made (add_param_group) starts from its lr then.
+    for (std::size_t group = base_lrs_.size(); group < optimizer_.group_count(); ++group)
+      base_lrs_.push_back(optimizer_.group_lr(group));
+    for (std::size_t group = 0; group < optimizer_.group_count(); ++group)
+      optimizer_.set_group_lr(group, next_lr(optimizer_.group_lr(group), base_lrs_[group]));
   }
 
-  /// The learning rate set by the last step() (PyTorch's get_last_lr()).
+  /// The (first group's) learning rate set by the last step() (PyTorch's get_last_lr()).
   double lr() const { return optimizer_.lr(); }
-  /// The learning rate the optimizer had when the scheduler was made.
-  double base_lr() const { return base_lr_; }
+  /// The learning rate the (first group of the) optimizer had when the scheduler was made.
+  double base_lr() const { return base_lrs_.front(); }
+  /// Every group's base learning rate.
+  const std::vector<double>& base_lrs() const { return base_lrs_; }
   /// Epochs stepped so far (0 right after construction).
   std::int64_t last_epoch() const { return last_epoch_; }
 
  protected:
-  explicit LRScheduler(OptimizerBase& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
+  explicit LRScheduler(OptimizerBase& optimizer) : optimizer_(optimizer) {
+    for (std::size_t group = 0; group < optimizer.group_count(); ++group)
+      base_lrs_.push_back(optimizer.group_lr(group));
+  }
 
-  /// The learning rate for epoch last_epoch(), given the current one.
-  virtual double next_lr(double current_lr) const = 0;
+  /// A group's learning rate for epoch last_epoch(), given its current one and its base.
+  virtual double next_lr(double current_lr, double base_lr) const = 0;
 
   OptimizerBase& optimizer_;
-  double base_lr_;
+  std::vector<double> base_lrs_;
   std::int64_t last_epoch_ = -1;
 };
 
@@ -67,7 +85,7 @@ class StepLR : public LRScheduler {
   }
 
  protected:
-  double next_lr(double current_lr) const override {
+  double next_lr(double current_lr, double /*base_lr*/) const override {
     if (last_epoch_ == 0 || last_epoch_ % options_.step_size != 0) return current_lr;
     return current_lr * options_.gamma;
   }
@@ -85,7 +103,7 @@ class ExponentialLR : public LRScheduler {
   ExponentialLR(OptimizerBase& optimizer, Options options) : LRScheduler(optimizer), options_(options) { step(); }
 
  protected:
-  double next_lr(double current_lr) const override {
+  double next_lr(double current_lr, double /*base_lr*/) const override {
     return last_epoch_ == 0 ? current_lr : current_lr * options_.gamma;
   }
 
@@ -108,7 +126,7 @@ class CosineAnnealingLR : public LRScheduler {
   }
 
  protected:
-  double next_lr(double current_lr) const override {
+  double next_lr(double current_lr, double base_lr) const override {
     const double pi = std::numbers::pi;
     const auto e = static_cast<double>(last_epoch_);
     const auto t_max = static_cast<double>(options_.t_max);
@@ -118,7 +136,7 @@ class CosineAnnealingLR : public LRScheduler {
     // the first increment of the next half-cycle instead.
     const std::int64_t period = 2 * options_.t_max;
     if ((((last_epoch_ - 1 - options_.t_max) % period) + period) % period == 0)
-      return current_lr + (base_lr_ - eta_min) * (1 - std::cos(pi / t_max)) / 2;
+      return current_lr + (base_lr - eta_min) * (1 - std::cos(pi / t_max)) / 2;
     // ratio of the closed form at e and at e - 1, applied to the current rate
     return (1 + std::cos(pi * e / t_max)) / (1 + std::cos(pi * (e - 1) / t_max)) * (current_lr - eta_min) + eta_min;
   }
@@ -147,7 +165,7 @@ class LinearWarmup : public LRScheduler {
   }
 
  protected:
-  double next_lr(double current_lr) const override {
+  double next_lr(double current_lr, double /*base_lr*/) const override {
     const double start = options_.start_factor, end = options_.end_factor;
     const auto steps = static_cast<double>(options_.warmup_steps);
     if (last_epoch_ == 0) return current_lr * start;
@@ -155,6 +173,75 @@ class LinearWarmup : public LRScheduler {
     // ratio of the factor at e to the factor at e - 1
     return current_lr * (1.0 + (end - start) / (steps * start + static_cast<double>(last_epoch_ - 1) * (end - start)));
   }
+
+ private:
+  Options options_;
+};
+
+/// The learning rate of each group is its base lr times factor(e) (PyTorch's LambdaLR):
+/// lr = lr0 * factor(e). factor(0) applies at construction.
+class LambdaLR : public LRScheduler {
+ public:
+  using Factor = std::function<double(std::int64_t epoch)>;
+  LambdaLR(OptimizerBase& optimizer, Factor factor) : LRScheduler(optimizer), factor_(std::move(factor)) {
+    if (!factor_) throw ValueError("LambdaLR: the factor function is empty");
+    step();
+  }
+
+ protected:
+  double next_lr(double /*current_lr*/, double base_lr) const override {
+    const double factor = factor_(last_epoch_);
+    if (!(factor >= 0) || !std::isfinite(factor))
+      throw ValueError("LambdaLR: the factor for step " + std::to_string(last_epoch_) + " is " +
+                       std::to_string(factor) + "; it must be a finite number >= 0");
+    return base_lr * factor;
+  }
+
+ private:
+  Factor factor_;
+};
+
+/// Linear warmup, then cosine decay (the GPT / BERT schedule), stepped once per optimizer
+/// step. For step s, warmup w = warmup_steps, total n = total_steps, start factor a and floor
+/// m = min_factor, each group's lr is lr0 times
+///   a + (1 - a) s / w                                        for s < w
+///   m + (1 - m) (1 + cos(pi min(1, (s - w) / (n - w)))) / 2    for s >= w
+/// so it climbs from a lr0 to lr0 over the warmup, then falls to m lr0 at step n and stays
+/// there. factor() is the closed form; the fixture checks it against PyTorch's LambdaLR.
+class CosineWithWarmup : public LRScheduler {
+ public:
+  struct Options {
+    std::int64_t warmup_steps = 0;
+    std::int64_t total_steps = 1;
+    double min_factor = 0.0;    // the floor: min_lr = min_factor * base lr (per group)
+    double start_factor = 0.0;  // the warmup starts at start_factor * base lr
+  };
+  CosineWithWarmup(OptimizerBase& optimizer, Options options) : LRScheduler(optimizer), options_(options) {
+    const std::string name = "CosineWithWarmup";
+    if (options.warmup_steps < 0)
+      throw ValueError(name + ": warmup_steps must be >= 0, got " + std::to_string(options.warmup_steps));
+    if (options.total_steps <= options.warmup_steps)
+      throw ValueError(name + ": total_steps (" + std::to_string(options.total_steps) +
+                       ") must be larger than warmup_steps (" + std::to_string(options.warmup_steps) + ")");
+    if (!(options.min_factor >= 0 && options.min_factor <= 1))
+      throw ValueError(name + ": min_factor must be in [0, 1], got " + std::to_string(options.min_factor));
+    if (!(options.start_factor >= 0 && options.start_factor <= 1))
+      throw ValueError(name + ": start_factor must be in [0, 1], got " + std::to_string(options.start_factor));
+    step();
+  }
+
+  /// The factor on the base learning rate at step `step`.
+  double factor(std::int64_t step) const {
+    const auto s = static_cast<double>(step), w = static_cast<double>(options_.warmup_steps);
+    if (step < options_.warmup_steps) return options_.start_factor + (1 - options_.start_factor) * s / w;
+    const double progress = std::min(1.0, (s - w) / (static_cast<double>(options_.total_steps) - w));
+    return options_.min_factor + (1 - options_.min_factor) * (1 + std::cos(std::numbers::pi * progress)) / 2;
+  }
+
+  const Options& options() const { return options_; }
+
+ protected:
+  double next_lr(double /*current_lr*/, double base_lr) const override { return base_lr * factor(last_epoch_); }
 
  private:
   Options options_;
@@ -204,9 +291,11 @@ class ReduceLROnPlateau {
       bad_epochs_ = 0;  // epochs in cooldown do not count as bad
     }
     if (bad_epochs_ > options_.patience) {
-      const double old_lr = optimizer_.lr();
-      const double new_lr = std::max(old_lr * options_.factor, options_.min_lr);
-      if (old_lr - new_lr > options_.eps) optimizer_.set_lr(new_lr);
+      for (std::size_t group = 0; group < optimizer_.group_count(); ++group) {  // every group, as PyTorch
+        const double old_lr = optimizer_.group_lr(group);
+        const double new_lr = std::max(old_lr * options_.factor, options_.min_lr);
+        if (old_lr - new_lr > options_.eps) optimizer_.set_group_lr(group, new_lr);
+      }
       cooldown_counter_ = options_.cooldown;
       bad_epochs_ = 0;
     }

@@ -10,6 +10,7 @@
 // Without momentum the buffer is not kept and p = p - lr * (g + weight_decay * p).
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,14 @@ class SGD : public Optimizer<T> {
   using Options = SGDOptions;
 
   explicit SGD(std::vector<Tensor<T>> parameters, Options options = {})
-      : Optimizer<T>(std::move(parameters), options.lr, "SGD"), options_(options) {
+      : SGD(Optimizer<T>::single_group(std::move(parameters)), options) {}
+  /// Parameter groups with their own lr and weight_decay (optim/optimizer.hpp).
+  SGD(std::initializer_list<ParamGroup<T>> groups, Options options = {})
+      : SGD(std::vector<ParamGroup<T>>(groups), options) {}
+  explicit SGD(std::vector<ParamGroup<T>> groups, Options options = {})
+      : Optimizer<T>(std::move(groups), options.lr, options.weight_decay, "SGD"), options_(options) {
     this->check_non_negative("SGD", "momentum", options.momentum);
     this->check_non_negative("SGD", "dampening", options.dampening);
-    this->check_non_negative("SGD", "weight_decay", options.weight_decay);
     if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
       throw ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0, got momentum " +
                        std::to_string(options.momentum) + " and dampening " + std::to_string(options.dampening));
@@ -49,11 +54,12 @@ class SGD : public Optimizer<T> {
     return {"momentum_buffer"};
   }
 
-  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state) override {
-    const T lr = static_cast<T>(this->lr());
+  void update(Tensor<T>& parameter, const Tensor<T>& gradient, ParameterState<T>& state,
+              const GroupSettings& group) override {
+    const T lr = static_cast<T>(group.lr);
     const T momentum = static_cast<T>(options_.momentum);
     const T keep = static_cast<T>(1 - options_.dampening);  // the share of the new gradient
-    const T weight_decay = static_cast<T>(options_.weight_decay);
+    const T weight_decay = static_cast<T>(group.weight_decay);
     const bool nesterov = options_.nesterov;
     // Without momentum there is no buffer (undefined); the buffer starts as the first gradient.
     const bool first_step = state.buffers.count("momentum_buffer") == 0;

@@ -20,7 +20,9 @@ namespace nabla::io {
 
 /// Adds an optimizer state: tensors "<prefix><i>.<buffer>" (e.g. "optimizer.0.exp_avg") and
 /// metadata "<prefix>type", "<prefix>lr", "<prefix>step_count", "<prefix>parameter_count" and
-/// "<prefix><i>.step".
+/// "<prefix><i>.step", and per parameter group g "<prefix>group.<g>.lr", ".weight_decay" and
+/// ".size" (with "<prefix>group_count"; files from before groups have none and load as one
+/// learning rate for every group).
 template <FloatingElement T>
 void add_optimizer_state(Checkpoint& checkpoint, const optim::OptimizerState<T>& state,
                          const std::string& prefix = "optimizer.") {
@@ -28,6 +30,13 @@ void add_optimizer_state(Checkpoint& checkpoint, const optim::OptimizerState<T>&
   checkpoint.set_metadata(prefix + "lr", state.lr);
   checkpoint.set_metadata(prefix + "step_count", state.step_count);
   checkpoint.set_metadata(prefix + "parameter_count", static_cast<std::uint64_t>(state.parameters.size()));
+  checkpoint.set_metadata(prefix + "group_count", static_cast<std::uint64_t>(state.groups.size()));
+  for (std::size_t g = 0; g < state.groups.size(); ++g) {
+    const std::string group_prefix = prefix + "group." + std::to_string(g) + ".";
+    checkpoint.set_metadata(group_prefix + "lr", state.groups[g].lr);
+    checkpoint.set_metadata(group_prefix + "weight_decay", state.groups[g].weight_decay);
+    checkpoint.set_metadata(group_prefix + "size", g < state.group_sizes.size() ? state.group_sizes[g] : 0);
+  }
   for (std::size_t i = 0; i < state.parameters.size(); ++i) {
     const std::string parameter_prefix = prefix + std::to_string(i) + ".";
     checkpoint.set_metadata(parameter_prefix + "step", state.parameters[i].step);
@@ -58,6 +67,18 @@ optim::OptimizerState<T> optimizer_state_from(const Checkpoint& checkpoint, cons
   state.parameters.resize(static_cast<std::size_t>(parameter_count));
   for (std::size_t i = 0; i < state.parameters.size(); ++i)
     state.parameters[i].step = checkpoint.metadata_number<std::int64_t>(prefix + std::to_string(i) + ".step");
+  if (checkpoint.has_metadata(prefix + "group_count")) {  // absent in files from before parameter groups
+    const auto group_count = checkpoint.metadata_number<std::uint64_t>(prefix + "group_count");
+    if (group_count > checkpoint.metadata.size())
+      throw IOError(op + ": '" + prefix + "group_count' is " + std::to_string(group_count) + ", more than the " +
+                    std::to_string(checkpoint.metadata.size()) + " metadata entries");
+    for (std::uint64_t g = 0; g < group_count; ++g) {
+      const std::string group_prefix = prefix + "group." + std::to_string(g) + ".";
+      state.groups.push_back({checkpoint.metadata_number<double>(group_prefix + "lr"),
+                              checkpoint.metadata_number<double>(group_prefix + "weight_decay")});
+      state.group_sizes.push_back(checkpoint.metadata_number<std::int64_t>(group_prefix + "size"));
+    }
+  }
   for (auto it = checkpoint.tensors.lower_bound(prefix);
        it != checkpoint.tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     const std::string rest = it->first.substr(prefix.size());  // "<i>.<buffer>"

@@ -1,6 +1,7 @@
 // nabla/train/callbacks.hpp - code that fit() calls at fixed points of training (Keras's
 // callbacks): EarlyStopping, ModelCheckpoint, LearningRateScheduler, CSVLogger,
-// TerminateOnNaN, LambdaCallback, and the base class to write your own.
+// TerminateOnNaN, LambdaCallback, UnfreezeAfter (fine-tuning), and the base class to write
+// your own.
 //
 // fit() calls, in this order:
 //   on_train_begin
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "nabla/core/error.hpp"
+#include "nabla/nn/module.hpp"
 #include "nabla/optim/optimizer.hpp"
 #include "nabla/train/history.hpp"
 #include "nabla/train/logs.hpp"
@@ -325,8 +327,8 @@ class ModelCheckpoint : public Callback {
 
 // ---- LearningRateScheduler -------------------------------------------------------------------
 
-/// Sets the learning rate at the start of every epoch to schedule(epoch, current_lr), and logs
-/// it as "lr". E.g. halve it every 10 epochs:
+/// Sets the learning rate at the start of every epoch to schedule(epoch, current_lr) (for each
+/// parameter group, from that group's lr), and logs the first group's as "lr". E.g. halve it every 10 epochs:
 ///   LearningRateScheduler([](int epoch, double lr) { return epoch > 0 && epoch % 10 == 0 ? lr / 2 : lr; })
 class LearningRateScheduler : public Callback {
  public:
@@ -338,13 +340,21 @@ class LearningRateScheduler : public Callback {
   }
 
   void on_epoch_begin(int epoch, Logs&) override {
-    const double lr = schedule_(epoch, trainer().optimizer().lr());
-    if (!std::isfinite(lr) || lr < 0)
-      throw ValueError("LearningRateScheduler: the schedule returned " + std::to_string(lr) + " for epoch " +
-                       std::to_string(epoch) + "; a learning rate must be a finite number >= 0");
-    trainer().optimizer().set_lr(lr);
+    optim::OptimizerBase& optimizer = trainer().optimizer();
+    // Each parameter group gets schedule(epoch, its own lr): a relative schedule (lr / 2)
+    // keeps discriminative learning rates in ratio.
+    std::vector<double> lrs;
+    for (std::size_t group = 0; group < optimizer.group_count(); ++group) {
+      const double lr = schedule_(epoch, optimizer.group_lr(group));
+      if (!std::isfinite(lr) || lr < 0)
+        throw ValueError("LearningRateScheduler: the schedule returned " + std::to_string(lr) + " for epoch " +
+                         std::to_string(epoch) + "; a learning rate must be a finite number >= 0");
+      lrs.push_back(lr);
+    }
+    for (std::size_t group = 0; group < lrs.size(); ++group) optimizer.set_group_lr(group, lrs[group]);
     if (verbose_ > 0)
-      trainer().output() << "Epoch " << epoch + 1 << ": LearningRateScheduler setting learning rate to " << lr << ".\n";
+      trainer().output() << "Epoch " << epoch + 1 << ": LearningRateScheduler setting learning rate to "
+                         << optimizer.lr() << ".\n";
   }
 
   void on_epoch_end(int, Logs& logs) override { logs.set("lr", trainer().optimizer().lr()); }
@@ -462,6 +472,50 @@ class LambdaCallback : public Callback {
 
  private:
   LambdaCallbackFunctions functions_;
+};
+
+// ---- UnfreezeAfter ---------------------------------------------------------------------------
+
+/// The fine-tuning recipe "train the new head on top of a frozen pretrained part first, then
+/// everything": freezes `parts` (requires_grad_(false)) for the epochs before `epochs` and
+/// unfreezes them at the start of epoch `epochs` (after that many epochs are done). The
+/// optimizer may hold the frozen parameters all along: it skips them while frozen, and their
+/// state (Adam's moments) starts at the first step after unfreezing.
+///   model.fit(x, y, {.epochs = 6, .callbacks = {nb::train::UnfreezeAfter(model[0], 2)}});
+template <FloatingElement T>
+class UnfreezeAfter : public Callback {
+ public:
+  UnfreezeAfter(std::vector<std::shared_ptr<nn::Module<T>>> parts, int epochs, int verbose = 0)
+      : parts_(std::move(parts)), epochs_(epochs), verbose_(verbose) {
+    if (parts_.empty()) throw ValueError("UnfreezeAfter: no modules given");
+    for (const auto& part : parts_)
+      if (!part) throw ValueError("UnfreezeAfter: got a null module");
+    if (epochs < 0) throw ValueError("UnfreezeAfter: epochs must be >= 0, got " + std::to_string(epochs));
+  }
+  UnfreezeAfter(std::shared_ptr<nn::Module<T>> part, int epochs, int verbose = 0)
+      : UnfreezeAfter(std::vector<std::shared_ptr<nn::Module<T>>>{std::move(part)}, epochs, verbose) {}
+
+  void on_epoch_begin(int epoch, Logs&) override {
+    const bool freeze = epoch < epochs_;
+    if (frozen_ && *frozen_ == freeze) return;  // only the transitions: a user's own changes stay
+    for (const auto& part : parts_) part->requires_grad_(!freeze);
+    frozen_ = freeze;
+    if (!freeze) {
+      unfrozen_epoch_ = epoch;
+      if (verbose_ > 0)
+        trainer().output() << "Epoch " << epoch + 1 << ": UnfreezeAfter unfreezing the pretrained part.\n";
+    }
+  }
+
+  /// The epoch (0-based) at whose start the parts were unfrozen, if that happened.
+  std::optional<int> unfrozen_epoch() const { return unfrozen_epoch_; }
+
+ private:
+  std::vector<std::shared_ptr<nn::Module<T>>> parts_;
+  int epochs_;
+  int verbose_;
+  std::optional<bool> frozen_;
+  std::optional<int> unfrozen_epoch_;
 };
 
 }  // namespace nabla::train

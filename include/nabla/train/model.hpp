@@ -34,6 +34,7 @@
 #include <numeric>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +103,12 @@ struct FitOptions {
   /// The epoch to start counting from (to continue a run that stopped after that many
   /// epochs). Unset: 0, or, for the first fit() after model.load(), the epoch the file records.
   std::optional<int> initial_epoch = std::nullopt;
+  /// Gradient accumulation: the optimizer steps once every `accumulation_steps` batches, with
+  /// the mean gradient over them (each batch's gradient weighted by its share of the samples),
+  /// so k batches of b samples train as one batch of k * b would, in the memory of one batch
+  /// of b. The epoch's last step takes the batches that are left. Batch-level callbacks and
+  /// the progress bar still count batches; the optimizer's step_count() counts its steps.
+  std::int64_t accumulation_steps = 1;
 };
 
 namespace detail {
@@ -303,13 +310,24 @@ struct TrainingState final : Trainer {
 
   /// One optimizer step on one batch; returns the batch's loss.
   double train_step(nn::Module<T>& model, const Tensor<T>& x_batch, const Tensor<T>& y_batch) {
+    return accumulation_step(model, x_batch, y_batch, 1.0, /*zero_first=*/true, /*step_after=*/true);
+  }
+
+  /// One micro-batch of a gradient accumulation window: clears the gradients first when
+  /// `zero_first`, adds gradient_scale * dloss/dparameters to them, and steps the optimizer
+  /// when `step_after`. Returns the batch's (unscaled) loss.
+  double accumulation_step(nn::Module<T>& model, const Tensor<T>& x_batch, const Tensor<T>& y_batch,
+                           double gradient_scale, bool zero_first, bool step_after) {
     const Device device = detail::model_device(model);
     const Tensor<T> x = x_batch.to(device), y = y_batch.to(device);  // to(): a no-op where it is already
-    optimizer_instance->zero_grad();
+    if (zero_first) optimizer_instance->zero_grad();
     const Tensor<T> prediction = model.forward(x);
     const Tensor<T> loss = compute_loss(prediction, y);
-    loss.backward();
-    optimizer_instance->step();
+    if (gradient_scale == 1.0)
+      loss.backward();
+    else  // d(scale * loss) = scale * dloss: seed the backward pass with the scale instead of 1
+      loss.backward(full<T>(loss.shape(), static_cast<T>(gradient_scale), loss.device()));
+    if (step_after) optimizer_instance->step();
     update_metrics(prediction.detach(), y);
     return static_cast<double>(backend::item_on_host(loss));
   }
@@ -352,6 +370,8 @@ struct TrainingState final : Trainer {
       throw ValueError("fit: initial_epoch must be in [0, epochs = " + std::to_string(options.epochs) + "], got " +
                        std::to_string(first_epoch));
     }
+    if (options.accumulation_steps < 1)
+      throw ValueError("fit: accumulation_steps must be >= 1, got " + std::to_string(options.accumulation_steps));
     if (options.verbose < 0 || options.verbose > 2)
       throw ValueError("fit: verbose must be 0, 1 or 2, got " + std::to_string(options.verbose));
     if (!(options.validation_split >= 0 && options.validation_split < 1))
@@ -389,6 +409,7 @@ struct TrainingState final : Trainer {
     const std::int64_t batch_size = options.batch_size;
     const data::TensorDataset<T, T> dataset(x, y);
     const std::int64_t steps = (samples + batch_size - 1) / batch_size;
+    const std::int64_t accumulation = options.accumulation_steps;
     resume_epoch.reset();  // consumed: a later fit() counts from 0 again, as Keras does
     completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
@@ -422,7 +443,16 @@ struct TrainingState final : Trainer {
         const int step = static_cast<int>(steps_done);
         Logs batch_logs;
         for (const auto& callback : options.callbacks) callback->on_batch_begin(step, batch_logs);
-        loss_sum += train_step(model, batch.inputs, batch.targets) * static_cast<double>(count);
+        // The accumulation window holding this batch: batches [first, last] of the epoch,
+        // all of batch_size samples but the epoch's last.
+        const std::int64_t first = steps_done - steps_done % accumulation,
+                           last = std::min(first + accumulation, steps) - 1;
+        const std::int64_t window_samples =
+            last == steps - 1 ? samples - first * batch_size : (last - first + 1) * batch_size;
+        loss_sum += accumulation_step(model, batch.inputs, batch.targets,
+                                      static_cast<double>(count) / static_cast<double>(window_samples),
+                                      steps_done == first, steps_done == last) *
+                    static_cast<double>(count);
         seen += count;
         ++steps_done;
         running = current_logs(loss_sum / static_cast<double>(seen));  // the epoch's running means
@@ -655,6 +685,7 @@ class Model : public nn::Sequential<T> {
     // Everything is read and checked before the model changes: the layers first, so that a
     // different architecture is reported as such rather than as a stray tensor shape.
     detail::check_config(checkpoint, *this, context);
+    const std::optional<std::set<std::string>> frozen = detail::read_frozen_names(checkpoint, *this, context);
     std::optional<detail::SavedTraining<T>> saved;
     if (training_ && checkpoint.has_metadata("optimizer.type"))
       saved = detail::read_training<T>(checkpoint, *training_->optimizer_instance, context);
@@ -676,6 +707,7 @@ class Model : public nn::Sequential<T> {
       if (previous_optimizer) training_->optimizer_instance->load_state(*previous_optimizer);
       throw;
     }
+    if (frozen) detail::apply_frozen_names(*this, *frozen);  // a file from before freezing leaves the flags
     if (saved) {
       default_generator().set_state(saved->rng_seed, saved->rng_offset);
       training_->completed_epochs = saved->epoch;
@@ -704,6 +736,9 @@ std::shared_ptr<Model<T>> load_model(const std::string& path) {
     model->add(detail::build_layer<T>(spec, where, checkpoint, "model." + std::to_string(i) + "."));
   }
   io::detail::load_module_tensors(checkpoint.tensors, *model, "model.", /*strict=*/true, context);
+  // Frozen parameters stay frozen; a file from before freezing existed loads all trainable.
+  if (const auto frozen = detail::read_frozen_names(checkpoint, *model, context))
+    detail::apply_frozen_names(*model, *frozen);
   return model;
 }
 

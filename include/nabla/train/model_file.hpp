@@ -17,6 +17,8 @@
 //   model.<parameter>   tensors: the weights (io::add_module_state)
 //   model.config        the layers, one per line, as their constructor calls: "Dense(128, 1)"
 //   model.architecture, model.dtype
+//   model.frozen        the frozen parameters' names (requires_grad false), one per line; a
+//                       file without it (written before freezing existed) leaves the flags alone
 // and, when the model is compiled,
 //   optimizer.*         type, "optimizer.config" (its hyperparameters), lr, step counts, moments
 //   epoch               the epochs fit() completed
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -170,6 +173,50 @@ std::string optimizer_config(const optim::Optimizer<T>& optimizer) {
   return type;
 }
 
+/// The names of the model's frozen parameters (requires_grad false), one per line; "" when
+/// every parameter trains.
+template <FloatingElement T>
+std::string frozen_parameter_names(const nn::Module<T>& model) {
+  std::string names;
+  for (const auto& [name, tensor] : model.named_parameters())
+    if (!tensor.requires_grad()) names += (names.empty() ? "" : "\n") + name;
+  return names;
+}
+
+/// The frozen parameters recorded by the file ("model.frozen"), checked against the model's
+/// names; nullopt for a file from before freezing existed.
+template <FloatingElement T>
+std::optional<std::set<std::string>> read_frozen_names(const io::Checkpoint& checkpoint, const nn::Module<T>& model,
+                                                       const std::string& context) {
+  if (!checkpoint.has_metadata("model.frozen")) return std::nullopt;
+  const std::string& text = checkpoint.metadata_text("model.frozen");
+  std::set<std::string> names;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    names.insert(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  std::set<std::string> known;
+  for (const auto& [name, tensor] : model.named_parameters()) known.insert(name);
+  for (const auto& name : names)
+    if (known.count(name) == 0)
+      throw IOError(context + ": the file marks parameter '" + shortened(name) +
+                    "' as frozen, but the model has no parameter of that name");
+  return names;
+}
+
+/// Freezes exactly the parameters named in `frozen` and unfreezes the others.
+template <FloatingElement T>
+void apply_frozen_names(nn::Module<T>& model, const std::set<std::string>& frozen) {
+  for (auto& [name, tensor] : model.named_parameters()) {
+    const bool trains = frozen.count(name) == 0;
+    tensor.requires_grad_(trains);
+    if (!trains) tensor.impl()->grad.reset();
+  }
+}
+
 /// Everything model.save(path) writes (see the top of this file). `optimizer` is null for an
 /// uncompiled model: then only the configuration and the weights; else also the optimizer,
 /// the epochs `completed_epochs` and the global generator.
@@ -181,6 +228,7 @@ io::Checkpoint model_checkpoint(const nn::Module<T>& model, const optim::Optimiz
   std::string config;
   for (const std::string& line : model_config(model)) config += (config.empty() ? "" : "\n") + line;
   checkpoint.set_metadata("model.config", config);
+  checkpoint.set_metadata("model.frozen", frozen_parameter_names(model));
   if (optimizer) {
     io::add_optimizer_state(checkpoint, *optimizer);
     checkpoint.set_metadata("optimizer.config", optimizer_config(*optimizer));
