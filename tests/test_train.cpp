@@ -1011,3 +1011,62 @@ TEST_CASE("docs/training.md: every code block of the page is in this file", "[tr
   }
   REQUIRE(blocks >= 8);
 }
+
+TEST_CASE("docs/training.md: parameter groups, the cosine schedule, gradient accumulation", "[train][docs]") {
+  nb::manual_seed(3);
+  const std::int64_t vocab_size = 20;
+  const auto ids = nb::randint(0, vocab_size, {64}, 5).to_vector();
+  const auto tokens = nb::from_vector<float>(std::vector<float>(ids.begin(), ids.end()), {64});
+  std::vector<std::int64_t> following(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) following[i] = (ids[i] + 1) % vocab_size;
+  const auto next_tokens = nb::from_vector<std::int64_t>(following, {64});
+
+  nb::nn::Sequential<float> lm;
+  lm.add<nb::nn::Embedding>(vocab_size, 16).add<nb::nn::LayerNorm>(16).add<nb::nn::Dense>(16, vocab_size);
+  // weight decay on the Dense matrix only: not on biases, LayerNorm or embeddings (GPT's rule)
+  nb::optim::AdamW<float> optimizer(nb::optim::weight_decay_groups(lm, 0.1), {.lr = 3e-3});
+  // linear warmup over 10 steps, then cosine decay to a tenth of the rate at step 100
+  nb::optim::CosineWithWarmup schedule(optimizer, {.warmup_steps = 10, .total_steps = 100, .min_factor = 0.1});
+  for (int step = 0; step < 100; ++step) {
+    optimizer.zero_grad();
+    nb::loss::cross_entropy(lm(tokens), next_tokens).backward();
+    optimizer.step();
+    schedule.step();  // once per optimizer step
+  }
+  nb::manual_seed(3);  // the same model untrained, for comparison
+  nb::nn::Sequential<float> untrained;
+  untrained.add<nb::nn::Embedding>(vocab_size, 16).add<nb::nn::LayerNorm>(16).add<nb::nn::Dense>(16, vocab_size);
+  const float first_loss = nb::loss::cross_entropy(untrained(tokens), next_tokens).item();
+  REQUIRE(nb::loss::cross_entropy(lm(tokens), next_tokens).item() < first_loss / 2);
+  REQUIRE(optimizer.lr() == Approx(3e-4));
+  REQUIRE(optimizer.group_weight_decay(0) == Approx(0.1));
+  REQUIRE(optimizer.group_parameters(0).size() == 1);  // the Dense weight
+
+  nb::nn::Dense<float> layer(16, 4);
+  nb::optim::AdamW<float> grouped(
+      {{.params = {layer.weight()}, .weight_decay = 0.1}, {.params = {layer.bias()}, .lr = 1e-3, .weight_decay = 0}},
+      {.lr = 3e-4});
+  grouped.set_group_lr(1, 5e-4);  // group_lr(g), group_weight_decay(g), group_count(), add_param_group
+  REQUIRE(grouped.group_lr(0) == Approx(3e-4));
+  REQUIRE(grouped.group_lr(1) == Approx(5e-4));
+
+  auto x = nb::linspace<float>(-1, 1, 200).reshape({200, 1});
+  auto y = 2.0f * x + 1.0f;
+  nb::Model<float> model;
+  model.add<nb::nn::Dense>(1, 1);
+  model.compile(nb::optim::SGDOptions{.lr = 0.1}, nb::loss::MSE{});
+  model.fit(x, y, {.epochs = 5, .batch_size = 8, .verbose = 0, .accumulation_steps = 4});  // steps as batches of 32
+  REQUIRE(model.optimizer().step_count() == 5 * 7);  // 25 batches a epoch: 6 windows of 4 and one of 1
+
+  nb::Model<float> net;
+  net.add<nb::nn::Dense>(1, 1);
+  nb::optim::SGD<float> sgd(net.parameters(), {.lr = 0.1});
+  const int micro_batches = 4;
+  sgd.zero_grad();
+  for (int i = 0; i < micro_batches; ++i) {
+    auto loss = nb::loss::mse(net(x.narrow(0, 8 * i, 8)), y.narrow(0, 8 * i, 8)) * (1.0f / micro_batches);
+    loss.backward();
+  }
+  sgd.step();
+  REQUIRE(sgd.step_count() == 1);
+}

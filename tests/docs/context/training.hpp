@@ -8,3 +8,5 @@ inline nb::Tensor<float> x_train, y_train, x_test;  // token ids as floats [samp
 inline nb::Tensor<float> x, y;                      // [200, 1] each
 inline nb::Model<float> net, model;
 inline nb::Tensor<float> points, labels;  // [150, 2] points; class ids 0..2 as floats
+inline nb::Tensor<float> tokens;          // token ids as floats [N]
+inline nb::IndexTensor next_tokens;       // the next token of each [N]
