@@ -679,3 +679,55 @@ TEST_CASE("DataLoader: a sampler decides the epoch's indices (how a DistributedS
   CHECK_THROWS_AS(nb::data::DataLoader(dataset, {.batch_size = 3, .num_workers = -1}), nb::ValueError);
   CHECK_THROWS_AS(nb::data::DataLoader(dataset, {.batch_size = 3, .prefetch = 0}), nb::ValueError);
 }
+
+TEST_CASE("token file: stream_rows_order reads the file as parallel streams for truncated BPTT", "[data_pipeline]") {
+  TempDir dir;
+  const std::vector<std::int64_t> ids = some_ids(1000, 997);
+  nb::io::write_token_file(dir.file("lm.tokens"), ids, 997);
+  const std::int64_t bptt = 7, rows = 4;
+  const nb::data::TokenFileDataset windows(dir.file("lm.tokens"), {.context = bptt});
+  nb::data::DataLoader loader(windows, {.batch_size = rows, .num_workers = 2});
+  const std::int64_t count = windows.size();
+  loader.set_sampler(
+      nb::data::order_sampler([count](std::uint64_t) { return nb::data::stream_rows_order(count, rows); }));
+  const std::int64_t per_row = count / rows;
+  CHECK(loader.size() == per_row);
+  std::vector<std::vector<std::int64_t>> row_text(static_cast<std::size_t>(rows));
+  for (const auto& [inputs, targets] : loader) {
+    REQUIRE(inputs.shape() == nb::Shape{rows, bptt});
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto in = inputs.narrow(0, r, 1).contiguous().to_vector();
+      const auto out = targets.narrow(0, r, 1).contiguous().to_vector();
+      for (std::int64_t t = 0; t + 1 < bptt; ++t)
+        CHECK(out[static_cast<std::size_t>(t)] == in[static_cast<std::size_t>(t) + 1]);
+      auto& text = row_text[static_cast<std::size_t>(r)];
+      text.insert(text.end(), in.begin(), in.end());
+    }
+  }
+  // Row r, batch after batch, is one contiguous stretch of the stream: tokens [r R bptt, (r + 1) R bptt).
+  for (std::int64_t r = 0; r < rows; ++r)
+    CHECK(row_text[static_cast<std::size_t>(r)] ==
+          std::vector<std::int64_t>(ids.begin() + r * per_row * bptt, ids.begin() + (r + 1) * per_row * bptt));
+  CHECK_THROWS_AS(nb::data::stream_rows_order(3, 4), nb::ValueError);
+}
+
+TEST_CASE("DataLoader: random_sampler draws windows without a permutation, reproducibly", "[data_pipeline]") {
+  auto features = nb::arange<float>(0.0f, 50.0f).reshape({50, 1});
+  nb::data::TensorDataset<float> dataset(features, features);
+  const auto draws = [&](int workers, std::uint64_t epoch) {
+    nb::data::DataLoader loader(dataset, {.batch_size = 8, .num_workers = workers});
+    loader.set_sampler(nb::data::random_sampler(50, 30, 12));
+    loader.set_epoch(epoch);
+    std::vector<float> values;
+    for (const auto& batch : loader)
+      for (const float v : batch.inputs.to_vector()) values.push_back(v);
+    return values;
+  };
+  const auto epoch0 = draws(0, 0);
+  REQUIRE(epoch0.size() == 30);
+  for (const float v : epoch0) CHECK((v >= 0 && v < 50));
+  CHECK(draws(3, 0) == epoch0);
+  CHECK(draws(0, 1) != epoch0);
+  CHECK(std::set<float>(epoch0.begin(), epoch0.end()).size() > 15);
+  CHECK_THROWS_AS(nb::data::random_sampler(0, 3, 1), nb::ValueError);
+}

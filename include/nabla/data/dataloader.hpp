@@ -102,6 +102,23 @@ class VectorIndexStream final : public IndexStream {
   std::size_t position_ = 0;
 };
 
+/// 0, 1, ..., count - 1 without holding them: an unshuffled epoch of any size in O(1) memory.
+class RangeIndexStream final : public IndexStream {
+ public:
+  explicit RangeIndexStream(std::int64_t count) : count_(count) {}
+  std::vector<std::int64_t> next(std::int64_t count) override {
+    const std::int64_t end = std::min(count_, position_ + std::max<std::int64_t>(count, 0));
+    std::vector<std::int64_t> indices;
+    indices.reserve(static_cast<std::size_t>(end - position_));
+    for (; position_ < end; ++position_) indices.push_back(position_);
+    return indices;
+  }
+
+ private:
+  std::int64_t count_;
+  std::int64_t position_ = 0;
+};
+
 /// Decides which samples an epoch visits and in what order, for this process. A full order per
 /// epoch (a DistributedSampler's share for this rank, say) goes in through order_sampler();
 /// a stream that is never held whole (ShardedTokenDataset's shuffle buffer) sets both members.
@@ -121,6 +138,43 @@ Sampler order_sampler(OrderFunction order) {
             return std::make_unique<VectorIndexStream>((*shared)(epoch));
           },
           [shared](std::uint64_t epoch) { return static_cast<std::int64_t>((*shared)(epoch).size()); }};
+}
+
+/// `per_epoch` indices drawn uniformly from [0, population), with replacement, without holding
+/// a permutation (nanoGPT's random windows; a shuffle of 2e9 windows would need 16 GB). Draw n
+/// of epoch e is ((w0 << 32) | w1) mod population, w = philox4x32_10({lo32(n), hi32(n),
+/// lo32(e), 0xD1CE}, lo32(seed), hi32(seed)).
+inline Sampler random_sampler(std::int64_t population, std::int64_t per_epoch, std::uint64_t seed) {
+  if (population < 1 || per_epoch < 0)
+    throw ValueError("random_sampler: population must be >= 1 and per_epoch >= 0, got " + std::to_string(population) +
+                     " and " + std::to_string(per_epoch));
+  class Draws final : public IndexStream {
+   public:
+    Draws(std::int64_t population, std::int64_t count, std::uint64_t seed, std::uint64_t epoch)
+        : population_(static_cast<std::uint64_t>(population)), count_(count), seed_(seed), epoch_(epoch) {}
+    std::vector<std::int64_t> next(std::int64_t count) override {
+      const std::int64_t end = std::min(count_, position_ + std::max<std::int64_t>(count, 0));
+      std::vector<std::int64_t> indices;
+      indices.reserve(static_cast<std::size_t>(end - position_));
+      for (; position_ < end; ++position_) {
+        const auto n = static_cast<std::uint64_t>(position_);
+        const PhiloxWords w = philox4x32_10({static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(n >> 32),
+                                             static_cast<std::uint32_t>(epoch_), 0xD1CEu},
+                                            static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
+        indices.push_back(static_cast<std::int64_t>(((static_cast<std::uint64_t>(w[0]) << 32) | w[1]) % population_));
+      }
+      return indices;
+    }
+
+   private:
+    std::uint64_t population_;
+    std::int64_t count_, position_ = 0;
+    std::uint64_t seed_, epoch_;
+  };
+  return {[=](std::uint64_t epoch) -> std::unique_ptr<IndexStream> {
+            return std::make_unique<Draws>(population, per_epoch, seed, epoch);
+          },
+          [per_epoch](std::uint64_t) { return per_epoch; }};
 }
 
 /// Where batch `batch` of epoch `epoch` of a loader seeded `seed` comes from: what a batch
@@ -557,9 +611,7 @@ class DataLoader {
       if (sampler.open) return sampler.open(epoch);
       const auto count = static_cast<std::int64_t>(dataset.size());
       if (options.shuffle) return std::make_unique<VectorIndexStream>(shuffled_indices(count, options.seed, epoch));
-      std::vector<std::int64_t> order(static_cast<std::size_t>(count));
-      for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
-      return std::make_unique<VectorIndexStream>(std::move(order));
+      return std::make_unique<RangeIndexStream>(count);
     }
 
     BatchType make(const std::vector<std::int64_t>& indices, std::uint64_t epoch, std::int64_t batch) const {

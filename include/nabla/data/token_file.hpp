@@ -298,4 +298,24 @@ class TokenFileDataset {
   std::shared_ptr<Impl> impl_;
 };
 
+/// The order of windows that reads a token stream as `rows` parallel streams, the way
+/// LanguageModelBatcher (data/language_model.hpp) reads ids in memory, for truncated BPTT that
+/// carries each row's state into the next batch. With `windows` back-to-back windows (a
+/// TokenFileDataset whose stride is its context), R = windows / rows: row r is windows
+/// r R, ..., r R + R - 1 (a contiguous stretch of the text), and batch k of a loader with
+/// batch_size = rows is the windows {r R + k : r = 0, ..., rows - 1}, so its row r continues
+/// row r of batch k - 1 exactly. The last windows % rows windows are left out.
+inline std::vector<std::int64_t> stream_rows_order(std::int64_t windows, std::int64_t rows) {
+  if (rows < 1) throw ValueError("stream_rows_order: rows must be >= 1, got " + std::to_string(rows));
+  const std::int64_t per_row = windows / rows;
+  if (per_row < 1)
+    throw ValueError("stream_rows_order: " + std::to_string(windows) + " windows are too few for " +
+                     std::to_string(rows) + " rows; every row needs at least one window");
+  std::vector<std::int64_t> order;
+  order.reserve(static_cast<std::size_t>(per_row * rows));
+  for (std::int64_t k = 0; k < per_row; ++k)
+    for (std::int64_t r = 0; r < rows; ++r) order.push_back(r * per_row + k);
+  return order;
+}
+
 }  // namespace nabla::data
