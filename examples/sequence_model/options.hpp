@@ -158,6 +158,8 @@ inline void define_options(nabla_examples::CommandLine& cli, Options& options) {
                        std::to_string(options.embedding_size) + ") must equal --hidden-size (" +
                        std::to_string(options.hidden_size) + "); add --no-tie-weights for an output layer of its own");
     if (options.lr == 0) options.lr = default_learning_rate(options.optimizer);  // --lr must be > 0
+    if (options.workers > 0 && options.token_file.empty())
+      throw UsageError("--workers: the workers prepare batches read from a token file; add --token-file FILE");
   });
 }
 
