@@ -11,7 +11,7 @@
 // /proc/self/clear_refs. The file is deleted after its size is done.
 //
 //   ./build-release/bench/bench_data                       # 0.1, 1 and 4 GB in /tmp
-//   ./build-release/bench/bench_data --sizes 0.1 --steps 50 --dir /tmp
+//   ./build-release/bench/bench_data --sizes 0.1 --steps 50 --dir /tmp --threads 2
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
   std::vector<double> sizes_gb = {0.1, 1, 4};
   std::int64_t steps = 200;
   std::string directory = "/tmp";
+  int threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--sizes") {
@@ -154,11 +155,14 @@ int main(int argc, char** argv) {
       steps = std::stoll(value);
     } else if (flag == "--dir") {
       directory = value;
+    } else if (flag == "--threads") {
+      threads = std::stoi(value);
     } else {
-      std::fprintf(stderr, "usage: bench_data [--sizes 0.1,1,4] [--steps 200] [--dir /tmp]\n");
+      std::fprintf(stderr, "usage: bench_data [--sizes 0.1,1,4] [--steps 200] [--dir /tmp] [--threads 1]\n");
       return 2;
     }
   }
+  nb::set_num_threads(threads);  // the training step's threads (the workers are extra threads)
   std::printf("bench_data: %d OpenMP threads; LM S, batch %lld x %lld, %lld timed steps per run\n",
               nb::get_num_threads(), static_cast<long long>(bench::kBatch), static_cast<long long>(bench::kSteps),
               static_cast<long long>(steps));
