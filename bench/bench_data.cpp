@@ -104,7 +104,7 @@ struct TrainingResult {
 /// (fetching the next batch) against the whole step.
 TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
   reset_peak_rss();
-  const nb::data::TokenFileDataset windows(path, {.context = bench::kSteps, .stride = 1});
+  const nb::data::TokenFileDataset windows(path, {.context = bench::kSteps, .stride = 1, .random_access = true});
   nb::data::DataLoader loader(windows, {.batch_size = bench::kBatch, .seed = 1, .num_workers = workers});
   // Random windows over the whole file, drawn as needed (a full permutation of 2e9 windows would
   // itself take 16 GB).

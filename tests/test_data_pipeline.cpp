@@ -137,7 +137,7 @@ TEST_CASE("token file: written once, memory-mapped, serves the in-memory windows
     const std::vector<std::int64_t> ids = some_ids(60, 70000);
     nb::io::write_token_file(dir.file("b.tokens"), ids, 70000);
     CHECK(fs::file_size(dir.file("b.tokens")) == 64 + 4 * 60);
-    nb::data::TokenFileDataset dataset(dir.file("b.tokens"), {.context = context, .stride = 1});
+    nb::data::TokenFileDataset dataset(dir.file("b.tokens"), {.context = context, .stride = 1, .random_access = true});
     CHECK(dataset.token_width() == 4);
     REQUIRE(dataset.size() == 60 - context);
     // The same windows held in memory, as a TensorDataset: a shuffled loader gives the same batches.

@@ -63,6 +63,9 @@ struct TokenFileOptions {
   std::uint64_t vocabulary_size = 0;
   /// Touched pages of the mapping kept before they are released; 0 = never release.
   std::uint64_t resident_limit_bytes = std::uint64_t{64} << 20;
+  /// The windows are read in a random order (a shuffled loader, random_sampler): no read-ahead
+  /// around each page fault (madvise MADV_RANDOM). Leave false for sequential reading.
+  bool random_access = false;
 };
 
 /// Files up to this size have their checksum verified unless told otherwise.
@@ -104,6 +107,7 @@ class TokenFileDataset {
     const bool verify = options.verify_checksum.value_or(size <= kTokenFileVerifyByDefaultBytes);
     if (verify && has_crc) verify_checksum();
     if (options.validate_ids || impl.vocabulary_size == 0) check_ids();
+    if (options.random_access) impl.file.advise_random();
   }
 
   /// Windows in the file: (count - context - 1) / stride + 1.
@@ -206,13 +210,16 @@ class TokenFileDataset {
     if (t > 0) targets[t - 1] = id;
   }
 
-  /// Counts the pages a read touched; past the limit, releases the whole mapping's pages.
+  /// Counts the memory a read may have made resident; past the limit, releases the mapping's
+  /// pages. A page fault maps not one page but the cached pages of its 64 KiB block (Linux's
+  /// fault-around, fault_around_bytes), so each 64 KiB block a read touches counts in full
+  /// (an overestimate for sequential reads, which then release a little more often).
   void note_touched(std::uint64_t offset, std::uint64_t length) const {
     const Impl& impl = *impl_;
     if (impl.options.resident_limit_bytes == 0) return;
-    constexpr std::uint64_t kPage = 4096;
-    const std::uint64_t pages = (offset + length - 1) / kPage - offset / kPage + 1;
-    const std::uint64_t total = impl.touched_bytes.fetch_add(pages * kPage) + pages * kPage;
+    constexpr std::uint64_t kBlock = 65536;
+    const std::uint64_t bytes = ((offset + length - 1) / kBlock - offset / kBlock + 1) * kBlock;
+    const std::uint64_t total = impl.touched_bytes.fetch_add(bytes) + bytes;
     if (total >= impl.options.resident_limit_bytes) {
       std::uint64_t expected = total;
       // One thread releases; the others carry on (a concurrent read faults its page back in).

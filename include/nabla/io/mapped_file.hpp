@@ -88,6 +88,11 @@ class MappedFile {
   void advise_sequential() const {
     if (data_) (void)::madvise(const_cast<unsigned char*>(data_), static_cast<std::size_t>(size_), MADV_SEQUENTIAL);
   }
+  /// Tells the kernel the reads jump around: a page fault reads that page only, not the
+  /// read-ahead window around it (megabytes of disk traffic per random window otherwise).
+  void advise_random() const {
+    if (data_) (void)::madvise(const_cast<unsigned char*>(data_), static_cast<std::size_t>(size_), MADV_RANDOM);
+  }
   /// Drops the pages of [offset, offset + length) from this mapping (widened to whole pages);
   /// the data stays valid: a later read faults it back in from the page cache or the disk.
   /// Safe while other threads read the mapping (they fault the page back in).
