@@ -1096,3 +1096,116 @@ TEST_CASE("data docs: every code block of docs/data.md appears in this file", "[
     CHECK(found);
   }
 }
+
+TEST_CASE("data docs: the pipeline at scale, token files", "[data][docs][data_pipeline]") {
+  // A corpus as token ids (from any tokenizer), written once; every id below the vocabulary size.
+  std::vector<std::int64_t> corpus = {5, 3, 8, 1, 9, 2, 7, 4, 6, 0, 5, 3, 8};
+  nb::io::write_token_file("corpus.tokens", corpus, /*vocabulary_size=*/10);  // uint16: 64 + 26 bytes
+
+  nb::data::TokenFileDataset windows("corpus.tokens", {.context = 4});
+  // windows.size() == 3; windows.get(1): inputs [9, 2, 7, 4], targets [2, 7, 4, 6]
+  nb::data::DataLoader token_loader(windows, {.batch_size = 2, .shuffle = true, .seed = 1, .num_workers = 2});
+  std::vector<nb::Shape> shapes;
+  for (const auto& [inputs, targets] : token_loader) shapes.push_back(inputs.shape());
+  // shapes == {[2, 4], [1, 4]}
+  REQUIRE(windows.size() == 3);
+  REQUIRE(windows.get(1).input.to_vector() == std::vector<std::int64_t>{9, 2, 7, 4});
+  REQUIRE(windows.get(1).target.to_vector() == std::vector<std::int64_t>{2, 7, 4, 6});
+  REQUIRE(windows.token_width() == 2);
+  REQUIRE(std::filesystem::file_size("corpus.tokens") == 64 + 26);
+  REQUIRE(shapes == std::vector<nb::Shape>{{2, 4}, {1, 4}});
+  std::filesystem::remove("corpus.tokens");
+}
+
+TEST_CASE("data docs: the pipeline at scale, preparing a corpus", "[data][docs][data_pipeline]") {
+  std::vector<std::string> documents = {"The jury said it did find", "that many of the jury did not"};
+  nb::data::Tokenizer tokenizer;
+  tokenizer.fit_on_texts(documents);
+  nb::io::TokenFileWriter writer("documents.tokens", static_cast<std::uint64_t>(tokenizer.vocabulary_size()));
+  for (const auto& ids : tokenizer.texts_to_sequences(documents)) writer.append(ids);  // a document at a time
+  writer.commit();  // the header (count, CRC) written, the file synced and renamed into place
+  // documents.tokens: 13 uint16 ids, "the jury said it did find that many of the jury did not"
+  nb::data::TokenFileDataset written("documents.tokens", {.context = 12});
+  REQUIRE(written.token_count() == 13);
+  REQUIRE(written.token_width() == 2);
+  std::vector<std::int64_t> stream = written.get(0).input.to_vector();
+  stream.push_back(written.get(0).target.to_vector().back());
+  REQUIRE(tokenizer.sequences_to_texts({stream}).front() == "the jury said it did find that many of the jury did not");
+  std::filesystem::remove("documents.tokens");
+}
+
+TEST_CASE("data docs: the pipeline at scale, sharded streams", "[data][docs][data_pipeline]") {
+  std::vector<std::string> shards;
+  for (int s = 0; s < 4; ++s) {
+    shards.push_back("shard-" + std::to_string(s) + ".tokens");
+    nb::io::write_token_file(shards.back(), std::vector<std::int64_t>(100, s), /*vocabulary_size=*/4);
+  }
+  nb::data::ShardedTokenDataset stream(
+      shards,
+      {.file = {.context = 9}, .shuffle_shards = true, .shuffle_buffer = 16, .seed = 3, .rank = 0, .world_size = 2});
+  nb::data::DataLoader stream_loader(stream, {.batch_size = 8, .num_workers = 2});
+  // rank 0 reads 2 of the 4 shards each epoch (another pair each epoch): 2 x 11 windows, 3 batches
+  REQUIRE(stream.size() == 44);
+  REQUIRE(stream.examples_for_epoch(0) == 22);
+  REQUIRE(stream_loader.size() == 3);
+  std::set<std::int64_t> shards_seen;
+  for (const auto& batch : stream_loader)
+    for (const std::int64_t id : batch.inputs.to_vector()) shards_seen.insert(id);
+  REQUIRE(shards_seen.size() == 2);
+  bool another_pair = false;  // the shard order is shuffled per epoch
+  for (std::uint64_t epoch = 1; epoch < 6; ++epoch)
+    another_pair = another_pair || stream.shards_for_epoch(epoch) != stream.shards_for_epoch(0);
+  REQUIRE(another_pair);
+  for (const auto& shard : shards) std::filesystem::remove(shard);
+}
+
+TEST_CASE("data docs: the pipeline at scale, augmentation", "[data][docs][data_pipeline]") {
+  nb::io::write_token_file("text.tokens", std::vector<std::int64_t>(200, 7), /*vocabulary_size=*/100);
+  nb::data::TokenFileDataset text("text.tokens", {.context = 32});
+  auto augmented = nb::data::Augmented(text,
+                                       nb::data::Compose{nb::data::TokenDropout{.probability = 0.1, .replacement = 0},
+                                                         nb::data::RandomCrop{.length = 24}},
+                                       /*seed=*/7);
+  nb::data::DataLoader augmented_loader(augmented, {.batch_size = 4, .shuffle = true, .seed = 1, .num_workers = 2});
+  auto cropped = *augmented_loader.begin();  // inputs [4, 24]: about 10% of the 7s became 0 (<unk>)
+
+  nb::data::TensorDataset<float> points(nb::randn<float>({64, 3}, 1), nb::randn<float>({64, 1}, 2));
+  nb::data::DataLoader mixed(points, {.batch_size = 16, .shuffle = true, .seed = 5});
+  mixed.set_batch_transform(nb::data::Mixup{.alpha = 0.2});  // x, y = lambda (x, y) + (1 - lambda) (x, y)[perm]
+  REQUIRE(cropped.inputs.shape() == nb::Shape{4, 24});
+  const auto ids = cropped.inputs.to_vector();
+  const auto unknown = std::count(ids.begin(), ids.end(), std::int64_t{0});
+  REQUIRE(unknown > 0);
+  REQUIRE(unknown < 30);
+  REQUIRE(augmented.get(2, 0).input.to_vector() == augmented.get(2, 0).input.to_vector());
+  auto mixed_batch = *mixed.begin();
+  REQUIRE(mixed_batch.inputs.shape() == nb::Shape{16, 3});
+  std::filesystem::remove("text.tokens");
+}
+
+TEST_CASE("data docs: the pipeline at scale, resuming mid-epoch", "[data][docs][data_pipeline]") {
+  auto table = nb::arange<float>(0.0f, 40.0f).reshape({20, 2});
+  nb::data::TensorDataset<float> rows(table, table);
+  nb::data::DataLoader first_run(rows, {.batch_size = 4, .shuffle = true, .seed = 9, .num_workers = 2});
+  int seen = 0;
+  for (const auto& batch : first_run) {
+    (void)batch;             // ... a training step ...
+    if (++seen == 2) break;  // killed after 2 of the epoch's 5 batches
+  }
+  nb::io::Checkpoint checkpoint;
+  nb::data::save_loader_state(checkpoint, first_run.state());  // data.epoch = 0, data.batch = 2, ...
+  nb::io::save_checkpoint("run.nabla", checkpoint);
+
+  nb::data::DataLoader second_run(rows, {.batch_size = 4, .shuffle = true, .seed = 9, .num_workers = 2});
+  second_run.load_state(nb::data::load_loader_state(nb::io::load_checkpoint("run.nabla")));
+  // second_run's next pass yields batches 2, 3 and 4 of epoch 0; the pass after it is epoch 1
+  REQUIRE(checkpoint.metadata.at("data.epoch") == "0");
+  REQUIRE(checkpoint.metadata.at("data.batch") == "2");
+  nb::data::DataLoader uninterrupted(rows, {.batch_size = 4, .shuffle = true, .seed = 9});
+  std::vector<std::vector<float>> expected, resumed;
+  for (const auto& batch : uninterrupted) expected.push_back(batch.inputs.to_vector());
+  for (const auto& batch : second_run) resumed.push_back(batch.inputs.to_vector());
+  REQUIRE(resumed == std::vector<std::vector<float>>(expected.begin() + 2, expected.end()));
+  REQUIRE(second_run.epoch() == 1);
+  std::filesystem::remove("run.nabla");
+}

@@ -46,3 +46,9 @@ expect_text(no_checkpoint "there is no checkpoint")
 # --device cuda: without CUDA in the build, or without a GPU, a clear error (exit 1); on a
 # machine with a GPU the run trains there and must succeed.
 expect_cuda_run(cuda ${tiny_run})
+expect_run(workers_without_token_file 2 "--workers: the workers prepare batches read from a token file"
+  --workers 2)
+# A --token-file that is not a token file (here: a corpus file) is refused, naming the field.
+file(WRITE ${WORK_DIR}/not.tokens "The/at jury/nn said/vbd it/pps did/dod find/vb that/cs many/ap of/in the/at")
+expect_run(not_a_token_file 1 "not a token file" ${tiny_run} --epochs 1 --generate 0
+  --checkpoint ${WORK_DIR}/x.nabla --token-file ${WORK_DIR}/not.tokens)

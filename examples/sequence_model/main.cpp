@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -61,6 +62,36 @@ void write_plot(const std::string& path, const TrainingHistory& history, double 
   if (!out) throw nb::IOError("--plot: cannot write '" + path + "'");
 }
 
+/// --token-file: the training ids on disk. The first run writes them; a later run checks that
+/// the file holds exactly this run's ids (vocabulary size, count and CRC-32 of the payload), so a
+/// file from another corpus, split or vocabulary is never trained on by mistake.
+void ensure_token_file(const std::string& path, const std::vector<std::int64_t>& ids, std::int64_t vocabulary_size) {
+  const auto vocabulary = static_cast<std::uint64_t>(vocabulary_size);
+  if (!std::filesystem::exists(path)) {
+    nb::io::write_token_file(path, ids, vocabulary);
+    std::printf("wrote the %zu training ids to token file %s\n", ids.size(), path.c_str());
+    return;
+  }
+  const nb::io::FileReader file(path, "--token-file");
+  const std::vector<unsigned char> bytes = file.read_bytes(0, std::min<std::uint64_t>(file.size(), 64), "the header");
+  const nb::io::TokenFileHeader header =
+      nb::io::parse_token_file_header(bytes.data(), file.size(), "--token-file: " + path);
+  nb::io::Crc32 expected;
+  for (const std::int64_t id : ids) {
+    const unsigned char encoded[4] = {static_cast<unsigned char>(id), static_cast<unsigned char>(id >> 8),
+                                      static_cast<unsigned char>(id >> 16), static_cast<unsigned char>(id >> 24)};
+    expected.update(encoded, header.width);
+  }
+  if (header.vocabulary_size != vocabulary || header.count != ids.size() ||
+      header.width != nb::io::token_width_for(vocabulary) || header.payload_crc32 != expected.value())
+    throw DataCorrupted(kBrownCorpus, "--token-file " + path + " holds " + std::to_string(header.count) +
+                                          " ids of a vocabulary of " + std::to_string(header.vocabulary_size) +
+                                          ", not this run's " + std::to_string(ids.size()) + " training ids of " +
+                                          std::to_string(vocabulary) +
+                                          " (another corpus, --split or --max-train-tokens?): delete it or pass "
+                                          "another --token-file");
+}
+
 int run(const Options& options) {
   const nb::Device device = checked_device(options.device);
   if (options.threads > 0) nb::set_num_threads(options.threads);
@@ -98,6 +129,27 @@ int run(const Options& options) {
       "unigram model (word frequencies, no context): validation perplexity %.1f, "
       "test %.1f\n",
       unigram_validation, unigram_test);
+
+  // With --token-file, training reads the ids from the memory-mapped file: windows of --bptt
+  // steps, read as --batch parallel streams (data::stream_rows_order), made by --workers threads.
+  std::optional<nb::data::TokenFileDataset> token_windows;
+  if (!options.token_file.empty()) {
+    ensure_token_file(options.token_file, train_tokens, vocabulary.size());
+    token_windows.emplace(options.token_file,
+                          nb::data::TokenFileOptions{.context = options.bptt, .validate_ids = true});
+    std::printf("training ids memory-mapped from %s (%llu ids of %u bytes; %lld windows of %lld steps), %d worker%s\n",
+                options.token_file.c_str(), static_cast<unsigned long long>(token_windows->token_count()),
+                token_windows->token_width(), static_cast<long long>(token_windows->size()),
+                static_cast<long long>(options.bptt), options.workers, options.workers == 1 ? "" : "s");
+  }
+  std::optional<nb::data::DataLoader<nb::data::TokenFileDataset>> token_loader;
+  if (token_windows) {
+    token_loader.emplace(*token_windows,
+                         nb::data::DataLoaderOptions{.batch_size = options.batch, .num_workers = options.workers});
+    const std::int64_t windows = token_windows->size(), rows = options.batch;
+    token_loader->set_sampler(
+        nb::data::order_sampler([windows, rows](std::uint64_t) { return nb::data::stream_rows_order(windows, rows); }));
+  }
 
   // ---- model and optimizer ----
   const ModelConfig config{vocabulary.size(), options.embedding_size, options.hidden_size,
@@ -151,8 +203,10 @@ int run(const Options& options) {
     const double lr = optimizer->lr();
     const double cpu_start = cpu_seconds();
     const std::string label = "epoch " + std::to_string(epoch);
-    const EpochResult trained = train_epoch(model, *optimizer, train_tokens, options.batch, options.bptt, options.clip,
-                                            options.log_interval, label);
+    const EpochResult trained =
+        token_loader ? train_epoch_on(model, *optimizer, *token_loader, options.clip, options.log_interval, label)
+                     : train_epoch(model, *optimizer, train_tokens, options.batch, options.bptt, options.clip,
+                                   options.log_interval, label);
     start = Clock::now();
     const double validation = perplexity(model, data.validation, options.bptt);
     const double validation_seconds = seconds_since(start);

@@ -40,6 +40,8 @@ struct Options {
   std::int64_t train_tokens = 800000;
   std::int64_t validation_tokens = 200000;
   std::int64_t rare_count = 3;
+  std::string token_file;  // the training ids on disk, written on the first run; empty: in memory
+  int workers = 0;         // background threads that prepare the batches read from --token-file
   // files
   std::string checkpoint = "sequence_model.nabla";
   bool resume = false;
@@ -123,6 +125,13 @@ inline void define_options(nabla_examples::CommandLine& cli, Options& options) {
                options.validation_tokens = count(text.substr(comma + 1));
              })
       ->group("data and files");
+  cli.text("--token-file", options.token_file, "FILE",
+           "train from the training ids in this token file, memory-mapped;\n"
+           "written on the first run, checked against the corpus on later ones")
+      ->group("data and files");
+  cli.integer<int>("--workers", options.workers, 0, 64,
+                   "threads that prepare batches from --token-file ahead of the\ntraining step " + show(d.workers))
+      ->group("data and files");
   cli.text("--checkpoint", options.checkpoint, "FILE",
            "training state and best weights, written every epoch " + show(d.checkpoint))
       ->group("data and files");
@@ -149,6 +158,8 @@ inline void define_options(nabla_examples::CommandLine& cli, Options& options) {
                        std::to_string(options.embedding_size) + ") must equal --hidden-size (" +
                        std::to_string(options.hidden_size) + "); add --no-tie-weights for an output layer of its own");
     if (options.lr == 0) options.lr = default_learning_rate(options.optimizer);  // --lr must be > 0
+    if (options.workers > 0 && options.token_file.empty())
+      throw UsageError("--workers: the workers prepare batches read from a token file; add --token-file FILE");
   });
 }
 

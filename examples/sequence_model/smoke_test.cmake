@@ -63,3 +63,23 @@ if(NOT resumed_epoch_4 STREQUAL uninterrupted_epoch_4)
   message(SEND_ERROR "resume: epoch 4 after resuming gives '${resumed_epoch_4}', "
     "the uninterrupted run '${uninterrupted_epoch_4}'")
 endif()
+
+# --token-file: the first run writes the training ids to a token file and trains from it,
+# memory-mapped; a second run with 2 worker threads reads the same file and must print the
+# same perplexities (batches do not depend on the workers); a file that does not hold this
+# run's ids is refused.
+example_run(token_write 0 ${tiny_run} --epochs 2 --checkpoint ${WORK_DIR}/tokens_a.nabla --generate 0
+  --token-file ${WORK_DIR}/train.tokens)
+expect_text(token_write "wrote the 700 training ids to token file")
+example_run(token_read 0 ${tiny_run} --epochs 2 --checkpoint ${WORK_DIR}/tokens_b.nabla --generate 0
+  --token-file ${WORK_DIR}/train.tokens --workers 2)
+expect_text(token_read "2 workers")
+string(REGEX MATCHALL "train ppl +[0-9.]+ +valid ppl +[0-9.]+" token_write_epochs "${token_write_output}")
+string(REGEX MATCHALL "train ppl +[0-9.]+ +valid ppl +[0-9.]+" token_read_epochs "${token_read_output}")
+if(NOT token_write_epochs OR NOT token_write_epochs STREQUAL token_read_epochs)
+  message(SEND_ERROR "token file: 0 workers gave '${token_write_epochs}', 2 workers '${token_read_epochs}'")
+endif()
+string(REPLACE "700,200" "600,200" stale_run "${tiny_run}")
+example_run(token_stale 1 ${stale_run} --epochs 1 --checkpoint ${WORK_DIR}/tokens_c.nabla
+  --generate 0 --token-file ${WORK_DIR}/train.tokens)
+expect_text(token_stale "not this run's 600 training ids")

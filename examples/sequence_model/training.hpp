@@ -62,10 +62,13 @@ struct EpochResult {
 /// One pass over `tokens` with truncated BPTT: `batch` parallel streams, windows of `bptt`
 /// steps, the LSTM state carried from each window into the next but detached from its graph,
 /// the global gradient norm clipped to `clip` before every optimizer step.
-inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>& optimizer,
-                               const std::vector<std::int64_t>& tokens, std::int64_t batch, std::int64_t bptt,
-                               double clip, std::int64_t log_interval, const std::string& epoch_label) {
-  const nb::data::LanguageModelBatcher batcher(tokens, batch, bptt);
+///
+/// `batcher` yields Batch{inputs, targets} [batch, steps] in which row b of each batch continues
+/// row b of the one before: a LanguageModelBatcher over ids in memory, or a DataLoader over a
+/// token file read in stream_rows_order (see token_file_batches in main.cpp).
+template <typename Batches>
+EpochResult train_epoch_on(LanguageModel& model, nb::optim::Optimizer<float>& optimizer, Batches& batcher, double clip,
+                           std::int64_t log_interval, const std::string& epoch_label) {
   const std::int64_t batches = batcher.size();
   if (log_interval <= 0) log_interval = std::max<std::int64_t>(1, batches / 10);
   const auto parameters = model.parameters();
@@ -115,6 +118,14 @@ inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>
   result.train_perplexity = std::exp(total_loss / static_cast<double>(total_tokens));
   result.seconds = seconds_since(start);
   return result;
+}
+
+/// One epoch over ids held in memory.
+inline EpochResult train_epoch(LanguageModel& model, nb::optim::Optimizer<float>& optimizer,
+                               const std::vector<std::int64_t>& tokens, std::int64_t batch, std::int64_t bptt,
+                               double clip, std::int64_t log_interval, const std::string& epoch_label) {
+  const nb::data::LanguageModelBatcher batcher(tokens, batch, bptt);
+  return train_epoch_on(model, optimizer, batcher, clip, log_interval, epoch_label);
 }
 
 struct SamplingOptions {

@@ -181,9 +181,20 @@ void save_npy(const std::string& path, const Tensor<T>& tensor) {
   writer.commit();
 }
 
-/// Reads a .npy file of any supported dtype ('<f4', '<f8', '<i8').
-inline TensorVariant load_npy_variant(const std::string& path) {
-  const FileReader file(path, "load_npy");
+namespace detail {
+
+/// What a .npy header says: the dtype text ('<f4', '<u2', ...), the layout, the shape, and
+/// where the data starts. Checks the magic, the version, the header length and its syntax;
+/// the dtype is left to the caller (load_npy reads float and int64 arrays, the memory-mapped
+/// token reader of data/token_file.hpp integer ones).
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<std::int64_t> shape;
+  std::uint64_t data_begin = 0;
+};
+
+inline NpyHeader read_npy_header(const FileReader& file) {
   if (file.size() < 10) file.fail("not a .npy file: only " + std::to_string(file.size()) + " bytes");
   const std::vector<unsigned char> preamble = file.read_bytes(0, 8, "the magic");
   if (!std::equal(preamble.begin(), preamble.begin() + 6, kNpyMagic))
@@ -219,6 +230,18 @@ inline TensorVariant load_npy_variant(const std::string& path) {
   const auto* shape = std::get_if<std::vector<std::int64_t>>(&field("shape"));
   if (!descr || !fortran_order || !shape)
     file.fail("the header's 'descr' must be a string, 'fortran_order' True or False and 'shape' a tuple");
+  return {*descr, *fortran_order, *shape, header_begin + header_size};
+}
+
+}  // namespace detail
+
+/// Reads a .npy file of any supported dtype ('<f4', '<f8', '<i8').
+inline TensorVariant load_npy_variant(const std::string& path) {
+  const FileReader file(path, "load_npy");
+  const detail::NpyHeader parsed = detail::read_npy_header(file);
+  const std::string* descr = &parsed.descr;
+  const bool* fortran_order = &parsed.fortran_order;
+  const std::vector<std::int64_t>* shape = &parsed.shape;
 
   DType dtype;
   if (*descr == "<f4")
@@ -236,7 +259,7 @@ inline TensorVariant load_npy_variant(const std::string& path) {
   if (*fortran_order)
     file.fail("Fortran-order (column-major) data is not supported; save np.ascontiguousarray(a) instead");
 
-  const std::uint64_t data_begin = header_begin + header_size;
+  const std::uint64_t data_begin = parsed.data_begin;
   const std::uint64_t available = file.size() - data_begin;
   const std::uint64_t length =
       checked_data_bytes(*shape, dtype, available, [&](const std::string& message) { file.fail(message); });

@@ -1,0 +1,194 @@
+// The data pipeline at scale (docs/data.md, "Figures"): a synthetic token file of each size is
+// written to --dir, dropped from the page cache (posix_fadvise DONTNEED, so reads come from the
+// disk as for a corpus that does not fit in memory) and then
+//   1. streamed once front to back through a DataLoader (batches of 64 x 1024 tokens,
+//      2 workers): the whole file is touched, and the peak RSS of that pass is reported;
+//   2. read by the training loop of LM S (bench/lm_models.hpp: Embedding(1000, 64) ->
+//      LSTM(64 -> 128) -> Dense(128 -> 1000), batch 32 x 35, Adam) for --steps steps, its
+//      windows shuffled over the whole file, with 0 and with 2 workers: the share of the step
+//      time spent waiting for the next batch (inside the loader's ++ / begin()) is reported.
+// Peak RSS is VmHWM of /proc/self/status, reset before each measurement by writing 5 to
+// /proc/self/clear_refs. The file is deleted after its size is done.
+//
+//   ./build-release/bench/bench_data                       # 0.1, 1 and 4 GB in /tmp
+//   ./build-release/bench/bench_data --sizes 0.1 --steps 50 --dir /tmp --threads 2
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nabla/nabla.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "lm_models.hpp"
+
+namespace nb = nabla;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+/// A field of /proc/self/status in MiB ("VmHWM", "VmRSS").
+double status_mib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
+  return -1;
+}
+
+/// Resets VmHWM to the current RSS (Linux >= 4.0).
+void reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+}
+
+/// Drops the file's pages from the page cache, so that the next reads come from the disk.
+void drop_from_page_cache(const std::string& path) {
+  const int descriptor = ::open(path.c_str(), O_RDONLY);
+  if (descriptor < 0) return;
+  (void)::fdatasync(descriptor);
+  (void)::posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(descriptor);
+}
+
+/// `bytes` worth of uint16 ids below `vocabulary` (a cheap generator: the content does not matter).
+void write_synthetic(const std::string& path, std::uint64_t bytes, std::int64_t vocabulary) {
+  nb::io::TokenFileWriter writer(path, static_cast<std::uint64_t>(vocabulary));
+  std::vector<std::int64_t> piece(1 << 20);
+  std::uint64_t state = 88172645463325252ull;
+  for (std::uint64_t written = 0; written < bytes; written += 2 * piece.size()) {
+    for (auto& id : piece) {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      id = static_cast<std::int64_t>(state % static_cast<std::uint64_t>(vocabulary));
+    }
+    writer.append(piece);
+  }
+  writer.commit();
+}
+
+struct StreamResult {
+  double seconds = 0, peak_rss_mib = 0, gib_per_second = 0;
+};
+
+/// One sequential pass over the whole file.
+StreamResult stream_whole_file(const std::string& path) {
+  reset_peak_rss();
+  const auto start = Clock::now();
+  const nb::data::TokenFileDataset windows(path, {.context = 1024});
+  nb::data::DataLoader loader(windows, {.batch_size = 64, .num_workers = 2});
+  std::int64_t checksum = 0;
+  for (const auto& batch : loader) checksum += batch.inputs.data()[0];
+  StreamResult result;
+  result.seconds = seconds_since(start);
+  result.peak_rss_mib = status_mib("VmHWM");
+  result.gib_per_second = static_cast<double>(windows.token_count()) * 2 / result.seconds / (1 << 30);
+  if (checksum < 0) std::printf("(impossible)\n");
+  return result;
+}
+
+struct TrainingResult {
+  double step_ms = 0, wait_ms = 0, wait_share = 0, peak_rss_mib = 0;
+};
+
+/// --steps training steps of LM S on shuffled windows of the file; the time inside the loader
+/// (fetching the next batch) against the whole step.
+TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
+  reset_peak_rss();
+  const nb::data::TokenFileDataset windows(path, {.context = bench::kSteps, .stride = 1, .random_access = true});
+  nb::data::DataLoader loader(windows, {.batch_size = bench::kBatch, .seed = 1, .num_workers = workers});
+  // Random windows over the whole file, drawn as needed (a full permutation of 2e9 windows would
+  // itself take 16 GB).
+  loader.set_sampler(nb::data::random_sampler(windows.size(), (steps + 10) * bench::kBatch, 1));
+  bench::LanguageModel model(bench::kSmall);
+  nb::optim::Adam<float> optimizer(model.parameters(), {.lr = 1e-3});
+  std::int64_t done = 0;
+  auto it = loader.begin();
+  const std::int64_t warmup = 5;
+  auto timed_start = Clock::now();
+  double timed_waiting = 0;
+  for (; it != loader.end() && done < steps + warmup; ++done) {
+    if (done == warmup) {
+      timed_start = Clock::now();
+      timed_waiting = 0;
+    }
+    const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(it->inputs), it->targets);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    const auto fetch_start = Clock::now();
+    ++it;
+    timed_waiting += seconds_since(fetch_start);
+  }
+  const double elapsed = seconds_since(timed_start);
+  TrainingResult result;
+  result.step_ms = 1000 * elapsed / static_cast<double>(steps);
+  result.wait_ms = 1000 * timed_waiting / static_cast<double>(steps);
+  result.wait_share = timed_waiting / elapsed;
+  result.peak_rss_mib = status_mib("VmHWM");
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<double> sizes_gb = {0.1, 1, 4};
+  std::int64_t steps = 200;
+  std::string directory = "/tmp";
+  int threads = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--sizes") {
+      sizes_gb.clear();
+      std::stringstream list(value);
+      for (std::string item; std::getline(list, item, ',');) sizes_gb.push_back(std::stod(item));
+    } else if (flag == "--steps") {
+      steps = std::stoll(value);
+    } else if (flag == "--dir") {
+      directory = value;
+    } else if (flag == "--threads") {
+      threads = std::stoi(value);
+    } else {
+      std::fprintf(stderr, "usage: bench_data [--sizes 0.1,1,4] [--steps 200] [--dir /tmp] [--threads 1]\n");
+      return 2;
+    }
+  }
+  nb::set_num_threads(threads);  // the training step's threads (the workers are extra threads)
+  std::printf("bench_data: %d OpenMP threads; LM S, batch %lld x %lld, %lld timed steps per run\n",
+              nb::get_num_threads(), static_cast<long long>(bench::kBatch), static_cast<long long>(bench::kSteps),
+              static_cast<long long>(steps));
+  std::printf("%8s | %22s | %34s | %34s\n", "file", "full pass, 2 workers", "LM S training, 0 workers",
+              "LM S training, 2 workers");
+  std::printf("%8s | %8s %6s %6s | %8s %8s %7s %8s | %8s %8s %7s %8s\n", "GB", "GiB/s", "s", "RSS MiB", "step ms",
+              "wait ms", "wait %", "RSS MiB", "step ms", "wait ms", "wait %", "RSS MiB");
+  for (const double gb : sizes_gb) {
+    const std::string path = directory + "/nabla_bench_data_" + std::to_string(::getpid()) + ".tokens";
+    const auto bytes = static_cast<std::uint64_t>(gb * 1e9);
+    const auto write_start = Clock::now();
+    write_synthetic(path, bytes, bench::kSmall.vocabulary);
+    const double write_seconds = seconds_since(write_start);
+    drop_from_page_cache(path);
+    const StreamResult stream = stream_whole_file(path);
+    drop_from_page_cache(path);
+    const TrainingResult serial = train(path, 0, steps);
+    drop_from_page_cache(path);
+    const TrainingResult parallel = train(path, 2, steps);
+    std::filesystem::remove(path);
+    std::printf(
+        "%8.1f | %8.2f %6.1f %6.0f | %8.2f %8.3f %6.2f%% %8.0f | %8.2f %8.3f %6.2f%% %8.0f   (written in %.1f s)\n", gb,
+        stream.gib_per_second, stream.seconds, stream.peak_rss_mib, serial.step_ms, serial.wait_ms,
+        100 * serial.wait_share, serial.peak_rss_mib, parallel.step_ms, parallel.wait_ms, 100 * parallel.wait_share,
+        parallel.peak_rss_mib, write_seconds);
+    std::fflush(stdout);
+  }
+  return 0;
+}
