@@ -59,6 +59,7 @@
 #include "nabla/optim/rmsprop.hpp"
 #include "nabla/optim/sgd.hpp"
 #include "nabla/train/callbacks.hpp"
+#include "nabla/train/data_parallel.hpp"
 #include "nabla/train/history.hpp"
 #include "nabla/train/logs.hpp"
 #include "nabla/train/model_file.hpp"
@@ -102,6 +103,9 @@ struct FitOptions {
   /// The epoch to start counting from (to continue a run that stopped after that many
   /// epochs). Unset: 0, or, for the first fit() after model.load(), the epoch the file records.
   std::optional<int> initial_epoch = std::nullopt;
+  /// Data-parallel training over MPI ranks (train/data_parallel.hpp): train::data_parallel(model)
+  /// from train/distributed.hpp. batch_size is then the global batch, split across the ranks.
+  std::shared_ptr<DataParallelRun> distributed = nullptr;
 };
 
 namespace detail {
@@ -271,6 +275,8 @@ struct TrainingState final : Trainer {
   int completed_epochs = 0;
   /// Set by model.load(): where the next fit() without an explicit initial_epoch starts.
   std::optional<int> resume_epoch;
+  /// The data-parallel run of the fit() in progress (FitOptions::distributed), else null.
+  DataParallelRun* distributed_run = nullptr;
 
   // ---- one step, one pass -------------------------------------------------------------------
 
@@ -309,6 +315,7 @@ struct TrainingState final : Trainer {
     const Tensor<T> prediction = model.forward(x);
     const Tensor<T> loss = compute_loss(prediction, y);
     loss.backward();
+    if (distributed_run) distributed_run->finish_gradients();
     optimizer_instance->step();
     update_metrics(prediction.detach(), y);
     return static_cast<double>(backend::item_on_host(loss));
@@ -388,7 +395,17 @@ struct TrainingState final : Trainer {
     const std::int64_t samples = x.size(0);
     const std::int64_t batch_size = options.batch_size;
     const data::TensorDataset<T, T> dataset(x, y);
-    const std::int64_t steps = (samples + batch_size - 1) / batch_size;
+    // Data-parallel: each rank trains its shard with its share of the global batch.
+    DataParallelRun* const parallel = options.distributed.get();
+    const std::int64_t world = parallel ? parallel->world_size() : 1;
+    const std::int64_t local_batch = (batch_size + world - 1) / world;
+    const std::int64_t steps = parallel ? ((samples + world - 1) / world + local_batch - 1) / local_batch
+                                        : (samples + batch_size - 1) / batch_size;
+    distributed_run = parallel;
+    struct ForgetRun {
+      DataParallelRun*& run;
+      ~ForgetRun() { run = nullptr; }
+    } forget_run{distributed_run};
     resume_epoch.reset();  // consumed: a later fit() counts from 0 again, as Keras does
     completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
@@ -409,10 +426,13 @@ struct TrainingState final : Trainer {
       // started; an unseeded one takes one draw of the global generator per epoch.
       const std::uint64_t seed =
           options.seed ? *options.seed : (options.shuffle ? detail::draw_seed(default_generator()) : 0);
-      data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = options.shuffle, .seed = seed});
+      data::DataLoader loader(
+          parallel ? detail::rank_shard(dataset, *parallel, options.shuffle, seed, epoch) : dataset,
+          {.batch_size = parallel ? local_batch : batch_size, .shuffle = options.shuffle && !parallel, .seed = seed});
       loader.set_epoch(static_cast<std::uint64_t>(epoch));
       std::optional<ProgressBar> progress;
-      if (options.verbose > 0) progress.emplace(options.output, epoch, options.epochs, steps, terminal);
+      if (options.verbose > 0 && (!parallel || parallel->rank() == 0))
+        progress.emplace(options.output, epoch, options.epochs, steps, terminal);
 
       double loss_sum = 0;
       std::int64_t seen = 0, steps_done = 0;
@@ -431,6 +451,7 @@ struct TrainingState final : Trainer {
         if (stop_training) break;
       }
 
+      if (parallel) running = detail::reduce_logs(*parallel, running, seen);
       for (const auto& [name, value] : running) logs.set(name, value);
       if (x_validation.defined())
         for (const auto& [name, value] : evaluate_logs(model, x_validation, y_validation, batch_size, "val_"))
@@ -460,8 +481,11 @@ struct TrainingState final : Trainer {
   /// The model file model.save(path) writes (train/model_file.hpp): layer configuration,
   /// weights, optimizer, epochs completed and the generator's position.
   void save(const std::string& path) override {
-    io::save_checkpoint(path,
-                        detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs));
+    // Data-parallel: every rank holds the same weights; rank 0 writes, the others wait for it.
+    if (!distributed_run || distributed_run->rank() == 0)
+      io::save_checkpoint(
+          path, detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs));
+    if (distributed_run) distributed_run->barrier();
   }
 
   bool higher_is_better(const std::string& name) const override {
