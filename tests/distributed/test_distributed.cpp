@@ -177,6 +177,9 @@ TEST_CASE("DDP: SGD and Adam after 1 and 5 steps equal one process on the full b
       INFO(name << " after " << steps << " steps, world size " << dist::world_size());
       auto [ddp, reference] = train_both(factory, steps, batch);
       CHECK(max_difference(ddp, reference) <= 1e-6);
+      if (dist::rank() == 0 && steps == 5)
+        WARN(name << ", 5 steps, " << dist::world_size()
+                  << " ranks: largest difference from one process = " << max_difference(ddp, reference));
       CHECK(spread_across_ranks(ddp) == 0.0);
     }
   }

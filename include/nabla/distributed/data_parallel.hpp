@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "nabla/autograd/hooks.hpp"
+#include "nabla/backend/checks.hpp"
 #include "nabla/backend/collective.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/functors.hpp"
@@ -86,6 +87,12 @@ class DistributedDataParallel {
       if (seen.insert(parameter.impl().get()).second) parameters_.push_back(parameter);  // tied weights once
     }
     if (parameters_.empty()) throw ValueError("DistributedDataParallel: no parameters");
+    // One device per replica (as in PyTorch): every bucket's flat buffer lives on it.
+    for (const auto& parameter : parameters_)
+      backend::require_same_device(parameter.device(), parameters_.front().device(), [&] {
+        return "DistributedDataParallel: parameters on " + parameters_.front().device().str() + " and " +
+               parameter.device().str() + "; move the whole model to one device first";
+      });
     scale_ = T(1) / static_cast<T>(comm_->size);
 
     // Every rank starts from rank 0's values.
@@ -233,7 +240,7 @@ class DistributedDataParallel {
         const Bucket& current = buckets_.back();
         const double cap = (buckets_.size() == 1 ? options_.first_bucket_mb : options_.bucket_mb) * kMiB;
         const double bytes = static_cast<double>(current.elements + parameter.numel()) * sizeof(T);
-        open_new = bytes > cap || parameters_[current.parameters.front()].device() != parameter.device();
+        open_new = bytes > cap;
       }
       if (open_new) buckets_.push_back({});
       Bucket& bucket = buckets_.back();
