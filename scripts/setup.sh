@@ -16,6 +16,7 @@ packages=(
   libcli11-dev
   libopenblas-dev
   libdnnl-dev
+  libopenmpi-dev openmpi-bin
 )
 # npm may already come from elsewhere (a nodejs build that bundles it and conflicts with
 # Debian's npm package): any working npm will do.

@@ -94,6 +94,13 @@ void ensure_token_file(const std::string& path, const std::vector<std::int64_t>&
 
 int run(const Options& options) {
   const nb::Device device = checked_device(options.device);
+  // --distributed: each rank trains on its share of the training text with batch / world streams.
+  const int world = options.distributed ? nabla_examples::start_distributed() : 1;
+  if (options.distributed && !options.token_file.empty())
+    throw nb::ValueError("--distributed with --token-file is not supported yet: each rank would read the same windows");
+  if (options.batch % world != 0)
+    throw nb::ValueError("--distributed: --batch " + std::to_string(options.batch) + " does not split over " +
+                         std::to_string(world) + " ranks");
   if (options.threads > 0) nb::set_num_threads(options.threads);
     // A batch allocates the same few 40 MB buffers (logits and their gradients) every step.
     // glibc serves blocks that large with mmap and returns them at free(), so each step would
@@ -193,6 +200,13 @@ int run(const Options& options) {
     std::printf("note: '%s' exists and will be overwritten (use --resume to continue it)\n",
                 options.checkpoint.c_str());
   }
+  // After a resume: every rank then starts from rank 0's weights (DistributedDataParallel).
+  const auto data_parallel = nabla_examples::data_parallel_run(model, options.distributed);
+  if (data_parallel) {
+    train_tokens = nabla_examples::rank_share(train_tokens, world, data_parallel->rank());
+    std::printf("data-parallel: %d ranks, %zu training tokens and %lld streams each (rank 0's shown)\n", world,
+                train_tokens.size(), static_cast<long long>(options.batch / world));
+  }
   // The per-epoch decay. Made after a resume, so it starts from the restored learning rate
   // (the chainable form multiplies the current rate: nothing else to restore).
   nb::optim::ExponentialLR decay(*optimizer, {.gamma = options.lr_decay});
@@ -205,7 +219,7 @@ int run(const Options& options) {
     const std::string label = "epoch " + std::to_string(epoch);
     const EpochResult trained =
         token_loader ? train_epoch_on(model, *optimizer, *token_loader, options.clip, options.log_interval, label)
-                     : train_epoch(model, *optimizer, train_tokens, options.batch, options.bptt, options.clip,
+                     : train_epoch(model, *optimizer, train_tokens, options.batch / world, options.bptt, options.clip,
                                    options.log_interval, label);
     start = Clock::now();
     const double validation = perplexity(model, data.validation, options.bptt);
@@ -224,7 +238,8 @@ int run(const Options& options) {
     decay.step();
     if (!improved) optimizer->set_lr(optimizer->lr() / 4);  // a plateau: smaller steps
     start = Clock::now();
-    save_training_state(options.checkpoint, model, best_weights, *optimizer, vocabulary, history);
+    if (nabla_examples::is_main_rank())  // one writer; every rank holds the same state
+      save_training_state(options.checkpoint, model, best_weights, *optimizer, vocabulary, history);
     std::printf(
         "epoch %lld/%lld  train ppl %8.2f  valid ppl %8.2f  lr %.3g  time %.1f s "
         "(train %.1f s, valid %.1f s; CPU %.1f s)  %s\n",

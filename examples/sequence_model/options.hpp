@@ -9,6 +9,7 @@
 #include <string>
 
 #include "../common/cli.hpp"
+#include "../common/distributed.hpp"
 #include "brown_corpus.hpp"
 
 namespace sequence_model {
@@ -45,7 +46,8 @@ struct Options {
   // files
   std::string checkpoint = "sequence_model.nabla";
   bool resume = false;
-  std::string plot;  // SVG of the perplexity curves; empty: none
+  bool distributed = false;  // one rank of an MPI job: mpirun -np N ... --distributed
+  std::string plot;          // SVG of the perplexity curves; empty: none
   // generation
   std::string prompt = "The jury said";
   std::int64_t generate = 30;
@@ -105,6 +107,7 @@ inline void define_options(nabla_examples::CommandLine& cli, Options& options) {
   cli.seed(options.seed, "the weights, dropout masks and sampling")->group("training");
   cli.threads(options.threads)->group("training");
   cli.device(options.device)->group("training");
+  nabla_examples::distributed_flag(cli, options.distributed)->group("training");
   cli.integer<std::int64_t>("--log-interval", options.log_interval, 1,
                             "batches between progress lines (about 10 per epoch)")
       ->group("training");

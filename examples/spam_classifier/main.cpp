@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/distributed.hpp"
 #include "../common/run.hpp"
 #include "spam_corpus.hpp"
 
@@ -69,7 +70,8 @@ struct Options {
   double test_fraction = 0.2;
   example::TextMode text = example::TextMode::clean;
   std::string device = "cpu";
-  bool quick = false;  // a few seconds: the CI smoke test
+  bool quick = false;        // a few seconds: the CI smoke test
+  bool distributed = false;  // one rank of an MPI job (mpirun -np N ... --distributed)
 };
 
 /// The model and training settings a run uses: the defaults, the --quick ones, or the flags.
@@ -156,6 +158,7 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
                                 "raw = the whole file, headers and markup included (default clean)");
   cli.device(options.device);
   cli.quick(options.quick, "a tiny model for a few epochs (the CI smoke test)");
+  nabla_examples::distributed_flag(cli, options.distributed);
 }
 
 // ---- small helpers -------------------------------------------------------------------------
@@ -297,12 +300,14 @@ void run_classifier(const Options& options, Checks& checks) {
     callbacks.push_back(early_stopping);
   }
   const auto fit_start = Clock::now();
-  const nb::train::History history = model.fit(x_train, y_train,
-                                               {.epochs = settings.epochs,
-                                                .batch_size = settings.batch,
-                                                .validation_split = kValidationSplit,
-                                                .seed = options.seed,
-                                                .callbacks = callbacks});
+  const nb::train::History history =
+      model.fit(x_train, y_train,
+                {.epochs = settings.epochs,
+                 .batch_size = settings.batch,
+                 .validation_split = kValidationSplit,
+                 .seed = options.seed,
+                 .callbacks = callbacks,
+                 .distributed = nabla_examples::data_parallel_run(model, options.distributed)});
   const double fit_seconds = seconds_since(fit_start);
   if (early_stopping)
     std::printf("early stopping (patience %d): %s; the weights of epoch %d (val_loss %.4f) restored\n",
@@ -411,5 +416,9 @@ int main(int argc, char** argv) {
       "bar, test accuracy >= 97%); 1 when a check failed or the data is missing or corrupted; 2 for a\n"
       "bad command line.");
   define_options(cli, options);
-  return nabla_examples::run_example(cli, argc, argv, [&](Checks& checks) { run_classifier(options, checks); });
+  return nabla_examples::run_example(cli, argc, argv, [&](Checks& checks) {
+    if (options.distributed)
+      std::printf("data-parallel: %d ranks, the batch split across them\n", nabla_examples::start_distributed());
+    run_classifier(options, checks);
+  });
 }

@@ -19,6 +19,7 @@
 #include "nabla/data/csv.hpp"
 #include "nabla/data/dataloader.hpp"
 #include "nabla/data/dataset.hpp"
+#include "nabla/data/distributed_sampler.hpp"
 #include "nabla/data/language_model.hpp"
 #include "nabla/data/loader_state.hpp"
 #include "nabla/data/preprocessing.hpp"
@@ -70,6 +71,7 @@
 #include "nabla/optim/sgd.hpp"
 #include "nabla/optim/state_io.hpp"
 #include "nabla/train/callbacks.hpp"
+#include "nabla/train/data_parallel.hpp"
 #include "nabla/train/history.hpp"
 #include "nabla/train/logs.hpp"
 #include "nabla/train/model.hpp"
@@ -77,3 +79,10 @@
 #include "nabla/train/progress.hpp"
 #include "nabla/train/svg_chart.hpp"
 #include "nabla/train/transfer.hpp"
+
+// Data-parallel training over MPI: with the nabla::distributed target (it defines NABLA_WITH_MPI).
+#if defined(NABLA_WITH_MPI)
+#include "nabla/distributed/data_parallel.hpp"
+#include "nabla/distributed/process_group.hpp"
+#include "nabla/train/distributed.hpp"
+#endif

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nabla/autograd/grad_mode.hpp"
+#include "nabla/autograd/hooks.hpp"
 #include "nabla/autograd/node.hpp"
 #include "nabla/backend/checks.hpp"
 #include "nabla/backend/dispatch.hpp"
@@ -71,6 +72,12 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
   });
 
   // 1. Post-order depth-first walk: every tensor comes after all the tensors it was made from.
+  // A node's non-leaf inputs are explored before its leaves, so that in the reverse order below
+  // each leaf (a parameter) comes right after its last consumer instead of after the whole
+  // subtree of a sibling input: addmm(bias, x, W^T)'s bias would otherwise wait for the rest of
+  // backward. Its gradient, and a post-accumulate-grad hook (DistributedDataParallel's bucket
+  // launch), are then ready as early as the graph allows. The order of the non-leaves, and so
+  // every gradient's value, is unchanged.
   std::vector<ImplPointer> order;
   std::unordered_set<const TensorImpl<T>*> visited{root.impl().get()};
   std::vector<std::pair<ImplPointer, std::size_t>> stack{{root.impl(), 0}};
@@ -81,9 +88,13 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
       throw ValueError("backward: trying to backward through the graph of '" + node->name() +
                        "' a second time; its saved tensors were freed after the first backward(). "
                        "Pass retain_graph=true to the first backward() to keep them.");
-    if (node && next_input < node->inputs().size()) {
-      const ImplPointer& input = node->inputs()[next_input++].impl();
-      if (input && input->requires_grad && visited.insert(input.get()).second) stack.push_back({input, 0});
+    if (node && next_input < 2 * node->inputs().size()) {
+      const std::size_t count = node->inputs().size();
+      const bool leaves_pass = next_input >= count;  // inputs 0..n-1 for non-leaves, then again for leaves
+      const ImplPointer& input = node->inputs()[next_input++ % count].impl();
+      if (input && input->requires_grad && (input->grad_fn == nullptr) == leaves_pass &&
+          visited.insert(input.get()).second)
+        stack.push_back({input, 0});
     } else {
       order.push_back(impl);
       stack.pop_back();
@@ -111,7 +122,10 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
         Tensor<T> accumulated(impl->grad);
         backend::map(accumulated, backend::Add{}, accumulated, gradient);
       }
-      if (!impl->grad_fn) continue;
+      if (!impl->grad_fn) {
+        hooks_detail::run_post_accumulate_grad_hooks(impl);
+        continue;
+      }
     }
 
     Node<T>& node = *impl->grad_fn;

@@ -60,6 +60,7 @@
 #include "nabla/optim/rmsprop.hpp"
 #include "nabla/optim/sgd.hpp"
 #include "nabla/train/callbacks.hpp"
+#include "nabla/train/data_parallel.hpp"
 #include "nabla/train/history.hpp"
 #include "nabla/train/logs.hpp"
 #include "nabla/train/model_file.hpp"
@@ -109,6 +110,9 @@ struct FitOptions {
   /// of b. The epoch's last step takes the batches that are left. Batch-level callbacks and
   /// the progress bar still count batches; the optimizer's step_count() counts its steps.
   std::int64_t accumulation_steps = 1;
+  /// Data-parallel training over MPI ranks (train/data_parallel.hpp): train::data_parallel(model)
+  /// from train/distributed.hpp. batch_size is then the global batch, split across the ranks.
+  std::shared_ptr<DataParallelRun> distributed = nullptr;
 };
 
 namespace detail {
@@ -278,6 +282,8 @@ struct TrainingState final : Trainer {
   int completed_epochs = 0;
   /// Set by model.load(): where the next fit() without an explicit initial_epoch starts.
   std::optional<int> resume_epoch;
+  /// The data-parallel run of the fit() in progress (FitOptions::distributed), else null.
+  DataParallelRun* distributed_run = nullptr;
 
   // ---- one step, one pass -------------------------------------------------------------------
 
@@ -327,7 +333,10 @@ struct TrainingState final : Trainer {
       loss.backward();
     else  // d(scale * loss) = scale * dloss: seed the backward pass with the scale instead of 1
       loss.backward(full<T>(loss.shape(), static_cast<T>(gradient_scale), loss.device()));
-    if (step_after) optimizer_instance->step();
+    if (step_after) {
+      if (distributed_run) distributed_run->finish_gradients();
+      optimizer_instance->step();
+    }
     update_metrics(prediction.detach(), y);
     return static_cast<double>(backend::item_on_host(loss));
   }
@@ -408,8 +417,21 @@ struct TrainingState final : Trainer {
     const std::int64_t samples = x.size(0);
     const std::int64_t batch_size = options.batch_size;
     const data::TensorDataset<T, T> dataset(x, y);
-    const std::int64_t steps = (samples + batch_size - 1) / batch_size;
     const std::int64_t accumulation = options.accumulation_steps;
+    // Data-parallel: each rank trains its shard with its share of the global batch.
+    DataParallelRun* const parallel = options.distributed.get();
+    const std::int64_t world = parallel ? parallel->world_size() : 1;
+    const std::int64_t local_batch = (batch_size + world - 1) / world;
+    const std::int64_t steps = parallel ? ((samples + world - 1) / world + local_batch - 1) / local_batch
+                                        : (samples + batch_size - 1) / batch_size;
+    distributed_run = parallel;
+    struct ForgetRun {
+      DataParallelRun*& run;
+      ~ForgetRun() { run = nullptr; }
+    } forget_run{distributed_run};
+    if (parallel && accumulation != 1)
+      throw ValueError("fit: accumulation_steps = " + std::to_string(accumulation) +
+                       " with .distributed is not supported yet (use a larger global batch_size)");
     resume_epoch.reset();  // consumed: a later fit() counts from 0 again, as Keras does
     completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
@@ -430,10 +452,13 @@ struct TrainingState final : Trainer {
       // started; an unseeded one takes one draw of the global generator per epoch.
       const std::uint64_t seed =
           options.seed ? *options.seed : (options.shuffle ? detail::draw_seed(default_generator()) : 0);
-      data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = options.shuffle, .seed = seed});
+      data::DataLoader loader(
+          parallel ? detail::rank_shard(dataset, *parallel, options.shuffle, seed, epoch) : dataset,
+          {.batch_size = parallel ? local_batch : batch_size, .shuffle = options.shuffle && !parallel, .seed = seed});
       loader.set_epoch(static_cast<std::uint64_t>(epoch));
       std::optional<ProgressBar> progress;
-      if (options.verbose > 0) progress.emplace(options.output, epoch, options.epochs, steps, terminal);
+      if (options.verbose > 0 && (!parallel || parallel->rank() == 0))
+        progress.emplace(options.output, epoch, options.epochs, steps, terminal);
 
       double loss_sum = 0;
       std::int64_t seen = 0, steps_done = 0;
@@ -449,9 +474,11 @@ struct TrainingState final : Trainer {
                            last = std::min(first + accumulation, steps) - 1;
         const std::int64_t window_samples =
             last == steps - 1 ? samples - first * batch_size : (last - first + 1) * batch_size;
-        loss_sum += accumulation_step(model, batch.inputs, batch.targets,
-                                      static_cast<double>(count) / static_cast<double>(window_samples),
-                                      steps_done == first, steps_done == last) *
+        // Without accumulation the scale is exactly 1 (and a data-parallel shard's sizes never enter it).
+        const double gradient_scale =
+            accumulation == 1 ? 1.0 : static_cast<double>(count) / static_cast<double>(window_samples);
+        loss_sum += accumulation_step(model, batch.inputs, batch.targets, gradient_scale, steps_done == first,
+                                      steps_done == last) *
                     static_cast<double>(count);
         seen += count;
         ++steps_done;
@@ -461,6 +488,7 @@ struct TrainingState final : Trainer {
         if (stop_training) break;
       }
 
+      if (parallel) running = detail::reduce_logs(*parallel, running, seen);
       for (const auto& [name, value] : running) logs.set(name, value);
       if (x_validation.defined())
         for (const auto& [name, value] : evaluate_logs(model, x_validation, y_validation, batch_size, "val_"))
@@ -490,8 +518,11 @@ struct TrainingState final : Trainer {
   /// The model file model.save(path) writes (train/model_file.hpp): layer configuration,
   /// weights, optimizer, epochs completed and the generator's position.
   void save(const std::string& path) override {
-    io::save_checkpoint(path,
-                        detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs));
+    // Data-parallel: every rank holds the same weights; rank 0 writes, the others wait for it.
+    if (!distributed_run || distributed_run->rank() == 0)
+      io::save_checkpoint(
+          path, detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs));
+    if (distributed_run) distributed_run->barrier();
   }
 
   bool higher_is_better(const std::string& name) const override {
