@@ -280,6 +280,20 @@ TEST_CASE("attention: non-contiguous inputs and masks, masks get no gradient", "
   CHECK_FALSE(mask.grad().defined());
 }
 
+TEST_CASE("attention: changing the output or a mask in place before backward() is reported", "[attention]") {
+  auto q = nb::randn<double>({1, 1, 3, 2}, 1).requires_grad_();
+  auto mask = nb::zeros<double>({3, 3});
+  auto out = nb::scaled_dot_product_attention(q, q, q, {.mask = mask});
+  {
+    nb::NoGradGuard no_grad;
+    out += 1.0;  // the backward reads O (D_i = dO_i . O_i)
+  }
+  CHECK_THROWS_AS(nb::sum(out).backward(), nb::ValueError);
+  auto again = nb::scaled_dot_product_attention(q, q, q, {.mask = mask});
+  mask += 1.0;
+  CHECK_THROWS_AS(nb::sum(again).backward(), nb::ValueError);
+}
+
 TEST_CASE("attention: the per-element math shared with the CUDA kernels", "[attention]") {
   nb::backend::AttentionArguments<double> a;
   a.batch = 1, a.heads = 1, a.queries = 2, a.keys = 5, a.causal = true;

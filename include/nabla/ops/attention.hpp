@@ -195,21 +195,26 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
 
   // dV = (P z)^T dO, dP = (dO V^T) z, dS = P (dP - rowsum(dO O)), dQ = scale dS K, dK = scale dS^T Q
   // with P = exp(S - L) recomputed block by block (backend/cpu/attention.hpp).
-  // The masks are captured so the pointers in `arguments` stay valid until the backward.
-  record_op<T>(out, op, {q, k, v},
-               [q_saved = q_dense.detach(), k_saved = k_dense.detach(), v_saved = v_dense.detach(),
-                out_saved = out.detach(), logsumexp, arguments, mask = options.mask,
-                mask_out = options.mask_out](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
-                 const Tensor<T> g_dense = detail::attention_dense(grad);
-                 const Device device = q_saved.device();
-                 Tensor<T> grad_q = backend::empty<T>(q_saved.shape(), device);
-                 Tensor<T> grad_k = backend::empty<T>(k_saved.shape(), device);
-                 Tensor<T> grad_v = backend::empty<T>(v_saved.shape(), device);
-                 backend::attention_backward(g_dense, q_saved, k_saved, v_saved, out_saved, logsumexp, arguments,
-                                             grad_q, grad_k, grad_v);
-                 return std::vector<Tensor<T>>{grad_q, grad_k, grad_v};
-               },
-               {q, k, v});
+  // The masks are captured so the pointers in `arguments` stay valid until the backward; they and
+  // the output are saved tensors, so changing one in place before backward() is reported.
+  std::vector<Tensor<T>> saved{q, k, v, out};
+  for (const auto* mask : {&options.mask, &options.mask_out})
+    if (mask->has_value()) saved.push_back(**mask);
+  record_op<T>(
+      out, op, {q, k, v},
+      [q_saved = q_dense.detach(), k_saved = k_dense.detach(), v_saved = v_dense.detach(), out_saved = out.detach(),
+       logsumexp, arguments, mask = options.mask,
+       mask_out = options.mask_out](const Tensor<T>& grad, const std::vector<Tensor<T>>&) {
+        const Tensor<T> g_dense = detail::attention_dense(grad);
+        const Device device = q_saved.device();
+        Tensor<T> grad_q = backend::empty<T>(q_saved.shape(), device);
+        Tensor<T> grad_k = backend::empty<T>(k_saved.shape(), device);
+        Tensor<T> grad_v = backend::empty<T>(v_saved.shape(), device);
+        backend::attention_backward(g_dense, q_saved, k_saved, v_saved, out_saved, logsumexp, arguments, grad_q, grad_k,
+                                    grad_v);
+        return std::vector<Tensor<T>>{grad_q, grad_k, grad_v};
+      },
+      saved);
   return out;
 }
 

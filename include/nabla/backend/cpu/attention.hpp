@@ -52,6 +52,15 @@ T mask_row(const AttentionArguments<T>& a, T* row, std::int64_t count, std::int6
   return largest;
 }
 
+/// Masks one row like mask_row when causality is the only rule (no mask tensors): the keys after
+/// the last visible one become -inf, with no per-element test. Returns the row's max.
+template <typename T>
+T mask_row_causal(const AttentionArguments<T>& a, T* row, std::int64_t count, std::int64_t i, std::int64_t first_key) {
+  const std::int64_t visible = std::clamp<std::int64_t>(i + (a.keys - a.queries) - first_key + 1, 0, count);
+  std::fill(row + visible, row + count, -std::numeric_limits<T>::infinity());
+  return visible > 0 ? ConstArrayMap<T>(row, visible).maxCoeff() : -std::numeric_limits<T>::infinity();
+}
+
 /// probabilities[c] = exp(scores[c] - shift), exactly 0 where the score is -inf (a removed key;
 /// Eigen's vectorized exp clamps its argument and would give ~1e-38 there).
 template <typename T>
@@ -108,11 +117,13 @@ void attention_forward(const T* q, const T* k, const T* v, const AttentionArgume
         gemm(false, true, rows, columns, D, a.scale, q_block, D, k_head + j0 * D, D, T(0), scores.data(),
              kAttentionKeyBlock);
         const bool plain = block_is_plain(a, i0, j0, columns);
+        const bool causal_only = !plain && !a.mask && !a.mask_out;
         for (std::int64_t r = 0; r < rows; ++r) {
           T* score_row = scores.data() + r * kAttentionKeyBlock;
           T* probability_row = probabilities.data() + r * kAttentionKeyBlock;
-          const T block_max = plain ? ConstArrayMap<T>(score_row, columns).maxCoeff()
-                                    : mask_row(a, score_row, columns, b, h, i0 + r, j0);
+          const T block_max = plain         ? ConstArrayMap<T>(score_row, columns).maxCoeff()
+                              : causal_only ? mask_row_causal(a, score_row, columns, i0 + r, j0)
+                                            : mask_row(a, score_row, columns, b, h, i0 + r, j0);
           // Online softmax: l_new = l_old e^(m_old - m_new) + sum_j e^(s_j - m_new); acc likewise.
           const T new_max = std::max(row_max[static_cast<std::size_t>(r)], block_max);
           const T rescale = attention_rescale(row_max[static_cast<std::size_t>(r)], new_max);
@@ -183,10 +194,14 @@ void attention_backward(const T* grad_out, const T* q, const T* k, const T* v, c
           // S = scale Q K^T, then P = exp(S - L) (0 for removed keys and rows without keys)
           gemm(false, true, rows, columns, D, a.scale, q_block, D, k_block, D, T(0), scores.data(), kAttentionKeyBlock);
           const bool plain = block_is_plain(a, i0, j0, columns);
+          const bool causal_only = !plain && !a.mask && !a.mask_out;
           for (std::int64_t r = 0; r < rows; ++r) {
             T* score_row = scores.data() + r * kAttentionKeyBlock;
             T* probability_row = probabilities.data() + r * kAttentionKeyBlock;
-            if (!plain) mask_row(a, score_row, columns, b, h, i0 + r, j0);
+            if (causal_only)
+              mask_row_causal(a, score_row, columns, i0 + r, j0);
+            else if (!plain)
+              mask_row(a, score_row, columns, b, h, i0 + r, j0);
             const T row_lse = lse[i0 + r];
             if (row_lse == std::numeric_limits<T>::infinity())
               std::fill(probability_row, probability_row + columns, T(0));
