@@ -59,6 +59,19 @@ const std::map<std::string, Reference>& references() {
       {"silu",
        {[](Real x) { return x / (1 + std::exp(-x)); },
         [](Real x) { return (1 + std::exp(-x) + x * std::exp(-x)) / ((1 + std::exp(-x)) * (1 + std::exp(-x))); }}},
+      // x (1 + tanh(u)) / 2 = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3);
+      // d/dx = 1 / (1 + e^(-2u)) + x 2 e^(-2u) / (1 + e^(-2u))^2 du/dx
+      {"gelu_tanh",
+       {[](Real x) {
+          const Real u = std::sqrt(2 / 3.14159265358979323846L) * (x + 0.044715L * x * x * x);
+          return x / (1 + std::exp(-2 * u));
+        },
+        [](Real x) {
+          const Real u = std::sqrt(2 / 3.14159265358979323846L) * (x + 0.044715L * x * x * x);
+          const Real du = std::sqrt(2 / 3.14159265358979323846L) * (1 + 3 * 0.044715L * x * x);
+          const Real e = std::exp(-2 * u);
+          return 1 / (1 + e) + x * 2 * e / ((1 + e) * (1 + e)) * du;
+        }}},
   };
   return table;
 }

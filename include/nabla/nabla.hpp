@@ -52,6 +52,7 @@
 #include "nabla/nn/lstm.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/nn/sequential.hpp"
+#include "nabla/ops/attention.hpp"
 #include "nabla/ops/elementwise.hpp"
 #include "nabla/ops/factories.hpp"
 #include "nabla/ops/matmul.hpp"

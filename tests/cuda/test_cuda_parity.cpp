@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <nabla/nabla.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -424,6 +425,68 @@ TEMPLATE_TEST_CASE("cuda parity: layer_norm over the last dims, with and without
     check_op<T>(label + " two dims, strided input", {x, random_tensor<T>({3, columns}, 63)}, [columns](const Ins& v) {
       return nb::layer_norm(v[0].transpose(0, 1), {3, columns}, v[1]);
     });
+  }
+}
+
+TEMPLATE_TEST_CASE("cuda parity: fused scaled_dot_product_attention, forward and gradients", "[cuda][attention]", float,
+                   double) {
+  using T = TestType;
+  using Ins = std::vector<nb::Tensor<T>>;
+  struct Case {
+    std::string name;
+    nb::Shape q, k, v;
+    bool causal;
+    std::optional<nb::Shape> mask, mask_out;
+    double dropout;
+  };
+  // Sizes off the 32-row tiles; Tq != Tk both ways; 3-D inputs; D != Dv; head dims that shrink the tile.
+  const std::vector<Case> cases = {
+      {"plain", {2, 3, 37, 16}, {2, 3, 45, 16}, {2, 3, 45, 8}, false, std::nullopt, std::nullopt, 0.0},
+      {"causal", {2, 2, 70, 32}, {2, 2, 70, 32}, {2, 2, 70, 32}, true, std::nullopt, std::nullopt, 0.0},
+      {"causal, Tq < Tk", {1, 2, 5, 8}, {1, 2, 67, 8}, {1, 2, 67, 8}, true, std::nullopt, std::nullopt, 0.0},
+      {"causal, Tq > Tk (rows without keys)",
+       {1, 2, 40, 8},
+       {1, 2, 9, 8},
+       {1, 2, 9, 4},
+       true,
+       std::nullopt,
+       std::nullopt,
+       0.0},
+      {"additive mask", {2, 2, 33, 12}, {2, 2, 31, 12}, {2, 2, 31, 5}, false, nb::Shape{33, 31}, std::nullopt, 0.0},
+      {"mask_out key padding + causal",
+       {2, 3, 50, 8},
+       {2, 3, 50, 8},
+       {2, 3, 50, 8},
+       true,
+       std::nullopt,
+       nb::Shape{2, 1, 1, 50},
+       0.0},
+      {"3-D, both masks", {3, 29, 6}, {3, 35, 6}, {3, 35, 7}, false, nb::Shape{3, 29, 35}, nb::Shape{29, 35}, 0.0},
+      {"head dim 128", {1, 2, 40, 128}, {1, 2, 40, 128}, {1, 2, 40, 128}, true, std::nullopt, std::nullopt, 0.0},
+      {"dropout (same Philox mask on both)",
+       {2, 2, 33, 8},
+       {2, 2, 41, 8},
+       {2, 2, 41, 8},
+       true,
+       std::nullopt,
+       std::nullopt,
+       0.3},
+  };
+  std::uint64_t seed = 700;
+  for (const Case& c : cases) {
+    seed += 10;
+    std::optional<nb::Tensor<T>> mask, mask_out;
+    if (c.mask) mask = random_tensor<T>(*c.mask, seed + 3);
+    if (c.mask_out) mask_out = nb::gt(random_tensor<T>(*c.mask_out, seed + 4, T(0), T(1)), T(0.7));
+    check_op<T>("attention " + c.name,
+                {random_tensor<T>(c.q, seed), random_tensor<T>(c.k, seed + 1), random_tensor<T>(c.v, seed + 2)},
+                [&](const Ins& x) {
+                  nb::Generator generator(11);  // the same dropout positions for both devices
+                  nb::AttentionOptions<T> options{.causal = c.causal, .dropout = c.dropout, .generator = &generator};
+                  if (mask) options.mask = x[0].device().is_cpu() ? *mask : mask->to(x[0].device());
+                  if (mask_out) options.mask_out = x[0].device().is_cpu() ? *mask_out : mask_out->to(x[0].device());
+                  return nb::scaled_dot_product_attention(x[0], x[1], x[2], options);
+                });
   }
 }
 

@@ -39,7 +39,8 @@ enum class Domain { real, positive };
   X(relu,     Relu,     ReluDerivative,              input,  real)     /* max(x, 0)    */ \
   X(gelu,     Gelu,     GeluDerivative,              input,  real)     /* x Phi(x)     */ \
   X(softplus, Softplus, SoftplusDerivative,          input,  real)     /* ln(1 + e^x)  */ \
-  X(silu,     Silu,     SiluDerivative,              input,  real)     /* x sigmoid(x) */
+  X(silu,     Silu,     SiluDerivative,              input,  real)     /* x sigmoid(x) */ \
+  X(gelu_tanh, GeluTanh, GeluTanhDerivative,         input,  real)     /* GELU, tanh form */
 // clang-format on
 
 }  // namespace nabla::backend

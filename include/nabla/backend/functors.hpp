@@ -265,6 +265,21 @@ struct GeluDerivative {
   }
 };
 
+/// GELU's tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (PyTorch's approximate='tanh')
+struct GeluTanh {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return gelu_tanh(x);
+  }
+};
+/// d gelu_tanh(x)/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2), t the tanh above
+struct GeluTanhDerivative {
+  template <typename T>
+  NABLA_HOST_DEVICE T operator()(T x) const {
+    return gelu_tanh_derivative(x);
+  }
+};
+
 /// softplus(x) = ln(1 + e^x), with PyTorch's beta = 1 and threshold = 20: x itself above 20
 /// (where ln(1 + e^x) - x < 3e-9, below a float's resolution there)
 struct Softplus {

@@ -99,6 +99,24 @@ NABLA_HOST_DEVICE inline T gelu_derivative(T x) {
   return cdf + x * density;
 }
 
+/// The tanh approximation of GELU (Hendrycks & Gimpel 2016; PyTorch's approximate='tanh', GPT-2's
+/// "gelu_new"): 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+template <typename T>
+NABLA_HOST_DEVICE inline T gelu_tanh(T x) {
+  const T sqrt_2_over_pi = T(0.79788456080286535588);
+  const T u = sqrt_2_over_pi * (x + T(0.044715) * x * x * x);
+  return T(0.5) * x * (T(1) + std::tanh(u));
+}
+
+/// d gelu_tanh(x)/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx, t = tanh(u), du/dx = sqrt(2/pi) (1 + 3 0.044715 x^2).
+template <typename T>
+NABLA_HOST_DEVICE inline T gelu_tanh_derivative(T x) {
+  const T sqrt_2_over_pi = T(0.79788456080286535588);
+  const T t = std::tanh(sqrt_2_over_pi * (x + T(0.044715) * x * x * x));
+  const T du_dx = sqrt_2_over_pi * (T(1) + T(3) * T(0.044715) * x * x);
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du_dx;
+}
+
 // ---- clamp, maximum, minimum ----------------------------------------------------------------
 
 /// x limited to [low, high] (the caller ensures low <= high); NaN stays NaN.

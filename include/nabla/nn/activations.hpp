@@ -7,6 +7,7 @@
 //   LeakyReLU    x if x > 0 else slope * x           torch.nn.LeakyReLU,  Keras LeakyReLU
 //   Tanh         tanh(x)                             torch.nn.Tanh,       Keras "tanh"
 //   GELU         x * Phi(x) (exact, erf form)        torch.nn.GELU(),     Keras "gelu"
+//                or its tanh approximation           torch.nn.GELU(approximate='tanh'): GELU({.approximate = "tanh"})
 //   Softmax      e^x_k / sum_j e^x_j along dim       torch.nn.Softmax,    Keras Softmax
 //   LogSoftmax   x_k - log sum_j e^x_j along dim     torch.nn.LogSoftmax
 // The same functions are available without a module as nabla::nn::functional::relu(x) etc.
@@ -25,6 +26,7 @@ namespace nabla::nn {
 namespace functional {
 // torch.nn.functional's names for the ops, so that F-style code reads the same.
 using nabla::gelu;
+using nabla::gelu_tanh;
 using nabla::leaky_relu;
 using nabla::log_softmax;
 using nabla::relu;
@@ -74,11 +76,27 @@ class Tanh : public Module<T> {
   std::string type_name() const override { return "Tanh"; }
 };
 
+/// torch.nn.GELU's one option: "none" (the exact x Phi(x)) or "tanh" (nabla::gelu_tanh).
+struct GELUOptions {
+  std::string approximate = "none";
+};
+
 template <FloatingElement T>
 class GELU : public Module<T> {
  public:
-  Tensor<T> forward(const Tensor<T>& input) override { return nabla::gelu(input); }
+  explicit GELU(GELUOptions options = {}) : approximate_(options.approximate) {
+    if (approximate_ != "none" && approximate_ != "tanh")
+      throw ValueError("GELU: approximate must be \"none\" or \"tanh\", got \"" + approximate_ + "\"");
+  }
+  Tensor<T> forward(const Tensor<T>& input) override {
+    return approximate_ == "tanh" ? nabla::gelu_tanh(input) : nabla::gelu(input);
+  }
   std::string type_name() const override { return "GELU"; }
+  std::string describe() const override { return approximate_ == "tanh" ? "approximate='tanh'" : ""; }
+  const std::string& approximate() const { return approximate_; }
+
+ private:
+  std::string approximate_;
 };
 
 template <FloatingElement T>

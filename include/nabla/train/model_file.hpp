@@ -115,6 +115,8 @@ std::string layer_config(const nn::Module<T>& layer) {
     return "Softmax(dim=" + integer(softmax->dim()) + ")";
   if (const auto* log_softmax = as_built_in<nn::LogSoftmax<T>>(layer, "LogSoftmax"))
     return "LogSoftmax(dim=" + integer(log_softmax->dim()) + ")";
+  if (const auto* gelu = as_built_in<nn::GELU<T>>(layer, "GELU"); gelu && gelu->approximate() == "tanh")
+    return "GELU(tanh=true)";  // approximate='tanh'; the exact form is GELU() below
   if (as_built_in<nn::Sigmoid<T>>(layer, "Sigmoid") || as_built_in<nn::ReLU<T>>(layer, "ReLU") ||
       as_built_in<nn::Tanh<T>>(layer, "Tanh") || as_built_in<nn::GELU<T>>(layer, "GELU"))
     return layer.type_name() + "()";
@@ -541,11 +543,15 @@ std::shared_ptr<nn::Module<T>> build_layer(const LayerSpec& spec, const std::str
       if (spec.type == "Softmax") return std::make_shared<nn::Softmax<T>>(dim);
       return std::make_shared<nn::LogSoftmax<T>>(dim);
     }
+    if (spec.type == "GELU") {
+      const LayerArguments arguments(spec, where, 0, {"tanh"});
+      return std::make_shared<nn::GELU<T>>(
+          nn::GELUOptions{.approximate = arguments.boolean("tanh", false) ? "tanh" : "none"});
+    }
     const LayerArguments no_arguments(spec, where, 0, {});
     if (spec.type == "Sigmoid") return std::make_shared<nn::Sigmoid<T>>();
     if (spec.type == "ReLU") return std::make_shared<nn::ReLU<T>>();
     if (spec.type == "Tanh") return std::make_shared<nn::Tanh<T>>();
-    if (spec.type == "GELU") return std::make_shared<nn::GELU<T>>();
   } catch (const IOError&) {
     throw;
   } catch (const Error& error) {  // the constructor refused an argument (a size of 0, p = 2, ...)

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "nabla/backend/attention_math.hpp"
 #include "nabla/backend/optimizer_math.hpp"
 
 namespace nabla::backend::cuda {
@@ -220,5 +221,17 @@ void lstm_backward_step(const LSTMStepArguments<T>& arguments, int device);
 template <typename T>
 void lstm_keep_valid_hidden_gradient(T* hidden_gradient, const T* from_gates, const std::int64_t* lengths,
                                      std::int64_t batch, std::int64_t hidden, std::int64_t t, int device);
+
+/// Fused scaled dot-product attention, tiled in the FlashAttention manner (kernels/attention.cu;
+/// the math in backend/attention_math.hpp, the CPU twin in backend/cpu/attention.hpp): out
+/// [B, H, Tq, Dv] and the row logsumexp [B, H, Tq] of the dense q, k, v.
+template <typename T>
+void attention_forward(const T* q, const T* k, const T* v, const AttentionArguments<T>& arguments, T* out, T* logsumexp,
+                       int device);
+/// Its backward: grad_q, grad_k, grad_v written; row_dot is scratch of B * H * Tq elements.
+template <typename T>
+void attention_backward(const T* grad_out, const T* q, const T* k, const T* v, const T* out, const T* logsumexp,
+                        const AttentionArguments<T>& arguments, T* row_dot, T* grad_q, T* grad_k, T* grad_v,
+                        int device);
 
 }  // namespace nabla::backend::cuda
