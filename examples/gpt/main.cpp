@@ -10,8 +10,8 @@
 // Training reads the training stream as windows of --context + 1 tokens (a random order each
 // epoch), predicts every next token, and uses AdamW with weight decay on the 2-D weights only
 // (two optimizers: decay and no decay), a linear warmup of the learning rate and a decay per
-// epoch, and gradient clipping. Evaluation slides a --context window by half its length and
-// scores each token once, with at least half a window of context (the first window: all).
+// epoch, and gradient clipping. Evaluation reads --context windows every --eval-stride words
+// (default: --context, no overlap) and scores each token once.
 // Each epoch prints train and validation perplexity; the state and the best weights go to
 // --checkpoint (--resume continues); the best weights give the test perplexity and a sample.
 #include <algorithm>
@@ -46,8 +46,8 @@ constexpr const char* kCheckpointFormat = "nabla gpt example 1";
 struct Options {
   std::int64_t context = 64, layers = 2, heads = 4, width = 128;
   double dropout = 0.1;
-  std::int64_t epochs = 1, batch = 32, warmup = 100;
-  double lr = 1e-3, lr_decay = 0.7, weight_decay = 0.1, clip = 1.0;
+  std::int64_t epochs = 1, batch = 32, warmup = 20, eval_stride = 0;  // 0: --context
+  double lr = 3e-3, lr_decay = 0.7, weight_decay = 0.1, clip = 1.0;
   std::int64_t max_train_tokens = 100000;  // 0: all 800,000
   std::uint64_t seed = 1;
   int threads = 0;
@@ -141,15 +141,15 @@ void make_batch(const std::vector<std::int64_t>& tokens, const std::vector<std::
   targets = nb::from_vector<std::int64_t>(out, {rows, length});
 }
 
-/// exp(mean negative log-likelihood) of `tokens`: windows of `context` tokens every context / 2
-/// positions; each token is scored once, in the first window that gives it at least half a
-/// window of context (the tokens of the first window: with what precedes them).
+/// exp(mean negative log-likelihood) of `tokens`: windows of `context` tokens every `stride`
+/// positions; each token is scored once, in the first window that holds it (so with a stride
+/// below the context, every token after the first window has at least context - stride words
+/// of context; with stride = context the windows do not overlap).
 double perplexity(nb::nn::GPT<float>& gpt, const std::vector<std::int64_t>& tokens, std::int64_t context,
-                  std::int64_t batch, nb::Device device) {
+                  std::int64_t stride, std::int64_t batch, nb::Device device) {
   const bool was_training = gpt.is_training();
   gpt.eval();
   nb::NoGradGuard no_grad;
-  const std::int64_t stride = std::max<std::int64_t>(1, context / 2);
   const auto count = static_cast<std::int64_t>(tokens.size());
   std::vector<std::int64_t> starts;
   for (std::int64_t start = 0; start + 1 < count; start += stride) {
@@ -302,6 +302,8 @@ int run(const Options& options) {
   }
 
   const std::int64_t windows = (static_cast<std::int64_t>(train.size()) - 1) / options.context;
+  const std::int64_t eval_stride =
+      options.eval_stride > 0 ? std::min(options.eval_stride, options.context) : options.context;
   for (std::int64_t epoch = history.epochs() + 1; epoch <= options.epochs; ++epoch) {
     start = Clock::now();
     gpt.train();
@@ -330,7 +332,7 @@ int run(const Options& options) {
       tokens += targets.numel();
     }
     const double train_perplexity = std::exp(total / static_cast<double>(tokens));
-    const double validation = perplexity(gpt, data.validation, options.context, options.batch, device);
+    const double validation = perplexity(gpt, data.validation, options.context, eval_stride, options.batch, device);
     history.train_perplexity.push_back(train_perplexity);
     history.validation_perplexity.push_back(validation);
     history.seconds.push_back(seconds_since(start));
@@ -350,7 +352,7 @@ int run(const Options& options) {
   if (history.epochs() == 0) best = gpt.state_dict();
 
   gpt.load_state_dict(best);
-  const double test = perplexity(gpt, data.test, options.context, options.batch, device);
+  const double test = perplexity(gpt, data.test, options.context, eval_stride, options.batch, device);
   std::printf("\nbest epoch %lld: validation perplexity %.2f; test perplexity %.2f (unigram validation %.1f)\n",
               static_cast<long long>(history.best_epoch), history.best_validation_perplexity, test, unigram_validation);
   if (!options.plot.empty() && history.epochs() > 0) {
@@ -398,6 +400,10 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
   cli.integer<std::int64_t>("--batch", options.batch, 1, "windows per batch " + show(d.batch))->group("training");
   cli.real("--lr", options.lr, {.low = 0}, "peak learning rate " + show(d.lr))->group("training");
   cli.integer<std::int64_t>("--warmup", options.warmup, 0, "steps of linear warmup " + show(d.warmup))
+      ->group("training");
+  cli.integer<std::int64_t>("--eval-stride", options.eval_stride, 0,
+                            "evaluation windows start every N words; each word is scored once,\n"
+                            "in the first window that holds it (0: --context, no overlap)")
       ->group("training");
   cli.real("--lr-decay", options.lr_decay, {.low = 0, .high = 1, .include_high = true},
            "multiply the learning rate by G each epoch " + show(d.lr_decay))
