@@ -9,6 +9,12 @@
 //          forward + loss + backward + Adam, an inference step is the forward under NoGradGuard.
 //   classifier  Embedding(20000, 128) -> LSTM(128 -> 128, last state) -> Dense(128 -> 1) +
 //          sigmoid, binary cross-entropy, Adam, batch 64 x 200 steps (the Keras-style spam model).
+//   gpt_train/S  nn::GPT, 4 layers, 4 heads, width 128, context 64, vocabulary 10k, batch 32 x 64
+//   gpt_train/M  nn::GPT, 6 layers, 6 heads, width 384, context 256, vocabulary 10k, batch 8 x 256
+//          a training step: forward over the whole context + cross-entropy + backward + AdamW.
+//   gpt_generate  GPT-2 124M's shape (12 layers, 12 heads, width 768, context 1024, vocabulary
+//          50257), random weights, batch 1: a 16-token prompt, then 128 new tokens (greedy) with
+//          the KV cache; tokens/s counts the new tokens.
 //
 // Counters: tokens/s (batch x steps per step), GFLOP/s of the model's GEMM FLOPs (training:
 // 3x the forward's, forward + two backward GEMMs) and % of the FP32 peak measured here.
@@ -104,6 +110,59 @@ void classifier_training(benchmark::State& state) {
   set_counters(state, tokens, 3 * tokens * 2.0 * 4 * kHidden * (kEmbedding + kHidden), threads);
 }
 
+// ---- GPT ------------------------------------------------------------------------------------
+
+struct GPTConfig {
+  nb::nn::GPTOptions options;
+  std::int64_t batch;
+};
+const GPTConfig kGPTSmall{{.vocab_size = 10000, .context = 64, .layers = 4, .heads = 4, .width = 128, .seed = 1}, 32};
+const GPTConfig kGPTMedium{{.vocab_size = 10000, .context = 256, .layers = 6, .heads = 6, .width = 384, .seed = 1}, 8};
+
+/// GEMM FLOPs of one forward per token at sequence length `steps`: the projections (qkv 3E^2,
+/// out E^2, MLP 8E^2, times 2 for multiply-add), the attention (q k^T and p v over all `steps`
+/// keys: 4 steps E) and the tied LM head (2 E V).
+double gpt_forward_flops_per_token(const nb::nn::GPTOptions& o, std::int64_t steps) {
+  const double width = static_cast<double>(o.width);
+  return static_cast<double>(o.layers) * (24.0 * width * width + 4.0 * static_cast<double>(steps) * width) +
+         2.0 * width * static_cast<double>(o.vocab_size);
+}
+
+void gpt_training(benchmark::State& state, GPTConfig config) {
+  const int threads = static_cast<int>(state.range(0));
+  nb::set_num_threads(threads);
+  nb::nn::GPT<float> gpt(config.options);
+  nb::optim::AdamW<float> optimizer(gpt.parameters(), {.lr = 1e-3});
+  const std::int64_t steps = config.options.context, vocabulary = config.options.vocab_size;
+  const nb::IndexTensor inputs = random_ids(vocabulary, config.batch, steps, 4);
+  const nb::IndexTensor targets = random_ids(vocabulary, config.batch, steps, 5);
+  for (auto _ : state) {
+    const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs), targets);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    benchmark::DoNotOptimize(loss.item());
+  }
+  const double tokens = static_cast<double>(config.batch * steps);
+  set_counters(state, tokens, 3 * tokens * gpt_forward_flops_per_token(config.options, steps), threads);
+}
+
+void gpt_generation(benchmark::State& state) {
+  constexpr std::int64_t kPrompt = 16, kNewTokens = 128;
+  const int threads = static_cast<int>(state.range(0));
+  nb::set_num_threads(threads);
+  const nb::nn::GPTOptions options{
+      .vocab_size = 50257, .context = 1024, .layers = 12, .heads = 12, .width = 768, .seed = 1};
+  nb::nn::GPT<float> gpt(options);
+  const nb::IndexTensor prompt = random_ids(options.vocab_size, 1, kPrompt, 4);
+  for (auto _ : state) {
+    const nb::IndexTensor tokens = gpt.generate(prompt, {.max_new_tokens = kNewTokens, .temperature = 0.0});
+    benchmark::DoNotOptimize(tokens.data());
+  }
+  // Each new token: the projections and the head for one position, attention over ~kPrompt + 64 keys.
+  set_counters(state, kNewTokens, kNewTokens * gpt_forward_flops_per_token(options, kPrompt + kNewTokens / 2), threads);
+}
+
 void register_all() {
   const std::vector<std::pair<std::string, LanguageModelConfig>> configs = {
       {"S", kSmall}, {"L", kLarge}, {"XL", kExtraLarge}};
@@ -124,6 +183,20 @@ void register_all() {
         ->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("classifier_train", classifier_training)
+      ->Arg(1)
+      ->Arg(2)
+      ->ArgName("threads")
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  for (const auto& [name, config] : std::vector<std::pair<std::string, GPTConfig>>{{"S", kGPTSmall}, {"M", kGPTMedium}})
+    benchmark::RegisterBenchmark(("gpt_train/" + name).c_str(),
+                                 [config](benchmark::State& state) { gpt_training(state, config); })
+        ->Arg(1)
+        ->Arg(2)
+        ->ArgName("threads")
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("gpt_generate", gpt_generation)
       ->Arg(1)
       ->Arg(2)
       ->ArgName("threads")

@@ -11,6 +11,11 @@ tokens/s of each and the ratios nabla / PyTorch, and writes them as JSON and an 
     /usr/bin/python3 bench/compare_pytorch.py --bench build/bench/bench_lm --threads 2 \
         --rounds 3 --json docs/performance_ratios.json --svg docs/performance_ratios.svg
 
+The GPT configurations (not in the default list) are timed with --configs
+gpt_train/S,gpt_train/M,gpt_generate: the same GPT written by hand in PyTorch (torch.nn.MultiheadAttention
+in training, which torch 1.13 runs through its own attention; generation through a KV cache kept
+with torch.cat, the way an eager PyTorch decoder does it), AdamW, the same shapes.
+
 Needs torch (Debian: python3-torch; the tests never do). Same models, shapes, seeds-free
 random data and optimizer as bench_lm.cpp.
 """
@@ -31,11 +36,117 @@ CONFIGS = {
     "lm_inference/L": ("lm_inference", 10000, 128, 256, 1, 32, 35),
     "classifier_train": ("classifier_train", 20000, 128, 128, 1, 64, 200),
 }
+GPT_CONFIGS = {
+    # name: (kind, vocabulary, context, layers, heads, width, batch)
+    "gpt_train/S": ("gpt_train", 10000, 64, 4, 4, 128, 32),
+    "gpt_train/M": ("gpt_train", 10000, 256, 6, 6, 384, 8),
+    "gpt_generate": ("gpt_generate", 50257, 1024, 12, 12, 768, 1),
+}
+GPT_PROMPT, GPT_NEW_TOKENS = 16, 128
 TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+
+
+def gpt_worker(name, threads, seconds):
+    """The GPT of bench_lm.cpp (nn::GPT) in PyTorch: pre-LayerNorm blocks, GELU tanh, tied head."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    kind, vocabulary, context, layers, heads, width, batch = GPT_CONFIGS[name]
+    torch.manual_seed(0)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(width), nn.LayerNorm(width)
+            self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+            self.c_fc, self.c_proj = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+        def mlp(self, x):
+            return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+        def forward(self, x, mask):
+            a = self.ln_1(x)
+            x = x + self.attn(a, a, a, attn_mask=mask, need_weights=False)[0]
+            return x + self.mlp(self.ln_2(x))
+
+        def step(self, x, cache):
+            """One new position with a KV cache (a list [k, v] of [B, H, T, D] or empty)."""
+            a = self.ln_1(x)
+            q, k, v = F.linear(a, self.attn.in_proj_weight, self.attn.in_proj_bias).split(width, dim=2)
+            q, k, v = (t.reshape(x.shape[0], -1, heads, width // heads).transpose(1, 2) for t in (q, k, v))
+            if cache:
+                k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+            cache[:] = [k, v]
+            scores = (q @ k.transpose(-1, -2)) / (width // heads) ** 0.5
+            if q.shape[2] > 1:  # the prompt: causal
+                scores = scores.masked_fill(torch.triu(torch.ones(q.shape[2], q.shape[2], dtype=torch.bool), 1),
+                                            float("-inf"))
+            y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(x.shape[0], -1, width)
+            x = x + self.attn.out_proj(y)
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(vocabulary, width), nn.Embedding(context, width)
+            self.h = nn.ModuleList([Block() for _ in range(layers)])
+            self.ln_f = nn.LayerNorm(width)
+
+        def forward(self, ids):
+            steps = ids.shape[1]
+            mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1)
+            x = self.wte(ids) + self.wpe(torch.arange(steps))
+            for block in self.h:
+                x = block(x, mask)
+            return F.linear(self.ln_f(x), self.wte.weight)
+
+        def next_logits(self, ids, caches, start):
+            x = self.wte(ids) + self.wpe(torch.arange(start, start + ids.shape[1]))
+            for block, cache in zip(self.h, caches):
+                x = block.step(x, cache)
+            return F.linear(self.ln_f(x[:, -1]), self.wte.weight)
+
+    model = GPT()
+    if kind == "gpt_generate":
+        prompt = torch.randint(0, vocabulary, (1, GPT_PROMPT))
+
+        def step():
+            with torch.no_grad():
+                caches = [[] for _ in range(layers)]
+                logits = model.next_logits(prompt, caches, 0)
+                for position in range(GPT_PROMPT, GPT_PROMPT + GPT_NEW_TOKENS):
+                    token = logits.argmax(-1, keepdim=True)
+                    if position + 1 < GPT_PROMPT + GPT_NEW_TOKENS:
+                        logits = model.next_logits(token, caches, position)
+        tokens_per_step = GPT_NEW_TOKENS
+    else:
+        inputs = torch.randint(0, vocabulary, (batch, context))
+        targets = torch.randint(0, vocabulary, (batch, context))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+        def step():
+            loss = F.cross_entropy(model(inputs).reshape(-1, vocabulary), targets.reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        tokens_per_step = batch * context
+
+    step()  # warm-up
+    count, start = 0, time.perf_counter()
+    while count < 2 or time.perf_counter() - start < seconds:
+        step()
+        count += 1
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"tokens_per_second": tokens_per_step * count / elapsed, "ms_per_step": 1000 * elapsed / count}))
 
 
 def torch_worker(name, threads, seconds):
     """Runs in a child process: times one configuration in PyTorch, prints tokens/s as JSON."""
+    if name in GPT_CONFIGS:
+        gpt_worker(name, threads, seconds)
+        return
     import torch
     import torch.nn as nn
 
@@ -166,8 +277,8 @@ def main():
         return
     names = args.configs.split(",")
     for name in names:
-        if name not in CONFIGS:
-            raise SystemExit(f"compare_pytorch.py: unknown config '{name}' ({', '.join(CONFIGS)})")
+        if name not in CONFIGS and name not in GPT_CONFIGS:
+            raise SystemExit(f"compare_pytorch.py: unknown config '{name}' ({', '.join(list(CONFIGS) + list(GPT_CONFIGS))})")
     rows = []
     print(f"{'config':18} {'nabla':>10} {'torch tuned':>12} {'torch default':>14} {'vs tuned':>9} {'vs default':>11}"
           f" {'peak MB nabla/tuned/default':>28}   (tokens/s, median of {args.rounds}, {args.threads} threads)")

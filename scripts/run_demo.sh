@@ -6,8 +6,9 @@
 #   1. linear_regression  gradient descent three ways, learning rates, Boston house prices
 #   2. sequence_model     an LSTM language model on the Brown corpus (perplexity per epoch)
 #   3. spam_classifier    the Keras-style LSTM spam filter on SpamAssassin (accuracy, F1)
+#   4. gpt                a small GPT on the same Brown split as sequence_model (perplexity per epoch)
 #
-#   bash scripts/run_demo.sh                    # all three
+#   bash scripts/run_demo.sh                    # all four
 #   bash scripts/run_demo.sh sequence_model     # only the ones named
 #
 # Same environment variables as scripts/test.sh (NABLA_BUILD_DIR, NABLA_CMAKE_ARGS,
@@ -20,14 +21,14 @@ cd "$root"
 
 examples=("$@")
 if [[ ${#examples[@]} -eq 0 ]]; then
-  examples=(linear_regression sequence_model spam_classifier)
+  examples=(linear_regression sequence_model spam_classifier gpt)
 fi
 for example in "${examples[@]}"; do
   case "$example" in
-    linear_regression | sequence_model | spam_classifier | demo) ;;
+    linear_regression | sequence_model | spam_classifier | demo | gpt) ;;
     *)
       echo "run_demo.sh: unknown example '$example' (linear_regression, sequence_model," \
-        "spam_classifier, demo)" >&2
+        "spam_classifier, demo, gpt)" >&2
       exit 2
       ;;
   esac
@@ -61,6 +62,11 @@ for example in "${examples[@]}"; do
       --plot "$build_dir/sequence_model_perplexity.svg" ;;
     spam_classifier) "$build_dir/examples/spam_classifier" ;;
     demo) "$build_dir/examples/demo" ;;
+    gpt)
+      lstm=()  # the LSTM's curve joins the plot when sequence_model ran first
+      [[ -f "$build_dir/sequence_model.nabla" ]] && lstm=(--lstm-checkpoint "$build_dir/sequence_model.nabla")
+      "$build_dir/examples/gpt" --checkpoint "$build_dir/gpt.nabla" --plot "$build_dir/gpt_perplexity.svg" \
+        ${lstm[@]+"${lstm[@]}"} ;;
   esac
   echo "== $example: done in $(($(date +%s) - start)) s"
 done

@@ -1,0 +1,474 @@
+// gpt: a word-level GPT (nn::GPT) on the Brown corpus, on exactly the data of
+// examples/sequence_model (its reader, split, vocabulary and <unk> rule: the first 800,000
+// tokens train, the next 200,000 validate, the rest test; words seen at most 3 times in training
+// become <unk>), so the two models' perplexities compare on the same test set.
+//
+//   bash scripts/fetch_data.sh brown
+//   ./build/examples/gpt/gpt                       # the short default run
+//   ./build/examples/gpt/gpt --help                # every flag
+//
+// Training reads the training stream as windows of --context + 1 tokens (a random order each
+// epoch), predicts every next token, and uses AdamW with weight decay on the 2-D weights only
+// (two optimizers: decay and no decay), a linear warmup of the learning rate and a decay per
+// epoch, and gradient clipping. Evaluation reads --context windows every --eval-stride words
+// (default: --context, no overlap) and scores each token once.
+// Each epoch prints train and validation perplexity; the state and the best weights go to
+// --checkpoint (--resume continues); the best weights give the test perplexity and a sample.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nabla/nabla.hpp>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../common/cli.hpp"
+#include "../common/run.hpp"
+#include "../sequence_model/brown_corpus.hpp"
+
+namespace {
+
+namespace nb = nabla;
+using sequence_model::BrownCorpus;
+using sequence_model::kBrownCorpus;
+using sequence_model::LanguageModelData;
+using sequence_model::Vocabulary;
+using Clock = nabla_examples::Clock;
+using nabla_examples::seconds_since;
+
+constexpr const char* kCheckpointFormat = "nabla gpt example 1";
+
+struct Options {
+  std::int64_t context = 64, layers = 2, heads = 4, width = 128;
+  double dropout = 0.1;
+  std::int64_t epochs = 1, batch = 32, warmup = 20, eval_stride = 0;  // 0: --context
+  double lr = 3e-3, lr_decay = 0.7, weight_decay = 0.1, clip = 1.0;
+  std::int64_t max_train_tokens = 100000;  // 0: all 800,000
+  std::uint64_t seed = 1;
+  int threads = 0;
+  std::string device = "cpu";
+  std::string data_dir;
+  std::int64_t train_tokens = 800000, validation_tokens = 200000, rare_count = 3;
+  std::string checkpoint = "gpt.nabla";
+  bool resume = false;
+  std::string plot, lstm_checkpoint;
+  std::string prompt = "The jury said";
+  std::int64_t generate = 30, top_k = 40;
+  double temperature = 0.8;
+};
+
+struct History {
+  std::vector<double> train_perplexity, validation_perplexity, seconds;
+  double best_validation_perplexity = 0;
+  std::int64_t best_epoch = 0, steps = 0;
+  std::int64_t epochs() const { return static_cast<std::int64_t>(train_perplexity.size()); }
+};
+
+std::string join_numbers(const std::vector<double>& values) {
+  std::string text;
+  char buffer[64];
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const auto written = std::to_chars(buffer, buffer + sizeof(buffer), values[i]);
+    text += (i ? "," : "") + std::string(buffer, written.ptr);
+  }
+  return text;
+}
+
+std::vector<double> split_numbers(const nb::io::Checkpoint& checkpoint, const std::string& key) {
+  const std::string& text = checkpoint.metadata_text(key);
+  std::vector<double> values;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    double value = 0;
+    const auto parsed = std::from_chars(text.data() + start, text.data() + comma, value);
+    if (parsed.ec != std::errc() || parsed.ptr != text.data() + comma || start == comma)
+      throw nb::IOError("checkpoint: metadata '" + key + "' is not a list of numbers");
+    values.push_back(value);
+    start = comma + 1;
+  }
+  return values;
+}
+
+/// The two parameter groups: weight decay on the 2-D weights except the embeddings.
+struct Optimizers {
+  nb::optim::AdamW<float> decay, no_decay;
+  void zero_grad() {
+    decay.zero_grad();
+    no_decay.zero_grad();
+  }
+  void step() {
+    decay.step();
+    no_decay.step();
+  }
+  void set_lr(double lr) {
+    decay.set_lr(lr);
+    no_decay.set_lr(lr);
+  }
+};
+
+std::vector<nb::Tensor<float>> group(nb::nn::GPT<float>& gpt, bool decayed) {
+  std::vector<nb::Tensor<float>> parameters;
+  for (const auto& [name, parameter] : gpt.named_parameters()) {
+    const bool embedding = name.rfind("wte", 0) == 0 || name.rfind("wpe", 0) == 0;
+    if ((parameter.dim() == 2 && !embedding) == decayed) parameters.push_back(parameter);
+  }
+  return parameters;
+}
+
+/// The learning rate at optimizer step `step` (0-based) in epoch `epoch` (1-based): linear warmup
+/// over the first `warmup` steps, then lr * lr_decay^(epoch - 1).
+double learning_rate(const Options& options, std::int64_t step, std::int64_t epoch) {
+  const double warm = options.warmup > 0 ? std::min(1.0, static_cast<double>(step + 1) / options.warmup) : 1.0;
+  return options.lr * warm * std::pow(options.lr_decay, static_cast<double>(epoch - 1));
+}
+
+/// Windows [start, start + length] of `tokens` as inputs [B, length] and next-token targets.
+void make_batch(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& starts, std::int64_t length,
+                nb::IndexTensor& inputs, nb::IndexTensor& targets) {
+  std::vector<std::int64_t> in, out;
+  for (const std::int64_t start : starts) {
+    in.insert(in.end(), tokens.begin() + start, tokens.begin() + start + length);
+    out.insert(out.end(), tokens.begin() + start + 1, tokens.begin() + start + length + 1);
+  }
+  const auto rows = static_cast<std::int64_t>(starts.size());
+  inputs = nb::from_vector<std::int64_t>(in, {rows, length});
+  targets = nb::from_vector<std::int64_t>(out, {rows, length});
+}
+
+/// exp(mean negative log-likelihood) of `tokens`: windows of `context` tokens every `stride`
+/// positions; each token is scored once, in the first window that holds it (so with a stride
+/// below the context, every token after the first window has at least context - stride words
+/// of context; with stride = context the windows do not overlap).
+double perplexity(nb::nn::GPT<float>& gpt, const std::vector<std::int64_t>& tokens, std::int64_t context,
+                  std::int64_t stride, std::int64_t batch, nb::Device device) {
+  const bool was_training = gpt.is_training();
+  gpt.eval();
+  nb::NoGradGuard no_grad;
+  const auto count = static_cast<std::int64_t>(tokens.size());
+  std::vector<std::int64_t> starts;
+  for (std::int64_t start = 0; start + 1 < count; start += stride) {
+    starts.push_back(std::min(start, std::max<std::int64_t>(0, count - 1 - context)));
+    if (start + context + 1 >= count) break;
+  }
+  const std::int64_t length = std::min(context, count - 1);
+  double total = 0;
+  std::int64_t scored = 0, scored_until = 0;  // tokens [0, scored_until] have been predicted
+  for (std::size_t first = 0; first < starts.size(); first += static_cast<std::size_t>(batch)) {
+    const std::vector<std::int64_t> part(
+        starts.begin() + static_cast<std::ptrdiff_t>(first),
+        starts.begin() + static_cast<std::ptrdiff_t>(std::min(starts.size(), first + static_cast<std::size_t>(batch))));
+    nb::IndexTensor inputs, targets;
+    make_batch(tokens, part, length, inputs, targets);
+    std::int64_t* target = targets.data();
+    for (std::size_t row = 0; row < part.size(); ++row)  // ignore the targets scored already
+      for (std::int64_t t = 0; t < length; ++t) {
+        const std::int64_t position = part[row] + 1 + t;
+        if (position <= scored_until) target[row * length + t] = -100;
+      }
+    for (std::size_t row = 0; row < part.size(); ++row) scored_until = std::max(scored_until, part[row] + length);
+    for (std::int64_t i = 0; i < targets.numel(); ++i) scored += target[i] != -100;
+    total += nb::loss::cross_entropy(gpt(inputs.to(device)), targets.to(device), nb::loss::Reduction::sum).item();
+  }
+  gpt.train(was_training);
+  return std::exp(total / static_cast<double>(std::max<std::int64_t>(1, scored)));
+}
+
+void save_state(const std::string& path, const nb::nn::GPT<float>& gpt,
+                const std::map<std::string, nb::Tensor<float>>& best, const Optimizers& optimizers,
+                const Vocabulary& vocabulary, const History& history) {
+  nb::io::Checkpoint checkpoint;
+  nb::io::add_module_state(checkpoint, gpt, "model.");
+  for (const auto& [name, tensor] : best) checkpoint.set_tensor("best." + name, tensor);
+  nb::io::add_optimizer_state(checkpoint, optimizers.decay, "optimizer.decay.");
+  nb::io::add_optimizer_state(checkpoint, optimizers.no_decay, "optimizer.no_decay.");
+  nb::io::add_generator_state(checkpoint, nb::default_generator(), "rng.");
+  const nb::nn::GPTOptions& o = gpt.options();
+  checkpoint.set_metadata("gpt.format", kCheckpointFormat);
+  checkpoint.set_metadata("gpt.vocabulary_fingerprint", vocabulary.fingerprint());
+  checkpoint.set_metadata("gpt.config", gpt.describe());
+  checkpoint.set_metadata("gpt.context", o.context);
+  checkpoint.set_metadata("history.epochs", history.epochs());
+  checkpoint.set_metadata("history.steps", history.steps);
+  checkpoint.set_metadata("history.train_perplexity", join_numbers(history.train_perplexity));
+  checkpoint.set_metadata("history.validation_perplexity", join_numbers(history.validation_perplexity));
+  checkpoint.set_metadata("history.seconds", join_numbers(history.seconds));
+  checkpoint.set_metadata("history.best_validation_perplexity", history.best_validation_perplexity);
+  checkpoint.set_metadata("history.best_epoch", history.best_epoch);
+  nb::io::save_checkpoint(path, checkpoint);
+}
+
+void load_state(const std::string& path, nb::nn::GPT<float>& gpt, std::map<std::string, nb::Tensor<float>>& best,
+                Optimizers& optimizers, const Vocabulary& vocabulary, History& history) {
+  const nb::io::Checkpoint checkpoint = nb::io::load_checkpoint(path);
+  if (!checkpoint.has_metadata("gpt.format") || checkpoint.metadata_text("gpt.format") != kCheckpointFormat)
+    throw nb::IOError("--resume: '" + path + "' is not a checkpoint of this example");
+  if (checkpoint.metadata_text("gpt.config") != gpt.describe())
+    throw nb::IOError("--resume: '" + path + "' holds a GPT(" + checkpoint.metadata_text("gpt.config") +
+                      "), this run asks for GPT(" + gpt.describe() + "): use the same model flags");
+  if (checkpoint.metadata_number<std::uint64_t>("gpt.vocabulary_fingerprint") != vocabulary.fingerprint())
+    throw nb::IOError("--resume: '" + path + "' was trained on another vocabulary (other --split or data)");
+  History loaded;
+  loaded.train_perplexity = split_numbers(checkpoint, "history.train_perplexity");
+  loaded.validation_perplexity = split_numbers(checkpoint, "history.validation_perplexity");
+  loaded.seconds = split_numbers(checkpoint, "history.seconds");
+  loaded.best_validation_perplexity = checkpoint.metadata_number<double>("history.best_validation_perplexity");
+  loaded.best_epoch = checkpoint.metadata_number<std::int64_t>("history.best_epoch");
+  loaded.steps = checkpoint.metadata_number<std::int64_t>("history.steps");
+  std::map<std::string, nb::Tensor<float>> stored_best;
+  for (const auto& [name, tensor] : gpt.state_dict())
+    stored_best.emplace(name, checkpoint.tensor<float>("best." + name));
+  nb::io::load_module_state(checkpoint, gpt, "model.");
+  nb::io::load_optimizer_state(checkpoint, optimizers.decay, "optimizer.decay.");
+  nb::io::load_optimizer_state(checkpoint, optimizers.no_decay, "optimizer.no_decay.");
+  nb::io::load_generator_state(checkpoint, nb::default_generator(), "rng.");
+  best = std::move(stored_best);
+  history = std::move(loaded);
+}
+
+void write_plot(const Options& options, const History& history, double unigram) {
+  std::vector<double> epochs;
+  for (std::int64_t e = 1; e <= history.epochs(); ++e) epochs.push_back(static_cast<double>(e));
+  nb::train::ChartPanel panel;
+  panel.title = "perplexity (Brown corpus, lower is better)";
+  panel.series.push_back({"GPT train", history.train_perplexity, "#1f77b4", false});
+  panel.series.push_back({"GPT validation", history.validation_perplexity, "#d62728", false});
+  if (!options.lstm_checkpoint.empty()) {  // the LSTM's validation curve, from its checkpoint
+    std::vector<double> lstm =
+        split_numbers(nb::io::load_checkpoint(options.lstm_checkpoint), "history.validation_perplexity");
+    lstm.resize(epochs.size(), lstm.empty() ? 0.0 : lstm.back());
+    panel.series.push_back({"LSTM validation", lstm, "#2ca02c", false});
+  }
+  panel.series.push_back({"unigram (validation)", std::vector<double>(epochs.size(), unigram), "#7f7f7f", true});
+  std::ofstream out(options.plot);
+  out << nb::train::line_chart_svg({panel}, epochs);
+  if (!out) throw nb::IOError("--plot: cannot write '" + options.plot + "'");
+}
+
+int run(const Options& options) {
+  const nb::Device device = nabla_examples::checked_device(options.device);
+  if (options.threads > 0) nb::set_num_threads(options.threads);
+  nb::manual_seed(options.seed);  // the initial weights, the dropout masks and the batch order
+
+  auto start = Clock::now();
+  const BrownCorpus corpus = sequence_model::read_brown_corpus(options.data_dir);
+  const LanguageModelData data =
+      sequence_model::split_corpus(corpus, options.train_tokens, options.validation_tokens, options.rare_count);
+  const Vocabulary& vocabulary = data.vocabulary;
+  std::vector<std::int64_t> train = data.train;
+  if (options.max_train_tokens > 0 && options.max_train_tokens < static_cast<std::int64_t>(train.size()))
+    train.resize(static_cast<std::size_t>(options.max_train_tokens));
+  const double unigram_validation = sequence_model::unigram_perplexity(data.train, data.validation, vocabulary.size());
+  std::printf("Brown corpus: %lld tokens read in %.1f s; split %zu / %zu / %zu; vocabulary %lld words\n",
+              static_cast<long long>(data.corpus_tokens), seconds_since(start), data.train.size(),
+              data.validation.size(), data.test.size(), static_cast<long long>(vocabulary.size()));
+  if (train.size() < data.train.size())
+    std::printf("training on the first %zu training tokens (--max-train-tokens; 0 = all)\n", train.size());
+  std::printf("unigram model: validation perplexity %.1f\n", unigram_validation);
+  if (static_cast<std::int64_t>(train.size()) < options.context + 1)
+    throw nb::ValueError("--context " + std::to_string(options.context) + " is longer than the " +
+                         std::to_string(train.size()) + " training tokens");
+
+  nb::nn::GPT<float> gpt({.vocab_size = vocabulary.size(),
+                          .context = options.context,
+                          .layers = options.layers,
+                          .heads = options.heads,
+                          .width = options.width,
+                          .dropout = options.dropout});
+  gpt.to(device);
+  Optimizers optimizers{
+      nb::optim::AdamW<float>(group(gpt, true), {.lr = options.lr, .weight_decay = options.weight_decay}),
+      nb::optim::AdamW<float>(group(gpt, false), {.lr = options.lr, .weight_decay = 0.0})};
+  std::printf(
+      "model: GPT(%s), %lld parameters, dropout %.2f; AdamW lr %g (warmup %lld steps, x%g per epoch), "
+      "weight decay %g, batch %lld, clip %g, %d threads\n",
+      gpt.describe().c_str(), static_cast<long long>(gpt.parameter_count()), options.dropout, options.lr,
+      static_cast<long long>(options.warmup), options.lr_decay, options.weight_decay,
+      static_cast<long long>(options.batch), options.clip, nb::get_num_threads());
+
+  History history;
+  std::map<std::string, nb::Tensor<float>> best;
+  if (options.resume) {
+    if (!std::filesystem::exists(options.checkpoint))
+      throw nb::IOError("--resume: there is no checkpoint '" + options.checkpoint + "'");
+    load_state(options.checkpoint, gpt, best, optimizers, vocabulary, history);
+    std::printf("resumed from '%s' after epoch %lld\n", options.checkpoint.c_str(),
+                static_cast<long long>(history.epochs()));
+  }
+
+  const std::int64_t windows = (static_cast<std::int64_t>(train.size()) - 1) / options.context;
+  const std::int64_t eval_stride =
+      options.eval_stride > 0 ? std::min(options.eval_stride, options.context) : options.context;
+  for (std::int64_t epoch = history.epochs() + 1; epoch <= options.epochs; ++epoch) {
+    start = Clock::now();
+    gpt.train();
+    // A random order of the non-overlapping windows, from the default generator (checkpointed).
+    const nb::Tensor<float> keys = nb::rand<float>({windows});
+    std::vector<std::int64_t> order(static_cast<std::size_t>(windows));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::int64_t a, std::int64_t b) { return keys.data()[a] < keys.data()[b]; });
+    double total = 0;
+    std::int64_t tokens = 0;
+    for (std::int64_t first = 0; first < windows; first += options.batch) {
+      std::vector<std::int64_t> starts;
+      for (std::int64_t i = first; i < std::min(windows, first + options.batch); ++i)
+        starts.push_back(order[static_cast<std::size_t>(i)] * options.context);
+      nb::IndexTensor inputs, targets;
+      make_batch(train, starts, options.context, inputs, targets);
+      optimizers.set_lr(learning_rate(options, history.steps, epoch));
+      const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs.to(device)), targets.to(device));
+      optimizers.zero_grad();
+      loss.backward();
+      if (options.clip > 0) nb::optim::clip_grad_norm_(gpt.parameters(), options.clip);
+      optimizers.step();
+      ++history.steps;
+      total += loss.item() * static_cast<double>(targets.numel());
+      tokens += targets.numel();
+    }
+    const double train_perplexity = std::exp(total / static_cast<double>(tokens));
+    const double validation = perplexity(gpt, data.validation, options.context, eval_stride, options.batch, device);
+    history.train_perplexity.push_back(train_perplexity);
+    history.validation_perplexity.push_back(validation);
+    history.seconds.push_back(seconds_since(start));
+    const bool improved = history.best_epoch == 0 || validation < history.best_validation_perplexity;
+    if (improved) {
+      history.best_validation_perplexity = validation;
+      history.best_epoch = epoch;
+      best = gpt.state_dict();
+    }
+    save_state(options.checkpoint, gpt, best, optimizers, vocabulary, history);
+    std::printf("epoch %lld/%lld  train ppl %8.2f  valid ppl %8.2f  lr %.3g  time %.1f s  %s\n",
+                static_cast<long long>(epoch), static_cast<long long>(options.epochs), train_perplexity, validation,
+                learning_rate(options, history.steps - 1, epoch), history.seconds.back(),
+                improved ? "best so far, saved" : "");
+    std::fflush(stdout);
+  }
+  if (history.epochs() == 0) best = gpt.state_dict();
+
+  gpt.load_state_dict(best);
+  const double test = perplexity(gpt, data.test, options.context, eval_stride, options.batch, device);
+  std::printf("\nbest epoch %lld: validation perplexity %.2f; test perplexity %.2f (unigram validation %.1f)\n",
+              static_cast<long long>(history.best_epoch), history.best_validation_perplexity, test, unigram_validation);
+  if (!options.plot.empty() && history.epochs() > 0) {
+    write_plot(options, history, unigram_validation);
+    std::printf("perplexity curves written to %s\n", options.plot.c_str());
+  }
+  if (options.generate > 0) {
+    std::istringstream stream(options.prompt);
+    std::vector<std::string> words;
+    for (std::string word; stream >> word;) words.push_back(word);
+    std::vector<std::int64_t> ids = vocabulary.encode(words);
+    if (ids.empty()) ids.push_back(0);
+    const auto length = static_cast<std::int64_t>(ids.size());
+    const nb::IndexTensor prompt = nb::from_vector<std::int64_t>(ids, {1, length}).to(device);
+    const nb::IndexTensor out = gpt.generate(prompt, {.max_new_tokens = options.generate,
+                                                      .temperature = options.temperature,
+                                                      .top_k = options.top_k,
+                                                      .seed = options.seed});
+    const std::vector<std::int64_t> tokens = out.to_host_vector();
+    std::printf("\nsample (temperature %g, top-k %lld, seed %llu):\n%s", options.temperature,
+                static_cast<long long>(options.top_k), static_cast<unsigned long long>(options.seed),
+                options.prompt.c_str());
+    for (std::size_t i = static_cast<std::size_t>(length); i < tokens.size(); ++i)
+      std::printf(" %s", vocabulary.word(tokens[i]).c_str());
+    std::printf("\n");
+  }
+  return 0;
+}
+
+void define_options(nabla_examples::CommandLine& cli, Options& options) {
+  const Options d;
+  const auto show = [](auto value) {
+    std::ostringstream text;
+    text << "(default " << value << ")";
+    return text.str();
+  };
+  cli.integer<std::int64_t>("--context", options.context, 2, "tokens the model reads " + show(d.context))
+      ->group("model");
+  cli.integer<std::int64_t>("--layers", options.layers, 1, "Transformer blocks " + show(d.layers))->group("model");
+  cli.integer<std::int64_t>("--heads", options.heads, 1, "attention heads " + show(d.heads))->group("model");
+  cli.integer<std::int64_t>("--width", options.width, 2, "embedding width " + show(d.width))->group("model");
+  cli.real("--dropout", options.dropout, {.low = 0, .high = 1, .include_low = true}, "dropout " + show(d.dropout))
+      ->group("model");
+  cli.integer<std::int64_t>("--epochs", options.epochs, 0, "epochs in total " + show(d.epochs))->group("training");
+  cli.integer<std::int64_t>("--batch", options.batch, 1, "windows per batch " + show(d.batch))->group("training");
+  cli.real("--lr", options.lr, {.low = 0}, "peak learning rate " + show(d.lr))->group("training");
+  cli.integer<std::int64_t>("--warmup", options.warmup, 0, "steps of linear warmup " + show(d.warmup))
+      ->group("training");
+  cli.integer<std::int64_t>("--eval-stride", options.eval_stride, 0,
+                            "evaluation windows start every N words; each word is scored once,\n"
+                            "in the first window that holds it (0: --context, no overlap)")
+      ->group("training");
+  cli.real("--lr-decay", options.lr_decay, {.low = 0, .high = 1, .include_high = true},
+           "multiply the learning rate by G each epoch " + show(d.lr_decay))
+      ->type_name("G")
+      ->group("training");
+  cli.real("--weight-decay", options.weight_decay, {.low = 0, .include_low = true},
+           "AdamW decay of the 2-D weights " + show(d.weight_decay))
+      ->group("training");
+  cli.real("--clip", options.clip, {.low = 0, .include_low = true}, "gradient norm clip " + show(d.clip))
+      ->group("training");
+  cli.integer<std::int64_t>("--max-train-tokens", options.max_train_tokens, 0,
+                            "train on the first N tokens; 0 = all " + show(d.max_train_tokens))
+      ->group("training");
+  cli.seed(options.seed, "the weights, dropout masks, batch order and sampling")->group("training");
+  cli.threads(options.threads)->group("training");
+  cli.device(options.device)->group("training");
+  cli.data_dir(options.data_dir, kBrownCorpus, "the corpus files ca01..cr09")->group("data and files");
+  cli.custom("--split", "TRAIN,VALID", "training and validation token counts, the rest is test (800000,200000)",
+             [&options](const std::string& text) {
+               const auto comma = text.find(',');
+               if (comma == std::string::npos)
+                 throw nabla_examples::UsageError("--split expects TRAIN,VALID token counts, got '" + text + "'");
+               const auto count = [](const std::string& part) {
+                 return nabla_examples::parse_whole_number<std::int64_t>("--split", part, 2,
+                                                                         std::numeric_limits<std::int64_t>::max());
+               };
+               options.train_tokens = count(text.substr(0, comma));
+               options.validation_tokens = count(text.substr(comma + 1));
+             })
+      ->group("data and files");
+  cli.text("--checkpoint", options.checkpoint, "FILE", "training state and best weights " + show(d.checkpoint))
+      ->group("data and files");
+  cli.flag("--resume", options.resume, "continue from --checkpoint (same model flags)")->group("data and files");
+  cli.text("--plot", options.plot, "FILE.svg", "draw the perplexity curves", true)->group("data and files");
+  cli.text("--lstm-checkpoint", options.lstm_checkpoint, "FILE",
+           "a sequence_model checkpoint whose validation curve joins the plot", true)
+      ->group("data and files");
+  cli.text("--prompt", options.prompt, "TEXT", "words to start from", true)->group("generation");
+  cli.integer<std::int64_t>("--generate", options.generate, 0, "words to sample " + show(d.generate))
+      ->group("generation");
+  cli.real("--temperature", options.temperature, {.low = 0, .include_low = true},
+           "sampling temperature, 0 = greedy " + show(d.temperature))
+      ->group("generation");
+  cli.integer<std::int64_t>("--top-k", options.top_k, 0, "sample among the K likeliest words " + show(d.top_k))
+      ->group("generation");
+  cli.check([&options] {
+    if (options.width % options.heads != 0)
+      throw nabla_examples::UsageError("--width " + std::to_string(options.width) + " is not divisible by --heads " +
+                                       std::to_string(options.heads));
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  nabla_examples::CommandLine cli(
+      "gpt",
+      "A word-level GPT on the Brown corpus, on the split, vocabulary and <unk> rule of\n"
+      "examples/sequence_model. Prints train/validation perplexity per epoch, the test\n"
+      "perplexity of the best epoch, and text sampled from a prompt (KV-cache decoding).\n"
+      "Data: " +
+          kBrownCorpus.fetch_command() + "\n",
+      "Exit status: 0 after a run; 1 when the data is missing or damaged, a checkpoint does not\n"
+      "fit the run or a file cannot be written; 2 for a bad command line.");
+  define_options(cli, options);
+  return nabla_examples::run_example(cli, argc, argv, [&] { return run(options); });
+}
