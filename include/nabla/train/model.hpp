@@ -102,9 +102,22 @@ struct FitOptions {
   /// The epoch to start counting from (to continue a run that stopped after that many
   /// epochs). Unset: 0, or, for the first fit() after model.load(), the epoch the file records.
   std::optional<int> initial_epoch = std::nullopt;
+  /// Stop at the first batch whose loss is NaN or infinite instead of training on: fit()
+  /// throws a ValueError naming the epoch, the batch and the loss. (That batch's step has been
+  /// taken, so the weights may hold NaNs: reload the last checkpoint.) TerminateOnNaN is the
+  /// callback that stops quietly instead, as Keras's does.
+  bool terminate_on_nan = false;
 };
 
 namespace detail {
+
+/// FitOptions::terminate_on_nan's error.
+[[noreturn]] inline void throw_not_finite(double loss, int epoch, int batch) {
+  throw ValueError("fit: the loss is " + shortest_number(loss) + " at epoch " + std::to_string(epoch) + ", batch " +
+                   std::to_string(batch) +
+                   " (counting from 0); training stopped (FitOptions::terminate_on_nan). The step of that batch "
+                   "was taken: reload the last checkpoint, and lower the learning rate or clip the gradients");
+}
 
 /// Maps an optimizer's options struct to the optimizer it configures (`type`); other types
 /// have no `type`.
@@ -227,8 +240,13 @@ Tensor<T> predict(nn::Module<T>& model, const Tensor<T>& x, std::int64_t batch_s
     throw ValueError("predict: x must have at least one sample along dimension 0, got " +
                      (x.defined() ? "shape " + to_string(x.shape()) : std::string("an undefined tensor")));
   NoGradGuard no_grad;
-  detail::ModeRestorer<T> restore_mode(model);
-  model.eval();
+  // A model already in eval mode is not written to, so that threads may share it
+  // (docs/reliability.md); one in training mode is switched to eval and back.
+  std::optional<detail::ModeRestorer<T>> restore_mode;
+  if (model.is_training()) {
+    restore_mode.emplace(model);
+    model.eval();
+  }
   std::vector<Tensor<T>> outputs;
   const Device device = detail::model_device(model);
   // Each batch runs where the model is; the outputs come back to x's device.
@@ -422,7 +440,9 @@ struct TrainingState final : Trainer {
         const int step = static_cast<int>(steps_done);
         Logs batch_logs;
         for (const auto& callback : options.callbacks) callback->on_batch_begin(step, batch_logs);
-        loss_sum += train_step(model, batch.inputs, batch.targets) * static_cast<double>(count);
+        const double batch_loss = train_step(model, batch.inputs, batch.targets);
+        if (options.terminate_on_nan && !std::isfinite(batch_loss)) detail::throw_not_finite(batch_loss, epoch, step);
+        loss_sum += batch_loss * static_cast<double>(count);
         seen += count;
         ++steps_done;
         running = current_logs(loss_sum / static_cast<double>(seen));  // the epoch's running means
@@ -658,6 +678,7 @@ class Model : public nn::Sequential<T> {
     std::optional<detail::SavedTraining<T>> saved;
     if (training_ && checkpoint.has_metadata("optimizer.type"))
       saved = detail::read_training<T>(checkpoint, *training_->optimizer_instance, context);
+    const auto generators = detail::read_layer_generators(checkpoint, *this, context);
 
     std::optional<optim::OptimizerState<T>> previous_optimizer;
     if (saved) {
@@ -676,6 +697,7 @@ class Model : public nn::Sequential<T> {
       if (previous_optimizer) training_->optimizer_instance->load_state(*previous_optimizer);
       throw;
     }
+    io::apply_generator_states(generators);  // a seeded Dropout's own stream continues too
     if (saved) {
       default_generator().set_state(saved->rng_seed, saved->rng_offset);
       training_->completed_epochs = saved->epoch;
