@@ -60,10 +60,13 @@ inline std::vector<std::filesystem::path> brown_files(const std::filesystem::pat
   throw DataMissing(kBrownCorpus, "no Brown corpus files (ca01 .. cr09) in '" + directory.string() + "'");
 }
 
-/// The words of one corpus file, tags stripped. Throws DataCorrupted, naming the file and line,
-/// on anything the Brown corpus never contains: control bytes, a token without a /tag.
-inline void read_brown_file(const std::filesystem::path& file, std::vector<std::string>& words) {
-  std::istringstream in(nabla_examples::read_data_file(kBrownCorpus, file));
+/// The words of one corpus file's contents, tags stripped, appended to `words`. Throws
+/// DataCorrupted, naming `file` and the line, on anything the Brown corpus never contains:
+/// control bytes, a token without a /tag. (Separate from reading the file so that
+/// fuzz/brown.cpp can feed it any bytes.)
+inline void read_brown_text(const std::string& contents, const std::filesystem::path& file,
+                            std::vector<std::string>& words) {
+  std::istringstream in(contents);
   std::string line;
   std::int64_t line_number = 0;
   const std::size_t words_before = words.size();
@@ -90,6 +93,11 @@ inline void read_brown_file(const std::filesystem::path& file, std::vector<std::
   }
   if (words.size() == words_before)
     throw DataCorrupted(kBrownCorpus, "'" + file.string() + "' holds no tokens: the file is damaged");
+}
+
+/// The words of one corpus file, tags stripped (read_brown_text).
+inline void read_brown_file(const std::filesystem::path& file, std::vector<std::string>& words) {
+  read_brown_text(nabla_examples::read_data_file(kBrownCorpus, file), file, words);
 }
 
 /// Every word of the corpus in corpus order.

@@ -32,6 +32,16 @@ inline constexpr std::array<std::uint32_t, 256> kCrc32Table = make_crc32_table()
 
 }  // namespace detail
 
+/// Whether readers compare stored checksums: always, except in a fuzzing build, which defines
+/// the conventional FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (only fuzz/CMakeLists.txt does). A
+/// random mutation almost never carries a valid CRC, so with checksums on the fuzzer would stop
+/// at the door instead of reaching the header, shape and offset checks behind it.
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+inline constexpr bool kVerifyChecksums = false;
+#else
+inline constexpr bool kVerifyChecksums = true;
+#endif
+
 /// An incremental CRC-32: feed the bytes in any number of pieces, then read value().
 class Crc32 {
  public:

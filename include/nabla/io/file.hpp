@@ -1,7 +1,9 @@
 // nabla/io/file.hpp - the file layer under every nabla format: atomic writes, bounds-checked
 // reads, and explicit little-endian encoding.
 //
-// Writing (AtomicFileWriter): bytes go to "<path>.tmp.<pid>.<n>" in the target's directory;
+// Writing (AtomicFileWriter): bytes go to "<path>.tmp.<pid>.<n>" in the target's directory
+// (first removing such temporaries of processes that died mid-save, see
+// remove_stale_temporaries);
 // commit() flushes, fsyncs and closes it, renames it over the target and fsyncs the
 // directory. rename() replaces a file atomically on POSIX file systems, so a reader (or a
 // crash, or a full disk) sees either the complete old file or the complete new one, never a
@@ -16,6 +18,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +71,39 @@ class WriteFaultInjection {
 /// strerror() text of `error`, for messages.
 inline std::string error_text(int error) { return std::strerror(error); }
 
+/// Removes the temporaries "<file name>.tmp.<pid>.<n>" next to `path` that writers killed
+/// before their commit left behind (kill -9, a power loss: no destructor ran), so that a
+/// program saving in a loop and killed again and again leaves at most one stray temporary per
+/// writer alive at the time. A temporary is stale when its process no longer exists; one of
+/// this process (another thread's save) or of a live process is left alone. A reused pid makes
+/// a stale file look live: it stays until that process ends (never a wrong removal). Best
+/// effort: a directory that cannot be listed is not an error. (Processes on other hosts
+/// writing into a shared network directory are not visible here: keep such saves apart.)
+inline void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  fs::path directory = target.parent_path();
+  if (directory.empty()) directory = ".";
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code error;
+  for (fs::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    // "<pid>.<n>", both decimal.
+    const std::string rest = name.substr(prefix.size());
+    const std::size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || dot > 9 || dot + 1 == rest.size()) continue;
+    if (!std::all_of(rest.begin(), rest.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) ||
+        rest.find('.', dot + 1) != std::string::npos)
+      continue;
+    const auto pid = static_cast<::pid_t>(std::stol(rest.substr(0, dot)));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal: EPERM)
+    std::error_code ignored;
+    fs::remove(it->path(), ignored);
+  }
+}
+
 }  // namespace detail
 
 /// Writes a file atomically: write(...) any number of times, then commit(). Without a
@@ -77,6 +113,7 @@ class AtomicFileWriter {
   /// `operation` names the caller in error messages, e.g. "save_checkpoint".
   AtomicFileWriter(std::string path, std::string operation) : path_(std::move(path)), operation_(std::move(operation)) {
     if (path_.empty()) throw IOError(operation_ + ": empty file path");
+    detail::remove_stale_temporaries(path_);
     static std::atomic<std::uint64_t> sequence{0};
     temporary_path_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence++);
     descriptor_ = ::open(temporary_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);

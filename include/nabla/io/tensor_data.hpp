@@ -65,22 +65,25 @@ inline bool is_defined(const TensorVariant& tensor) {
 /// Checks `shape` (sizes >= 0, at most 2^48 elements, nabla's limit) and that its data fits
 /// into `available_bytes`, BEFORE anything is allocated: a hostile header claiming 2^60
 /// elements fails here. Returns the number of data bytes. `fail(message)` throws the IOError.
+/// The product of the NON-ZERO sizes is bounded too: an empty tensor of shape [0, 2^62, 2^62]
+/// holds no data, but its strides would overflow (fuzz/regressions/npy/empty_huge_strides.npy).
 template <typename Fail>
 std::uint64_t checked_data_bytes(const Shape& shape, DType dtype, std::uint64_t available_bytes, const Fail& fail) {
   constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 48;
   bool empty = false;
+  std::uint64_t count = 1;  // of the non-zero sizes
   for (const std::int64_t size : shape) {
     if (size < 0) fail("negative dimension in shape " + to_string(shape));
-    empty = empty || size == 0;
-  }
-  if (empty) return 0;  // a zero-sized tensor holds no data, whatever its other sizes
-  std::uint64_t count = 1;
-  for (const std::int64_t size : shape) {
+    if (size == 0) {
+      empty = true;
+      continue;
+    }
     const auto unsigned_size = static_cast<std::uint64_t>(size);
     if (count > kMaxElements / unsigned_size)  // checked before multiplying: no overflow
       fail("shape " + to_string(shape) + " has more than 2^48 elements");
     count *= unsigned_size;
   }
+  if (empty) return 0;  // a zero-sized tensor holds no data, whatever its other sizes
   const std::uint64_t bytes = count * dtype_size(dtype);
   if (bytes > available_bytes)
     fail("shape " + to_string(shape) + " of " + dtype_name(dtype) + " needs " + std::to_string(bytes) +

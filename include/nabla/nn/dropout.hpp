@@ -100,6 +100,9 @@ class Dropout : public Module<T> {
 
   double p() const { return p_; }
 
+  /// The layer's own generator (built with a seed), saved in checkpoints; null otherwise.
+  Generator* own_generator() override { return generator_ ? &*generator_ : nullptr; }
+
  private:
   double p_;
   std::optional<Generator> generator_;

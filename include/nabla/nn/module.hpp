@@ -188,6 +188,27 @@ class Module {
   /// One line of configuration for summary(), e.g. "13 -> 32" (optional).
   virtual std::string describe() const { return ""; }
 
+  /// The random generator this module draws from instead of the global one, when it has its
+  /// own (a Dropout built with a seed); null otherwise. It is state like a buffer: checkpoints
+  /// and model files save and restore it (io::add_module_state, io::load_module_generators),
+  /// so that a resumed run draws the same masks as an uninterrupted one.
+  virtual Generator* own_generator() { return nullptr; }
+
+  /// Every own generator of this module and its children, by dotted module path ("" for this
+  /// module itself, "2" for the third layer of a Sequential, "block.drop", ...).
+  std::vector<std::pair<std::string, Generator*>> named_generators() {
+    std::vector<std::pair<std::string, Generator*>> result;
+    collect_generators("", result);
+    return result;
+  }
+  /// Copies of the same generators (their seed and offset), for saving from a const module.
+  std::vector<std::pair<std::string, Generator>> generator_states() const {
+    std::vector<std::pair<std::string, Generator>> result;
+    for (const auto& [path, generator] : const_cast<Module*>(this)->named_generators())
+      result.emplace_back(path, *generator);
+    return result;
+  }
+
  protected:
   /// Registers a trainable tensor (marks it requires_grad) under `name`.
   Tensor<T> register_parameter(const std::string& name, Tensor<T> tensor) {
@@ -224,6 +245,12 @@ class Module {
       const Tensor<T> grad = Tensor<T>(impl->grad).detach().to(device);
       if (grad.storage() != impl->grad->storage) impl->grad = grad.impl();  // keep the same grad when it stayed
     }
+  }
+
+  void collect_generators(const std::string& path, std::vector<std::pair<std::string, Generator*>>& result) {
+    if (Generator* generator = own_generator()) result.emplace_back(path, generator);
+    for (const auto& [name, child] : children_)
+      child->collect_generators(path.empty() ? name : path + "." + name, result);
   }
 
   void collect(const std::string& prefix, NamedTensors& result, bool buffers) const {

@@ -113,9 +113,22 @@ struct FitOptions {
   /// Data-parallel training over MPI ranks (train/data_parallel.hpp): train::data_parallel(model)
   /// from train/distributed.hpp. batch_size is then the global batch, split across the ranks.
   std::shared_ptr<DataParallelRun> distributed = nullptr;
+  /// Stop at the first batch whose loss is NaN or infinite instead of training on: fit()
+  /// throws a ValueError naming the epoch, the batch and the loss. (That batch's step has been
+  /// taken, so the weights may hold NaNs: reload the last checkpoint.) TerminateOnNaN is the
+  /// callback that stops quietly instead, as Keras's does.
+  bool terminate_on_nan = false;
 };
 
 namespace detail {
+
+/// FitOptions::terminate_on_nan's error.
+[[noreturn]] inline void throw_not_finite(double loss, int epoch, int batch) {
+  throw ValueError("fit: the loss is " + shortest_number(loss) + " at epoch " + std::to_string(epoch) + ", batch " +
+                   std::to_string(batch) +
+                   " (counting from 0); training stopped (FitOptions::terminate_on_nan). The step of that batch "
+                   "was taken: reload the last checkpoint, and lower the learning rate or clip the gradients");
+}
 
 /// Maps an optimizer's options struct to the optimizer it configures (`type`); other types
 /// have no `type`.
@@ -238,8 +251,13 @@ Tensor<T> predict(nn::Module<T>& model, const Tensor<T>& x, std::int64_t batch_s
     throw ValueError("predict: x must have at least one sample along dimension 0, got " +
                      (x.defined() ? "shape " + to_string(x.shape()) : std::string("an undefined tensor")));
   NoGradGuard no_grad;
-  detail::ModeRestorer<T> restore_mode(model);
-  model.eval();
+  // A model already in eval mode is not written to, so that threads may share it
+  // (docs/reliability.md); one in training mode is switched to eval and back.
+  std::optional<detail::ModeRestorer<T>> restore_mode;
+  if (model.is_training()) {
+    restore_mode.emplace(model);
+    model.eval();
+  }
   std::vector<Tensor<T>> outputs;
   const Device device = detail::model_device(model);
   // Each batch runs where the model is; the outputs come back to x's device.
@@ -477,9 +495,10 @@ struct TrainingState final : Trainer {
         // Without accumulation the scale is exactly 1 (and a data-parallel shard's sizes never enter it).
         const double gradient_scale =
             accumulation == 1 ? 1.0 : static_cast<double>(count) / static_cast<double>(window_samples);
-        loss_sum += accumulation_step(model, batch.inputs, batch.targets, gradient_scale, steps_done == first,
-                                      steps_done == last) *
-                    static_cast<double>(count);
+        const double batch_loss = accumulation_step(model, batch.inputs, batch.targets, gradient_scale,
+                                                    steps_done == first, steps_done == last);
+        if (options.terminate_on_nan && !std::isfinite(batch_loss)) detail::throw_not_finite(batch_loss, epoch, step);
+        loss_sum += batch_loss * static_cast<double>(count);
         seen += count;
         ++steps_done;
         running = current_logs(loss_sum / static_cast<double>(seen));  // the epoch's running means
@@ -720,6 +739,7 @@ class Model : public nn::Sequential<T> {
     std::optional<detail::SavedTraining<T>> saved;
     if (training_ && checkpoint.has_metadata("optimizer.type"))
       saved = detail::read_training<T>(checkpoint, *training_->optimizer_instance, context);
+    const auto generators = detail::read_layer_generators(checkpoint, *this, context);
 
     std::optional<optim::OptimizerState<T>> previous_optimizer;
     if (saved) {
@@ -739,6 +759,7 @@ class Model : public nn::Sequential<T> {
       throw;
     }
     if (frozen) detail::apply_frozen_names(*this, *frozen);  // a file from before freezing leaves the flags
+    io::apply_generator_states(generators);                  // a seeded Dropout's own stream continues too
     if (saved) {
       default_generator().set_state(saved->rng_seed, saved->rng_offset);
       training_->completed_epochs = saved->epoch;

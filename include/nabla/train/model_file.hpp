@@ -23,6 +23,7 @@
 //   optimizer.*         type, "optimizer.config" (its hyperparameters), lr, step counts, moments
 //   epoch               the epochs fit() completed
 //   rng.seed, rng.offset  the global generator (shuffling and dropout draw from it)
+//   model.<layer>.generator.seed/offset  a layer's own generator (a Dropout built with a seed)
 // ModelCheckpoint's default save writes the same file, through the same function.
 #pragma once
 
@@ -561,6 +562,18 @@ std::shared_ptr<nn::Module<T>> build_layer(const LayerSpec& spec, const std::str
 }
 
 // ---- the training state -----------------------------------------------------------------------
+
+/// The saved positions of the generators the model's layers own (io::read_module_generators),
+/// with `context` on any error.
+template <FloatingElement T>
+std::vector<std::pair<Generator*, Generator>> read_layer_generators(const io::Checkpoint& checkpoint,
+                                                                    nn::Module<T>& model, const std::string& context) {
+  try {
+    return io::read_module_generators(checkpoint, model);
+  } catch (const IOError& error) {
+    throw IOError(context + ": " + error.what());
+  }
+}
 
 /// What a model file holds beyond the weights, read and checked against a compiled model
 /// before anything is changed.

@@ -1,0 +1,20 @@
+# fuzz/replay.cmake - the CTest test fuzz_replay: runs every fuzz_replay_<target> over its seed
+# corpus and its regression inputs. REPLAYS is "binary|dir1:dir2,binary|dir1,..." (commas
+# between targets, colons between a target's directories), made by fuzz/CMakeLists.txt.
+string(REPLACE "," ";" _replays "${REPLAYS}")
+set(_failed "")
+foreach(replay IN LISTS _replays)
+  string(REPLACE "|" ";" _parts "${replay}")
+  list(GET _parts 0 _binary)
+  list(GET _parts 1 _dirs)
+  string(REPLACE ":" ";" _dirs "${_dirs}")
+  execute_process(COMMAND ${_binary} ${_dirs} RESULT_VARIABLE _result OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
+  get_filename_component(_name ${_binary} NAME)
+  message("${_name}: ${_out}${_err}")
+  if(NOT _result EQUAL 0)
+    list(APPEND _failed ${_name})
+  endif()
+endforeach()
+if(_failed)
+  message(FATAL_ERROR "fuzz_replay: failed: ${_failed}")
+endif()
