@@ -5,6 +5,7 @@
 #   bash scripts/setup.sh             # what building and testing need
 #   bash scripts/setup.sh --examples  # also npm, which scripts/fetch_data.sh uses for the data
 #   bash scripts/setup.sh --lint      # also clang-format, which scripts/check_layers.sh uses
+#   bash scripts/setup.sh --fuzz      # also clang-14 and its libFuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -25,6 +26,9 @@ if [[ "${1:-}" == "--examples" ]] && ! command -v npm >/dev/null 2>&1; then
 fi
 if [[ "${1:-}" == "--lint" ]]; then
   packages+=(clang-format)
+fi
+if [[ "${1:-}" == "--fuzz" ]]; then
+  packages+=(clang-14 libclang-rt-14-dev)
 fi
 
 missing=()
