@@ -141,6 +141,26 @@ TEST_CASE("fit learns y = 2x + 1 with a Dense model", "[train]") {
   REQUIRE(scores.at("loss") == Approx(history["loss"].back()).margin(1e-4));
 }
 
+TEST_CASE("fit with background workers trains exactly as without them", "[train]") {
+  const Line line = make_line(70);  // 70 = 4 batches of 16 and one of 6
+  std::vector<std::vector<float>> weights;
+  for (const int workers : {0, 1, 3}) {
+    nb::manual_seed(5);
+    nb::Model<float> model;
+    model.add<nb::nn::Dense>(1, 4).add<nb::nn::Tanh>().add<nb::nn::Dense>(4, 1);
+    model.compile(nb::optim::AdamOptions{.lr = 0.01}, nb::loss::MSE{});
+    const auto history =
+        model.fit(line.x, line.y, {.epochs = 3, .batch_size = 16, .seed = 9, .num_workers = workers, .verbose = 0});
+    REQUIRE(history.size() == 3);
+    std::vector<float> flat;
+    for (const auto& parameter : model.parameters())
+      for (const float value : parameter.to_vector()) flat.push_back(value);
+    weights.push_back(flat);
+  }
+  REQUIRE(weights[1] == weights[0]);
+  REQUIRE(weights[2] == weights[0]);
+}
+
 TEST_CASE("a classifier reaches high accuracy on separable blobs (binary and categorical)", "[train]") {
   nb::manual_seed(11);
   SECTION("binary: Sigmoid + BCE, targets [N] for an [N,1] output") {

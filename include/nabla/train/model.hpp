@@ -93,6 +93,9 @@ struct FitOptions {
   /// draws its loader's seed from the global generator (nabla::manual_seed), whose position a
   /// model file saves.
   std::optional<std::uint64_t> seed = std::nullopt;
+  /// Background threads preparing the next batches while the model computes (data::DataLoader's
+  /// num_workers); the batches, and so the run, are the same for any number of workers.
+  int num_workers = 0;
   std::vector<AnyCallback> callbacks = {};
   /// 0: silent; 1: a progress bar on a terminal, else one line per epoch; 2: one line per epoch.
   int verbose = 1;
@@ -470,9 +473,11 @@ struct TrainingState final : Trainer {
       // started; an unseeded one takes one draw of the global generator per epoch.
       const std::uint64_t seed =
           options.seed ? *options.seed : (options.shuffle ? detail::draw_seed(default_generator()) : 0);
-      data::DataLoader loader(
-          parallel ? detail::rank_shard(dataset, *parallel, options.shuffle, seed, epoch) : dataset,
-          {.batch_size = parallel ? local_batch : batch_size, .shuffle = options.shuffle && !parallel, .seed = seed});
+      data::DataLoader loader(parallel ? detail::rank_shard(dataset, *parallel, options.shuffle, seed, epoch) : dataset,
+                              {.batch_size = parallel ? local_batch : batch_size,
+                               .shuffle = options.shuffle && !parallel,
+                               .seed = seed,
+                               .num_workers = options.num_workers});
       loader.set_epoch(static_cast<std::uint64_t>(epoch));
       std::optional<ProgressBar> progress;
       if (options.verbose > 0 && (!parallel || parallel->rank() == 0))
