@@ -6,8 +6,10 @@
 #   1. linear_regression  gradient descent three ways, learning rates, Boston house prices
 #   2. sequence_model     an LSTM language model on the Brown corpus (perplexity per epoch)
 #   3. spam_classifier    the Keras-style LSTM spam filter on SpamAssassin (accuracy, F1)
+#   4. transfer           a Brown-corpus language model's embedding and LSTM fine-tuned into
+#                         the spam filter, against the same filter from scratch (about 1 minute)
 #
-#   bash scripts/run_demo.sh                    # all three
+#   bash scripts/run_demo.sh                    # all four
 #   bash scripts/run_demo.sh sequence_model     # only the ones named
 #
 # Same environment variables as scripts/test.sh (NABLA_BUILD_DIR, NABLA_CMAKE_ARGS,
@@ -20,14 +22,14 @@ cd "$root"
 
 examples=("$@")
 if [[ ${#examples[@]} -eq 0 ]]; then
-  examples=(linear_regression sequence_model spam_classifier)
+  examples=(linear_regression sequence_model spam_classifier transfer)
 fi
 for example in "${examples[@]}"; do
   case "$example" in
-    linear_regression | sequence_model | spam_classifier | demo) ;;
+    linear_regression | sequence_model | spam_classifier | transfer | demo) ;;
     *)
       echo "run_demo.sh: unknown example '$example' (linear_regression, sequence_model," \
-        "spam_classifier, demo)" >&2
+        "spam_classifier, transfer, demo)" >&2
       exit 2
       ;;
   esac
@@ -60,6 +62,8 @@ for example in "${examples[@]}"; do
     sequence_model) "$build_dir/examples/sequence_model" --checkpoint "$build_dir/sequence_model.nabla" \
       --plot "$build_dir/sequence_model_perplexity.svg" ;;
     spam_classifier) "$build_dir/examples/spam_classifier" ;;
+    transfer) "$build_dir/examples/transfer" --save-pretrained "$build_dir/transfer_lm.nabla" \
+      --csv "$build_dir/transfer_results.csv" --svg "$build_dir/transfer_accuracy.svg" ;;
     demo) "$build_dir/examples/demo" ;;
   esac
   echo "== $example: done in $(($(date +%s) - start)) s"

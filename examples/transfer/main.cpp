@@ -86,7 +86,8 @@ struct Options {
   std::optional<std::int64_t> maxlen;
   std::optional<std::int64_t> num_words;
   std::optional<double> lr;
-  std::string transfer = "both";  // which pretrained parts move: both, embedding, lstm
+  bool matched_fresh_rows = false;  // fresh rows at the pretrained rows' scale
+  std::string transfer = "both";    // which pretrained parts move: both, embedding, lstm
   double pretrained_lr_scale = 0.5;
   int freeze_epochs = 1;
   std::uint64_t seed = 1;
@@ -272,6 +273,10 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
              "which pretrained parts the classifier takes (default both); the other\nstarts fresh and trains like the "
              "head")
       ->group("fine-tuning");
+  cli.flag("--match-fresh-rows", options.matched_fresh_rows,
+           "the embedding rows of the words Brown lacks start at the pretrained\nrows' scale, U(-a, a) with the "
+           "same standard deviation, instead of\nKeras's U(-0.05, 0.05)")
+      ->group("fine-tuning");
   cli.real("--pretrained-lr-scale", options.pretrained_lr_scale, {.low = 0, .high = 1, .include_high = true},
            "the pretrained embedding and LSTM train at this times --lr\n(a parameter group; default 0.5)")
       ->group("fine-tuning");
@@ -304,6 +309,7 @@ struct PretrainedModel {
   std::int64_t embedding_size = 0, hidden_size = 0, layers = 1;
   lm::Vocabulary vocabulary;
   nb::Tensor<float> embedding;  // [vocabulary, embedding_size]
+  double embedding_std = 0;     // the standard deviation of its values
 };
 
 /// Trains the LSTM language model of examples/sequence_model on the first `tokens` of the
@@ -375,6 +381,12 @@ PretrainedModel open_pretrained(const std::string& path, const lm::Vocabulary& v
   if (model.embedding.shape() != nb::Shape{vocabulary.size(), model.embedding_size})
     throw lm::CheckpointMismatch("--pretrained: '" + path + "': model.embedding.weight has shape " +
                                  nb::to_string(model.embedding.shape()));
+  const std::vector<float> values = model.embedding.to_host_vector();
+  double sum = 0, squares = 0;
+  for (const float value : values) sum += value;
+  const double mean = sum / static_cast<double>(values.size());
+  for (const float value : values) squares += (value - mean) * (value - mean);
+  model.embedding_std = std::sqrt(squares / static_cast<double>(values.size()));
   return model;
 }
 
@@ -464,6 +476,16 @@ Score fine_tune(const Options& options, const Settings& settings, const TaskData
       fresh.push_back(model[1]);
     }
     if (options.transfer != "lstm") {
+      if (options.matched_fresh_rows) {
+        // U(-0.05, 0.05) stretched to the pretrained rows' standard deviation (a uniform's is
+        // its half-width / sqrt(3)); a rescale draws nothing, so both models keep the same head.
+        const float stretch = static_cast<float>(pretrained->embedding_std * std::sqrt(3.0) / 0.05);
+        std::vector<float> values = embedding->weight().to_host_vector();
+        for (float& value : values) value *= stretch;
+        nb::NoGradGuard no_grad;
+        nb::Tensor<float> table = embedding->weight();
+        table.copy_(nb::from_vector<float>(values, table.shape()));
+      }
       report->embedding = nb::train::load_pretrained(pretrained->path, *model[0], "embedding.");
       report->alignment = nb::train::align_embedding(*embedding, task.tokenizer, pretrained->embedding,
                                                      lowercased_words(pretrained->vocabulary));
@@ -635,8 +657,10 @@ void run_transfer(const Options& options, Checks& checks) {
         if (options.transfer != "lstm")
           std::printf(
               "  embedding: %s\n  -> the embedding goes row by row through the vocabularies "
-              "(align_embedding):\n",
-              report.embedding.summary().c_str());
+              "(align_embedding); standard deviation of the pretrained rows %.4f, of the fresh rows %.4f%s:\n",
+              report.embedding.summary().c_str(), pretrained.embedding_std,
+              options.matched_fresh_rows ? pretrained.embedding_std : 0.05 / std::sqrt(3.0),
+              options.matched_fresh_rows ? " (--match-fresh-rows)" : " (Keras's U(-0.05, 0.05))");
         reports_printed = true;
       }
       if (options.transfer != "embedding")
