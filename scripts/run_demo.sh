@@ -7,8 +7,10 @@
 #   2. sequence_model     an LSTM language model on the Brown corpus (perplexity per epoch)
 #   3. spam_classifier    the Keras-style LSTM spam filter on SpamAssassin (accuracy, F1)
 #   4. gpt                a small GPT on the same Brown split as sequence_model (perplexity per epoch)
+#   5. transfer           a Brown-corpus language model's embedding and LSTM fine-tuned into
+#                         the spam filter, against the same filter from scratch (about 1 minute)
 #
-#   bash scripts/run_demo.sh                    # all four
+#   bash scripts/run_demo.sh                    # all five
 #   bash scripts/run_demo.sh sequence_model     # only the ones named
 #
 # Same environment variables as scripts/test.sh (NABLA_BUILD_DIR, NABLA_CMAKE_ARGS,
@@ -21,14 +23,14 @@ cd "$root"
 
 examples=("$@")
 if [[ ${#examples[@]} -eq 0 ]]; then
-  examples=(linear_regression sequence_model spam_classifier gpt)
+  examples=(linear_regression sequence_model spam_classifier gpt transfer)
 fi
 for example in "${examples[@]}"; do
   case "$example" in
-    linear_regression | sequence_model | spam_classifier | demo | gpt) ;;
+    linear_regression | sequence_model | spam_classifier | gpt | transfer | demo) ;;
     *)
       echo "run_demo.sh: unknown example '$example' (linear_regression, sequence_model," \
-        "spam_classifier, demo, gpt)" >&2
+        "spam_classifier, gpt, transfer, demo)" >&2
       exit 2
       ;;
   esac
@@ -61,6 +63,8 @@ for example in "${examples[@]}"; do
     sequence_model) "$build_dir/examples/sequence_model" --checkpoint "$build_dir/sequence_model.nabla" \
       --plot "$build_dir/sequence_model_perplexity.svg" ;;
     spam_classifier) "$build_dir/examples/spam_classifier" ;;
+    transfer) "$build_dir/examples/transfer" --save-pretrained "$build_dir/transfer_lm.nabla" \
+      --csv "$build_dir/transfer_results.csv" --svg "$build_dir/transfer_accuracy.svg" ;;
     demo) "$build_dir/examples/demo" ;;
     gpt)
       lstm=()  # the LSTM's curve joins the plot when sequence_model ran first
