@@ -8,11 +8,11 @@
 //   ./build/examples/gpt/gpt --help                # every flag
 //
 // Training reads the training stream as windows of --context + 1 tokens (a random order each
-// epoch), predicts every next token, and uses AdamW with weight decay on the 2-D weights only
-// (two optimizers: decay and no decay), a linear warmup of the learning rate and a decay per
-// epoch, and gradient clipping. Evaluation reads --context windows every --eval-stride words
-// (default: --context, no overlap) and scores each token once.
-// Each epoch prints train and validation perplexity; the state and the best weights go to
+// epoch; with --token-file they are read from the memory-mapped file of the training ids, made by
+// --workers threads, in exactly the same batches), predicts every next token, and uses AdamW with weight decay on the
+// 2-D weights only (two optimizers: decay and no decay), a linear warmup of the learning rate and a decay per epoch,
+// and gradient clipping. Evaluation reads --context windows every --eval-stride words (default: --context, no overlap)
+// and scores each token once. Each epoch prints train and validation perplexity; the state and the best weights go to
 // --checkpoint (--resume continues); the best weights give the test perplexity and a sample.
 #include <algorithm>
 #include <charconv>
@@ -23,12 +23,14 @@
 #include <map>
 #include <nabla/nabla.hpp>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "../common/cli.hpp"
 #include "../common/run.hpp"
+#include "../common/token_file.hpp"
 #include "../sequence_model/brown_corpus.hpp"
 
 namespace {
@@ -53,6 +55,8 @@ struct Options {
   int threads = 0;
   std::string device = "cpu";
   std::string data_dir;
+  std::string token_file;  // the training ids on disk, written on the first run; empty: in memory
+  int workers = 0;         // background threads that prepare the batches read from --token-file
   std::int64_t train_tokens = 800000, validation_tokens = 200000, rare_count = 3;
   std::string checkpoint = "gpt.nabla";
   bool resume = false;
@@ -274,6 +278,23 @@ int run(const Options& options) {
     throw nb::ValueError("--context " + std::to_string(options.context) + " is longer than the " +
                          std::to_string(train.size()) + " training tokens");
 
+  // With --token-file, the windows come from the memory-mapped file (window i starts at word
+  // i * context, as in memory) in the epoch's order below: the same batches, whatever --workers.
+  std::vector<std::int64_t> order;
+  std::optional<nb::data::TokenFileDataset> token_windows;
+  std::optional<nb::data::DataLoader<nb::data::TokenFileDataset>> token_loader;
+  if (!options.token_file.empty()) {
+    nabla_examples::ensure_token_file(kBrownCorpus, options.token_file, train, vocabulary.size());
+    token_windows.emplace(options.token_file,
+                          nb::data::TokenFileOptions{.context = options.context, .validate_ids = true});
+    token_loader.emplace(*token_windows,
+                         nb::data::DataLoaderOptions{.batch_size = options.batch, .num_workers = options.workers});
+    token_loader->set_sampler(nb::data::order_sampler([&order](std::uint64_t) { return order; }));
+    std::printf("training windows memory-mapped from %s (%llu ids of %u bytes), %d worker%s\n",
+                options.token_file.c_str(), static_cast<unsigned long long>(token_windows->token_count()),
+                token_windows->token_width(), options.workers, options.workers == 1 ? "" : "s");
+  }
+
   nb::nn::GPT<float> gpt({.vocab_size = vocabulary.size(),
                           .context = options.context,
                           .layers = options.layers,
@@ -309,18 +330,13 @@ int run(const Options& options) {
     gpt.train();
     // A random order of the non-overlapping windows, from the default generator (checkpointed).
     const nb::Tensor<float> keys = nb::rand<float>({windows});
-    std::vector<std::int64_t> order(static_cast<std::size_t>(windows));
+    order.assign(static_cast<std::size_t>(windows), 0);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(),
                      [&](std::int64_t a, std::int64_t b) { return keys.data()[a] < keys.data()[b]; });
     double total = 0;
     std::int64_t tokens = 0;
-    for (std::int64_t first = 0; first < windows; first += options.batch) {
-      std::vector<std::int64_t> starts;
-      for (std::int64_t i = first; i < std::min(windows, first + options.batch); ++i)
-        starts.push_back(order[static_cast<std::size_t>(i)] * options.context);
-      nb::IndexTensor inputs, targets;
-      make_batch(train, starts, options.context, inputs, targets);
+    const auto train_step = [&](const nb::IndexTensor& inputs, const nb::IndexTensor& targets) {
       optimizers.set_lr(learning_rate(options, history.steps, epoch));
       const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs.to(device)), targets.to(device));
       optimizers.zero_grad();
@@ -330,6 +346,18 @@ int run(const Options& options) {
       ++history.steps;
       total += loss.item() * static_cast<double>(targets.numel());
       tokens += targets.numel();
+    };
+    if (token_loader) {
+      for (const auto& batch : *token_loader) train_step(batch.inputs, batch.targets);
+    } else {
+      for (std::int64_t first = 0; first < windows; first += options.batch) {
+        std::vector<std::int64_t> starts;
+        for (std::int64_t i = first; i < std::min(windows, first + options.batch); ++i)
+          starts.push_back(order[static_cast<std::size_t>(i)] * options.context);
+        nb::IndexTensor inputs, targets;
+        make_batch(train, starts, options.context, inputs, targets);
+        train_step(inputs, targets);
+      }
     }
     const double train_perplexity = std::exp(total / static_cast<double>(tokens));
     const double validation = perplexity(gpt, data.validation, options.context, eval_stride, options.batch, device);
@@ -434,6 +462,13 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
                options.validation_tokens = count(text.substr(comma + 1));
              })
       ->group("data and files");
+  cli.text("--token-file", options.token_file, "FILE",
+           "train from the training ids in this token file, memory-mapped;\n"
+           "written on the first run, checked against the corpus on later ones")
+      ->group("data and files");
+  cli.integer<int>("--workers", options.workers, 0, 64,
+                   "threads that prepare batches from --token-file ahead of the\ntraining step " + show(d.workers))
+      ->group("data and files");
   cli.text("--checkpoint", options.checkpoint, "FILE", "training state and best weights " + show(d.checkpoint))
       ->group("data and files");
   cli.flag("--resume", options.resume, "continue from --checkpoint (same model flags)")->group("data and files");
@@ -453,6 +488,9 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
     if (options.width % options.heads != 0)
       throw nabla_examples::UsageError("--width " + std::to_string(options.width) + " is not divisible by --heads " +
                                        std::to_string(options.heads));
+    if (options.workers > 0 && options.token_file.empty())
+      throw nabla_examples::UsageError(
+          "--workers: the workers prepare batches read from a token file; add --token-file FILE");
   });
 }
 

@@ -29,6 +29,7 @@
 
 #include <nabla/nabla.hpp>
 
+#include "../common/token_file.hpp"
 #include "brown_corpus.hpp"
 #include "checkpoint.hpp"
 #include "language_model.hpp"
@@ -60,36 +61,6 @@ void write_plot(const std::string& path, const TrainingHistory& history, double 
   std::ofstream out(path);
   out << nb::train::line_chart_svg({panel}, epochs);
   if (!out) throw nb::IOError("--plot: cannot write '" + path + "'");
-}
-
-/// --token-file: the training ids on disk. The first run writes them; a later run checks that
-/// the file holds exactly this run's ids (vocabulary size, count and CRC-32 of the payload), so a
-/// file from another corpus, split or vocabulary is never trained on by mistake.
-void ensure_token_file(const std::string& path, const std::vector<std::int64_t>& ids, std::int64_t vocabulary_size) {
-  const auto vocabulary = static_cast<std::uint64_t>(vocabulary_size);
-  if (!std::filesystem::exists(path)) {
-    nb::io::write_token_file(path, ids, vocabulary);
-    std::printf("wrote the %zu training ids to token file %s\n", ids.size(), path.c_str());
-    return;
-  }
-  const nb::io::FileReader file(path, "--token-file");
-  const std::vector<unsigned char> bytes = file.read_bytes(0, std::min<std::uint64_t>(file.size(), 64), "the header");
-  const nb::io::TokenFileHeader header =
-      nb::io::parse_token_file_header(bytes.data(), file.size(), "--token-file: " + path);
-  nb::io::Crc32 expected;
-  for (const std::int64_t id : ids) {
-    const unsigned char encoded[4] = {static_cast<unsigned char>(id), static_cast<unsigned char>(id >> 8),
-                                      static_cast<unsigned char>(id >> 16), static_cast<unsigned char>(id >> 24)};
-    expected.update(encoded, header.width);
-  }
-  if (header.vocabulary_size != vocabulary || header.count != ids.size() ||
-      header.width != nb::io::token_width_for(vocabulary) || header.payload_crc32 != expected.value())
-    throw DataCorrupted(kBrownCorpus, "--token-file " + path + " holds " + std::to_string(header.count) +
-                                          " ids of a vocabulary of " + std::to_string(header.vocabulary_size) +
-                                          ", not this run's " + std::to_string(ids.size()) + " training ids of " +
-                                          std::to_string(vocabulary) +
-                                          " (another corpus, --split or --max-train-tokens?): delete it or pass "
-                                          "another --token-file");
 }
 
 int run(const Options& options) {
@@ -141,7 +112,7 @@ int run(const Options& options) {
   // steps, read as --batch parallel streams (data::stream_rows_order), made by --workers threads.
   std::optional<nb::data::TokenFileDataset> token_windows;
   if (!options.token_file.empty()) {
-    ensure_token_file(options.token_file, train_tokens, vocabulary.size());
+    nabla_examples::ensure_token_file(kBrownCorpus, options.token_file, train_tokens, vocabulary.size());
     token_windows.emplace(options.token_file,
                           nb::data::TokenFileOptions{.context = options.bptt, .validate_ids = true});
     std::printf("training ids memory-mapped from %s (%llu ids of %u bytes; %lld windows of %lld steps), %d worker%s\n",
