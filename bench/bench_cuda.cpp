@@ -18,6 +18,12 @@
 //   lm_train/S, lm_train/L, lm_inference/S, lm_inference/L   the language models of
 //                     bench_lm.cpp (bench/lm_models.hpp), batch 32 x 35 steps, on the GPU: a
 //                     training step is forward + cross-entropy + backward + Adam. tokens/s.
+//   attention/...    the fused nb::scaled_dot_product_attention (causal), forward and forward +
+//                     backward, at the shapes of GPT-2 124M (batch 8, 12 heads, 1024 x 64) and of
+//                     bench_lm's gpt_train/S and /M. TFLOP/s counted as FlashAttention does: forward
+//                     4 B H T^2 D, halved for causal; forward + backward 3.5x the forward.
+//   gpt_train/S, gpt_train/M   bench_lm's GPT configurations on the GPU: forward + cross-entropy +
+//                     backward + AdamW. tokens/s.
 //
 // Timing: each iteration starts on an idle device (backend::cuda::synchronize) and is timed
 // with CUDA events on nabla's stream around the host calls that queue the work, then waits for
@@ -353,6 +359,79 @@ void language_model(benchmark::State& state, bench::LanguageModelConfig config, 
   });
 }
 
+// ---- attention and the GPT ---------------------------------------------------------------------
+
+struct AttentionShape {
+  const char* name;
+  std::int64_t batch, heads, steps, head_dim;
+};
+constexpr AttentionShape kAttentionShapes[] = {
+    {"gpt2_124M", 8, 12, 1024, 64}, {"gpt_S", 32, 4, 64, 32}, {"gpt_M", 8, 6, 256, 64}};
+
+void attention(benchmark::State& state, AttentionShape shape, bool train) {
+  guarded(state, [&] {
+    const nb::Shape dims{shape.batch, shape.heads, shape.steps, shape.head_dim};
+    nb::Tensor<float> q = nb::randn<float>(dims, 1, kGpu), k = nb::randn<float>(dims, 2, kGpu),
+                      v = nb::randn<float>(dims, 3, kGpu);
+    const nb::AttentionOptions<float> options{.causal = true};
+    double seconds = 0;
+    if (train) {
+      for (nb::Tensor<float>* t : {&q, &k, &v}) t->requires_grad_(true);
+      const nb::Tensor<float> output_gradient = nb::randn<float>(dims, 4, kGpu);
+      seconds = run_timed(
+          state, [&] { nb::scaled_dot_product_attention(q, k, v, options).backward(output_gradient); },
+          [&] {
+            for (nb::Tensor<float>* t : {&q, &k, &v}) t->zero_grad();
+          });
+    } else {
+      nb::NoGradGuard no_grad;
+      seconds = run_timed(state, [&] { (void)nb::scaled_dot_product_attention(q, k, v, options); });
+    }
+    // FlashAttention's convention: 4 B H T^2 D for the forward, half of it under the causal mask;
+    // the backward is 2.5x the forward.
+    const double forward_flops = 2.0 * static_cast<double>(shape.batch * shape.heads) *
+                                 static_cast<double>(shape.steps * shape.steps * shape.head_dim);
+    state.counters["TFLOP/s"] = (train ? 3.5 : 1.0) * forward_flops * 1e-12 / seconds;
+    state.counters["ms"] = seconds * 1e3;
+  });
+}
+
+struct GPTBenchConfig {
+  nb::nn::GPTOptions options;
+  std::int64_t batch;
+};
+// The configurations of bench_lm's gpt_train/S and gpt_train/M.
+const GPTBenchConfig kGPTSmall{{.vocab_size = 10000, .context = 64, .layers = 4, .heads = 4, .width = 128, .seed = 1},
+                               32};
+const GPTBenchConfig kGPTMedium{{.vocab_size = 10000, .context = 256, .layers = 6, .heads = 6, .width = 384, .seed = 1},
+                                8};
+
+void gpt_training(benchmark::State& state, GPTBenchConfig config) {
+  guarded(state, [&] {
+    const std::int64_t steps = config.options.context;
+    nb::nn::GPT<float> gpt(config.options);
+    gpt.to(kGpu);
+    nb::optim::AdamW<float> optimizer(gpt.parameters(), {.lr = 1e-3});  // after to()
+    const nb::IndexTensor inputs = bench::random_ids(config.options.vocab_size, config.batch, steps, 4).to(kGpu);
+    const nb::IndexTensor targets = bench::random_ids(config.options.vocab_size, config.batch, steps, 5).to(kGpu);
+    const double seconds = run_timed(state, [&] {
+      const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs), targets);
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+    });
+    // Forward FLOPs per token as bench_lm counts them (gpt_forward_flops_per_token): the blocks'
+    // weights (24 width^2 per layer), the attention products (4 T width per layer) and the head.
+    const nb::nn::GPTOptions& o = config.options;
+    const double width = static_cast<double>(o.width);
+    const double per_token =
+        static_cast<double>(o.layers) * (24.0 * width * width + 4.0 * static_cast<double>(steps) * width) +
+        2.0 * width * static_cast<double>(o.vocab_size);
+    const double tokens = static_cast<double>(config.batch * steps);
+    set_rates(state, tokens, 3.0 * tokens * per_token, seconds);
+  });
+}
+
 void register_all() {
   for (const std::int64_t n : {std::int64_t{1} << 24, std::int64_t{1} << 26}) {
     benchmark::RegisterBenchmark("elementwise_add", elementwise_add)
@@ -395,6 +474,20 @@ void register_all() {
           [config = config, train](benchmark::State& state) { language_model(state, config, train); })
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
+
+  for (const AttentionShape& shape : kAttentionShapes)
+    for (const bool train : {false, true})
+      benchmark::RegisterBenchmark(
+          (std::string(train ? "attention_train/" : "attention_forward/") + shape.name).c_str(),
+          [shape, train](benchmark::State& state) { attention(state, shape, train); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+  for (const auto& [name, config] :
+       std::vector<std::pair<std::string, GPTBenchConfig>>{{"S", kGPTSmall}, {"M", kGPTMedium}})
+    benchmark::RegisterBenchmark(("gpt_train/" + name).c_str(),
+                                 [config = config](benchmark::State& state) { gpt_training(state, config); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/gpu_check.sh: on a machine with an NVIDIA GPU, build the CUDA target and its tests
-# and run every [cuda] test, then the GPU benchmarks (bench/bench_cuda.cpp, about 1-3 minutes),
-# and print a compact summary with the benchmark table. Meant to finish in under 8 minutes on an
+# and run every [cuda] test (and test_distributed's GPU case where Open MPI is installed), then the
+# GPU benchmarks (bench/bench_cuda.cpp, about 2-4 minutes) and PyTorch's side of them
+# (bench/compare_pytorch_gpu.py, where torch with CUDA is installed), and print a compact summary
+# with both tables. Meant to finish in under 8 minutes on an
 # H200 (16 cores): only the CUDA targets are built, not the CPU suite, the CPU benchmarks or the
 # examples.
 #
@@ -13,6 +15,7 @@
 #   NABLA_BENCH_ARGS   arguments for bench_cuda (default: --benchmark_min_time=0.2); e.g.
 #                      --benchmark_filter=lstm for the LSTM comparison only
 #   NABLA_BENCH_TIMEOUT  seconds bench_cuda may run (default: 300)
+#   NABLA_TORCH_TIMEOUT  seconds bench/compare_pytorch_gpu.py may run (default: 240)
 # Outputs in $NABLA_BUILD_DIR/gpu_check: configure.log, build.log, build_bench.log, one log per test,
 # bench_cuda.log (the console table) and bench_cuda.json (--benchmark_out, JSON).
 # Exit status: 0 when every CUDA test passed, 1 otherwise (also when no GPU is visible: the
@@ -22,7 +25,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 build_dir=${NABLA_BUILD_DIR:-build-gpu}
 jobs=${NABLA_JOBS:-$(nproc)}
 log_dir="$build_dir/gpu_check"
@@ -80,6 +83,36 @@ for test in test_cuda_runtime test_cuda_parity; do
     grep -E "FAILED|failed|error" "$log_dir/$test.log" | head -40
   fi
 done
+# The GPU paths of nabla::distributed (issue 15), where Open MPI was found at configure time:
+# world size 1 in one process (NCCL when found), then 2 ranks sharing the one GPU through MPI with
+# host staging (NCCL refuses two ranks on one device).
+if cmake --build "$build_dir" --target help 2> /dev/null | grep -qw test_distributed; then
+  if cmake --build "$build_dir" -j"$jobs" --target test_distributed > "$log_dir/build_distributed.log" 2>&1; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+    runs=("one process:$build_dir/tests/distributed/test_distributed [cuda]")
+    if command -v mpirun > /dev/null; then
+      runs+=("2 ranks, MPI staged:mpirun -np 2 --oversubscribe -x NABLA_NCCL=0 $build_dir/tests/distributed/test_distributed [cuda]")
+    fi
+    for run in "${runs[@]}"; do
+      label=${run%%:*}
+      read -r -a command <<< "${run#*:}"
+      timeout 120 "${command[@]}" --reporter compact > "$log_dir/test_distributed_${label// /_}.log" 2>&1
+      code=$?
+      case $code in
+        0) verdict="passed" ;;
+        *) verdict="FAILED (exit $code)"; status=1 ;;
+      esac
+      summary+="test_distributed [cuda], $label: $verdict; $(grep -v "^[[:space:]]*$" \
+        "$log_dir/test_distributed_${label// /_}.log" | tail -1)"$'\n'
+    done
+  else
+    grep -E "error" "$log_dir/build_distributed.log" | head -20
+    summary+="test_distributed: build FAILED (see $log_dir/build_distributed.log)"$'\n'
+    status=1
+  fi
+else
+  summary+="test_distributed: not configured (Open MPI not found on this machine)"$'\n'
+fi
 finished=$(date +%s)
 
 # The GPU benchmarks, after the tests; they never change the exit status.
@@ -114,10 +147,26 @@ else
 fi
 benched=$(date +%s)
 
+# PyTorch on the same GPU for the same rows (bench/compare_pytorch_gpu.py), where this machine's
+# python3 has torch with CUDA; it never changes the exit status.
+torch_table=""
+if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" > /dev/null 2>&1; then
+  timeout "${NABLA_TORCH_TIMEOUT:-240}" python3 bench/compare_pytorch_gpu.py > "$log_dir/compare_pytorch_gpu.log" 2>&1
+  summary+="compare_pytorch_gpu.py: exit $?; $(($(date +%s) - benched)) s"$'\n'
+  torch_table=$(cat "$log_dir/compare_pytorch_gpu.log")
+else
+  summary+="compare_pytorch_gpu.py: not run (no python3 with torch and CUDA)"$'\n'
+fi
+benched=$(date +%s)
+
 echo "SUMMARY (build $((built - start)) s, tests $((finished - built)) s, bench $((benched - finished)) s, logs in $log_dir):"
 printf "%s" "$summary"
 if [ -n "$bench_table" ]; then
   echo "bench_cuda console output:"
   printf "%s\n" "$bench_table"
+fi
+if [ -n "$torch_table" ]; then
+  echo "PyTorch on the same device:"
+  printf "%s\n" "$torch_table"
 fi
 exit $status
