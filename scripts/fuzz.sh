@@ -57,7 +57,11 @@ for target in "${targets[@]}"; do
   seeds=(fuzz/corpus/"$target")
   if [ -d fuzz/regressions/"$target" ]; then seeds+=(fuzz/regressions/"$target"); fi
   log=build-fuzz/$target.log
-  before=$(find "$artifacts" -type f | wc -l)
+  # libFuzzer also writes slow-unit-* files (an input over 10 s, -report_slow_units): on a loaded
+  # machine a stall of the whole system makes one. They are not findings (the run goes on and exits
+  # 0); fuzz.sh counts them apart and they are replayed like any other input to check.
+  before=$(find "$artifacts" -type f ! -name 'slow-unit-*' | wc -l)
+  slow_before=$(find "$artifacts" -type f -name 'slow-unit-*' | wc -l)
   set +e
   ./build-fuzz/fuzz/fuzz_"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
     -timeout=10 -max_len=65536 -dict=fuzz/dict/"$target".dict -artifact_prefix="$artifacts/" \
@@ -68,10 +72,12 @@ for target in "${targets[@]}"; do
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
-  crashes=$(($(find "$artifacts" -type f | wc -l) - before))
+  crashes=$(($(find "$artifacts" -type f ! -name 'slow-unit-*' | wc -l) - before))
+  slow=$(($(find "$artifacts" -type f -name 'slow-unit-*' | wc -l) - slow_before))
   if [ "$result" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; fi
   total_runs=$((total_runs + ${runs:-0}))
   line=$(printf '%-13s %12s %8s %8s %8s %s' "$target" "${runs:-0}" "${rate:-0}" "${cov:-0}" "${ft:-0}" "$crashes")
+  if [ "$slow" -gt 0 ]; then line+=" ($slow slow unit(s) in $artifacts/, not findings: replay them)"; fi
   echo "$line"
   summary+="$line"$'\n'
   if [ "$result" -ne 0 ]; then
