@@ -6,6 +6,7 @@
 #   bash scripts/setup.sh --examples  # also npm, which scripts/fetch_data.sh uses for the data
 #   bash scripts/setup.sh --lint      # also clang-format, which scripts/check_layers.sh uses
 #   bash scripts/setup.sh --fuzz      # also clang-14 and its libFuzzer runtime (scripts/fuzz.sh)
+#   bash scripts/setup.sh --bench     # also BLIS and libxsmm, GEMM candidates in bench_gemm_candidates
 set -euo pipefail
 
 packages=(
@@ -29,6 +30,9 @@ if [[ "${1:-}" == "--lint" ]]; then
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(libblis-dev libxsmm-dev)
 fi
 
 missing=()
