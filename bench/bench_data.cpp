@@ -10,8 +10,11 @@
 //      and where the batches' time goes (the "making a batch" line under the table): wall and
 //      CPU time of get_batch per batch, and its major page faults (pages read from the disk),
 //      measured in the thread that makes it. Wall time well above CPU time with few faults
-//      means the thread waited for a core, not for the disk. The process's CPU time over the
-//      run against its wall time says how much of a core the run got.
+//      means the thread waited for a core, not for the disk. For the wait itself: the training
+//      thread's CPU time inside ++ and its context switches there, voluntary (it blocked: the
+//      batch was not ready or the queue's lock was held) and involuntary (preempted: its core
+//      went to another thread). The process's CPU time over the run against its wall time says
+//      how much of a core the run got.
 // Peak RSS is VmHWM of /proc/self/status, reset before each measurement by writing 5 to
 // /proc/self/clear_refs. The file is deleted after its size is done.
 //
@@ -154,7 +157,18 @@ struct TrainingResult {
   double make_wall_ms = 0, make_cpu_ms = 0, make_faults = 0;
   // The process's CPU time over the timed steps / their wall time (in cores).
   double cores_used = 0;
+  // Inside the loader's ++, per timed step: CPU ms of the training thread, and its context
+  // switches: voluntary (it blocked: the batch was not ready, or a worker held the queue's lock)
+  // and involuntary (it was preempted: another thread had its core).
+  double wait_cpu_ms = 0, wait_blocked = 0, wait_preempted = 0;
 };
+
+/// Context switches of the calling thread so far: {voluntary, involuntary}.
+std::pair<long, long> thread_switches() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return {usage.ru_nvcsw, usage.ru_nivcsw};
+}
 
 /// --steps training steps of LM S on shuffled windows of the file; the time inside the loader
 /// (fetching the next batch) against the whole step.
@@ -172,11 +186,14 @@ TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
   auto it = loader.begin();
   const std::int64_t warmup = 5;
   auto timed_start = Clock::now();
-  double timed_waiting = 0, cpu_start = 0;
+  double timed_waiting = 0, cpu_start = 0, waiting_cpu = 0;
+  long blocked = 0, preempted = 0;
   for (; it != loader.end() && done < steps + warmup; ++done) {
     if (done == warmup) {
       timed_start = Clock::now();
       timed_waiting = 0;
+      waiting_cpu = 0;
+      blocked = preempted = 0;
       cpu_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     }
     const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(it->inputs), it->targets);
@@ -184,8 +201,14 @@ TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
     loss.backward();
     optimizer.step();
     const auto fetch_start = Clock::now();
+    const double fetch_cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    const auto switches_before = thread_switches();
     ++it;
     timed_waiting += seconds_since(fetch_start);
+    waiting_cpu += cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - fetch_cpu_start;
+    const auto switches_after = thread_switches();
+    blocked += switches_after.first - switches_before.first;
+    preempted += switches_after.second - switches_before.second;
   }
   const double elapsed = seconds_since(timed_start);
   const double cpu = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
@@ -196,6 +219,9 @@ TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
   result.make_cpu_ms = 1e-6 * static_cast<double>(stats.cpu_ns.load()) / made;
   result.make_faults = static_cast<double>(stats.major_faults.load()) / made;
   result.cores_used = cpu / elapsed;
+  result.wait_cpu_ms = 1000 * waiting_cpu / static_cast<double>(steps);
+  result.wait_blocked = static_cast<double>(blocked) / static_cast<double>(steps);
+  result.wait_preempted = static_cast<double>(preempted) / static_cast<double>(steps);
   result.step_ms = 1000 * elapsed / static_cast<double>(steps);
   result.wait_ms = 1000 * timed_waiting / static_cast<double>(steps);
   result.wait_share = timed_waiting / elapsed;
@@ -254,8 +280,11 @@ int main(int argc, char** argv) {
         100 * serial.wait_share, serial.peak_rss_mib, parallel.step_ms, parallel.wait_ms, 100 * parallel.wait_share,
         parallel.peak_rss_mib, write_seconds);
     for (const auto& [name, run] : {std::pair{"0 workers", serial}, std::pair{"2 workers", parallel}})
-      std::printf("%8s   making a batch, %s: %.2f ms wall, %.2f ms CPU, %.1f major faults; the run used %.2f cores\n",
-                  "", name, run.make_wall_ms, run.make_cpu_ms, run.make_faults, run.cores_used);
+      std::printf(
+          "%8s   %s: making a batch %.2f ms wall, %.2f ms CPU, %.1f major faults; waiting %.3f ms CPU, "
+          "blocked %.2f and preempted %.2f times per step; the run used %.2f cores\n",
+          "", name, run.make_wall_ms, run.make_cpu_ms, run.make_faults, run.wait_cpu_ms, run.wait_blocked,
+          run.wait_preempted, run.cores_used);
     std::fflush(stdout);
   }
   return 0;
