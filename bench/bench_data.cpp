@@ -6,24 +6,38 @@
 //   2. read by the training loop of LM S (bench/lm_models.hpp: Embedding(1000, 64) ->
 //      LSTM(64 -> 128) -> Dense(128 -> 1000), batch 32 x 35, Adam) for --steps steps, its
 //      windows shuffled over the whole file, with 0 and with 2 workers: the share of the step
-//      time spent waiting for the next batch (inside the loader's ++ / begin()) is reported.
+//      time spent waiting for the next batch (inside the loader's ++ / begin()) is reported,
+//      and where the batches' time goes (the "making a batch" line under the table): wall and
+//      CPU time of get_batch per batch, and its major page faults (pages read from the disk),
+//      measured in the thread that makes it. Wall time well above CPU time with few faults
+//      means the thread waited for a core, not for the disk. For the wait itself: the training
+//      thread's CPU time inside ++ and its context switches there, voluntary (it blocked: the
+//      batch was not ready or the queue's lock was held) and involuntary (preempted: its core
+//      went to another thread). The process's CPU time over the run against its wall time says
+//      how much of a core the run got.
 // Peak RSS is VmHWM of /proc/self/status, reset before each measurement by writing 5 to
 // /proc/self/clear_refs. The file is deleted after its size is done.
 //
 //   ./build-release/bench/bench_data                       # 0.1, 1 and 4 GB in /tmp
 //   ./build-release/bench/bench_data --sizes 0.1 --steps 50 --dir /tmp --threads 2
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nabla/nabla.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lm_models.hpp"
@@ -96,15 +110,72 @@ StreamResult stream_whole_file(const std::string& path) {
   return result;
 }
 
+/// CPU seconds of the calling thread (or of the whole process).
+double cpu_seconds(clockid_t clock) {
+  timespec now{};
+  ::clock_gettime(clock, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
+/// Major page faults (reads from the disk) of the calling thread so far.
+long thread_major_faults() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_majflt;
+}
+
+/// What making the batches cost, summed over the threads that made them.
+struct MakeStats {
+  std::atomic<long> batches{0}, major_faults{0};
+  std::atomic<long long> wall_ns{0}, cpu_ns{0};
+};
+
+/// TokenFileDataset with get_batch timed (wall, thread CPU, major faults): the loader's view is
+/// unchanged (get, get_batch, prefetch are forwarded).
+struct TimedWindows {
+  nb::data::TokenFileDataset windows;
+  std::shared_ptr<MakeStats> stats = std::make_shared<MakeStats>();
+  std::int64_t size() const { return windows.size(); }
+  auto get(std::int64_t index) const { return windows.get(index); }
+  void prefetch(const std::vector<std::int64_t>& indices) const { windows.prefetch(indices); }
+  nb::data::TokenFileDataset::BatchType get_batch(const std::vector<std::int64_t>& indices) const {
+    const auto wall_start = Clock::now();
+    const double cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    const long faults_start = thread_major_faults();
+    auto batch = windows.get_batch(indices);
+    stats->wall_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - wall_start).count();
+    stats->cpu_ns += static_cast<long long>(1e9 * (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start));
+    stats->major_faults += thread_major_faults() - faults_start;
+    ++stats->batches;
+    return batch;
+  }
+};
+
 struct TrainingResult {
   double step_ms = 0, wait_ms = 0, wait_share = 0, peak_rss_mib = 0;
+  // Per batch made (warm-up included): wall and CPU ms inside get_batch, major faults.
+  double make_wall_ms = 0, make_cpu_ms = 0, make_faults = 0;
+  // The process's CPU time over the timed steps / their wall time (in cores).
+  double cores_used = 0;
+  // Inside the loader's ++, per timed step: CPU ms of the training thread, and its context
+  // switches: voluntary (it blocked: the batch was not ready, or a worker held the queue's lock)
+  // and involuntary (it was preempted: another thread had its core).
+  double wait_cpu_ms = 0, wait_blocked = 0, wait_preempted = 0;
 };
+
+/// Context switches of the calling thread so far: {voluntary, involuntary}.
+std::pair<long, long> thread_switches() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return {usage.ru_nvcsw, usage.ru_nivcsw};
+}
 
 /// --steps training steps of LM S on shuffled windows of the file; the time inside the loader
 /// (fetching the next batch) against the whole step.
 TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
   reset_peak_rss();
-  const nb::data::TokenFileDataset windows(path, {.context = bench::kSteps, .stride = 1, .random_access = true});
+  const TimedWindows windows{
+      nb::data::TokenFileDataset(path, {.context = bench::kSteps, .stride = 1, .random_access = true})};
   nb::data::DataLoader loader(windows, {.batch_size = bench::kBatch, .seed = 1, .num_workers = workers});
   // Random windows over the whole file, drawn as needed (a full permutation of 2e9 windows would
   // itself take 16 GB).
@@ -115,22 +186,42 @@ TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
   auto it = loader.begin();
   const std::int64_t warmup = 5;
   auto timed_start = Clock::now();
-  double timed_waiting = 0;
+  double timed_waiting = 0, cpu_start = 0, waiting_cpu = 0;
+  long blocked = 0, preempted = 0;
   for (; it != loader.end() && done < steps + warmup; ++done) {
     if (done == warmup) {
       timed_start = Clock::now();
       timed_waiting = 0;
+      waiting_cpu = 0;
+      blocked = preempted = 0;
+      cpu_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     }
     const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(it->inputs), it->targets);
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
     const auto fetch_start = Clock::now();
+    const double fetch_cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    const auto switches_before = thread_switches();
     ++it;
     timed_waiting += seconds_since(fetch_start);
+    waiting_cpu += cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - fetch_cpu_start;
+    const auto switches_after = thread_switches();
+    blocked += switches_after.first - switches_before.first;
+    preempted += switches_after.second - switches_before.second;
   }
   const double elapsed = seconds_since(timed_start);
+  const double cpu = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
   TrainingResult result;
+  const MakeStats& stats = *windows.stats;
+  const auto made = static_cast<double>(std::max(1L, stats.batches.load()));
+  result.make_wall_ms = 1e-6 * static_cast<double>(stats.wall_ns.load()) / made;
+  result.make_cpu_ms = 1e-6 * static_cast<double>(stats.cpu_ns.load()) / made;
+  result.make_faults = static_cast<double>(stats.major_faults.load()) / made;
+  result.cores_used = cpu / elapsed;
+  result.wait_cpu_ms = 1000 * waiting_cpu / static_cast<double>(steps);
+  result.wait_blocked = static_cast<double>(blocked) / static_cast<double>(steps);
+  result.wait_preempted = static_cast<double>(preempted) / static_cast<double>(steps);
   result.step_ms = 1000 * elapsed / static_cast<double>(steps);
   result.wait_ms = 1000 * timed_waiting / static_cast<double>(steps);
   result.wait_share = timed_waiting / elapsed;
@@ -188,6 +279,12 @@ int main(int argc, char** argv) {
         stream.gib_per_second, stream.seconds, stream.peak_rss_mib, serial.step_ms, serial.wait_ms,
         100 * serial.wait_share, serial.peak_rss_mib, parallel.step_ms, parallel.wait_ms, 100 * parallel.wait_share,
         parallel.peak_rss_mib, write_seconds);
+    for (const auto& [name, run] : {std::pair{"0 workers", serial}, std::pair{"2 workers", parallel}})
+      std::printf(
+          "%8s   %s: making a batch %.2f ms wall, %.2f ms CPU, %.1f major faults; waiting %.3f ms CPU, "
+          "blocked %.2f and preempted %.2f times per step; the run used %.2f cores\n",
+          "", name, run.make_wall_ms, run.make_cpu_ms, run.make_faults, run.wait_cpu_ms, run.wait_blocked,
+          run.wait_preempted, run.cores_used);
     std::fflush(stdout);
   }
   return 0;

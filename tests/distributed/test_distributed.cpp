@@ -367,6 +367,72 @@ TEST_CASE("fit: data-parallel fit equals a 1-process fit; rank 0 writes the chec
   if (dist::rank() == 0) std::remove(path.c_str());
 }
 
+TEST_CASE("evaluate and fit's validation: every rank reports the whole set's figures, as one process does",
+          "[distributed]") {
+  const auto make = [] {
+    nb::Model<double> model;
+    model.add<nb::nn::Dense>(kInputs, 6, nb::nn::DenseOptions{.seed = 31})
+        .add<nb::nn::Tanh>()
+        .add<nb::nn::Dense>(6, 1, nb::nn::DenseOptions{.seed = 32})
+        .add<nb::nn::Sigmoid>();
+    model.compile(nb::optim::Adam<double>::Options{.lr = 0.05}, nb::loss::BinaryCrossEntropy{},
+                  {nb::metrics::Accuracy{}, nb::metrics::Precision{}, nb::metrics::Recall{}, nb::metrics::MAE{}});
+    return model;
+  };
+  // 23 samples: shards of unequal length on 2, 3 and 4 ranks (12/11, 8/8/7, 6/6/6/5). Precision
+  // and recall are ratios of counts: a mean of the ranks' ratios would not give the whole set's.
+  const auto labels = [](const nb::Tensor<double>& scores) {
+    std::vector<double> values = scores.to_vector();
+    for (double& v : values) v = v > 0.3 ? 1.0 : 0.0;
+    return nb::from_vector<double>(values, {scores.size(0), 1});
+  };
+  const nb::Tensor<double> x = nb::randn<double>({23, kInputs}, 41);
+  const nb::Tensor<double> y = labels(nb::randn<double>({23, 1}, 42));
+  const nb::Tensor<double> x_validation = nb::randn<double>({19, kInputs}, 43);
+  const nb::Tensor<double> y_validation = labels(nb::randn<double>({19, 1}, 44));
+  auto reference = make();
+  const auto expected = reference.evaluate(x, y, 4);
+  auto model = make();
+  const auto figures = model.evaluate(x, y, 4, nb::train::data_parallel(model));
+  REQUIRE(figures.size() == expected.size());
+  std::vector<double> mine;
+  for (const auto& [name, value] : expected) {
+    INFO(name << ", world size " << dist::world_size());
+    REQUIRE(figures.count(name) == 1);
+    CHECK(figures.at(name) == Approx(value).epsilon(1e-12));
+    mine.push_back(figures.at(name));
+  }
+  CHECK(spread_across_ranks(mine) == 0.0);
+
+  // fit's validation pass: the same reduction, once per epoch. 24 training samples in global
+  // batches of 12 train as one process does on 2, 3 and 4 ranks (see the fit test above); the
+  // 19 validation samples split unevenly (10/9, 7/6/6, 5/5/5/4).
+  const nb::Tensor<double> x_train = nb::randn<double>({24, kInputs}, 45);
+  const nb::Tensor<double> y_train = labels(nb::randn<double>({24, 1}, 46));
+  auto trained_alone = make();
+  const auto history_alone = trained_alone.fit(
+      x_train, y_train,
+      {.epochs = 2, .batch_size = 12, .validation_data = {x_validation, y_validation}, .seed = 5, .verbose = 0});
+  auto trained = make();
+  const auto history = trained.fit(x_train, y_train,
+                                   {.epochs = 2,
+                                    .batch_size = 12,
+                                    .validation_data = {x_validation, y_validation},
+                                    .seed = 5,
+                                    .verbose = 0,
+                                    .distributed = nb::train::data_parallel(trained)});
+  std::vector<double> validation;
+  for (const std::string name : {"val_loss", "val_accuracy", "val_precision", "val_recall", "val_mae"}) {
+    INFO(name << ", world size " << dist::world_size());
+    REQUIRE(history[name].size() == 2);
+    for (std::size_t epoch = 0; epoch < 2; ++epoch) {
+      CHECK(history[name][epoch] == Approx(history_alone[name][epoch]).epsilon(1e-9));
+      validation.push_back(history[name][epoch]);
+    }
+  }
+  CHECK(spread_across_ranks(validation) == 0.0);
+}
+
 TEST_CASE("CUDA tensors: collectives and DDP on the GPU (NCCL at world size 1, MPI-staged above)",
           "[distributed][cuda]") {
   // The same code on the GPU when this build has CUDA and the machine a device; skipped otherwise

@@ -131,13 +131,41 @@ struct Sampler {
 
 /// A Sampler from a function that returns an epoch's whole order, e.g.
 /// `loader.set_sampler(nb::data::order_sampler([&](std::uint64_t e) { return sampler.indices(e); }))`.
+/// The order function runs once per epoch: size(e) keeps the order it computed for open(e) (the
+/// loader asks for both when a pass starts), and open(e) keeps its size for later size(e) calls.
 template <typename OrderFunction>
 Sampler order_sampler(OrderFunction order) {
-  auto shared = std::make_shared<OrderFunction>(std::move(order));
-  return {[shared](std::uint64_t epoch) -> std::unique_ptr<IndexStream> {
-            return std::make_unique<VectorIndexStream>((*shared)(epoch));
+  struct Memo {
+    explicit Memo(OrderFunction function_in) : function(std::move(function_in)) {}
+    OrderFunction function;
+    std::mutex mutex;
+    std::optional<std::uint64_t> epoch;  // the epoch `size` (and maybe `order`) belong to
+    std::int64_t size = 0;
+    std::optional<std::vector<std::int64_t>> order;  // computed by size(epoch), not yet opened
+  };
+  auto memo = std::make_shared<Memo>(std::move(order));
+  return {[memo](std::uint64_t epoch) -> std::unique_ptr<IndexStream> {
+            std::lock_guard<std::mutex> lock(memo->mutex);
+            std::vector<std::int64_t> indices;
+            if (memo->epoch == epoch && memo->order) {
+              indices = std::move(*memo->order);
+            } else {
+              indices = memo->function(epoch);
+              memo->epoch = epoch;
+              memo->size = static_cast<std::int64_t>(indices.size());
+            }
+            memo->order.reset();  // the stream holds the order now; only its size stays
+            return std::make_unique<VectorIndexStream>(std::move(indices));
           },
-          [shared](std::uint64_t epoch) { return static_cast<std::int64_t>((*shared)(epoch).size()); }};
+          [memo](std::uint64_t epoch) {
+            std::lock_guard<std::mutex> lock(memo->mutex);
+            if (memo->epoch != epoch) {
+              memo->order = memo->function(epoch);
+              memo->epoch = epoch;
+              memo->size = static_cast<std::int64_t>(memo->order->size());
+            }
+            return memo->size;
+          }};
 }
 
 /// `per_epoch` indices drawn uniformly from [0, population), with replacement, without holding
@@ -190,6 +218,14 @@ struct BatchContext {
 template <typename D>
 concept EpochDataset = Dataset<D> && requires(const D& dataset, std::int64_t index, std::uint64_t epoch) {
   dataset.get(index, epoch);
+};
+
+/// A dataset that can start reading samples before they are asked for (TokenFileDataset: the
+/// disk reads their pages while the model computes): the loader calls prefetch(indices) with the
+/// next batch's indices as soon as it knows them. A hint only: the batches do not depend on it.
+template <typename D>
+concept PrefetchingDataset = Dataset<D> && requires(const D& dataset, const std::vector<std::int64_t>& indices) {
+  dataset.prefetch(indices);
 };
 
 /// A dataset that brings its own sampler (ShardedTokenDataset): the loader uses it.
@@ -356,8 +392,8 @@ class DataLoader {
     const std::int64_t batch = progress_ ? progress_->delivered : position_.batch;
     const std::uint64_t epoch = progress_ ? progress_->epoch : position_.epoch;
     LoaderState state{epoch, batch, core_->options.seed, core_->options.batch_size, 0};
-    if (batch >= batches_for(samples_for_epoch(epoch)) && batch > 0)
-      state = {epoch + 1, 0, state.seed, state.batch_size, 0};
+    const std::int64_t batches = progress_ ? progress_->batches : batches_for(samples_for_epoch(epoch));
+    if (batch >= batches && batch > 0) state = {epoch + 1, 0, state.seed, state.batch_size, 0};
     state.samples = state.batch * state.batch_size;
     return state;
   }
@@ -398,6 +434,7 @@ class DataLoader {
   struct Progress {
     std::uint64_t epoch = 0;
     std::int64_t delivered = 0;
+    std::int64_t batches = 0;  // in the epoch: fixed when the pass starts, so end() need not ask the sampler
   };
 
   /// One pass over an epoch: the index stream, and with workers the threads and the queue of
@@ -437,8 +474,27 @@ class DataLoader {
       const std::int64_t batch = next_deliver_;
       Slot slot;
       if (threads_.empty()) {
-        slot = make_slot(batch, [&] { return indices_->next(core_->options.batch_size); });
+        // Without workers the batch is made here, but the following batch's indices are taken
+        // now and handed to the dataset's prefetch(), so its reads overlap the training step.
+        slot = make_slot(batch, [&] {
+          if (!ahead_) return indices_->next(core_->options.batch_size);
+          std::optional<Lookahead> taken = std::move(ahead_);
+          ahead_.reset();
+          if (taken->error) std::rethrow_exception(taken->error);
+          return std::move(taken->indices);
+        });
         ++next_deliver_;
+        if constexpr (PrefetchingDataset<DatasetType>) {
+          if (next_deliver_ < end_) {
+            ahead_.emplace();
+            try {
+              ahead_->indices = indices_->next(core_->options.batch_size);
+              core_->dataset.prefetch(ahead_->indices);
+            } catch (...) {
+              ahead_->error = std::current_exception();  // surfaces with the batch it belongs to
+            }
+          }
+        }
       } else {
         {
           std::unique_lock<std::mutex> lock(mutex_);
@@ -472,6 +528,11 @@ class DataLoader {
    private:
     struct Slot {
       std::optional<BatchType> batch;
+      std::exception_ptr error;
+    };
+    /// The indices of the batch after the one delivered (no workers, a PrefetchingDataset).
+    struct Lookahead {
+      std::vector<std::int64_t> indices;
       std::exception_ptr error;
     };
 
@@ -520,6 +581,7 @@ class DataLoader {
     std::int64_t end_;
     std::int64_t capacity_ = 0;
     std::unique_ptr<IndexStream> indices_;
+    std::optional<Lookahead> ahead_;
     std::mutex mutex_;
     std::condition_variable wanted_;  // workers wait here for room in the queue
     std::condition_variable ready_;   // the consumer waits here for its batch
@@ -578,7 +640,7 @@ class DataLoader {
     const std::uint64_t epoch = epoch_;
     const std::int64_t batches = batches_for(samples_for_epoch(epoch));
     const std::int64_t first = std::min(start_batch_, batches);
-    progress_ = std::make_shared<Progress>(Progress{epoch, first});
+    progress_ = std::make_shared<Progress>(Progress{epoch, first, batches});
     auto run = std::make_shared<Run>(core_, epoch, first, batches, progress_);
     run_ = run;
     ++epoch_;
@@ -588,7 +650,7 @@ class DataLoader {
   }
   Iterator end() const {
     Iterator finished;
-    finished.batch_ = progress_ ? batches_for(samples_for_epoch(progress_->epoch)) : size();
+    finished.batch_ = progress_ ? progress_->batches : size();
     return finished;
   }
 

@@ -34,6 +34,11 @@ struct DistributedSamplerOptions {
   std::uint64_t seed = 0;  // must be the same on every rank
   /// Drop the tail that does not divide evenly (instead of padding with repeated samples).
   bool drop_last = false;
+  /// Every rank gets the same number of samples (padded, or cut with drop_last), as training
+  /// needs. false: rank r takes positions r, r + R, r + 2R, ... < n and nothing more, so the
+  /// shards differ in length by one at most and hold every sample exactly once, as an
+  /// evaluation needs (it adds up sums over the ranks once, with no collective per step).
+  bool equal_shards = true;
 };
 
 class DistributedSampler {
@@ -49,13 +54,17 @@ class DistributedSampler {
                        std::to_string(options.num_replicas) + ")");
   }
 
-  /// Samples this rank gets per epoch (the same on every rank).
+  /// Samples this rank gets per epoch (the same on every rank unless equal_shards is false).
   std::int64_t num_samples() const {
     const std::int64_t replicas = options_.num_replicas;
+    if (!options_.equal_shards) return size_ > options_.rank ? (size_ - options_.rank + replicas - 1) / replicas : 0;
     return options_.drop_last ? size_ / replicas : (size_ + replicas - 1) / replicas;
   }
   /// Samples all ranks together visit per epoch (padding included, the dropped tail excluded).
-  std::int64_t total_size() const { return num_samples() * options_.num_replicas; }
+  std::int64_t total_size() const {
+    if (!options_.equal_shards) return size_;
+    return num_samples() * options_.num_replicas;
+  }
 
   /// Makes the next indices() those of epoch `epoch` (call it with the same epoch on every rank).
   void set_epoch(std::uint64_t epoch) { epoch_ = epoch; }

@@ -64,7 +64,8 @@ struct TokenFileOptions {
   /// Touched pages of the mapping kept before they are released; 0 = never release.
   std::uint64_t resident_limit_bytes = std::uint64_t{64} << 20;
   /// The windows are read in a random order (a shuffled loader, random_sampler): no read-ahead
-  /// around each page fault (madvise MADV_RANDOM). Leave false for sequential reading.
+  /// around each page fault (madvise MADV_RANDOM), and get_batch() asks the disk for all of a
+  /// batch's windows at once (MADV_WILLNEED). Leave false for sequential reading.
   bool random_access = false;
 };
 
@@ -132,12 +133,24 @@ class TokenFileDataset {
     for (const std::int64_t index : indices) detail::check_sample_index("TokenFileDataset::get_batch", index, size());
     const std::int64_t context = impl_->options.context;
     const auto rows = static_cast<std::int64_t>(indices.size());
+    // Random windows of a cold file: ask for all of the batch's pages before touching any, so the
+    // disk reads them in parallel rather than one page fault after another (a sequential reader
+    // has the kernel's read-ahead instead).
+    if (impl_->options.random_access && rows > 1) prefetch(indices);
     IndexTensor inputs = empty<std::int64_t>({rows, context});
     IndexTensor targets = empty<std::int64_t>({rows, context});
     for (std::int64_t row = 0; row < rows; ++row)
       copy_window(indices[static_cast<std::size_t>(row)], inputs.data() + row * context,
                   targets.data() + row * context);
     return {inputs, targets};
+  }
+
+  /// Starts reading the pages of windows `indices` from the disk without waiting (MADV_WILLNEED),
+  /// so that a later get_batch() finds them cached: the DataLoader calls it with the next batch's
+  /// indices while the model trains on the current one. Indices out of range are ignored here.
+  void prefetch(const std::vector<std::int64_t>& indices) const {
+    for (const std::int64_t index : indices)
+      if (index >= 0 && index < size()) impl_->file.will_need(window_offset(index), window_bytes());
   }
 
   /// Token `position` of the stream (0 <= position < token_count()).
@@ -182,6 +195,13 @@ class TokenFileDataset {
       return static_cast<std::int64_t>(value);
     }
   };
+
+  /// Where window `index`'s T + 1 tokens start in the file, and how many bytes they take.
+  std::uint64_t window_offset(std::int64_t index) const {
+    return impl_->payload_begin +
+           static_cast<std::uint64_t>(index) * static_cast<std::uint64_t>(impl_->stride) * impl_->width;
+  }
+  std::uint64_t window_bytes() const { return (static_cast<std::uint64_t>(impl_->options.context) + 1) * impl_->width; }
 
   void copy_window(std::int64_t index, std::int64_t* inputs, std::int64_t* targets) const {
     const Impl& impl = *impl_;

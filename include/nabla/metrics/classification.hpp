@@ -136,6 +136,12 @@ class HitRate : public Metric {
   }
   void reset() override { hits_ = total_ = 0; }
   bool higher_is_better() const override { return true; }
+  std::vector<double> totals() const override { return {static_cast<double>(hits_), static_cast<double>(total_)}; }
+  void set_totals(const std::vector<double>& totals) override {
+    check_totals(totals, 2);
+    hits_ = static_cast<std::int64_t>(totals[0]);
+    total_ = static_cast<std::int64_t>(totals[1]);
+  }
   /// Correct predictions and predictions counted since the last reset().
   std::int64_t hits() const { return hits_; }
   std::int64_t total() const { return total_; }
@@ -252,6 +258,17 @@ class BinaryCounts : public Metric {
   std::int64_t false_positives() const { return false_positives_; }
   std::int64_t false_negatives() const { return false_negatives_; }
   std::int64_t true_negatives() const { return true_negatives_; }
+  std::vector<double> totals() const override {
+    return {static_cast<double>(true_positives_), static_cast<double>(false_positives_),
+            static_cast<double>(false_negatives_), static_cast<double>(true_negatives_)};
+  }
+  void set_totals(const std::vector<double>& totals) override {
+    check_totals(totals, 4);
+    true_positives_ = static_cast<std::int64_t>(totals[0]);
+    false_positives_ = static_cast<std::int64_t>(totals[1]);
+    false_negatives_ = static_cast<std::int64_t>(totals[2]);
+    true_negatives_ = static_cast<std::int64_t>(totals[3]);
+  }
 
  protected:
   BinaryCounts(std::string base_name, double threshold, std::optional<std::int64_t> class_id)
@@ -349,6 +366,12 @@ class Perplexity : public Metric {
   }
   std::string name() const override { return "perplexity"; }
   bool higher_is_better() const override { return false; }
+  std::vector<double> totals() const override { return {total_cross_entropy_, static_cast<double>(count_)}; }
+  void set_totals(const std::vector<double>& totals) override {
+    check_totals(totals, 2);
+    total_cross_entropy_ = totals[0];
+    count_ = static_cast<std::int64_t>(totals[1]);
+  }
 
  protected:
   void accumulate(const Values& prediction, const Values& target) override {

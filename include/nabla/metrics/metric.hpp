@@ -87,7 +87,26 @@ class Metric {
   /// EarlyStopping and ModelCheckpoint pick their direction in mode "automatic".
   virtual bool higher_is_better() const = 0;
 
+  /// The sums result() is computed from (hits and predictions for accuracy; TP, FP, FN, TN for
+  /// precision), so that the totals of two metrics added element by element are the totals over
+  /// both their batches: a data-parallel evaluation adds them over the ranks and computes one
+  /// result from the sums, not a mean of the ranks' results. Empty for a metric that does not
+  /// provide them (its ranks' results are then averaged, weighted by samples).
+  virtual std::vector<double> totals() const { return {}; }
+  /// Makes the state the one `totals` describe (as totals() returns them; counts are exact up to 2^53).
+  virtual void set_totals(const std::vector<double>& totals) {
+    throw ValueError(name() + ": this metric has no totals() to set (got " + std::to_string(totals.size()) +
+                     " values)");
+  }
+
  protected:
+  /// For set_totals(): `totals` must have `expected` values.
+  void check_totals(const std::vector<double>& totals, std::size_t expected) const {
+    if (totals.size() != expected)
+      throw ValueError(name() + "::set_totals: expected " + std::to_string(expected) + " values, got " +
+                       std::to_string(totals.size()));
+  }
+
   Metric() = default;
   Metric(const Metric&) = default;
   Metric& operator=(const Metric&) = default;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "nabla/metrics/metric.hpp"
 
@@ -25,6 +26,12 @@ class MAE : public Metric {
   }
   std::string name() const override { return "mae"; }
   bool higher_is_better() const override { return false; }
+  std::vector<double> totals() const override { return {total_, static_cast<double>(count_)}; }
+  void set_totals(const std::vector<double>& totals) override {
+    check_totals(totals, 2);
+    total_ = totals[0];
+    count_ = static_cast<std::int64_t>(totals[1]);
+  }
 
  protected:
   void accumulate(const Values& prediction, const Values& target) override {
@@ -49,6 +56,12 @@ class RMSE : public Metric {
   }
   std::string name() const override { return "rmse"; }
   bool higher_is_better() const override { return false; }
+  std::vector<double> totals() const override { return {total_, static_cast<double>(count_)}; }
+  void set_totals(const std::vector<double>& totals) override {
+    check_totals(totals, 2);
+    total_ = totals[0];
+    count_ = static_cast<std::int64_t>(totals[1]);
+  }
 
  protected:
   void accumulate(const Values& prediction, const Values& target) override {

@@ -10,11 +10,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nabla/data/dataset.hpp"
 #include "nabla/data/distributed_sampler.hpp"
+#include "nabla/metrics/metric.hpp"
 #include "nabla/train/logs.hpp"
 
 namespace nabla::train {
@@ -63,6 +66,57 @@ inline Logs reduce_logs(DataParallelRun& run, const Logs& logs, std::int64_t sam
   Logs reduced;
   for (std::size_t i = 0; i < names.size(); ++i) reduced.set(names[i], values[0] > 0 ? values[i + 1] / values[0] : 0.0);
   return reduced;
+}
+
+/// This rank's share of an evaluation set: positions rank, rank + R, rank + 2R, ... (a
+/// DistributedSampler with equal_shards = false, no shuffle), so every sample is evaluated on
+/// exactly one rank; a rank may get none when there are fewer samples than ranks.
+template <typename T>
+std::pair<Tensor<T>, Tensor<T>> evaluation_shard(const Tensor<T>& x, const Tensor<T>& y, const DataParallelRun& run) {
+  const data::DistributedSampler sampler(
+      x.size(0), {.num_replicas = run.world_size(), .rank = run.rank(), .shuffle = false, .equal_shards = false});
+  const std::vector<std::int64_t> indices = sampler.indices();
+  if (indices.empty()) return {x.narrow(0, 0, 0), y.narrow(0, 0, 0)};
+  auto batch = data::TensorDataset<T, T>(x, y).get_batch(indices);
+  return {batch.inputs, batch.targets};
+}
+
+/// The logs of an evaluation over all ranks, from this rank's sums: the loss summed over its
+/// samples (each batch's mean loss times its size), its sample count and every metric's totals()
+/// are added over the ranks, and the metrics left holding the sums of all ranks, so each figure is
+/// that of one process on the whole set (up to the order of the additions), on every rank. A
+/// metric without totals() contributes result() x samples: the sample-weighted mean of its ranks.
+inline Logs reduce_evaluation(DataParallelRun& run, double loss_sum, std::int64_t samples,
+                              const std::vector<std::shared_ptr<metrics::Metric>>& metric_list,
+                              const std::string& prefix) {
+  std::vector<double> sums{loss_sum, static_cast<double>(samples)};
+  std::vector<std::size_t> widths;  // values per metric in `sums`; 0 for one without totals()
+  for (const auto& metric : metric_list) {
+    const std::vector<double> totals = metric->totals();
+    widths.push_back(totals.size());
+    if (totals.empty())
+      sums.push_back(metric->result() * static_cast<double>(samples));
+    else
+      sums.insert(sums.end(), totals.begin(), totals.end());
+  }
+  sums = run.sum(std::move(sums));
+  const double all_samples = sums[1];
+  Logs logs;
+  logs.set(prefix + "loss", all_samples > 0 ? sums[0] / all_samples : 0.0);
+  std::size_t at = 2;
+  for (std::size_t m = 0; m < metric_list.size(); ++m) {
+    metrics::Metric& metric = *metric_list[m];
+    if (widths[m] == 0) {
+      logs.set(prefix + metric.name(), all_samples > 0 ? sums[at] / all_samples : 0.0);
+      ++at;
+      continue;
+    }
+    const auto first = sums.begin() + static_cast<std::ptrdiff_t>(at);
+    metric.set_totals(std::vector<double>(first, first + static_cast<std::ptrdiff_t>(widths[m])));
+    at += widths[m];
+    logs.set(prefix + metric.name(), metric.result());
+  }
+  return logs;
 }
 
 }  // namespace detail

@@ -364,12 +364,15 @@ struct TrainingState final : Trainer {
 
   /// The loss (each batch's weighted by its number of samples: the mean over all samples for
   /// a mean-reduced loss) and the metrics over (x, y), in evaluation mode without a graph.
-  Logs evaluate_logs(nn::Module<T>& model, const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size,
-                     const std::string& prefix = "") {
+  /// Data-parallel (`parallel`): this rank evaluates its share of (x, y) and the sums are added
+  /// over the ranks (detail::reduce_evaluation), so every rank gets the whole set's figures.
+  Logs evaluate_logs(nn::Module<T>& model, const Tensor<T>& x_all, const Tensor<T>& y_all, std::int64_t batch_size,
+                     const std::string& prefix = "", DataParallelRun* parallel = nullptr) {
     NoGradGuard no_grad;
     detail::ModeRestorer<T> restore_mode(model);
     model.eval();
     reset_metrics();
+    const auto [x, y] = parallel ? detail::evaluation_shard(x_all, y_all, *parallel) : std::pair{x_all, y_all};
     double loss_sum = 0;
     const std::int64_t samples = x.size(0);
     for (std::int64_t begin = 0; begin < samples; begin += batch_size) {
@@ -382,6 +385,7 @@ struct TrainingState final : Trainer {
           static_cast<double>(backend::item_on_host(compute_loss(prediction, y_batch))) * static_cast<double>(count);
       update_metrics(prediction, y_batch);
     }
+    if (parallel) return detail::reduce_evaluation(*parallel, loss_sum, samples, metrics, prefix);
     return current_logs(samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0, prefix);
   }
 
@@ -515,7 +519,7 @@ struct TrainingState final : Trainer {
       if (parallel) running = detail::reduce_logs(*parallel, running, seen);
       for (const auto& [name, value] : running) logs.set(name, value);
       if (x_validation.defined())
-        for (const auto& [name, value] : evaluate_logs(model, x_validation, y_validation, batch_size, "val_"))
+        for (const auto& [name, value] : evaluate_logs(model, x_validation, y_validation, batch_size, "val_", parallel))
           logs.set(name, value);
       if (progress) progress->finish(steps_done, logs, seen);
       completed_epochs = epoch + 1;  // before on_epoch_end, where ModelCheckpoint saves
@@ -690,12 +694,15 @@ class Model : public nn::Sequential<T> {
   }
 
   /// The loss and metrics on (x, y), computed batch by batch in evaluation mode, no graph kept.
-  std::map<std::string, double> evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size = 32) {
+  /// With `distributed` (train::data_parallel(model), as for fit) every rank passes the whole
+  /// (x, y), evaluates its share, and gets the figures of the whole set (sums added over the ranks).
+  std::map<std::string, double> evaluate(const Tensor<T>& x, const Tensor<T>& y, std::int64_t batch_size = 32,
+                                         const std::shared_ptr<DataParallelRun>& distributed = nullptr) {
     auto& state = detail::compiled(training_, "evaluate");
     detail::check_samples("evaluate", x, y);
     detail::check_batch_size("evaluate", batch_size);
     if (x.size(0) < 1) throw ValueError("evaluate: x of shape " + to_string(x.shape()) + " has no samples");
-    return state.evaluate_logs(*this, x.detach(), y.detach(), batch_size).to_map();
+    return state.evaluate_logs(*this, x.detach(), y.detach(), batch_size, "", distributed.get()).to_map();
   }
 
   /// The model's output for x, computed batch by batch in evaluation mode, no graph kept.
