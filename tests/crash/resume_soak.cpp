@@ -16,14 +16,15 @@
 //   --size tiny  Embedding(50, 16) -> LSTM(16 -> 32) -> Dropout -> Dense(32 -> 50), batch 16 x 10
 //                tokens, 8 batches per epoch, a checkpoint every 2 (what CI runs).
 // drive: runs "train" once uninterrupted (D/reference), then in D/killed starts "train --resume"
-// and kills it with SIGKILL after a random delay in [0, T / N] from the moment it begins training
-// (T: the reference run's training time, N: the kills asked for), N times, restarting it after each kill, then lets it
-// finish. Then final.nabla and the CSV logs of both must be byte-identical. Prints the figures docs/reliability.md
-// quotes; exit status 0 when everything held.
+// and kills it with SIGKILL after a random delay in [0, F + 2T / N] from the moment it begins training
+// (T: the reference run's training time, F: its time to the first checkpoint, N: the kills), N times, restarting it
+// after each kill, then lets it finish. Then final.nabla and the CSV logs of both must be byte-identical. Prints the
+// figures docs/reliability.md quotes; exit status 0 when everything held.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -191,14 +192,25 @@ int drive(const std::string& size, int kills, int epochs, const std::string& dir
 
   const ::pid_t reference_pid = start_training(self, size, reference, epochs, false);
   const auto start = Clock::now();  // training time, without the start-up
-  if (!finished_cleanly(reference_pid)) {
+  double first_save_seconds = -1;   // from the start of training to the first checkpoint
+  int status = 0;
+  while (::waitpid(reference_pid, &status, WNOHANG) == 0) {
+    if (first_save_seconds < 0 && fs::exists(reference + "/run.nabla"))
+      first_save_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
     std::fprintf(stderr, "resume_soak: the uninterrupted run failed\n");
     return 1;
   }
   const double reference_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  first_save_seconds = std::max(first_save_seconds, 0.0);
 
   std::mt19937_64 random(20261207);
-  std::uniform_real_distribution<double> delay(0.0, reference_seconds / kills);
+  // A restart first redoes its start (loading, the first batches: about the time to the first
+  // save) and the batches since the last save; beyond that the N kills spread over about one
+  // run's training time T (mean delay T / N past the first save's time).
+  std::uniform_real_distribution<double> delay(0.0, first_save_seconds + 2 * reference_seconds / kills);
   int killed_count = 0, restarts = 0, finished_early = 0;
   std::set<std::string> positions;  // where the killed runs' checkpoints stood: "epoch 1, batch 4"
   const auto soak_start = Clock::now();
@@ -206,7 +218,6 @@ int drive(const std::string& size, int kills, int epochs, const std::string& dir
     const ::pid_t pid = start_training(self, size, killed, epochs, true);
     ++restarts;
     std::this_thread::sleep_for(std::chrono::duration<double>(delay(random)));
-    int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {  // it ended before the kill
       if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         std::fprintf(stderr, "resume_soak: a resumed run failed (status %d)\n", status);
@@ -239,7 +250,9 @@ int drive(const std::string& size, int kills, int epochs, const std::string& dir
       "resume_soak --size %s: %d epochs, reference run %.1f s; %d kills -9 survived (%d runs started, %d "
       "ran to the end before their kill), soak %.1f s\n",
       size.c_str(), epochs, reference_seconds, killed_count, restarts + 1, finished_early, soak_seconds);
-  std::printf("the restarts resumed from %zu different checkpoint positions\n", positions.size());
+  std::string position_list;
+  for (const auto& position : positions) position_list += (position_list.empty() ? "" : "; ") + position;
+  std::printf("the kills left checkpoints at %zu different positions: %s\n", positions.size(), position_list.c_str());
   std::printf("final.nabla (weights, Adam state, generators, callbacks, history) %s; log.csv %s\n",
               same_model ? "bit-identical" : "DIFFERS", same_log ? "identical" : "DIFFERS");
   std::printf("loss per epoch: %s\n", history.metadata_text("history.series.loss").c_str());
