@@ -223,8 +223,10 @@ int drive(const std::string& size, int kills, int epochs, const std::string& dir
         std::fprintf(stderr, "resume_soak: a resumed run failed (status %d)\n", status);
         return 1;
       }
+      // Kills after the last checkpoint would only ever hit the run's end: start it over.
       ++finished_early;
-      fs::remove(killed + "/final.nabla");  // it must be made again by a resumed run below
+      fs::remove_all(killed);
+      fs::create_directories(killed);
       continue;
     }
     ::kill(pid, SIGKILL);
@@ -248,7 +250,7 @@ int drive(const std::string& size, int kills, int epochs, const std::string& dir
   const auto history = nb::io::load_checkpoint(killed + "/final.nabla");
   std::printf(
       "resume_soak --size %s: %d epochs, reference run %.1f s; %d kills -9 survived (%d runs started, %d "
-      "ran to the end before their kill), soak %.1f s\n",
+      "ran to the end before their kill and were started over), soak %.1f s\n",
       size.c_str(), epochs, reference_seconds, killed_count, restarts + 1, finished_early, soak_seconds);
   std::string position_list;
   for (const auto& position : positions) position_list += (position_list.empty() ? "" : "; ") + position;
