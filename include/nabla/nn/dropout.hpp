@@ -100,6 +100,9 @@ class Dropout : public Module<T> {
 
   double p() const { return p_; }
 
+  /// The seed of the layer's own generator (DropoutOptions::seed), if it has one.
+  std::optional<std::uint64_t> seed() const { return generator_ ? std::optional(generator_->seed()) : std::nullopt; }
+
   /// The layer's own generator (built with a seed), saved in checkpoints; null otherwise.
   Generator* own_generator() override { return generator_ ? &*generator_ : nullptr; }
 

@@ -16,6 +16,13 @@
 // A callback reaches the training run through trainer(): the optimizer (its learning rate),
 // a copy of the model's weights and a way to put them back, saving, and the stop_training
 // flag, which ends fit() after the current batch (Keras's model.stop_training).
+//
+// A callback with state that a resumed run needs (EarlyStopping's best value and patience
+// counter, ModelCheckpoint's best value, CSVLogger's columns, UnfreezeAfter's phase) names it
+// with state_name() and gives it as text with state(); a model file saved during or after fit()
+// keeps it ("callback.<position in FitOptions::callbacks>.<key>"), and the first fit() after
+// model.load() hands it back through load_state() before on_train_begin, to the callback at the
+// same position, which must have the same state_name() (else a ValueError).
 #pragma once
 
 #include <any>
@@ -25,6 +32,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -34,6 +42,7 @@
 #include <vector>
 
 #include "nabla/core/error.hpp"
+#include "nabla/io/checkpoint.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/optim/optimizer.hpp"
 #include "nabla/train/history.hpp"
@@ -71,10 +80,22 @@ class Trainer {
   virtual std::int64_t steps_per_epoch() const = 0;
 };
 
+/// What a callback needs to continue a run exactly, as text (a model file's metadata).
+using CallbackState = std::map<std::string, std::string>;
+
 /// The base class of every callback: override the hooks you need.
 class Callback {
  public:
   virtual ~Callback() = default;
+
+  /// The name a model file keeps this callback's state() under ("EarlyStopping"); empty (the
+  /// default) for a callback whose state is not saved.
+  virtual std::string state_name() const { return {}; }
+  /// The state a resumed run needs, as key/value text.
+  virtual CallbackState state() const { return {}; }
+  /// Takes back what state() gave (called by fit() before on_train_begin when it resumes from a
+  /// model file); an entry missing or not understood is a ValueError naming it.
+  virtual void load_state(const CallbackState& /*state*/) {}
 
   virtual void on_train_begin(Logs& /*logs*/) {}
   virtual void on_train_end(Logs& /*logs*/) {}
@@ -144,6 +165,25 @@ inline double worst_value(bool maximize) {
   return maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
 }
 
+/// The entry `key` of a callback's saved state (ValueError naming the callback when absent).
+inline const std::string& state_text(const CallbackState& state, const std::string& key, const std::string& who) {
+  const auto found = state.find(key);
+  if (found == state.end())
+    throw ValueError(who + "::load_state: the saved state has no entry '" + key + "' (it was saved by another " +
+                     "version or another callback)");
+  return found->second;
+}
+
+/// The entry `key` as a number of type Number ("inf" and "nan" included for doubles).
+template <typename Number>
+Number state_number(const CallbackState& state, const std::string& key, const std::string& who) {
+  const std::string& text = state_text(state, key, who);
+  Number value{};
+  if (!io::detail::parse_number(text, value))
+    throw ValueError(who + "::load_state: the entry '" + key + "' is '" + text.substr(0, 64) + "', not a number");
+  return value;
+}
+
 }  // namespace detail
 
 // ---- EarlyStopping ---------------------------------------------------------------------------
@@ -173,11 +213,15 @@ class EarlyStopping : public Callback {
 
   void on_train_begin(Logs&) override {
     maximize_ = detail::resolve_maximize(options_.mode, trainer(), options_.monitor);
+    best_weights_.reset();
+    if (resumed_) {  // load_state() set the counters: the run goes on with them
+      resumed_ = false;
+      return;
+    }
     wait_ = 0;
     stopped_epoch_ = -1;
     best_epoch_ = -1;
     best_ = detail::worst_value(maximize_);
-    best_weights_.reset();
   }
 
   void on_epoch_end(int epoch, Logs& logs) override {
@@ -217,10 +261,31 @@ class EarlyStopping : public Callback {
   /// The best epoch (0-based) and its value of `monitor`.
   int best_epoch() const { return best_epoch_; }
   double best() const { return best_; }
+  /// Epochs since the last improvement (the patience counter).
+  int wait() const { return wait_; }
   const EarlyStoppingOptions& options() const { return options_; }
+
+  /// The best value, its epoch, the patience counter and the stopped epoch. Not the copy of the
+  /// best weights that restore_best_weights keeps: a resumed run restores the best weights only
+  /// if its best epoch comes after the resume (docs/reliability.md).
+  std::string state_name() const override { return "EarlyStopping"; }
+  CallbackState state() const override {
+    return {{"best", detail::shortest_number(best_)},
+            {"best_epoch", std::to_string(best_epoch_)},
+            {"wait", std::to_string(wait_)},
+            {"stopped_epoch", std::to_string(stopped_epoch_)}};
+  }
+  void load_state(const CallbackState& state) override {
+    best_ = detail::state_number<double>(state, "best", "EarlyStopping");
+    best_epoch_ = detail::state_number<int>(state, "best_epoch", "EarlyStopping");
+    wait_ = detail::state_number<int>(state, "wait", "EarlyStopping");
+    stopped_epoch_ = detail::state_number<int>(state, "stopped_epoch", "EarlyStopping");
+    resumed_ = true;
+  }
 
  private:
   EarlyStoppingOptions options_;
+  bool resumed_ = false;
   bool maximize_ = false;
   int wait_ = 0;
   int stopped_epoch_ = -1;
@@ -236,6 +301,10 @@ struct ModelCheckpointOptions {
   int verbose = 0;                   // 1: print each save (or non-save) decision
   bool save_best_only = false;       // only save when `monitor` improved on the best so far
   MonitorMode mode = MonitorMode::automatic;
+  /// When to save (Keras's save_freq): 0 at the end of every epoch; N > 0 every N batches
+  /// (counted across epochs) and not at epoch ends. A file saved mid-epoch holds the position
+  /// in the epoch, and model.load() + fit() continue from that batch (docs/reliability.md).
+  std::int64_t save_freq = 0;
   /// How to write the model to a path; by default the trainer's save(): the file
   /// model.save(path) writes (train/model.hpp), which model.load(path) resumes from.
   std::function<void(const std::string& path)> save = {};
@@ -249,14 +318,34 @@ class ModelCheckpoint : public Callback {
   explicit ModelCheckpoint(std::string path, ModelCheckpointOptions options = {})
       : path_(std::move(path)), options_(std::move(options)) {
     if (path_.empty()) throw ValueError("ModelCheckpoint: the path is empty");
+    if (options_.save_freq < 0)
+      throw ValueError("ModelCheckpoint: save_freq must be 0 (every epoch) or a number of batches > 0, got " +
+                       std::to_string(options_.save_freq));
+    if (options_.save_freq > 0 && options_.save_best_only)
+      throw ValueError("ModelCheckpoint: save_best_only judges epochs; it cannot be combined with save_freq = " +
+                       std::to_string(options_.save_freq) + " batches");
   }
 
   void on_train_begin(Logs&) override {
     maximize_ = detail::resolve_maximize(options_.mode, trainer(), options_.monitor);
+    if (resumed_) {
+      resumed_ = false;
+      return;
+    }
     best_ = detail::worst_value(maximize_);
+    batches_since_save_ = 0;
+  }
+
+  void on_epoch_begin(int epoch, Logs&) override { epoch_ = epoch; }
+
+  void on_batch_end(int, Logs&) override {
+    if (options_.save_freq == 0 || ++batches_since_save_ < options_.save_freq) return;
+    batches_since_save_ = 0;  // before write(): the file holds the counter as it continues
+    write(path_for_epoch(path_, epoch_ + 1));
   }
 
   void on_epoch_end(int epoch, Logs& logs) override {
+    if (options_.save_freq > 0) return;
     const std::string path = path_for_epoch(path_, epoch + 1);
     if (!options_.save_best_only) {
       write(path);
@@ -308,6 +397,20 @@ class ModelCheckpoint : public Callback {
   double best() const { return best_; }
   const std::vector<std::string>& saved_paths() const { return saved_paths_; }
 
+  /// The best value and, with save_freq, the batches since the last save.
+  std::string state_name() const override { return "ModelCheckpoint"; }
+  CallbackState state() const override {
+    return {{"best", detail::shortest_number(best_)},
+            {"batches_since_save", std::to_string(batches_since_save_)},
+            {"epoch", std::to_string(epoch_)}};
+  }
+  void load_state(const CallbackState& state) override {
+    best_ = detail::state_number<double>(state, "best", "ModelCheckpoint");
+    epoch_ = detail::state_number<int>(state, "epoch", "ModelCheckpoint");
+    batches_since_save_ = detail::state_number<std::int64_t>(state, "batches_since_save", "ModelCheckpoint");
+    resumed_ = true;
+  }
+
  private:
   void write(const std::string& path) {
     if (options_.save) {
@@ -320,8 +423,11 @@ class ModelCheckpoint : public Callback {
 
   std::string path_;
   ModelCheckpointOptions options_;
+  bool resumed_ = false;
   bool maximize_ = false;
   double best_ = std::numeric_limits<double>::infinity();
+  std::int64_t batches_since_save_ = 0;
+  int epoch_ = 0;  // the epoch in progress (on_batch_end's saves name it); a resumed epoch gets no on_epoch_begin
   std::vector<std::string> saved_paths_;
 };
 
@@ -368,7 +474,9 @@ class LearningRateScheduler : public Callback {
 
 /// Appends one CSV row per epoch to a file as training goes ("epoch,loss,accuracy,val_loss,..."),
 /// flushed after every row, so a crashed or killed run still leaves its history behind. The
-/// columns are those of the first epoch; a later missing value is written as NA.
+/// columns are those of the first epoch; a later missing value is written as NA. A run resumed
+/// from a model file (load_state) appends to the file instead of truncating it, after dropping
+/// the rows of the epochs it is about to train again (those a killed run wrote after the save).
 class CSVLogger : public Callback {
  public:
   explicit CSVLogger(std::string path, char separator = ',', bool append = false)
@@ -376,18 +484,28 @@ class CSVLogger : public Callback {
 
   void on_train_begin(Logs&) override {
     bool has_content = false;
-    if (append_) {
+    if (append_ || resumed_) {
       std::ifstream existing(path_, std::ios::binary | std::ios::ate);
       has_content = existing && existing.tellg() > 0;
     }
-    file_ = std::make_shared<std::ofstream>(path_, std::ios::binary | (append_ ? std::ios::app : std::ios::trunc));
+    file_ = std::make_shared<std::ofstream>(path_,
+                                            std::ios::binary | (append_ || resumed_ ? std::ios::app : std::ios::trunc));
     if (!*file_) throw IOError("CSVLogger: cannot open '" + path_ + "' for writing");
     header_written_ = has_content;  // appending to a log that already has its header
+    if (resumed_) {                 // the columns load_state() restored stay, and the first row trims the file
+      resumed_ = false;
+      trim_before_first_row_ = true;
+      return;
+    }
     columns_.clear();
   }
 
   void on_epoch_end(int epoch, Logs& logs) override {
     if (!file_) return;
+    if (trim_before_first_row_) {
+      trim_before_first_row_ = false;
+      drop_rows_from(epoch);
+    }
     if (columns_.empty())
       for (const auto& [name, value] : logs) columns_.push_back(name);
     std::ofstream& file = *file_;
@@ -409,10 +527,56 @@ class CSVLogger : public Callback {
 
   void on_train_end(Logs&) override { file_.reset(); }
 
+  /// The columns (those of the first epoch), so that a resumed run writes the same ones.
+  std::string state_name() const override { return "CSVLogger"; }
+  CallbackState state() const override {
+    std::string columns;
+    for (const auto& name : columns_) columns += (columns.empty() ? "" : "\n") + name;
+    return {{"columns", columns}};
+  }
+  void load_state(const CallbackState& state) override {
+    const std::string& text = detail::state_text(state, "columns", "CSVLogger");
+    columns_.clear();
+    for (std::size_t begin = 0; !text.empty() && begin <= text.size();) {
+      const std::size_t end = std::min(text.find('\n', begin), text.size());
+      columns_.push_back(text.substr(begin, end - begin));
+      begin = end + 1;
+    }
+    resumed_ = true;
+  }
+
  private:
+  /// Rewrites the file without the rows of epochs >= `epoch` (a killed run may have written
+  /// them after the model file it resumes from was saved): each row is then written once.
+  void drop_rows_from(int epoch) {
+    file_.reset();
+    std::string kept, line;
+    {
+      std::ifstream existing(path_, std::ios::binary);
+      bool header = true;
+      while (std::getline(existing, line)) {
+        int row_epoch = 0;
+        const std::string first = line.substr(0, line.find(separator_));
+        const bool earlier = io::detail::parse_number(first, row_epoch) && row_epoch < epoch;
+        if (header || earlier) kept += line + "\n";
+        header = false;
+      }
+    }
+    std::ofstream rewritten(path_, std::ios::binary | std::ios::trunc);
+    rewritten << kept;
+    rewritten.flush();
+    if (!rewritten) throw IOError("CSVLogger: rewriting '" + path_ + "' to resume failed");
+    rewritten.close();
+    header_written_ = !kept.empty();
+    file_ = std::make_shared<std::ofstream>(path_, std::ios::binary | std::ios::app);
+    if (!*file_) throw IOError("CSVLogger: cannot open '" + path_ + "' for writing");
+  }
+
   std::string path_;
   char separator_;
   bool append_;
+  bool resumed_ = false;
+  bool trim_before_first_row_ = false;
   std::shared_ptr<std::ofstream> file_;  // shared: keeps the callback copyable
   bool header_written_ = false;
   std::vector<std::string> columns_;
@@ -509,6 +673,23 @@ class UnfreezeAfter : public Callback {
 
   /// The epoch (0-based) at whose start the parts were unfrozen, if that happened.
   std::optional<int> unfrozen_epoch() const { return unfrozen_epoch_; }
+
+  /// Whether the parts are frozen now (-1: not decided yet) and the epoch they were unfrozen
+  /// at (-1: not yet); the parts' flags themselves are in the model file ("model.frozen").
+  std::string state_name() const override { return "UnfreezeAfter"; }
+  CallbackState state() const override {
+    return {{"frozen", frozen_ ? std::to_string(static_cast<int>(*frozen_)) : "-1"},
+            {"unfrozen_epoch", std::to_string(unfrozen_epoch_.value_or(-1))}};
+  }
+  void load_state(const CallbackState& state) override {
+    const int frozen = detail::state_number<int>(state, "frozen", "UnfreezeAfter");
+    const int unfrozen_epoch = detail::state_number<int>(state, "unfrozen_epoch", "UnfreezeAfter");
+    if (frozen < -1 || frozen > 1 || unfrozen_epoch < -1)
+      throw ValueError("UnfreezeAfter::load_state: frozen = " + std::to_string(frozen) +
+                       ", unfrozen_epoch = " + std::to_string(unfrozen_epoch) + " is not a state it saves");
+    frozen_ = frozen < 0 ? std::nullopt : std::optional<bool>(frozen == 1);
+    unfrozen_epoch_ = unfrozen_epoch < 0 ? std::nullopt : std::optional<int>(unfrozen_epoch);
+  }
 
  private:
   std::vector<std::shared_ptr<nn::Module<T>>> parts_;

@@ -305,6 +305,15 @@ struct TrainingState final : Trainer {
   std::optional<int> resume_epoch;
   /// The data-parallel run of the fit() in progress (FitOptions::distributed), else null.
   DataParallelRun* distributed_run = nullptr;
+  /// Every epoch fit() recorded since compile(), across model.save / model.load (a model file
+  /// keeps it): the whole run's history, where fit()'s History holds that call's epochs.
+  History run_history;
+  /// The callbacks' states at the end of the last fit() (what model.save writes), by position.
+  std::vector<std::pair<std::string, CallbackState>> callback_states;
+  /// Set by model.load(), consumed by the next fit(): the callbacks' saved states, and the
+  /// position in the epoch of a file saved mid-epoch.
+  std::map<std::size_t, std::pair<std::string, CallbackState>> resume_callbacks;
+  std::optional<detail::FitPosition> resume_position;
 
   // ---- one step, one pass -------------------------------------------------------------------
 
@@ -458,6 +467,16 @@ struct TrainingState final : Trainer {
       throw ValueError("fit: accumulation_steps = " + std::to_string(accumulation) +
                        " with .distributed is not supported yet (use a larger global batch_size)");
     resume_epoch.reset();  // consumed: a later fit() counts from 0 again, as Keras does
+    // A file saved mid-epoch continues that epoch from its next batch (when fit() starts there).
+    std::optional<detail::FitPosition> position = std::move(resume_position);
+    resume_position.reset();
+    if (position && position->epoch != first_epoch) position.reset();
+    if (position && position->steps != steps)
+      throw ValueError("fit: the model file was saved in epoch " + std::to_string(position->epoch) + " of a run with " +
+                       std::to_string(position->steps) + " batches per epoch; this fit() has " + std::to_string(steps) +
+                       ": resume with the same data and batch_size");
+    const auto saved_callbacks = std::move(resume_callbacks);
+    resume_callbacks.clear();
     completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
 
@@ -466,30 +485,47 @@ struct TrainingState final : Trainer {
     detail::ModeRestorer<T> restore_mode(model);
     History history;
     Logs logs;
+    restore_callback_states(options.callbacks, saved_callbacks);
     for (const auto& callback : options.callbacks) callback->on_train_begin(logs);
 
     for (int epoch = first_epoch; epoch < options.epochs && !stop_training; ++epoch) {
       logs.clear();
-      for (const auto& callback : options.callbacks) callback->on_epoch_begin(epoch, logs);
+      // A resumed epoch already had its on_epoch_begin (a scheduler's change is in the
+      // optimizer's saved learning rate): it is not called again.
+      const bool resumed = position && position->epoch == epoch;
+      if (!resumed)
+        for (const auto& callback : options.callbacks) callback->on_epoch_begin(epoch, logs);
       model.train();
       reset_metrics();
       // The epoch's batches: a seeded order is a function of (seed, epoch) wherever the run
-      // started; an unseeded one takes one draw of the global generator per epoch.
+      // started; an unseeded one takes one draw of the global generator per epoch (a resumed
+      // epoch's draw is in the file: the loader's seed).
       const std::uint64_t seed =
-          options.seed ? *options.seed : (options.shuffle ? detail::draw_seed(default_generator()) : 0);
+          resumed ? position->loader.seed
+                  : (options.seed ? *options.seed : (options.shuffle ? detail::draw_seed(default_generator()) : 0));
       data::DataLoader loader(parallel ? detail::rank_shard(dataset, *parallel, options.shuffle, seed, epoch) : dataset,
                               {.batch_size = parallel ? local_batch : batch_size,
                                .shuffle = options.shuffle && !parallel,
                                .seed = seed,
                                .num_workers = options.num_workers});
       loader.set_epoch(static_cast<std::uint64_t>(epoch));
+      if (resumed) {  // load_state refuses a loader with another seed or batch size
+        data::LoaderState state = position->loader;
+        state.epoch = static_cast<std::uint64_t>(epoch);
+        state.batch = position->batch;
+        state.samples = state.batch * state.batch_size;
+        loader.load_state(state);
+      }
       std::optional<ProgressBar> progress;
       if (options.verbose > 0 && (!parallel || parallel->rank() == 0))
         progress.emplace(options.output, epoch, options.epochs, steps, terminal);
 
-      double loss_sum = 0;
-      std::int64_t seen = 0, steps_done = 0;
+      double loss_sum = resumed ? position->loss_sum : 0;
+      std::int64_t seen = resumed ? position->seen : 0, steps_done = resumed ? position->batch : 0;
       Logs running;
+      if (seen > 0) running = current_logs(loss_sum / static_cast<double>(seen));
+      if (resumed) position.reset();
+      live_position_ = detail::FitPosition{epoch, steps_done, steps, loss_sum, seen, loader.state()};
       for (const auto& batch : loader) {
         const std::int64_t count = batch.inputs.size(0);
         const int step = static_cast<int>(steps_done);
@@ -511,11 +547,14 @@ struct TrainingState final : Trainer {
         seen += count;
         ++steps_done;
         running = current_logs(loss_sum / static_cast<double>(seen));  // the epoch's running means
+        // What a save from on_batch_end (ModelCheckpoint's save_freq) records.
+        live_position_ = detail::FitPosition{epoch, steps_done, steps, loss_sum, seen, loader.state()};
         for (const auto& callback : options.callbacks) callback->on_batch_end(step, running);
         if (progress) progress->update(steps_done, running, seen);
         if (stop_training) break;
       }
 
+      live_position_.reset();
       if (parallel) running = detail::reduce_logs(*parallel, running, seen);
       for (const auto& [name, value] : running) logs.set(name, value);
       if (x_validation.defined())
@@ -523,11 +562,32 @@ struct TrainingState final : Trainer {
           logs.set(name, value);
       if (progress) progress->finish(steps_done, logs, seen);
       completed_epochs = epoch + 1;  // before on_epoch_end, where ModelCheckpoint saves
+      epoch_end_logs_ = &logs;       // a save there holds this epoch's row of the history
       for (const auto& callback : options.callbacks) callback->on_epoch_end(epoch, logs);
+      epoch_end_logs_ = nullptr;
       history.record(epoch, logs);
+      run_history.record(epoch, logs);
     }
     for (const auto& callback : options.callbacks) callback->on_train_end(logs);
+    callback_states = current_callback_states(options.callbacks);
     return history;
+  }
+
+  /// Adds what continues the run to a model file: the run's history, the callbacks' states and,
+  /// from a save inside an epoch's batches, the position there (a ValueError inside a gradient
+  /// accumulation window, whose partial gradients a file does not hold).
+  void add_run_state(io::Checkpoint& checkpoint) const {
+    History history = run_history;
+    if (epoch_end_logs_) history.record(completed_epochs - 1, *epoch_end_logs_);
+    detail::add_history(checkpoint, history);
+    detail::add_callback_states(checkpoint,
+                                running_callbacks_ ? current_callback_states(*running_callbacks_) : callback_states);
+    if (!live_position_) return;
+    if (live_position_->batch % accumulation_ != 0 && live_position_->batch != live_position_->steps)
+      throw ValueError("save: batch " + std::to_string(live_position_->batch) + " of epoch " +
+                       std::to_string(live_position_->epoch) + " is inside a gradient accumulation window of " +
+                       std::to_string(accumulation_) + " batches; save every multiple of accumulation_steps");
+    detail::add_fit_position(checkpoint, *live_position_);
   }
 
   // ---- Trainer: what callbacks see ----------------------------------------------------------
@@ -547,9 +607,12 @@ struct TrainingState final : Trainer {
   /// weights, optimizer, epochs completed and the generator's position.
   void save(const std::string& path) override {
     // Data-parallel: every rank holds the same weights; rank 0 writes, the others wait for it.
-    if (!distributed_run || distributed_run->rank() == 0)
-      io::save_checkpoint(
-          path, detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs));
+    if (!distributed_run || distributed_run->rank() == 0) {
+      io::Checkpoint checkpoint =
+          detail::model_checkpoint<T>(running_model("save"), optimizer_instance.get(), completed_epochs);
+      add_run_state(checkpoint);
+      io::save_checkpoint(path, checkpoint);
+    }
     if (distributed_run) distributed_run->barrier();
   }
 
@@ -580,11 +643,16 @@ struct TrainingState final : Trainer {
       state.epochs_ = options.epochs;
       state.steps_per_epoch_ = steps;
       state.stop_training = false;
+      state.running_callbacks_ = &options.callbacks;
+      state.accumulation_ = options.accumulation_steps;
       for (const auto& callback : callbacks_) callback->set_trainer(&state);
     }
     ~RunScope() {
       for (const auto& callback : callbacks_) callback->set_trainer(nullptr);
       state_.model_ = nullptr;
+      state_.running_callbacks_ = nullptr;
+      state_.live_position_.reset();
+      state_.epoch_end_logs_ = nullptr;
     }
     RunScope(const RunScope&) = delete;
     RunScope& operator=(const RunScope&) = delete;
@@ -594,12 +662,42 @@ struct TrainingState final : Trainer {
     const std::vector<AnyCallback>& callbacks_;
   };
 
+  static std::vector<std::pair<std::string, CallbackState>> current_callback_states(
+      const std::vector<AnyCallback>& callbacks) {
+    std::vector<std::pair<std::string, CallbackState>> states;
+    for (const auto& callback : callbacks) {
+      const std::string name = callback->state_name();
+      states.emplace_back(name, name.empty() ? CallbackState{} : callback->state());
+    }
+    return states;
+  }
+
+  /// Hands each callback the state a model file saved for its position (before on_train_begin).
+  /// A position the file has no state for starts fresh; another callback there is an error.
+  static void restore_callback_states(const std::vector<AnyCallback>& callbacks,
+                                      const std::map<std::size_t, std::pair<std::string, CallbackState>>& saved) {
+    for (std::size_t i = 0; i < callbacks.size(); ++i) {
+      const std::string name = callbacks[i]->state_name();
+      const auto found = saved.find(i);
+      if (name.empty() || found == saved.end()) continue;
+      if (found->second.first != name)
+        throw ValueError("fit: the model file holds the state of a " + found->second.first + " for callback " +
+                         std::to_string(i) + ", but FitOptions::callbacks[" + std::to_string(i) + "] is a " + name +
+                         "; resume with the callbacks of the saved run, in the same order");
+      callbacks[i]->load_state(found->second.second);
+    }
+  }
+
   nn::Module<T>& running_model(const std::string& op) const {
     if (!model_) throw ValueError(op + ": only available while fit() runs");
     return *model_;
   }
 
   nn::Module<T>* model_ = nullptr;
+  const std::vector<AnyCallback>* running_callbacks_ = nullptr;
+  std::optional<detail::FitPosition> live_position_;  // inside an epoch's batches
+  const Logs* epoch_end_logs_ = nullptr;              // during on_epoch_end
+  std::int64_t accumulation_ = 1;
   std::ostream* output_ = &std::cout;
   int verbose_ = 0;
   int epochs_ = 0;
@@ -732,10 +830,15 @@ class Model : public nn::Sequential<T> {
   /// and the weights, and for a compiled model also the optimizer (type, hyperparameters,
   /// state), the epochs completed and the random generator's position.
   void save(const std::string& path) const {
-    io::save_checkpoint(path,
-                        detail::model_checkpoint<T>(*this, training_ ? training_->optimizer_instance.get() : nullptr,
-                                                    completed_epochs()));
+    io::Checkpoint checkpoint = detail::model_checkpoint<T>(
+        *this, training_ ? training_->optimizer_instance.get() : nullptr, completed_epochs());
+    if (training_) training_->add_run_state(checkpoint);
+    io::save_checkpoint(path, checkpoint);
   }
+
+  /// Every epoch fit() recorded since compile(), across save and load: a run resumed from a
+  /// file has the whole run's history here (each fit() returns only its own epochs).
+  const History& run_history() const { return detail::compiled(training_, "run_history").run_history; }
 
   /// Reads a file written by save() into this model. The layer configuration must match
   /// (else an IOError naming the first layer that differs, before anything changes). For a
@@ -752,6 +855,17 @@ class Model : public nn::Sequential<T> {
     if (training_ && checkpoint.has_metadata("optimizer.type"))
       saved = detail::read_training<T>(checkpoint, *training_->optimizer_instance, context);
     const auto generators = detail::read_layer_generators(checkpoint, *this, context);
+    std::optional<History> history;
+    std::map<std::size_t, std::pair<std::string, CallbackState>> callback_states;
+    std::optional<detail::FitPosition> position;
+    if (saved) {
+      history = detail::read_history(checkpoint, context);
+      callback_states = detail::read_callback_states(checkpoint, context);
+      position = detail::read_fit_position(checkpoint, context);
+      if (position && position->epoch != saved->epoch)
+        throw IOError(context + ": fit.epoch " + std::to_string(position->epoch) + " and epoch " +
+                      std::to_string(saved->epoch) + " disagree: the file is damaged");
+    }
 
     std::optional<optim::OptimizerState<T>> previous_optimizer;
     if (saved) {
@@ -776,6 +890,9 @@ class Model : public nn::Sequential<T> {
       default_generator().set_state(saved->rng_seed, saved->rng_offset);
       training_->completed_epochs = saved->epoch;
       training_->resume_epoch = saved->epoch;
+      training_->run_history = history.value_or(History{});
+      training_->resume_callbacks = std::move(callback_states);
+      training_->resume_position = std::move(position);
     }
   }
 
@@ -800,6 +917,8 @@ std::shared_ptr<Model<T>> load_model(const std::string& path) {
     model->add(detail::build_layer<T>(spec, where, checkpoint, "model." + std::to_string(i) + "."));
   }
   io::detail::load_module_tensors(checkpoint.tensors, *model, "model.", /*strict=*/true, context);
+  // A seeded Dropout (its seed is in its line) continues its stream where the file left it.
+  io::apply_generator_states(detail::read_layer_generators(checkpoint, *model, context));
   // Frozen parameters stay frozen; a file from before freezing existed loads all trainable.
   if (const auto frozen = detail::read_frozen_names(checkpoint, *model, context))
     detail::apply_frozen_names(*model, *frozen);

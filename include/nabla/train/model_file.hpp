@@ -24,6 +24,13 @@
 //   epoch               the epochs fit() completed
 //   rng.seed, rng.offset  the global generator (shuffling and dropout draw from it)
 //   model.<layer>.generator.seed/offset  a layer's own generator (a Dropout built with a seed)
+//   history.epochs, history.names, history.series.<name>  every epoch's logs since compile()
+//   callback.<i>.name, callback.<i>.state.<key>  the state of FitOptions::callbacks[i]
+//                       (Callback::state(): EarlyStopping's best value and patience counter, ...)
+// and, for a file saved in the middle of an epoch (ModelCheckpoint's save_freq),
+//   fit.epoch, fit.batch  the epoch in progress and its batches done; fit.steps its batches
+//   fit.loss_sum, fit.seen  the epoch's running loss (sum over samples) and samples so far
+//   fit.data.*          the loader's position (data/loader_state.hpp): its seed and batch size
 // ModelCheckpoint's default save writes the same file, through the same function.
 #pragma once
 
@@ -31,6 +38,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -39,6 +47,7 @@
 #include <vector>
 
 #include "nabla/core/philox.hpp"
+#include "nabla/data/loader_state.hpp"
 #include "nabla/io/checkpoint.hpp"
 #include "nabla/nn/activations.hpp"
 #include "nabla/nn/dense.hpp"
@@ -53,6 +62,9 @@
 #include "nabla/optim/rmsprop.hpp"
 #include "nabla/optim/sgd.hpp"
 #include "nabla/optim/state_io.hpp"
+#include "nabla/train/callbacks.hpp"
+#include "nabla/train/history.hpp"
+#include "nabla/train/logs.hpp"
 
 namespace nabla::train {
 
@@ -109,7 +121,8 @@ std::string layer_config(const nn::Module<T>& layer) {
     return text + ")";
   }
   if (const auto* dropout = as_built_in<nn::Dropout<T>>(layer, "Dropout"))
-    return "Dropout(" + config_number(dropout->p()) + ")";
+    return "Dropout(" + config_number(dropout->p()) +
+           (dropout->seed() ? ", seed=" + std::to_string(*dropout->seed()) : std::string()) + ")";
   if (const auto* leaky = as_built_in<nn::LeakyReLU<T>>(layer, "LeakyReLU"))
     return "LeakyReLU(" + config_number(leaky->negative_slope()) + ")";
   if (const auto* softmax = as_built_in<nn::Softmax<T>>(layer, "Softmax"))
@@ -434,6 +447,15 @@ class LayerArguments {
     const std::string* value = keyword(name);
     return value ? parse_number(*value, "'" + name + "'") : fallback;
   }
+  /// An unsigned 64-bit keyword (a seed), absent: nullopt.
+  std::optional<std::uint64_t> unsigned_integer(const std::string& name) const {
+    const std::string* value = keyword(name);
+    if (!value) return std::nullopt;
+    std::uint64_t number = 0;
+    if (!io::detail::parse_number(*value, number))
+      fail("'" + name + "' is '" + shortened(*value) + "', not an unsigned integer in range");
+    return number;
+  }
   bool boolean(const std::string& name, bool fallback) const {
     const std::string* value = keyword(name);
     if (!value) return fallback;
@@ -531,8 +553,10 @@ std::shared_ptr<nn::Module<T>> build_layer(const LayerSpec& spec, const std::str
       return std::make_shared<nn::LSTM<T>>(input, hidden, options);
     }
     if (spec.type == "Dropout") {
-      const LayerArguments arguments(spec, where, 1, {});
-      return std::make_shared<nn::Dropout<T>>(arguments.number(0));
+      // A seeded Dropout's stream position is restored with the weights (read_layer_generators).
+      const LayerArguments arguments(spec, where, 1, {"seed"});
+      return std::make_shared<nn::Dropout<T>>(arguments.number(0),
+                                              nn::DropoutOptions{.seed = arguments.unsigned_integer("seed")});
     }
     if (spec.type == "LeakyReLU") {
       const LayerArguments arguments(spec, where, 1, {});
@@ -608,6 +632,152 @@ SavedTraining<T> read_training(const io::Checkpoint& checkpoint, const optim::Op
     throw IOError(context + ": " + error.what());
   }
   return saved;
+}
+
+// ---- the run: history, callbacks, position in the epoch -------------------------------------------
+
+/// Writes `history` as "history.epochs" (comma-separated), "history.names" (one per line) and
+/// one "history.series.<name>" per quantity (comma-separated shortest exact numbers).
+inline void add_history(io::Checkpoint& checkpoint, const History& history) {
+  std::string epochs, names;
+  for (const int epoch : history.epochs()) epochs += (epochs.empty() ? "" : ",") + std::to_string(epoch);
+  for (const auto& name : history.names()) {
+    names += (names.empty() ? "" : "\n") + name;
+    std::string values;
+    for (std::size_t row = 0; row < history.size(); ++row)
+      values += (row ? "," : "") + shortest_number(history[name][row]);
+    checkpoint.set_metadata("history.series." + name, values);
+  }
+  checkpoint.set_metadata("history.epochs", epochs);
+  checkpoint.set_metadata("history.names", names);
+}
+
+/// Splits `text` at `separator` ("" gives no pieces).
+inline std::vector<std::string> split_text(const std::string& text, char separator) {
+  std::vector<std::string> pieces;
+  for (std::size_t begin = 0; !text.empty() && begin <= text.size();) {
+    const std::size_t end = std::min(text.find(separator, begin), text.size());
+    pieces.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return pieces;
+}
+
+/// The history add_history() wrote; nullopt for a file without one (written before it existed).
+inline std::optional<History> read_history(const io::Checkpoint& checkpoint, const std::string& context) {
+  if (!checkpoint.has_metadata("history.epochs")) return std::nullopt;
+  try {
+    const auto number_list = [&](const std::string& key, auto parse) {
+      std::vector<decltype(parse(std::string()))> values;
+      for (const auto& piece : split_text(checkpoint.metadata_text(key), ',')) values.push_back(parse(piece));
+      return values;
+    };
+    const auto to_int = [](const std::string& text) {
+      int value = 0;
+      if (!io::detail::parse_number(text, value) || value < 0) throw IOError("'" + shortened(text) + "' is no epoch");
+      return value;
+    };
+    const auto to_double = [](const std::string& text) {
+      double value = 0;
+      if (!io::detail::parse_number(text, value)) throw IOError("'" + shortened(text) + "' is not a number");
+      return value;
+    };
+    const std::vector<int> epochs = number_list("history.epochs", to_int);
+    const std::vector<std::string> names = split_text(checkpoint.metadata_text("history.names"), '\n');
+    std::vector<std::vector<double>> series;
+    for (const auto& name : names) {
+      series.push_back(number_list("history.series." + name, to_double));
+      if (series.back().size() != epochs.size())
+        throw IOError("history.series." + shortened(name) + " has " + std::to_string(series.back().size()) +
+                      " values for " + std::to_string(epochs.size()) + " epochs");
+    }
+    History history;
+    for (std::size_t row = 0; row < epochs.size(); ++row) {
+      Logs logs;
+      for (std::size_t i = 0; i < names.size(); ++i) logs.set(names[i], series[i][row]);
+      history.record(epochs[row], logs);
+    }
+    return history;
+  } catch (const IOError& error) {
+    throw IOError(context + ": the saved history is damaged: " + error.what());
+  }
+}
+
+/// The states of the callbacks with a state_name(), under "callback.<position>.".
+inline void add_callback_states(io::Checkpoint& checkpoint,
+                                const std::vector<std::pair<std::string, CallbackState>>& states) {
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (states[i].first.empty()) continue;
+    const std::string prefix = "callback." + std::to_string(i) + ".";
+    checkpoint.set_metadata(prefix + "name", states[i].first);
+    for (const auto& [key, value] : states[i].second) checkpoint.set_metadata(prefix + "state." + key, value);
+  }
+}
+
+/// The saved callback states by position: name and state (IOError for a damaged key).
+inline std::map<std::size_t, std::pair<std::string, CallbackState>> read_callback_states(
+    const io::Checkpoint& checkpoint, const std::string& context) {
+  std::map<std::size_t, std::pair<std::string, CallbackState>> states;
+  const std::string prefix = "callback.";
+  for (auto it = checkpoint.metadata.lower_bound(prefix);
+       it != checkpoint.metadata.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const std::string rest = it->first.substr(prefix.size());
+    const std::size_t dot = rest.find('.');
+    std::size_t position = 0;
+    const std::string key = dot == std::string::npos ? std::string() : rest.substr(dot + 1);
+    if (dot == std::string::npos || !io::detail::parse_number(rest.substr(0, dot), position) ||
+        (key != "name" && key.rfind("state.", 0) != 0))
+      throw IOError(context + ": metadata '" + shortened(it->first) +
+                    "' is not a callback state entry (callback.<position>.name or .state.<key>)");
+    if (key == "name")
+      states[position].first = it->second;
+    else
+      states[position].second[key.substr(6)] = it->second;
+  }
+  for (const auto& [position, entry] : states)
+    if (entry.first.empty())
+      throw IOError(context + ": the state of callback " + std::to_string(position) + " has no name");
+  return states;
+}
+
+/// Where fit() stood inside an epoch when a file was saved there.
+struct FitPosition {
+  int epoch = 0;               // the epoch in progress
+  std::int64_t batch = 0;      // its batches done (the next one is this index)
+  std::int64_t steps = 0;      // its batches in all
+  double loss_sum = 0;         // sum over those batches of loss * samples
+  std::int64_t seen = 0;       // their samples
+  data::LoaderState loader{};  // the loader's seed and batch size (and position)
+};
+
+inline void add_fit_position(io::Checkpoint& checkpoint, const FitPosition& position) {
+  checkpoint.set_metadata("fit.epoch", position.epoch);
+  checkpoint.set_metadata("fit.batch", position.batch);
+  checkpoint.set_metadata("fit.steps", position.steps);
+  checkpoint.set_metadata("fit.loss_sum", shortest_number(position.loss_sum));
+  checkpoint.set_metadata("fit.seen", position.seen);
+  data::save_loader_state(checkpoint, position.loader, "fit.data.");
+}
+
+/// The position add_fit_position() wrote; nullopt for a file saved between epochs.
+inline std::optional<FitPosition> read_fit_position(const io::Checkpoint& checkpoint, const std::string& context) {
+  if (!checkpoint.has_metadata("fit.epoch")) return std::nullopt;
+  FitPosition position;
+  try {
+    position.epoch = checkpoint.metadata_number<int>("fit.epoch");
+    position.batch = checkpoint.metadata_number<std::int64_t>("fit.batch");
+    position.steps = checkpoint.metadata_number<std::int64_t>("fit.steps");
+    position.loss_sum = checkpoint.metadata_number<double>("fit.loss_sum");
+    position.seen = checkpoint.metadata_number<std::int64_t>("fit.seen");
+    position.loader = data::load_loader_state(checkpoint, "fit.data.");
+    if (position.epoch < 0 || position.batch < 0 || position.batch > position.steps || position.seen < 0)
+      throw IOError("fit.epoch " + std::to_string(position.epoch) + ", fit.batch " + std::to_string(position.batch) +
+                    " of fit.steps " + std::to_string(position.steps) + ", fit.seen " + std::to_string(position.seen) +
+                    " do not describe a position in an epoch");
+  } catch (const IOError& error) {
+    throw IOError(context + ": " + error.what());
+  }
+  return position;
 }
 
 }  // namespace detail
