@@ -7,12 +7,12 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <set>
-#include <sstream>
 #include <nabla/nabla.hpp>
 #include <nabla/nn/attention.hpp>
 #include <nabla/nn/gpt2.hpp>
 #include <nabla/nn/transformer.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
