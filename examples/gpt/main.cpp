@@ -11,8 +11,9 @@
 // epoch; with --token-file they are read from the memory-mapped file of the training ids, made by
 // --workers threads, in exactly the same batches), predicts every next token, and uses one AdamW with two parameter
 // groups (optim::weight_decay_groups: weight decay on the 2-D weights except the embeddings), a linear warmup of the
-// learning rate then a cosine decay to --min-lr times it over all the steps of --epochs, and gradient clipping. Evaluation reads --context windows every --eval-stride words (default: --context, no overlap)
-// and scores each token once. Each epoch prints train and validation perplexity; the state and the best weights go to
+// learning rate then a cosine decay to --min-lr times it over all the steps of --epochs, and gradient clipping.
+// Evaluation reads --context windows every --eval-stride words (default: --context, no overlap) and scores each token
+// once. Each epoch prints train and validation perplexity; the state and the best weights go to
 // --checkpoint (--resume continues); the best weights give the test perplexity and a sample.
 #include <algorithm>
 #include <charconv>
@@ -21,8 +22,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <numbers>
 #include <nabla/nabla.hpp>
+#include <numbers>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -49,7 +50,7 @@ constexpr const char* kCheckpointFormat = "nabla gpt example 2";  // 2: one Adam
 struct Options {
   std::int64_t context = 64, layers = 2, heads = 4, width = 128;
   double dropout = 0.1;
-  double embedding_std = 0.02;  // 0: keep nn::Embedding's N(0, 1)
+  double init_std = 0.02;                                             // GPT-2's initialization; 0: the layers' own
   std::int64_t epochs = 1, batch = 32, warmup = 20, eval_stride = 0;  // 0: --context
   double lr = 3e-3, min_lr = 0.1, weight_decay = 0.1, clip = 1.0;
   std::int64_t max_train_tokens = 100000;  // 0: all 800,000
@@ -279,14 +280,25 @@ int run(const Options& options) {
                           .heads = options.heads,
                           .width = options.width,
                           .dropout = options.dropout});
-  // GPT-2's initialization of the token and position tables, N(0, 0.02^2). nn::Embedding draws N(0, 1): through
-  // the tied head the first logits then have a standard deviation of sqrt(width) (11 at width 128), the softmax
-  // starts saturated, and the first few hundred AdamW steps only shrink the tables (the short run stayed above
-  // the unigram model's perplexity with it).
-  if (options.embedding_std > 0) {
-    for (nb::Tensor<float> table : {gpt.wte().weight(), gpt.wpe().weight()}) {
-      float* value = table.data();
-      for (std::int64_t i = 0; i < table.numel(); ++i) value[i] *= static_cast<float>(options.embedding_std);
+  // GPT-2's initialization (nanoGPT's): every weight matrix N(0, S^2), the projections back into the residual stream
+  // (attn.out_proj, mlp.c_proj) N(0, S^2 / (2 layers)), biases 0. The layers' own defaults (nn::Embedding's N(0, 1),
+  // Dense's PyTorch uniform) make the tied head's first logits about sqrt(width) large; and N(0, 0.02^2) tables
+  // alone, with those Dense defaults, drown the token identity in the blocks' outputs. Both learn slower.
+  if (options.init_std > 0) {
+    const double projection_std = options.init_std / std::sqrt(2.0 * static_cast<double>(options.layers));
+    const auto ends_with = [](const std::string& name, const std::string& tail) {
+      return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    for (auto& [name, parameter] : gpt.named_parameters()) {
+      float* value = parameter.data();
+      if (parameter.dim() == 2) {
+        const bool projection = ends_with(name, "out_proj.weight") || ends_with(name, "c_proj.weight");
+        const nb::Tensor<float> drawn = nb::randn<float>(parameter.shape());
+        const auto scale = static_cast<float>(projection ? projection_std : options.init_std);
+        for (std::int64_t i = 0; i < parameter.numel(); ++i) value[i] = scale * drawn.data()[i];
+      } else if (ends_with(name, "bias")) {
+        std::fill(value, value + parameter.numel(), 0.0f);
+      }
     }
   }
   gpt.to(device);
@@ -417,9 +429,9 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
   cli.integer<std::int64_t>("--width", options.width, 2, "embedding width " + show(d.width))->group("model");
   cli.real("--dropout", options.dropout, {.low = 0, .high = 1, .include_low = true}, "dropout " + show(d.dropout))
       ->group("model");
-  cli.real("--embedding-std", options.embedding_std, {.low = 0, .include_low = true},
-           "initial standard deviation of the token and position tables\n(GPT-2's; 0: nn::Embedding's 1) " +
-               show(d.embedding_std))
+  cli.real("--init-std", options.init_std, {.low = 0, .include_low = true},
+           "GPT-2's initialization: weight matrices N(0, S^2), biases 0\n(0: the layers' own defaults) " +
+               show(d.init_std))
       ->type_name("S")
       ->group("model");
   cli.integer<std::int64_t>("--epochs", options.epochs, 0, "epochs in total " + show(d.epochs))->group("training");
