@@ -53,9 +53,9 @@ struct Options {
   double init_std = 0;   // 0: the layers' own initialization; S > 0: GPT-2's, N(0, S^2) (slower in short runs)
   // The short default: 196 steps of 8 windows on 100,000 words (docs/results.md: more, smaller steps beat 49 of 32).
   std::int64_t epochs = 1, batch = 8, warmup = 20, eval_stride = 0;  // 0: --context
-  double lr = 1e-3, min_lr = 0.1, weight_decay = 0.1, clip = 1.0;
-  std::int64_t max_train_tokens = 100000;  // 0: all 800,000
-  std::int64_t max_eval_tokens = 0;        // validation on its first N tokens; 0: all 200,000
+  double lr = 1e-3, min_lr = 1.0, weight_decay = 0.1, clip = 1.0;    // min_lr 1: no decay (best in 196 steps)
+  std::int64_t max_train_tokens = 100000;                            // 0: all 800,000
+  std::int64_t max_eval_tokens = 0;                                  // validation on its first N tokens; 0: all 200,000
   std::uint64_t seed = 1;
   int threads = 0;
   std::string device = "cpu";
