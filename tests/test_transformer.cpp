@@ -5,11 +5,14 @@
 // (load_gpt2_safetensors), gradchecks in double and the error paths.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <nabla/nabla.hpp>
 #include <nabla/nn/attention.hpp>
 #include <nabla/nn/gpt2.hpp>
 #include <nabla/nn/transformer.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -242,40 +245,74 @@ void check_gpt_against_pytorch(double tolerance) {
   CHECK(checked == 2 + 12 * 2 + 2);  // wte, wpe, 12 per block, ln_f: every parameter has its reference
 }
 
-/// 10 AdamW steps: weight decay 0.1 on the 2-D weights except the embeddings, 0 on the rest
-/// (two optimizers, one per group), the learning rate warmed up linearly (LinearWarmup, PyTorch's LinearLR).
+/// 10 AdamW steps with PyTorch's two parameter groups in ONE optimizer (weight_decay_groups: decay
+/// 0.1 on the 2-D weights except the embeddings, 0 on the rest), the learning rate warmed up
+/// linearly (LinearWarmup, PyTorch's LinearLR) in both groups.
 template <typename T>
 void check_gpt_training_against_pytorch(double tolerance) {
   const auto& fixture = gpt_fixture();
   auto gpt = fixture_gpt<T>();
   const auto ids = fixture.tensor<std::int64_t>("ids"), targets = fixture.tensor<std::int64_t>("targets");
-  std::vector<nb::Tensor<T>> decay, no_decay;
+  auto groups = nb::optim::weight_decay_groups(gpt, 0.1);
+  REQUIRE(groups.size() == 2);
+  // The same split as the fixture script's (by name): in_proj, out_proj, c_fc, c_proj per block decay.
+  std::set<const void*> expected_decay;
+  std::size_t parameters = 0;
   for (const auto& [name, parameter] : gpt.named_parameters()) {
     const bool embedding = name.rfind("wte", 0) == 0 || name.rfind("wpe", 0) == 0;
-    (parameter.dim() == 2 && !embedding ? decay : no_decay).push_back(parameter);
+    if (parameter.dim() == 2 && !embedding) expected_decay.insert(parameter.impl().get());
+    ++parameters;
   }
-  CHECK(decay.size() == 8);  // in_proj, out_proj, c_fc, c_proj per block
-  nb::optim::AdamW<T> decayed(decay, {.lr = 3e-3, .weight_decay = 0.1});
-  nb::optim::AdamW<T> not_decayed(no_decay, {.lr = 3e-3, .weight_decay = 0.0});
-  nb::optim::LinearWarmup warmup_decayed(decayed, {.start_factor = 0.25, .warmup_steps = 4});
-  nb::optim::LinearWarmup warmup_not_decayed(not_decayed, {.start_factor = 0.25, .warmup_steps = 4});
+  CHECK(expected_decay.size() == 8);
+  CHECK(groups[0].params.size() == expected_decay.size());
+  CHECK(groups[0].params.size() + groups[1].params.size() == parameters);
+  for (const auto& parameter : groups[0].params) CHECK(expected_decay.count(parameter.impl().get()) == 1);
+  nb::optim::AdamW<T> optimizer(std::move(groups), {.lr = 3e-3});
+  REQUIRE(optimizer.group_count() == 2);
+  CHECK(optimizer.group_weight_decay(0) == 0.1);
+  CHECK(optimizer.group_weight_decay(1) == 0.0);
+  nb::optim::LinearWarmup warmup(optimizer, {.start_factor = 0.25, .warmup_steps = 4});
   const auto expected = stored<double>(fixture, "losses").to_vector();
   REQUIRE(expected.size() == 10);
   for (std::size_t step = 0; step < 10; ++step) {
-    decayed.zero_grad();
-    not_decayed.zero_grad();
+    optimizer.zero_grad();
     auto loss = gpt_loss(gpt, ids, targets);
     INFO("step " << step << ": loss " << loss.item() << ", PyTorch " << expected[step]);
     CHECK(std::abs(static_cast<double>(loss.item()) - expected[step]) < tolerance);
     loss.backward();
-    decayed.step();
-    not_decayed.step();
-    warmup_decayed.step();
-    warmup_not_decayed.step();
+    optimizer.step();
+    warmup.step();
   }
 }
 
 }  // namespace
+
+TEST_CASE("TransformerBlock: docs/transformer.md's Mermaid graph is to_mermaid of a real forward", "[transformer]") {
+  // A real forward of a small block (width 8, 2 heads, 4 positions); the graph depends on the
+  // shapes and the ops, not on the values. After a change of the block, run
+  //   ./build/tests/nabla_tests "TransformerBlock: docs*" --success
+  // and paste the printed graph into the ```mermaid block of docs/transformer.md.
+  nb::nn::TransformerBlock<double> block(8, 2, {.dropout = 0.0, .seed = 1});
+  auto x = nb::zeros<double>({1, 4, 8});
+  x.requires_grad_();
+  const std::string graph = nb::to_mermaid(block(x));
+  std::ifstream file(std::string(NABLA_FIXTURE_DIR) + "/../../docs/transformer.md");
+  REQUIRE(file.good());
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string doc = text.str(), fence = "```mermaid\n";
+  const auto begin = doc.find(fence);
+  REQUIRE(begin != std::string::npos);
+  const auto end = doc.find("```", begin + fence.size());
+  REQUIRE(end != std::string::npos);
+  const std::string documented = doc.substr(begin + fence.size(), end - begin - fence.size());
+  INFO("to_mermaid of the block's output:\n" << graph);
+  CHECK(documented == graph);
+  // The pieces the doc's prose names are in it: the packed projection, the fused attention, the MLP's GELU.
+  CHECK(graph.find("in_proj_weight [24,8]") != std::string::npos);
+  CHECK(graph.find("scaled_dot_product_attention [1,2,4,4]") != std::string::npos);
+  CHECK(graph.find("gelu_tanh [1,4,32]") != std::string::npos);
+}
 
 TEST_CASE("GPT matches a hand-written PyTorch GPT: logits, loss and every gradient", "[transformer]") {
   check_gpt_against_pytorch<double>(1e-10);

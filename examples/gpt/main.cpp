@@ -9,10 +9,11 @@
 //
 // Training reads the training stream as windows of --context + 1 tokens (a random order each
 // epoch; with --token-file they are read from the memory-mapped file of the training ids, made by
-// --workers threads, in exactly the same batches), predicts every next token, and uses AdamW with weight decay on the
-// 2-D weights only (two optimizers: decay and no decay), a linear warmup of the learning rate and a decay per epoch,
-// and gradient clipping. Evaluation reads --context windows every --eval-stride words (default: --context, no overlap)
-// and scores each token once. Each epoch prints train and validation perplexity; the state and the best weights go to
+// --workers threads, in exactly the same batches), predicts every next token, and uses one AdamW with two parameter
+// groups (optim::weight_decay_groups: weight decay on the 2-D weights except the embeddings), a linear warmup of the
+// learning rate then a cosine decay to --min-lr times it over all the steps of --epochs, and gradient clipping.
+// Evaluation reads --context windows every --eval-stride words (default: --context, no overlap) and scores each token
+// once. Each epoch prints train and validation perplexity; the state and the best weights go to
 // --checkpoint (--resume continues); the best weights give the test perplexity and a sample.
 #include <algorithm>
 #include <charconv>
@@ -22,6 +23,7 @@
 #include <fstream>
 #include <map>
 #include <nabla/nabla.hpp>
+#include <numbers>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -43,14 +45,17 @@ using sequence_model::Vocabulary;
 using Clock = nabla_examples::Clock;
 using nabla_examples::seconds_since;
 
-constexpr const char* kCheckpointFormat = "nabla gpt example 1";
+constexpr const char* kCheckpointFormat = "nabla gpt example 2";  // 2: one AdamW with groups
 
 struct Options {
   std::int64_t context = 64, layers = 2, heads = 4, width = 128;
-  double dropout = 0.1;
-  std::int64_t epochs = 1, batch = 32, warmup = 20, eval_stride = 0;  // 0: --context
-  double lr = 3e-3, lr_decay = 0.7, weight_decay = 0.1, clip = 1.0;
-  std::int64_t max_train_tokens = 100000;  // 0: all 800,000
+  double dropout = 0.0;  // the short default sees each word once: nothing to regularize yet
+  double init_std = 0;   // 0: the layers' own initialization; S > 0: GPT-2's, N(0, S^2) (slower in short runs)
+  // The short default: 196 steps of 8 windows on 100,000 words (docs/results.md: more, smaller steps beat 49 of 32).
+  std::int64_t epochs = 1, batch = 8, warmup = 20, eval_stride = 0;  // 0: --context
+  double lr = 1e-3, min_lr = 1.0, weight_decay = 0.1, clip = 1.0;    // min_lr 1: no decay (best in 196 steps)
+  std::int64_t max_train_tokens = 100000;                            // 0: all 800,000
+  std::int64_t max_eval_tokens = 0;                                  // validation on its first N tokens; 0: all 200,000
   std::uint64_t seed = 1;
   int threads = 0;
   std::string device = "cpu";
@@ -99,37 +104,14 @@ std::vector<double> split_numbers(const nb::io::Checkpoint& checkpoint, const st
   return values;
 }
 
-/// The two parameter groups: weight decay on the 2-D weights except the embeddings.
-struct Optimizers {
-  nb::optim::AdamW<float> decay, no_decay;
-  void zero_grad() {
-    decay.zero_grad();
-    no_decay.zero_grad();
-  }
-  void step() {
-    decay.step();
-    no_decay.step();
-  }
-  void set_lr(double lr) {
-    decay.set_lr(lr);
-    no_decay.set_lr(lr);
-  }
-};
-
-std::vector<nb::Tensor<float>> group(nb::nn::GPT<float>& gpt, bool decayed) {
-  std::vector<nb::Tensor<float>> parameters;
-  for (const auto& [name, parameter] : gpt.named_parameters()) {
-    const bool embedding = name.rfind("wte", 0) == 0 || name.rfind("wpe", 0) == 0;
-    if ((parameter.dim() == 2 && !embedding) == decayed) parameters.push_back(parameter);
-  }
-  return parameters;
-}
-
-/// The learning rate at optimizer step `step` (0-based) in epoch `epoch` (1-based): linear warmup
-/// over the first `warmup` steps, then lr * lr_decay^(epoch - 1).
-double learning_rate(const Options& options, std::int64_t step, std::int64_t epoch) {
-  const double warm = options.warmup > 0 ? std::min(1.0, static_cast<double>(step + 1) / options.warmup) : 1.0;
-  return options.lr * warm * std::pow(options.lr_decay, static_cast<double>(epoch - 1));
+/// The learning rate at optimizer step `step` (0-based) of `total` steps: a linear warmup over the
+/// first `warmup` steps, then a cosine from lr down to min_lr * lr at the last step (the GPT schedule,
+/// optim::CosineWithWarmup's, with the warmup counted from step 1 so that the first step is not lost).
+double learning_rate(const Options& options, std::int64_t step, std::int64_t total) {
+  if (step < options.warmup) return options.lr * static_cast<double>(step + 1) / static_cast<double>(options.warmup);
+  const double span = static_cast<double>(std::max<std::int64_t>(1, total - 1 - options.warmup));
+  const double progress = std::min(1.0, static_cast<double>(step - options.warmup) / span);
+  return options.lr * (options.min_lr + (1 - options.min_lr) * (1 + std::cos(std::numbers::pi * progress)) / 2);
 }
 
 /// Windows [start, start + length] of `tokens` as inputs [B, length] and next-token targets.
@@ -184,13 +166,12 @@ double perplexity(nb::nn::GPT<float>& gpt, const std::vector<std::int64_t>& toke
 }
 
 void save_state(const std::string& path, const nb::nn::GPT<float>& gpt,
-                const std::map<std::string, nb::Tensor<float>>& best, const Optimizers& optimizers,
+                const std::map<std::string, nb::Tensor<float>>& best, const nb::optim::AdamW<float>& optimizer,
                 const Vocabulary& vocabulary, const History& history) {
   nb::io::Checkpoint checkpoint;
   nb::io::add_module_state(checkpoint, gpt, "model.");
   for (const auto& [name, tensor] : best) checkpoint.set_tensor("best." + name, tensor);
-  nb::io::add_optimizer_state(checkpoint, optimizers.decay, "optimizer.decay.");
-  nb::io::add_optimizer_state(checkpoint, optimizers.no_decay, "optimizer.no_decay.");
+  nb::io::add_optimizer_state(checkpoint, optimizer, "optimizer.");
   nb::io::add_generator_state(checkpoint, nb::default_generator(), "rng.");
   const nb::nn::GPTOptions& o = gpt.options();
   checkpoint.set_metadata("gpt.format", kCheckpointFormat);
@@ -208,7 +189,7 @@ void save_state(const std::string& path, const nb::nn::GPT<float>& gpt,
 }
 
 void load_state(const std::string& path, nb::nn::GPT<float>& gpt, std::map<std::string, nb::Tensor<float>>& best,
-                Optimizers& optimizers, const Vocabulary& vocabulary, History& history) {
+                nb::optim::AdamW<float>& optimizer, const Vocabulary& vocabulary, History& history) {
   const nb::io::Checkpoint checkpoint = nb::io::load_checkpoint(path);
   if (!checkpoint.has_metadata("gpt.format") || checkpoint.metadata_text("gpt.format") != kCheckpointFormat)
     throw nb::IOError("--resume: '" + path + "' is not a checkpoint of this example");
@@ -228,8 +209,7 @@ void load_state(const std::string& path, nb::nn::GPT<float>& gpt, std::map<std::
   for (const auto& [name, tensor] : gpt.state_dict())
     stored_best.emplace(name, checkpoint.tensor<float>("best." + name));
   nb::io::load_module_state(checkpoint, gpt, "model.");
-  nb::io::load_optimizer_state(checkpoint, optimizers.decay, "optimizer.decay.");
-  nb::io::load_optimizer_state(checkpoint, optimizers.no_decay, "optimizer.no_decay.");
+  nb::io::load_optimizer_state(checkpoint, optimizer, "optimizer.");
   nb::io::load_generator_state(checkpoint, nb::default_generator(), "rng.");
   best = std::move(stored_best);
   history = std::move(loaded);
@@ -301,15 +281,35 @@ int run(const Options& options) {
                           .heads = options.heads,
                           .width = options.width,
                           .dropout = options.dropout});
+  // GPT-2's initialization (nanoGPT's): every weight matrix N(0, S^2), the projections back into the residual stream
+  // (attn.out_proj, mlp.c_proj) N(0, S^2 / (2 layers)), biases 0. The layers' own defaults (nn::Embedding's N(0, 1),
+  // Dense's PyTorch uniform) make the tied head's first logits about sqrt(width) large, yet in the short runs of
+  // docs/results.md they learn faster than GPT-2's (and N(0, 0.02^2) tables alone, with Dense's defaults, learn
+  // slowest), so they stay the default.
+  if (options.init_std > 0) {
+    const double projection_std = options.init_std / std::sqrt(2.0 * static_cast<double>(options.layers));
+    const auto ends_with = [](const std::string& name, const std::string& tail) {
+      return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    for (auto& [name, parameter] : gpt.named_parameters()) {
+      float* value = parameter.data();
+      if (parameter.dim() == 2) {
+        const bool projection = ends_with(name, "out_proj.weight") || ends_with(name, "c_proj.weight");
+        const nb::Tensor<float> drawn = nb::randn<float>(parameter.shape());
+        const auto scale = static_cast<float>(projection ? projection_std : options.init_std);
+        for (std::int64_t i = 0; i < parameter.numel(); ++i) value[i] = scale * drawn.data()[i];
+      } else if (ends_with(name, "bias")) {
+        std::fill(value, value + parameter.numel(), 0.0f);
+      }
+    }
+  }
   gpt.to(device);
-  Optimizers optimizers{
-      nb::optim::AdamW<float>(group(gpt, true), {.lr = options.lr, .weight_decay = options.weight_decay}),
-      nb::optim::AdamW<float>(group(gpt, false), {.lr = options.lr, .weight_decay = 0.0})};
+  nb::optim::AdamW<float> optimizer(nb::optim::weight_decay_groups(gpt, options.weight_decay), {.lr = options.lr});
   std::printf(
-      "model: GPT(%s), %lld parameters, dropout %.2f; AdamW lr %g (warmup %lld steps, x%g per epoch), "
+      "model: GPT(%s), %lld parameters, dropout %.2f; AdamW lr %g (warmup %lld steps, cosine to x%g), "
       "weight decay %g, batch %lld, clip %g, %d threads\n",
       gpt.describe().c_str(), static_cast<long long>(gpt.parameter_count()), options.dropout, options.lr,
-      static_cast<long long>(options.warmup), options.lr_decay, options.weight_decay,
+      static_cast<long long>(options.warmup), options.min_lr, options.weight_decay,
       static_cast<long long>(options.batch), options.clip, nb::get_num_threads());
 
   History history;
@@ -317,12 +317,19 @@ int run(const Options& options) {
   if (options.resume) {
     if (!std::filesystem::exists(options.checkpoint))
       throw nb::IOError("--resume: there is no checkpoint '" + options.checkpoint + "'");
-    load_state(options.checkpoint, gpt, best, optimizers, vocabulary, history);
+    load_state(options.checkpoint, gpt, best, optimizer, vocabulary, history);
     std::printf("resumed from '%s' after epoch %lld\n", options.checkpoint.c_str(),
                 static_cast<long long>(history.epochs()));
   }
 
   const std::int64_t windows = (static_cast<std::int64_t>(train.size()) - 1) / options.context;
+  const std::int64_t total_steps = options.epochs * ((windows + options.batch - 1) / options.batch);
+  std::vector<std::int64_t> validation_tokens = data.validation;
+  if (options.max_eval_tokens > 0 && options.max_eval_tokens < static_cast<std::int64_t>(validation_tokens.size())) {
+    validation_tokens.resize(static_cast<std::size_t>(options.max_eval_tokens));
+    std::printf("validating on the first %zu validation tokens (--max-eval-tokens; 0 = all)\n",
+                validation_tokens.size());
+  }
   const std::int64_t eval_stride =
       options.eval_stride > 0 ? std::min(options.eval_stride, options.context) : options.context;
   for (std::int64_t epoch = history.epochs() + 1; epoch <= options.epochs; ++epoch) {
@@ -337,12 +344,12 @@ int run(const Options& options) {
     double total = 0;
     std::int64_t tokens = 0;
     const auto train_step = [&](const nb::IndexTensor& inputs, const nb::IndexTensor& targets) {
-      optimizers.set_lr(learning_rate(options, history.steps, epoch));
+      optimizer.set_lr(learning_rate(options, history.steps, total_steps));
       const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs.to(device)), targets.to(device));
-      optimizers.zero_grad();
+      optimizer.zero_grad();
       loss.backward();
       if (options.clip > 0) nb::optim::clip_grad_norm_(gpt.parameters(), options.clip);
-      optimizers.step();
+      optimizer.step();
       ++history.steps;
       total += loss.item() * static_cast<double>(targets.numel());
       tokens += targets.numel();
@@ -360,7 +367,7 @@ int run(const Options& options) {
       }
     }
     const double train_perplexity = std::exp(total / static_cast<double>(tokens));
-    const double validation = perplexity(gpt, data.validation, options.context, eval_stride, options.batch, device);
+    const double validation = perplexity(gpt, validation_tokens, options.context, eval_stride, options.batch, device);
     history.train_perplexity.push_back(train_perplexity);
     history.validation_perplexity.push_back(validation);
     history.seconds.push_back(seconds_since(start));
@@ -370,10 +377,10 @@ int run(const Options& options) {
       history.best_epoch = epoch;
       best = gpt.state_dict();
     }
-    save_state(options.checkpoint, gpt, best, optimizers, vocabulary, history);
+    save_state(options.checkpoint, gpt, best, optimizer, vocabulary, history);
     std::printf("epoch %lld/%lld  train ppl %8.2f  valid ppl %8.2f  lr %.3g  time %.1f s  %s\n",
                 static_cast<long long>(epoch), static_cast<long long>(options.epochs), train_perplexity, validation,
-                learning_rate(options, history.steps - 1, epoch), history.seconds.back(),
+                learning_rate(options, history.steps - 1, total_steps), history.seconds.back(),
                 improved ? "best so far, saved" : "");
     std::fflush(stdout);
   }
@@ -424,6 +431,11 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
   cli.integer<std::int64_t>("--width", options.width, 2, "embedding width " + show(d.width))->group("model");
   cli.real("--dropout", options.dropout, {.low = 0, .high = 1, .include_low = true}, "dropout " + show(d.dropout))
       ->group("model");
+  cli.real("--init-std", options.init_std, {.low = 0, .include_low = true},
+           "GPT-2's initialization: weight matrices N(0, S^2), biases 0\n(0: the layers' own defaults) " +
+               show(d.init_std))
+      ->type_name("S")
+      ->group("model");
   cli.integer<std::int64_t>("--epochs", options.epochs, 0, "epochs in total " + show(d.epochs))->group("training");
   cli.integer<std::int64_t>("--batch", options.batch, 1, "windows per batch " + show(d.batch))->group("training");
   cli.real("--lr", options.lr, {.low = 0}, "peak learning rate " + show(d.lr))->group("training");
@@ -433,9 +445,9 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
                             "evaluation windows start every N words; each word is scored once,\n"
                             "in the first window that holds it (0: --context, no overlap)")
       ->group("training");
-  cli.real("--lr-decay", options.lr_decay, {.low = 0, .high = 1, .include_high = true},
-           "multiply the learning rate by G each epoch " + show(d.lr_decay))
-      ->type_name("G")
+  cli.real("--min-lr", options.min_lr, {.low = 0, .high = 1, .include_low = true, .include_high = true},
+           "the cosine ends at F times --lr, at the last step of --epochs\n(1: no decay) " + show(d.min_lr))
+      ->type_name("F")
       ->group("training");
   cli.real("--weight-decay", options.weight_decay, {.low = 0, .include_low = true},
            "AdamW decay of the 2-D weights " + show(d.weight_decay))
@@ -444,6 +456,9 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
       ->group("training");
   cli.integer<std::int64_t>("--max-train-tokens", options.max_train_tokens, 0,
                             "train on the first N tokens; 0 = all " + show(d.max_train_tokens))
+      ->group("training");
+  cli.integer<std::int64_t>("--max-eval-tokens", options.max_eval_tokens, 0,
+                            "validate on the first N validation tokens; 0 = all " + show(d.max_eval_tokens))
       ->group("training");
   cli.seed(options.seed, "the weights, dropout masks, batch order and sampling")->group("training");
   cli.threads(options.threads)->group("training");

@@ -13,7 +13,7 @@ set(EXAMPLE_TEST_VARIABLES DATA_DIR)
 include(${CMAKE_CURRENT_LIST_DIR}/../common/example_test.cmake)
 
 set(tiny_run --data-dir ${DATA_DIR} --split 700,200 --max-train-tokens 0 --context 16 --layers 1 --heads 2
-  --width 32 --batch 4 --warmup 5 --lr 0.01 --lr-decay 1 --dropout 0.1 --threads 1 --seed 3)
+  --width 32 --batch 4 --warmup 5 --lr 0.01 --min-lr 1 --dropout 0.1 --threads 1 --seed 3)
 
 example_run(train 0 ${tiny_run} --epochs 4 --checkpoint ${WORK_DIR}/smoke.nabla --plot ${WORK_DIR}/curves.svg
   --generate 8 --prompt "The jury")
