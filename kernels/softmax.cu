@@ -12,6 +12,7 @@
 
 #include "launch.cuh"
 #include "nabla/backend/cuda/kernels.hpp"
+#include "nabla/backend/functors.hpp"
 #include "nabla/backend/math.hpp"
 
 namespace nabla::backend::cuda {
@@ -119,17 +120,18 @@ __global__ void softmax_backward_kernel(const T* gradient, const T* output, T* g
   }
 }
 
-// loss = lse - on_target x_y - per_class sum_c x_c, with lse = log sum_c e^(x_c)
+// loss = lse - on_target x_y - per_class sum_c x_c, with lse = log sum_c e^(x_c); the row's max and
+// log sum e^(x - max) are saved apart (backend::cross_entropy_row_loss says why)
 template <typename T>
 __global__ void cross_entropy_forward_kernel(const T* logits, const std::int64_t* ids, std::int64_t rows,
                                              std::int64_t classes, std::int64_t ignore_index, T on_target, T per_class,
-                                             T* losses, T* row_lse) {
+                                             T* losses, T* row_max_log_sum) {
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const std::int64_t id = ids[r];
     if (id == ignore_index) {  // the same for the whole block: no thread skips a barrier alone
       if (threadIdx.x == 0) {
         losses[r] = T(0);
-        row_lse[r] = T(0);
+        row_max_log_sum[2 * r] = row_max_log_sum[2 * r + 1] = T(0);
       }
       continue;
     }
@@ -144,16 +146,18 @@ __global__ void cross_entropy_forward_kernel(const T* logits, const std::int64_t
     logit_sum = detail::block_sum(logit_sum);
     if (threadIdx.x == 0) {
       // The CPU shifts by the row max whatever it is; finite logits make the two agree.
-      const T lse = state.max + std::log(state.sum);
-      row_lse[r] = lse;
-      losses[r] = lse - on_target * row[id] - (per_class == T(0) ? T(0) : per_class * logit_sum);
+      const T log_sum = std::log(state.sum);
+      row_max_log_sum[2 * r] = state.max;
+      row_max_log_sum[2 * r + 1] = log_sum;
+      losses[r] = cross_entropy_row_loss(state.max, log_sum, row[id], logit_sum, on_target, per_class);
     }
   }
 }
 
-// dloss/dx_c = (e^(x_c - lse) - per_class - on_target [c == y]) * upstream * scale
+// dloss/dx_c = (softmax(x)_c - per_class - on_target [c == y]) * upstream * scale,
+// softmax(x)_c = e^((x_c - max) - log_sum)
 template <typename T>
-__global__ void cross_entropy_backward_kernel(const T* logits, const std::int64_t* ids, const T* row_lse,
+__global__ void cross_entropy_backward_kernel(const T* logits, const std::int64_t* ids, const T* row_max_log_sum,
                                               const T* upstream, bool upstream_per_row, T scale, std::int64_t rows,
                                               std::int64_t classes, std::int64_t ignore_index, T on_target, T per_class,
                                               T* grad_logits) {
@@ -166,7 +170,8 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const std::int64_
       continue;
     }
     const T row_gradient = (upstream_per_row ? upstream[r] : upstream[0]) * scale;
-    T value = (std::exp(logits[i] - row_lse[r]) - per_class) * row_gradient;
+    T value = (softmax_from_max_log_sum(logits[i], row_max_log_sum[2 * r], row_max_log_sum[2 * r + 1]) - per_class) *
+              row_gradient;
     if (c == id) value -= on_target * row_gradient;
     grad_logits[i] = value;
   }
@@ -196,22 +201,23 @@ void softmax_backward(const T* gradient, const T* output, T* grad_input, std::in
 
 template <typename T>
 void cross_entropy_forward(const T* logits, const std::int64_t* ids, std::int64_t rows, std::int64_t classes,
-                           std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_lse, int device) {
+                           std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_max_log_sum,
+                           int device) {
   if (rows <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
   detail::launch(cross_entropy_forward_kernel<T>, "cross_entropy_forward_kernel", detail::blocks_for_rows(rows),
                  detail::threads_for_row(classes), 0, stream, logits, ids, rows, classes, ignore_index, on_target,
-                 per_class, losses, row_lse);
+                 per_class, losses, row_max_log_sum);
 }
 
 template <typename T>
-void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* row_lse, const T* upstream,
+void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* row_max_log_sum, const T* upstream,
                             bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
                             std::int64_t ignore_index, T on_target, T per_class, T* grad_logits, int device) {
   if (rows <= 0 || classes <= 0) return;
   const cudaStream_t stream = detail::use_device(device);
   detail::launch_over(rows * classes, cross_entropy_backward_kernel<T>, "cross_entropy_backward_kernel", stream, logits,
-                      ids, row_lse, upstream, upstream_per_row, scale, rows, classes, ignore_index, on_target,
+                      ids, row_max_log_sum, upstream, upstream_per_row, scale, rows, classes, ignore_index, on_target,
                       per_class, grad_logits);
 }
 

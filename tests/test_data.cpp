@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fixture.hpp"  // NABLA_FIXTURE_DIR: where the test sources (and ../docs) are
+#include "temp_dir.hpp"
 
 namespace nb = nabla;
 using Catch::Contains;
@@ -546,7 +547,8 @@ TEST_CASE("read_csv: missing values: error, skip_row, fill", "[data][csv]") {
 }
 
 TEST_CASE("read_csv: reads files by path and names them in errors", "[data][csv]") {
-  const auto path = std::filesystem::temp_directory_path() / "nabla_test_data_read_csv.csv";
+  const nabla_test::TempDir directory("data");
+  const auto path = directory.path() / "read_csv.csv";
   {
     std::ofstream file(path, std::ios::binary);
     file << "a,b\n1,2\n3,x\n";
@@ -1098,6 +1100,7 @@ TEST_CASE("data docs: every code block of docs/data.md appears in this file", "[
 }
 
 TEST_CASE("data docs: the pipeline at scale, token files", "[data][docs][data_pipeline]") {
+  const nabla_test::InTempDir scratch("data_docs");  // the files the docs write by name land here
   // A corpus as token ids (from any tokenizer), written once; every id below the vocabulary size.
   std::vector<std::int64_t> corpus = {5, 3, 8, 1, 9, 2, 7, 4, 6, 0, 5, 3, 8};
   nb::io::write_token_file("corpus.tokens", corpus, /*vocabulary_size=*/10);  // uint16: 64 + 26 bytes
@@ -1118,6 +1121,7 @@ TEST_CASE("data docs: the pipeline at scale, token files", "[data][docs][data_pi
 }
 
 TEST_CASE("data docs: the pipeline at scale, preparing a corpus", "[data][docs][data_pipeline]") {
+  const nabla_test::InTempDir scratch("data_docs");  // the files the docs write by name land here
   std::vector<std::string> documents = {"The jury said it did find", "that many of the jury did not"};
   nb::data::Tokenizer tokenizer;
   tokenizer.fit_on_texts(documents);
@@ -1135,6 +1139,7 @@ TEST_CASE("data docs: the pipeline at scale, preparing a corpus", "[data][docs][
 }
 
 TEST_CASE("data docs: the pipeline at scale, sharded streams", "[data][docs][data_pipeline]") {
+  const nabla_test::InTempDir scratch("data_docs");  // the files the docs write by name land here
   std::vector<std::string> shards;
   for (int s = 0; s < 4; ++s) {
     shards.push_back("shard-" + std::to_string(s) + ".tokens");
@@ -1160,6 +1165,7 @@ TEST_CASE("data docs: the pipeline at scale, sharded streams", "[data][docs][dat
 }
 
 TEST_CASE("data docs: the pipeline at scale, augmentation", "[data][docs][data_pipeline]") {
+  const nabla_test::InTempDir scratch("data_docs");  // the files the docs write by name land here
   nb::io::write_token_file("text.tokens", std::vector<std::int64_t>(200, 7), /*vocabulary_size=*/100);
   nb::data::TokenFileDataset text("text.tokens", {.context = 32});
   auto augmented = nb::data::Augmented(text,
@@ -1184,6 +1190,7 @@ TEST_CASE("data docs: the pipeline at scale, augmentation", "[data][docs][data_p
 }
 
 TEST_CASE("data docs: the pipeline at scale, resuming mid-epoch", "[data][docs][data_pipeline]") {
+  const nabla_test::InTempDir scratch("data_docs");  // the files the docs write by name land here
   auto table = nb::arange<float>(0.0f, 40.0f).reshape({20, 2});
   nb::data::TensorDataset<float> rows(table, table);
   nb::data::DataLoader first_run(rows, {.batch_size = 4, .shuffle = true, .seed = 9, .num_workers = 2});

@@ -23,6 +23,7 @@
 #include "nabla/io/npy.hpp"
 #include "nabla/io/token_file.hpp"
 #include "nabla/ops/factories.hpp"
+#include "temp_dir.hpp"
 
 namespace nb = nabla;
 namespace fs = std::filesystem;
@@ -31,26 +32,7 @@ using Bytes = std::vector<unsigned char>;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("nabla_test_data_pipeline_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using nabla_test::TempDir;
 
 Bytes read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

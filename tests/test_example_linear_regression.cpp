@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../examples/linear_regression/linear_regression.hpp"
+#include "temp_dir.hpp"
 
 namespace nb = nabla;
 namespace example = linear_regression;
@@ -27,14 +28,6 @@ std::string synthetic_boston_csv(int rows) {
     }
   }
   return text;
-}
-
-/// A fresh, empty directory under the system's temporary directory.
-std::filesystem::path fresh_directory(const std::string& name) {
-  const auto directory = std::filesystem::temp_directory_path() / ("nabla_test_linear_regression_" + name);
-  std::filesystem::remove_all(directory);
-  std::filesystem::create_directories(directory);
-  return directory;
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -245,7 +238,8 @@ TEST_CASE("parse_boston_csv: a file truncated anywhere is read whole-rows-only o
 
 TEST_CASE("load_boston: finds the CSV in the layouts the fetch script and tar produce",
           "[example][linear_regression]") {
-  const auto directory = fresh_directory("load");
+  const nabla_test::TempDir scratch("linear_regression");
+  const std::filesystem::path& directory = scratch.path();
   REQUIRE_THROWS_AS(example::load_boston(directory), example::DataMissing);
   REQUIRE_THROWS_WITH(example::load_boston(directory / "nowhere"), Catch::Contains("no Boston house prices data"));
 
@@ -257,5 +251,4 @@ TEST_CASE("load_boston: finds the CSV in the layouts the fetch script and tar pr
   const std::string good = synthetic_boston_csv(3);
   write_file(directory / "truncated" / "data.csv", good.substr(0, good.size() / 2));
   REQUIRE_THROWS_AS(example::load_boston(directory / "truncated"), example::DataCorrupted);
-  std::filesystem::remove_all(directory);
 }

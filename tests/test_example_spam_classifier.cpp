@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../examples/spam_classifier/spam_corpus.hpp"
+#include "temp_dir.hpp"
 
 namespace example = spam_classifier;
 namespace detail = spam_classifier::detail;
@@ -25,10 +26,8 @@ void write_file(const std::filesystem::path& path, const std::string& contents) 
   file << contents;
 }
 
-/// A scratch directory holding the five groups, two small messages each.
-std::filesystem::path make_corpus(const std::string& name) {
-  const std::filesystem::path root = std::filesystem::temp_directory_path() / ("nabla_spam_test_" + name);
-  std::filesystem::remove_all(root);
+/// Writes the five groups, two small messages each, into the scratch directory `root`.
+const std::filesystem::path& make_corpus(const std::filesystem::path& root) {
   for (const auto& group : example::kGroups)
     for (int i = 1; i <= 2; ++i)
       write_file(root / "data" / group.name / ("0000" + std::to_string(i) + ".abc.txt"),
@@ -183,7 +182,8 @@ TEST_CASE("spam_classifier: stratified split", "[example][spam_classifier]") {
 }
 
 TEST_CASE("spam_classifier: loading the corpus", "[example][spam_classifier]") {
-  const std::filesystem::path root = make_corpus("load");
+  const nabla_test::TempDir scratch("spam_classifier");
+  const std::filesystem::path& root = make_corpus(scratch.path());
   const example::Corpus corpus = example::load_corpus(root);
   REQUIRE(corpus.emails.size() == 10);
   CHECK_FALSE(corpus.is_full());
@@ -194,11 +194,11 @@ TEST_CASE("spam_classifier: loading the corpus", "[example][spam_classifier]") {
   CHECK(example::message_text(corpus.emails.back().raw, example::TextMode::clean) == "spam-2 2\nbody of message 2\n");
   // The group directories may also sit directly in the given directory.
   CHECK(example::load_corpus(root / "data").emails.size() == 10);
-  std::filesystem::remove_all(root);
 }
 
 TEST_CASE("spam_classifier: missing and damaged data", "[example][spam_classifier]") {
-  const std::filesystem::path root = make_corpus("damaged");
+  const nabla_test::TempDir scratch("spam_classifier");
+  const std::filesystem::path& root = make_corpus(scratch.path());
   REQUIRE_THROWS_AS(example::load_corpus(root / "nowhere"), example::DataMissing);
 
   const auto expect_corrupted = [&](const std::string& expected) {
@@ -222,5 +222,4 @@ TEST_CASE("spam_classifier: missing and damaged data", "[example][spam_classifie
   std::filesystem::create_directories(root / "data" / "hard-ham-1");
   write_file(root / "data" / "hard-ham-1" / "notes.json", "{}");
   expect_corrupted("holds no .txt e-mails");
-  std::filesystem::remove_all(root);
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "temp_dir.hpp"
 
 namespace nb = nabla;
 namespace fs = std::filesystem;
@@ -29,39 +30,7 @@ using Bytes = std::vector<unsigned char>;
 
 namespace {
 
-/// A fresh directory for one test, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ =
-        fs::temp_directory_path() / ("nabla_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
-  /// Names of leftover temporary files ("<name>.tmp.<pid>.<n>").
-  std::vector<std::string> temporaries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_))
-      if (entry.path().filename().string().find(".tmp.") != std::string::npos)
-        names.push_back(entry.path().filename().string());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
+using nabla_test::TempDir;
 
 Bytes read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

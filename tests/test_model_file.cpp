@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 #ifndef NABLA_FIXTURE_DIR
 #define NABLA_FIXTURE_DIR "tests/fixtures"
 #endif
@@ -32,37 +34,7 @@ using Bytes = std::vector<unsigned char>;
 
 namespace {
 
-/// A fresh directory for one test, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("nabla_test_model_file_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-  /// Names of leftover temporary files of atomic writes ("<name>.tmp.<pid>.<n>").
-  std::vector<std::string> temporaries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_))
-      if (entry.path().filename().string().find(".tmp.") != std::string::npos)
-        names.push_back(entry.path().filename().string());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
+using nabla_test::TempDir;
 
 Bytes read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

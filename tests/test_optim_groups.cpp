@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "temp_dir.hpp"
 
 namespace nb = nabla;
 using Catch::Contains;
@@ -109,12 +110,6 @@ void require_groups_equal_separate_optimizers(const std::string& name, Options o
   CHECK(together.group_weight_decay(0) == 0.2);
   CHECK(together.group_lr(1) == options.lr);
   CHECK(together.group_weight_decay(1) == options.weight_decay);
-}
-
-std::string temporary_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("nabla_test_optim_groups_" + std::to_string(::getpid()) + "_" + name))
-      .string();
 }
 
 }  // namespace
@@ -274,13 +269,13 @@ TEST_CASE("optimizer states keep every group's learning rate and weight decay", 
     copy.V.copy_(toy.V);
   }
   // through a checkpoint file
-  const std::string path = temporary_path("state.nabla");
+  const nabla_test::TempDir directory("optim_groups");
+  const std::string path = directory.file("state.nabla");
   nb::io::Checkpoint checkpoint;
   nb::io::add_optimizer_state(checkpoint, first);
   nb::io::save_checkpoint(path, checkpoint);
   auto second = make(copy);
   nb::io::load_optimizer_state(nb::io::load_checkpoint(path), second);
-  std::filesystem::remove(path);
   CHECK(second.group_lr(0) == 0.005);
   CHECK(second.group_lr(1) == 0.007);
   CHECK(second.group_weight_decay(0) == 0.1);
@@ -326,11 +321,11 @@ TEST_CASE("a compiled model with parameter groups saves and resumes them", "[opt
   auto model = build();
   model->fit(x, y, {.epochs = 1, .batch_size = 8, .seed = 1, .verbose = 0});
   model->optimizer().set_group_lr(1, 0.003);
-  const std::string path = temporary_path("groups.nabla");
+  const nabla_test::TempDir directory("optim_groups");
+  const std::string path = directory.file("groups.nabla");
   model->save(path);
   auto restored = build();
   restored->load(path);
-  std::filesystem::remove(path);
   REQUIRE(restored->optimizer().group_count() == 2);
   CHECK(restored->optimizer().group_lr(0) == 0.01);
   CHECK(restored->optimizer().group_lr(1) == 0.003);

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 
@@ -143,9 +145,8 @@ TEST_CASE("FitOptions::terminate_on_nan stops at the first non-finite loss namin
 
 TEST_CASE("a save removes the temporaries of writers that died, and only those", "[reliability][atomic]") {
   namespace fs = std::filesystem;
-  const fs::path directory = fs::temp_directory_path() / ("nabla_stale_" + std::to_string(::getpid()));
-  fs::create_directories(directory);
-  const std::string path = (directory / "run.nabla").string();
+  const nabla_test::TempDir directory("stale");
+  const std::string path = directory.file("run.nabla");
   // A process that has ended: its pid names no process any more.
   const ::pid_t dead = ::fork();
   if (dead == 0) std::_Exit(0);
@@ -163,7 +164,6 @@ TEST_CASE("a save removes the temporaries of writers that died, and only those",
   REQUIRE(fs::exists(mine));
   REQUIRE(fs::exists(unrelated));
   REQUIRE(nb::io::load_checkpoint(path).metadata_text("k") == "v");
-  fs::remove_all(directory);
 }
 
 TEST_CASE("predict and forward from 4 threads on one shared model in eval mode equal serial calls",

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 using Catch::Matchers::Contains;
 
 // docs/training.md's first block, verbatim (after code, so that clang-format leaves it here).
@@ -33,31 +35,8 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-/// Runs a test inside a fresh temporary directory (files the code writes land there) and
-/// removes it afterwards.
-class InTemporaryDirectory {
- public:
-  explicit InTemporaryDirectory(const std::string& name)
-      : previous_(std::filesystem::current_path()),
-        directory_(std::filesystem::temp_directory_path() /
-                   ("nabla_test_train_" + name + "_" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(directory_);
-    std::filesystem::create_directories(directory_);
-    std::filesystem::current_path(directory_);
-  }
-  ~InTemporaryDirectory() {
-    std::filesystem::current_path(previous_);
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
-  }
-  InTemporaryDirectory(const InTemporaryDirectory&) = delete;
-  InTemporaryDirectory& operator=(const InTemporaryDirectory&) = delete;
-  const std::filesystem::path& path() const { return directory_; }
-
- private:
-  std::filesystem::path previous_;
-  std::filesystem::path directory_;
-};
+/// Runs a test inside a fresh temporary directory (files the code writes land there).
+using InTemporaryDirectory = nabla_test::InTempDir;
 
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);

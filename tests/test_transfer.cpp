@@ -13,32 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace nb = nabla;
 namespace fs = std::filesystem;
 using Catch::Contains;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("nabla_test_transfer_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using nabla_test::TempDir;
 
 /// The spam classifier's shape in small: Embedding -> LSTM (last state) -> Dense -> Sigmoid.
 std::shared_ptr<nb::Model<float>> classifier(std::int64_t vocabulary = 12, std::int64_t hidden = 5,

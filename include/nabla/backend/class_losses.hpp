@@ -23,21 +23,21 @@ std::int64_t classes_of(const Tensor<T>& values) {
 }  // namespace class_losses_detail
 
 /// Per row: the loss of the label-smoothed target q = on_target onehot(y) + per_class into
-/// `losses`, and the row's log-sum-exp into `row_lse` (all the backward needs besides the
-/// logits); ignored rows give 0.
+/// `losses`, and the row's max and log sum exp(x - max) into `row_max_log_sum` ([rows, 2]: all
+/// the backward needs besides the logits); ignored rows give 0.
 template <typename T>
 void cross_entropy_forward(const Tensor<T>& logits, const IndexTensor& ids, std::int64_t ignore_index, T on_target,
-                           T per_class, Tensor<T>& losses, Tensor<T>& row_lse) {
+                           T per_class, Tensor<T>& losses, Tensor<T>& row_max_log_sum) {
   const Device device = logits.device();
   const std::int64_t rows = ids.numel(), classes = class_losses_detail::classes_of(logits);
   if (device.is_cpu()) {
     cpu::cross_entropy_forward(device_data(logits), device_data(ids), rows, classes, ignore_index, on_target, per_class,
-                               device_data(losses), device_data(row_lse));
+                               device_data(losses), device_data(row_max_log_sum));
     return;
   }
 #if defined(NABLA_WITH_CUDA)
   cuda::cross_entropy_forward(device_data(logits), device_data(ids), rows, classes, ignore_index, on_target, per_class,
-                              device_data(losses), device_data(row_lse), device.index());
+                              device_data(losses), device_data(row_max_log_sum), device.index());
 #else
   throw_no_cuda("cross_entropy", device);
 #endif
@@ -45,21 +45,21 @@ void cross_entropy_forward(const Tensor<T>& logits, const IndexTensor& ids, std:
 
 /// grad_logits = (softmax(logits) - q) * upstream * scale, 0 on ignored rows.
 template <typename T>
-void cross_entropy_backward(const Tensor<T>& logits, const IndexTensor& ids, const Tensor<T>& row_lse,
+void cross_entropy_backward(const Tensor<T>& logits, const IndexTensor& ids, const Tensor<T>& row_max_log_sum,
                             const Tensor<T>& upstream, bool upstream_per_row, T scale, std::int64_t ignore_index,
                             T on_target, T per_class, Tensor<T>& grad_logits) {
   const Device device = logits.device();
   const std::int64_t rows = ids.numel(), classes = class_losses_detail::classes_of(logits);
   if (device.is_cpu()) {
-    cpu::cross_entropy_backward(device_data(logits), device_data(ids), device_data(row_lse), device_data(upstream),
-                                upstream_per_row, scale, rows, classes, ignore_index, on_target, per_class,
-                                device_data(grad_logits));
+    cpu::cross_entropy_backward(device_data(logits), device_data(ids), device_data(row_max_log_sum),
+                                device_data(upstream), upstream_per_row, scale, rows, classes, ignore_index, on_target,
+                                per_class, device_data(grad_logits));
     return;
   }
 #if defined(NABLA_WITH_CUDA)
-  cuda::cross_entropy_backward(device_data(logits), device_data(ids), device_data(row_lse), device_data(upstream),
-                               upstream_per_row, scale, rows, classes, ignore_index, on_target, per_class,
-                               device_data(grad_logits), device.index());
+  cuda::cross_entropy_backward(device_data(logits), device_data(ids), device_data(row_max_log_sum),
+                               device_data(upstream), upstream_per_row, scale, rows, classes, ignore_index, on_target,
+                               per_class, device_data(grad_logits), device.index());
 #else
   throw_no_cuda("cross_entropy backward", device);
 #endif

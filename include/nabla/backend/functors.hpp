@@ -738,6 +738,25 @@ NABLA_HOST_DEVICE inline T nll_gradient(std::int64_t c, std::int64_t id, std::in
   return id != ignore_index && c == id ? -row_gradient : T(0);
 }
 
+/// The fused softmax-cross-entropy keeps per row the max m and log_sum = log sum_c e^(x_c - m)
+/// apart, never their sum, the log-sum-exp: in float32 at |m| = 1e4 its spacing is 2^-10, and a
+/// loss or a probability taken from it would lose three digits (PyTorch keeps them apart too).
+/// The row's loss for q = on_target onehot(y) + per_class:
+///   lse - on_target x_y - per_class sum_c x_c = (m - on_target x_y - per_class sum_c x_c) + log_sum
+template <typename T>
+NABLA_HOST_DEVICE inline T cross_entropy_row_loss(T row_max, T log_sum, T target_logit, T logit_sum, T on_target,
+                                                  T per_class) {
+  const T smoothing_part = per_class == T(0) ? T(0) : per_class * logit_sum;
+  return (row_max - on_target * target_logit - smoothing_part) + log_sum;
+}
+
+/// softmax(x)_c = e^((x_c - m) - log_sum): x_c - m is exact for the logits near the max, the
+/// ones whose probabilities count.
+template <typename T>
+NABLA_HOST_DEVICE inline T softmax_from_max_log_sum(T x, T row_max, T log_sum) {
+  return std::exp((x - row_max) - log_sum);
+}
+
 /// One wrong class j's term of the multi-class margin loss: max(0, margin - x_y + x_j)^p,
 /// p = 1 or 2 (x_y the target class's score, x_j the wrong class's).
 template <typename T>

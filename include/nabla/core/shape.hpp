@@ -43,13 +43,18 @@ inline Strides contiguous_strides(const Shape& shape) {
   return strides;
 }
 
-/// Checks that every size is >= 0 and that the element count does not overflow.
+/// Checks that every size is >= 0 and that the product of the NON-ZERO sizes is at most 2^48,
+/// nabla's limit (the file readers' too: io::checked_data_bytes). An empty tensor of shape
+/// [0, 2^62, 2^62] holds nothing, but contiguous_strides would overflow multiplying its sizes.
 inline void check_valid_shape(const std::string& op, const Shape& shape) {
-  std::int64_t count = 1;
+  constexpr std::int64_t kMaxElements = std::int64_t{1} << 48;
+  std::int64_t count = 1;  // of the non-zero sizes
   for (auto size : shape) {
     if (size < 0) throw ShapeError(op + ": negative dimension in shape " + to_string(shape));
-    if (size > 0 && count > (std::int64_t{1} << 48) / size)
-      throw ShapeError(op + ": shape " + to_string(shape) + " has too many elements");
+    if (size == 0) continue;
+    if (count > kMaxElements / size)  // checked before multiplying: no overflow
+      throw ShapeError(op + ": shape " + to_string(shape) + " has too many elements (the product of its non-zero " +
+                       "sizes is above 2^48)");
     count *= size;
   }
 }

@@ -102,8 +102,9 @@ inline std::int64_t count_not_ignored(const ClassIds& ids, bool has_ignore_index
 /// and lse = log sum_c exp(x_c), per row:
 ///   loss = -sum_c q_c log softmax(x)_c = lse - (1 - s) x_y - (s / C) sum_c x_c
 ///   dloss/dx_c = softmax(x)_c - q_c = exp(x_c - lse) - q_c
-/// One pass over the logits finds each row's max, log-sum-exp and loss; only the row's
-/// log-sum-exp is kept, and the backward writes (softmax - q) * upstream in one pass.
+/// One pass over the logits finds each row's max, log-sum-exp and loss; only the row's max and
+/// log sum exp(x - max) are kept (apart: backend::cross_entropy_row_loss), and the backward
+/// writes (softmax - q) * upstream in one pass.
 template <FloatingElement T>
 Tensor<T> fused_cross_entropy(const Tensor<T>& logits, const ClassIds& ids, const Shape& target_shape,
                               Reduction reduction, std::int64_t ignore_index, double label_smoothing) {
@@ -117,22 +118,23 @@ Tensor<T> fused_cross_entropy(const Tensor<T>& logits, const ClassIds& ids, cons
   const T per_class = static_cast<T>(label_smoothing) / static_cast<T>(classes);  // the uniform part of q
   const Device device = logits.device();
   const Tensor<T> values = nabla::detail::dense_values(logits);
-  const IndexTensor device_ids = ids.to(device);                     // the checked ids go to the device once
-  Tensor<T> log_sum_exp = backend::empty<T>({ids.numel()}, device);  // all the backward needs besides the logits
+  const IndexTensor device_ids = ids.to(device);  // the checked ids go to the device once
+  // all the backward needs besides the logits: per row the max and log sum exp(x - max)
+  Tensor<T> row_max_log_sum = backend::empty<T>({ids.numel(), 2}, device);
   Tensor<T> losses = backend::empty<T>(target_shape, device);
-  backend::cross_entropy_forward(values, device_ids, ignore_index, on_target, per_class, losses, log_sum_exp);
+  backend::cross_entropy_forward(values, device_ids, ignore_index, on_target, per_class, losses, row_max_log_sum);
 
   const std::int64_t count = count_not_ignored(ids, true, ignore_index);
   Tensor<T> out = reduce_losses(losses, reduction, count);
   const T scale = reduction_scale<T>(reduction, count);
   // dloss/dlogits[r, c] = (softmax(x_r)_c - q_rc) * upstream_r * scale, zero for ignored rows
   record_op<T>(out, name, {logits},
-               [device_ids, log_sum_exp, reduction, scale, ignore_index, on_target, per_class](
+               [device_ids, row_max_log_sum, reduction, scale, ignore_index, on_target, per_class](
                    const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> x = nabla::detail::dense_values(inputs[0].detach());
                  const Tensor<T> upstream = nabla::detail::dense_values(grad);
                  Tensor<T> result = backend::empty<T>(x.shape(), x.device());
-                 backend::cross_entropy_backward(x, device_ids, log_sum_exp, upstream, reduction == Reduction::none,
+                 backend::cross_entropy_backward(x, device_ids, row_max_log_sum, upstream, reduction == Reduction::none,
                                                  scale, ignore_index, on_target, per_class, result);
                  return std::vector<Tensor<T>>{result};
                },

@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -37,7 +38,12 @@ class Sequential : public Module<T> {
   }
 
   Tensor<T> forward(const Tensor<T>& input) override {
-    last_input_shape_ = input.shape();  // what summary() without arguments probes with
+    {
+      // what summary() without arguments probes with; locked: predict / forward may run from
+      // several threads on one model in eval mode (docs/reliability.md, Threads)
+      const std::lock_guard<std::mutex> lock(last_input_mutex_.mutex);
+      last_input_shape_ = input.shape();
+    }
     Tensor<T> output = input;
     for (auto& layer : layers_) output = layer->forward(output);
     return output;
@@ -54,16 +60,20 @@ class Sequential : public Module<T> {
   }
 
   /// The shape of the last input forward() saw (batch included), if any.
-  const std::optional<Shape>& last_input_shape() const { return last_input_shape_; }
+  std::optional<Shape> last_input_shape() const {
+    const std::lock_guard<std::mutex> lock(last_input_mutex_.mutex);
+    return last_input_shape_;
+  }
 
   /// summary(input_shape) for the last input the model saw, as Keras builds its summary from
   /// the input it was called on. A ValueError when forward() has not run yet.
   std::string summary() {
-    if (!last_input_shape_)
+    const std::optional<Shape> last_input = last_input_shape();
+    if (!last_input)
       throw ValueError(
           "Sequential::summary: the model has not seen an input yet; run it on a batch first or "
           "give the input shape, e.g. summary({batch, features})");
-    return summary(*last_input_shape_);
+    return summary(*last_input);
   }
 
   /// A Keras-like table of layers, output shapes and parameter counts (the total, then the
@@ -104,7 +114,17 @@ class Sequential : public Module<T> {
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
+  /// A mutex that a move leaves behind: the moved-to model gets a fresh one (a model is never
+  /// moved while other threads use it), so that Sequential and Model stay movable.
+  struct MovableMutex {
+    std::mutex mutex;
+    MovableMutex() = default;
+    MovableMutex(MovableMutex&&) noexcept {}
+    MovableMutex& operator=(MovableMutex&&) noexcept { return *this; }
+  };
+
   std::optional<Shape> last_input_shape_;
+  mutable MovableMutex last_input_mutex_;  // forward() writes last_input_shape_ from any thread
 };
 
 }  // namespace nabla::nn

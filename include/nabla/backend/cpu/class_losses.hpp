@@ -28,16 +28,18 @@ T upstream_of_row(const T* upstream, bool upstream_per_row, std::int64_t row) {
   return upstream_per_row ? upstream[row] : upstream[0];
 }
 
-/// Per row: lse = log sum_c exp(x_c) into row_lse, loss = lse - on_target x_y - per_class
-/// sum_c x_c into losses; rows whose id is ignore_index give 0 for both.
+/// Per row r: row_max_log_sum[2r] = m = max_c x_c and row_max_log_sum[2r + 1] = log sum_c
+/// exp(x_c - m) (kept apart: backend::cross_entropy_row_loss says why), and the loss
+/// lse - on_target x_y - per_class sum_c x_c into losses; ignored rows give 0 for all three.
 template <typename T>
 void cross_entropy_forward(const T* logits, const std::int64_t* ids, std::int64_t rows, std::int64_t classes,
-                           std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_lse) {
+                           std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_max_log_sum) {
   parallel_for(0, rows, class_row_grain(classes), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
+      T* max_log_sum = row_max_log_sum + 2 * r;
       if (ids[r] == ignore_index) {
         losses[r] = T(0);
-        row_lse[r] = T(0);
+        max_log_sum[0] = max_log_sum[1] = T(0);
         continue;
       }
       const T* row = logits + r * classes;
@@ -46,18 +48,19 @@ void cross_entropy_forward(const T* logits, const std::int64_t* ids, std::int64_
       const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> row_values(row, classes);
       const T row_max = row_values.maxCoeff();
       // subtracting the max keeps every exp <= 1: no overflow even for logits of 1000
-      const T exp_sum = (row_values - row_max).exp().sum();
+      const T log_sum = std::log((row_values - row_max).exp().sum());
       const T logit_sum = per_class == T(0) ? T(0) : row_values.sum();
-      row_lse[r] = row_max + std::log(exp_sum);
-      losses[r] = row_lse[r] - on_target * row[ids[r]] - per_class * logit_sum;
+      max_log_sum[0] = row_max;
+      max_log_sum[1] = log_sum;
+      losses[r] = cross_entropy_row_loss(row_max, log_sum, row[ids[r]], logit_sum, on_target, per_class);
     }
   });
 }
 
-/// grad_logits[r, c] = (exp(x_rc - lse_r) - q_rc) * upstream_r * scale, 0 for ignored rows,
-/// with q = on_target onehot(y) + per_class.
+/// grad_logits[r, c] = (softmax(x_r)_c - q_rc) * upstream_r * scale, 0 for ignored rows, with
+/// q = on_target onehot(y) + per_class and the softmax from the forward's max and log-sum.
 template <typename T>
-void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* row_lse, const T* upstream,
+void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* row_max_log_sum, const T* upstream,
                             bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
                             std::int64_t ignore_index, T on_target, T per_class, T* grad_logits) {
   parallel_for(0, rows, class_row_grain(classes), [&](std::int64_t begin, std::int64_t end) {
@@ -69,9 +72,11 @@ void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* r
         continue;
       }
       const T row_gradient = upstream_of_row(upstream, upstream_per_row, r) * scale;
-      // softmax(x_r)_c = exp(x_rc - logsumexp(x_r)), vectorized as above
+      const T row_max = row_max_log_sum[2 * r], log_sum = row_max_log_sum[2 * r + 1];
+      // softmax_from_max_log_sum, vectorized as above: e^((x - m) - log_sum)
       Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out_row, classes) =
-          ((Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row, classes) - row_lse[r]).exp() - per_class) *
+          (((Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row, classes) - row_max) - log_sum).exp() -
+           per_class) *
           row_gradient;
       out_row[ids[r]] -= on_target * row_gradient;
     }

@@ -115,13 +115,15 @@ void softmax_backward(const T* gradient, const T* output, T* grad_input, std::in
                       std::int64_t inner, bool log, int device);
 
 /// The fused softmax-cross-entropy of [rows, classes] logits against class ids (already
-/// checked): per-row losses and log-sum-exps; ignored rows give 0.
+/// checked): per-row losses, and per row its max and log sum exp(x - max) (2 values a row,
+/// kept apart: backend::cross_entropy_row_loss); ignored rows give 0.
 template <typename T>
 void cross_entropy_forward(const T* logits, const std::int64_t* ids, std::int64_t rows, std::int64_t classes,
-                           std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_lse, int device);
+                           std::int64_t ignore_index, T on_target, T per_class, T* losses, T* row_max_log_sum,
+                           int device);
 /// Its gradient: (softmax - q) * upstream * scale (upstream one value, or one per row).
 template <typename T>
-void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* row_lse, const T* upstream,
+void cross_entropy_backward(const T* logits, const std::int64_t* ids, const T* row_max_log_sum, const T* upstream,
                             bool upstream_per_row, T scale, std::int64_t rows, std::int64_t classes,
                             std::int64_t ignore_index, T on_target, T per_class, T* grad_logits, int device);
 
