@@ -3,8 +3,11 @@
 // disk as for a corpus that does not fit in memory) and then
 //   1. streamed once front to back through a DataLoader (batches of 64 x 1024 tokens,
 //      2 workers): the whole file is touched, and the peak RSS of that pass is reported;
-//   2. read by the training loop of LM S (bench/lm_models.hpp: Embedding(1000, 64) ->
-//      LSTM(64 -> 128) -> Dense(128 -> 1000), batch 32 x 35, Adam) for --steps steps, its
+//   2. read by a training loop for --steps steps: by default (--model gpt) the GPT of
+//      bench_lm's gpt_train/S with the synthetic file's vocabulary (nn::GPT: 4 layers, 4 heads,
+//      width 128, context 64, vocabulary 1000, batch 32 x 64, AdamW), or with --model lstm LM S
+//      (bench/lm_models.hpp: Embedding(1000, 64) -> LSTM(64 -> 128) -> Dense(128 -> 1000),
+//      batch 32 x 35, Adam); its
 //      windows shuffled over the whole file, with 0 and with 2 workers: the share of the step
 //      time spent waiting for the next batch (inside the loader's ++ / begin()) is reported,
 //      and where the batches' time goes (the "making a batch" line under the table): wall and
@@ -19,7 +22,7 @@
 // /proc/self/clear_refs. The file is deleted after its size is done.
 //
 //   ./build-release/bench/bench_data                       # 0.1, 1 and 4 GB in /tmp
-//   ./build-release/bench/bench_data --sizes 0.1 --steps 50 --dir /tmp --threads 2
+//   ./build-release/bench/bench_data --sizes 0.1 --steps 50 --dir /tmp --threads 2 --model lstm
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -170,18 +173,49 @@ std::pair<long, long> thread_switches() {
   return {usage.ru_nvcsw, usage.ru_nivcsw};
 }
 
-/// --steps training steps of LM S on shuffled windows of the file; the time inside the loader
-/// (fetching the next batch) against the whole step.
-TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
+/// The GPT of bench_lm's gpt_train/S, over the synthetic file's vocabulary.
+nb::nn::GPTOptions gpt_options() {
+  return {.vocab_size = bench::kSmall.vocabulary, .context = 64, .layers = 4, .heads = 4, .width = 128, .seed = 1};
+}
+
+/// One training step's work for the chosen model: forward, cross-entropy, backward, update.
+class TrainingStep {
+ public:
+  explicit TrainingStep(bool gpt)
+      : gpt_(gpt ? std::make_unique<nb::nn::GPT<float>>(gpt_options()) : nullptr),
+        lstm_(gpt ? nullptr : std::make_unique<bench::LanguageModel>(bench::kSmall)) {
+    if (gpt_)
+      adamw_ = std::make_unique<nb::optim::AdamW<float>>(gpt_->parameters(), nb::optim::AdamWOptions{.lr = 1e-3});
+    else
+      adam_ = std::make_unique<nb::optim::Adam<float>>(lstm_->parameters(), nb::optim::AdamOptions{.lr = 1e-3});
+  }
+  static std::int64_t context(bool gpt) { return gpt ? gpt_options().context : bench::kSteps; }
+  void operator()(const nb::IndexTensor& inputs, const nb::IndexTensor& targets) {
+    const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt_ ? (*gpt_)(inputs) : lstm_->logits(inputs), targets);
+    nb::optim::Optimizer<float>& optimizer = gpt_ ? static_cast<nb::optim::Optimizer<float>&>(*adamw_) : *adam_;
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+  }
+
+ private:
+  std::unique_ptr<nb::nn::GPT<float>> gpt_;
+  std::unique_ptr<bench::LanguageModel> lstm_;
+  std::unique_ptr<nb::optim::AdamW<float>> adamw_;
+  std::unique_ptr<nb::optim::Adam<float>> adam_;
+};
+
+/// --steps training steps of the model on shuffled windows of the file; the time inside the
+/// loader (fetching the next batch) against the whole step.
+TrainingResult train(const std::string& path, int workers, std::int64_t steps, bool gpt) {
   reset_peak_rss();
   const TimedWindows windows{
-      nb::data::TokenFileDataset(path, {.context = bench::kSteps, .stride = 1, .random_access = true})};
+      nb::data::TokenFileDataset(path, {.context = TrainingStep::context(gpt), .stride = 1, .random_access = true})};
   nb::data::DataLoader loader(windows, {.batch_size = bench::kBatch, .seed = 1, .num_workers = workers});
   // Random windows over the whole file, drawn as needed (a full permutation of 2e9 windows would
   // itself take 16 GB).
   loader.set_sampler(nb::data::random_sampler(windows.size(), (steps + 10) * bench::kBatch, 1));
-  bench::LanguageModel model(bench::kSmall);
-  nb::optim::Adam<float> optimizer(model.parameters(), {.lr = 1e-3});
+  TrainingStep step(gpt);
   std::int64_t done = 0;
   auto it = loader.begin();
   const std::int64_t warmup = 5;
@@ -196,10 +230,7 @@ TrainingResult train(const std::string& path, int workers, std::int64_t steps) {
       blocked = preempted = 0;
       cpu_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     }
-    const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(it->inputs), it->targets);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
+    step(it->inputs, it->targets);
     const auto fetch_start = Clock::now();
     const double fetch_cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     const auto switches_before = thread_switches();
@@ -236,6 +267,7 @@ int main(int argc, char** argv) {
   std::int64_t steps = 200;
   std::string directory = "/tmp";
   int threads = 1;
+  bool gpt = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--sizes") {
@@ -248,17 +280,22 @@ int main(int argc, char** argv) {
       directory = value;
     } else if (flag == "--threads") {
       threads = std::stoi(value);
+    } else if (flag == "--model" && (value == "gpt" || value == "lstm")) {
+      gpt = value == "gpt";
     } else {
-      std::fprintf(stderr, "usage: bench_data [--sizes 0.1,1,4] [--steps 200] [--dir /tmp] [--threads 1]\n");
+      std::fprintf(stderr,
+                   "usage: bench_data [--sizes 0.1,1,4] [--steps 200] [--dir /tmp] [--threads 1] [--model gpt|lstm]\n");
       return 2;
     }
   }
   nb::set_num_threads(threads);  // the training step's threads (the workers are extra threads)
-  std::printf("bench_data: %d OpenMP threads; LM S, batch %lld x %lld, %lld timed steps per run\n",
-              nb::get_num_threads(), static_cast<long long>(bench::kBatch), static_cast<long long>(bench::kSteps),
+  const char* model = gpt ? "GPT S" : "LM S";
+  std::printf("bench_data: %d OpenMP threads; %s, batch %lld x %lld, %lld timed steps per run\n", nb::get_num_threads(),
+              model, static_cast<long long>(bench::kBatch), static_cast<long long>(TrainingStep::context(gpt)),
               static_cast<long long>(steps));
-  std::printf("%8s | %22s | %34s | %34s\n", "file", "full pass, 2 workers", "LM S training, 0 workers",
-              "LM S training, 2 workers");
+  std::printf("%8s | %22s | %34s | %34s\n", "file", "full pass, 2 workers",
+              (std::string(model) + " training, 0 workers").c_str(),
+              (std::string(model) + " training, 2 workers").c_str());
   std::printf("%8s | %8s %6s %6s | %8s %8s %7s %8s | %8s %8s %7s %8s\n", "GB", "GiB/s", "s", "RSS MiB", "step ms",
               "wait ms", "wait %", "RSS MiB", "step ms", "wait ms", "wait %", "RSS MiB");
   for (const double gb : sizes_gb) {
@@ -270,9 +307,9 @@ int main(int argc, char** argv) {
     drop_from_page_cache(path);
     const StreamResult stream = stream_whole_file(path);
     drop_from_page_cache(path);
-    const TrainingResult serial = train(path, 0, steps);
+    const TrainingResult serial = train(path, 0, steps, gpt);
     drop_from_page_cache(path);
-    const TrainingResult parallel = train(path, 2, steps);
+    const TrainingResult parallel = train(path, 2, steps, gpt);
     std::filesystem::remove(path);
     std::printf(
         "%8.1f | %8.2f %6.1f %6.0f | %8.2f %8.3f %6.2f%% %8.0f | %8.2f %8.3f %6.2f%% %8.0f   (written in %.1f s)\n", gb,
