@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "resume_model.hpp"
 #include "temp_dir.hpp"
 
 namespace nb = nabla;
@@ -23,27 +24,6 @@ namespace {
 
 /// A model whose training depends on a Dropout with its own seed (and one on the global
 /// generator), compiled with Adam.
-nb::Model<float> dropout_model() {
-  nb::Model<float> model;
-  model.add<nb::nn::Dense>(4, 16, nb::nn::DenseOptions{.seed = 1})
-      .add<nb::nn::ReLU>()
-      .add<nb::nn::Dropout>(0.5, nb::nn::DropoutOptions{.seed = 77})
-      .add<nb::nn::Dense>(16, 16, nb::nn::DenseOptions{.seed = 2})
-      .add<nb::nn::Dropout>(0.25)
-      .add<nb::nn::Dense>(16, 1, nb::nn::DenseOptions{.seed = 3});
-  model.compile(nb::optim::AdamOptions{.lr = 1e-2}, nb::loss::MSE{});
-  return model;
-}
-
-std::vector<float> all_weights(const nb::Model<float>& model) {
-  std::vector<float> values;
-  for (const auto& [name, tensor] : model.state_dict()) {
-    const auto v = tensor.to_vector();
-    values.insert(values.end(), v.begin(), v.end());
-  }
-  return values;
-}
-
 }  // namespace
 
 TEST_CASE("a run with a seeded Dropout resumed from a model file is bit-identical to an uninterrupted one",
@@ -54,11 +34,11 @@ TEST_CASE("a run with a seeded Dropout resumed from a model file is bit-identica
   const nb::train::FitOptions<float> all{.epochs = 4, .batch_size = 8, .seed = 5, .verbose = 0};
 
   nb::manual_seed(3);
-  nb::Model<float> uninterrupted = dropout_model();
+  nb::Model<float> uninterrupted = nabla_test::seeded_dropout_model();
   const auto full_history = uninterrupted.fit(x, y, all);
 
   nb::manual_seed(3);
-  nb::Model<float> stopped = dropout_model();
+  nb::Model<float> stopped = nabla_test::seeded_dropout_model();
   const auto history_before = stopped.fit(x, y, first_half);
   stopped.save("dropout_resume.nabla");
   // The saved file holds the layer's own generator position.
@@ -68,22 +48,22 @@ TEST_CASE("a run with a seeded Dropout resumed from a model file is bit-identica
   REQUIRE(checkpoint.metadata_number<std::uint64_t>("model.2.generator.offset") > 0);
 
   nb::manual_seed(999);  // a new process: the global generator elsewhere; the file puts it back
-  nb::Model<float> resumed = dropout_model();
+  nb::Model<float> resumed = nabla_test::seeded_dropout_model();
   resumed.load("dropout_resume.nabla");
   const auto history_after = resumed.fit(x, y, all);
 
-  REQUIRE(all_weights(resumed) == all_weights(uninterrupted));  // bit-identical
+  REQUIRE(nabla_test::all_weights(resumed) == nabla_test::all_weights(uninterrupted));  // bit-identical
   std::vector<double> losses = history_before["loss"];
   for (const double loss : history_after["loss"]) losses.push_back(loss);
   REQUIRE(losses == full_history["loss"]);
 
   // Without restoring that generator the continuation differs: the test can fail.
   nb::manual_seed(999);
-  nb::Model<float> without = dropout_model();
+  nb::Model<float> without = nabla_test::seeded_dropout_model();
   without.load("dropout_resume.nabla");
   without[2]->own_generator()->set_state(77, 0);
   (void)without.fit(x, y, all);
-  REQUIRE(all_weights(without) != all_weights(uninterrupted));
+  REQUIRE(nabla_test::all_weights(without) != nabla_test::all_weights(uninterrupted));
   std::filesystem::remove("dropout_resume.nabla");
 }
 

@@ -10,31 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "resume_model.hpp"
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 
 namespace {
-
-nb::Model<float> resume_model() {
-  nb::Model<float> model;
-  model.add<nb::nn::Dense>(4, 16, nb::nn::DenseOptions{.seed = 1})
-      .add<nb::nn::ReLU>()
-      .add<nb::nn::Dropout>(0.5, nb::nn::DropoutOptions{.seed = 77})
-      .add<nb::nn::Dense>(16, 16, nb::nn::DenseOptions{.seed = 2})
-      .add<nb::nn::Dropout>(0.25)  // on the global generator
-      .add<nb::nn::Dense>(16, 1, nb::nn::DenseOptions{.seed = 3});
-  model.compile(nb::optim::AdamOptions{.lr = 1e-2}, nb::loss::MSE{});
-  return model;
-}
-
-std::vector<float> all_weights(const nb::Model<float>& model) {
-  std::vector<float> values;
-  for (const auto& [name, tensor] : model.state_dict()) {
-    const auto v = tensor.to_vector();
-    values.insert(values.end(), v.begin(), v.end());
-  }
-  return values;
-}
 
 std::string file_text(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -75,12 +56,12 @@ TEST_CASE("a run killed mid-epoch and resumed from its last save_freq file is bi
   CAPTURE(save_freq, kill_after);
 
   nb::manual_seed(3);
-  nb::Model<float> uninterrupted = resume_model();
+  nb::Model<float> uninterrupted = nabla_test::seeded_dropout_model();
   const auto full =
       uninterrupted.fit(x, y, fit_options(run_callbacks("resume_a.csv", "resume_a.nabla", save_freq, -1)));
 
   nb::manual_seed(3);
-  nb::Model<float> killed = resume_model();
+  nb::Model<float> killed = nabla_test::seeded_dropout_model();
   REQUIRE_THROWS_AS(
       killed.fit(x, y, fit_options(run_callbacks("resume_b.csv", "resume_b.nabla", save_freq, kill_after))), Killed);
   const auto checkpoint = nb::io::load_checkpoint("resume_b.nabla");
@@ -90,12 +71,12 @@ TEST_CASE("a run killed mid-epoch and resumed from its last save_freq file is bi
   REQUIRE_FALSE(checkpoint.has_metadata("callback.0.name"));  // LearningRateScheduler: no state of its own
 
   nb::manual_seed(999);  // a new process
-  nb::Model<float> resumed = resume_model();
+  nb::Model<float> resumed = nabla_test::seeded_dropout_model();
   resumed.load("resume_b.nabla");
   auto callbacks = run_callbacks("resume_b.csv", "resume_b.nabla", save_freq, -1);
   const auto last = resumed.fit(x, y, fit_options(callbacks));
 
-  REQUIRE(all_weights(resumed) == all_weights(uninterrupted));  // bit-identical
+  REQUIRE(nabla_test::all_weights(resumed) == nabla_test::all_weights(uninterrupted));  // bit-identical
   REQUIRE(resumed.run_history()["loss"] == full["loss"]);
   REQUIRE(resumed.run_history()["lr"] == full["lr"]);
   REQUIRE(resumed.run_history().epochs() == full.epochs());
@@ -110,14 +91,14 @@ TEST_CASE("a run killed mid-epoch and resumed from its last save_freq file is bi
 
   // The test can fail: resuming without the file's position (from the epoch's start) differs.
   nb::manual_seed(999);
-  nb::Model<float> from_epoch_start = resume_model();
+  nb::Model<float> from_epoch_start = nabla_test::seeded_dropout_model();
   auto epoch_checkpoint = nb::io::load_checkpoint("resume_b.nabla");
   for (const char* key : {"fit.epoch", "fit.batch", "fit.steps", "fit.loss_sum", "fit.seen"})
     epoch_checkpoint.metadata.erase(key);
   nb::io::save_checkpoint("resume_c.nabla", epoch_checkpoint);
   from_epoch_start.load("resume_c.nabla");
   (void)from_epoch_start.fit(x, y, fit_options(run_callbacks("resume_c.csv", "resume_c.nabla", save_freq, -1)));
-  REQUIRE(all_weights(from_epoch_start) != all_weights(uninterrupted));
+  REQUIRE(nabla_test::all_weights(from_epoch_start) != nabla_test::all_weights(uninterrupted));
   for (const char* path :
        {"resume_a.csv", "resume_b.csv", "resume_c.csv", "resume_a.nabla", "resume_b.nabla", "resume_c.nabla"})
     std::filesystem::remove(path);
@@ -127,7 +108,7 @@ TEST_CASE("callback states: saved by model.save, restored by position, errors na
   const auto x = nb::randn<float>({32, 4}, 21);
   const auto y = nb::randn<float>({32, 1}, 22);
   nb::manual_seed(5);
-  nb::Model<float> model = resume_model();
+  nb::Model<float> model = nabla_test::seeded_dropout_model();
   auto early = std::make_shared<nb::train::EarlyStopping>(
       nb::train::EarlyStoppingOptions{.monitor = "loss", .min_delta = 1e9, .patience = 5});
   (void)model.fit(x, y, {.epochs = 3, .batch_size = 8, .callbacks = {early}, .verbose = 0});
@@ -138,7 +119,7 @@ TEST_CASE("callback states: saved by model.save, restored by position, errors na
   REQUIRE(checkpoint.metadata_text("history.names") == "loss");
 
   SECTION("the same callback at the same position continues its patience count") {
-    nb::Model<float> resumed = resume_model();
+    nb::Model<float> resumed = nabla_test::seeded_dropout_model();
     resumed.load("resume_states.nabla");
     REQUIRE(resumed.run_history().size() == 3);
     auto again = std::make_shared<nb::train::EarlyStopping>(
@@ -149,7 +130,7 @@ TEST_CASE("callback states: saved by model.save, restored by position, errors na
     REQUIRE(resumed.run_history().size() == 5);
   }
   SECTION("another callback at that position is a ValueError naming both") {
-    nb::Model<float> resumed = resume_model();
+    nb::Model<float> resumed = nabla_test::seeded_dropout_model();
     resumed.load("resume_states.nabla");
     REQUIRE_THROWS_WITH(
         resumed.fit(
@@ -158,7 +139,7 @@ TEST_CASE("callback states: saved by model.save, restored by position, errors na
         Contains("EarlyStopping") && Contains("ModelCheckpoint") && Contains("callbacks[0]"));
   }
   SECTION("no state for a position: the callback starts fresh (documented default)") {
-    nb::Model<float> resumed = resume_model();
+    nb::Model<float> resumed = nabla_test::seeded_dropout_model();
     resumed.load("resume_states.nabla");
     auto later = std::make_shared<nb::train::EarlyStopping>(
         nb::train::EarlyStoppingOptions{.monitor = "loss", .min_delta = 1e9, .patience = 5});
@@ -181,10 +162,10 @@ TEST_CASE("callback states: saved by model.save, restored by position, errors na
     auto damaged = checkpoint;
     damaged.set_metadata("callback.x.name", "EarlyStopping");
     nb::io::save_checkpoint("resume_damaged.nabla", damaged);
-    nb::Model<float> resumed = resume_model();
-    const auto before = all_weights(resumed);
+    nb::Model<float> resumed = nabla_test::seeded_dropout_model();
+    const auto before = nabla_test::all_weights(resumed);
     REQUIRE_THROWS_AS(resumed.load("resume_damaged.nabla"), nb::IOError);
-    REQUIRE(all_weights(resumed) == before);
+    REQUIRE(nabla_test::all_weights(resumed) == before);
     std::filesystem::remove("resume_damaged.nabla");
   }
   std::filesystem::remove("resume_states.nabla");
@@ -210,7 +191,7 @@ TEST_CASE("save_freq: checks, and a save inside an accumulation window is refuse
   REQUIRE_THROWS_AS(nb::train::ModelCheckpoint("m.nabla", {.save_best_only = true, .save_freq = 2}), nb::ValueError);
   const auto x = nb::randn<float>({32, 4}, 31);
   const auto y = nb::randn<float>({32, 1}, 32);
-  nb::Model<float> model = resume_model();
+  nb::Model<float> model = nabla_test::seeded_dropout_model();
   REQUIRE_THROWS_WITH(model.fit(x, y,
                                 {.epochs = 1,
                                  .batch_size = 4,
@@ -228,7 +209,7 @@ TEST_CASE("save_freq: checks, and a save inside an accumulation window is refuse
                    .verbose = 0,
                    .accumulation_steps = 2});
   // The file was saved mid-run: a fit() with another batch size cannot continue it.
-  nb::Model<float> resumed = resume_model();
+  nb::Model<float> resumed = nabla_test::seeded_dropout_model();
   resumed.load("resume_acc.nabla");
   REQUIRE_THROWS_WITH(resumed.fit(x, y, {.epochs = 1, .batch_size = 8, .seed = 1, .verbose = 0}),
                       Contains("batches per epoch"));
@@ -239,11 +220,11 @@ TEST_CASE("load_model rebuilds a seeded Dropout with its seed and stream positio
   const auto x = nb::randn<float>({32, 4}, 41);
   const auto y = nb::randn<float>({32, 1}, 42);
   nb::manual_seed(8);
-  nb::Model<float> uninterrupted = resume_model();
+  nb::Model<float> uninterrupted = nabla_test::seeded_dropout_model();
   (void)uninterrupted.fit(x, y, {.epochs = 4, .batch_size = 8, .seed = 2, .verbose = 0});
 
   nb::manual_seed(8);
-  nb::Model<float> first = resume_model();
+  nb::Model<float> first = nabla_test::seeded_dropout_model();
   (void)first.fit(x, y, {.epochs = 2, .batch_size = 8, .seed = 2, .verbose = 0});
   first.save("resume_load_model.nabla");
   REQUIRE_THAT(nb::io::load_checkpoint("resume_load_model.nabla").metadata_text("model.config"),
@@ -257,7 +238,7 @@ TEST_CASE("load_model rebuilds a seeded Dropout with its seed and stream positio
   rebuilt->compile(nb::optim::AdamOptions{.lr = 1e-2}, nb::loss::MSE{});
   rebuilt->load("resume_load_model.nabla");
   (void)rebuilt->fit(x, y, {.epochs = 4, .batch_size = 8, .seed = 2, .verbose = 0});
-  REQUIRE(all_weights(*rebuilt) == all_weights(uninterrupted));
+  REQUIRE(nabla_test::all_weights(*rebuilt) == nabla_test::all_weights(uninterrupted));
 
   // A seed that is not an unsigned integer is an IOError naming it.
   auto checkpoint = nb::io::load_checkpoint("resume_load_model.nabla");
