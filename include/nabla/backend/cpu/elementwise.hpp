@@ -2,7 +2,8 @@
 //
 // map_kernel(out, f, inputs...) sets out[i] = f(inputs[i]...) for every element, where the
 // inputs are broadcast to out's shape (NumPy rules, checked by the caller). Contiguous
-// same-shape operands take a plain pointer loop the compiler vectorizes; anything else
+// same-shape operands take a plain pointer loop the compiler vectorizes (or, for tanh and GELU's
+// tanh form in float, an Eigen array expression: backend/cpu/array_forms.hpp); anything else
 // (views, broadcasting) goes through strided_loop. Large tensors are split across threads.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <tuple>
 #include <utility>
 
+#include "nabla/backend/cpu/array_forms.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/cpu/strided.hpp"
 #include "nabla/core/tensor.hpp"
@@ -69,7 +71,11 @@ void map_kernel(Tensor<Out>& out, const Function& function, const Tensor<Inputs>
     parallel_for(0, count, kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
       std::apply(
           [&](const auto*... pointers) {
-            for (std::int64_t i = begin; i < end; ++i) out_data[i] = function(pointers[i]...);
+            if constexpr (has_array_form<Function, Out, Inputs...>) {
+              ArrayForm<Function>::apply(out_data + begin, (pointers + begin)..., end - begin);  // Eigen packets
+            } else {
+              for (std::int64_t i = begin; i < end; ++i) out_data[i] = function(pointers[i]...);
+            }
           },
           input_data);
     });
