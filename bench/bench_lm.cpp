@@ -18,6 +18,9 @@
 //
 // Counters: tokens/s (batch x steps per step), GFLOP/s of the model's GEMM FLOPs (training:
 // 3x the forward's, forward + two backward GEMMs) and % of the FP32 peak measured here.
+// Every bench runs one untimed step first, as compare_pytorch.py's PyTorch side does: the first
+// step allocates (Adam's moments, the caching of big blocks) and page-faults it all in, and with a
+// step of about a second (gpt_train/M) Google Benchmark would otherwise time that one cold step.
 //
 //   ./build/bench/bench_lm --benchmark_min_time=2 --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
@@ -60,13 +63,15 @@ void language_model_training(benchmark::State& state, LanguageModelConfig config
   nb::optim::Adam<float> optimizer(model.parameters(), {.lr = 1e-3});
   const nb::IndexTensor inputs = random_ids(config.vocabulary, kBatch, kSteps, 4);
   const nb::IndexTensor targets = random_ids(config.vocabulary, kBatch, kSteps, 5);
-  for (auto _ : state) {
+  const auto step = [&] {
     const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(inputs), targets);
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
-  }
+  };
+  step();  // warm-up, untimed (see the top of the file)
+  for (auto _ : state) step();
   set_counters(state, kBatch * kSteps, 3 * forward_flops(config, kBatch * kSteps), threads);
 }
 
@@ -76,6 +81,7 @@ void language_model_inference(benchmark::State& state, LanguageModelConfig confi
   LanguageModel model(config);
   const nb::IndexTensor inputs = random_ids(config.vocabulary, kBatch, kSteps, 4);
   nb::NoGradGuard no_grad;
+  benchmark::DoNotOptimize(model.logits(inputs).data());  // warm-up, untimed (see the top of the file)
   for (auto _ : state) {
     const nb::Tensor<float> logits = model.logits(inputs);
     benchmark::DoNotOptimize(logits.data());
@@ -98,14 +104,16 @@ void classifier_training(benchmark::State& state) {
   std::vector<float> label_values(kClassifierBatch);
   for (std::size_t i = 0; i < label_values.size(); ++i) label_values[i] = static_cast<float>(i % 2);
   const nb::Tensor<float> labels = nb::from_vector<float>(label_values, {kClassifierBatch, 1});
-  for (auto _ : state) {
+  const auto step = [&] {
     const nb::Tensor<float> probability = nb::sigmoid(output(lstm(embedding.forward(inputs))));
     const nb::Tensor<float> loss = nb::loss::binary_cross_entropy(probability, labels);
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
-  }
+  };
+  step();  // warm-up, untimed (see the top of the file)
+  for (auto _ : state) step();
   const double tokens = kClassifierBatch * kLength;
   set_counters(state, tokens, 3 * tokens * 2.0 * 4 * kHidden * (kEmbedding + kHidden), threads);
 }
@@ -136,13 +144,15 @@ void gpt_training(benchmark::State& state, GPTConfig config) {
   const std::int64_t steps = config.options.context, vocabulary = config.options.vocab_size;
   const nb::IndexTensor inputs = random_ids(vocabulary, config.batch, steps, 4);
   const nb::IndexTensor targets = random_ids(vocabulary, config.batch, steps, 5);
-  for (auto _ : state) {
+  const auto step = [&] {
     const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs), targets);
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
-  }
+  };
+  step();  // warm-up, untimed (see the top of the file)
+  for (auto _ : state) step();
   const double tokens = static_cast<double>(config.batch * steps);
   set_counters(state, tokens, 3 * tokens * gpt_forward_flops_per_token(config.options, steps), threads);
 }
@@ -155,6 +165,7 @@ void gpt_generation(benchmark::State& state) {
       .vocab_size = 50257, .context = 1024, .layers = 12, .heads = 12, .width = 768, .seed = 1};
   nb::nn::GPT<float> gpt(options);
   const nb::IndexTensor prompt = random_ids(options.vocab_size, 1, kPrompt, 4);
+  benchmark::DoNotOptimize(gpt.generate(prompt, {.max_new_tokens = kNewTokens, .temperature = 0.0}).data());  // warm-up
   for (auto _ : state) {
     const nb::IndexTensor tokens = gpt.generate(prompt, {.max_new_tokens = kNewTokens, .temperature = 0.0});
     benchmark::DoNotOptimize(tokens.data());

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "temp_dir.hpp"
 
 namespace nb = nabla;
 using nabla_test::Fixture;
@@ -515,7 +516,8 @@ TEST_CASE("load_gpt2_safetensors: Hugging Face's GPT-2 layout gives the PyTorch 
   nb::io::Checkpoint prefixed;
   for (const auto& [name, tensor] : contents.tensors) prefixed.tensors.emplace("transformer." + name, tensor);
   prefixed.tensors.emplace("lm_head.weight", contents.tensors.at("wte.weight"));
-  const std::string prefixed_path = "gpt2_tiny_prefixed.safetensors";
+  const nabla_test::TempDir directory("gpt2_prefixed");
+  const std::string prefixed_path = directory.file("gpt2_tiny_prefixed.safetensors");
   nb::io::save_safetensors(prefixed_path, prefixed);
   nb::nn::GPT<float> from_prefixed(kTinyGPT2);
   nb::load_gpt2_safetensors(prefixed_path, from_prefixed);
