@@ -15,6 +15,13 @@
 // Evaluation reads --context windows every --eval-stride words (default: --context, no overlap) and scores each token
 // once. Each epoch prints train and validation perplexity; the state and the best weights go to
 // --checkpoint (--resume continues); the best weights give the test perplexity and a sample.
+//
+// --distributed (mpirun -np N gpt --distributed --threads 1): every rank reads the corpus and draws the
+// same window order; each global batch of --batch windows is split between the ranks as evenly as it
+// goes, and each rank's loss is scaled by its share (n_rank x N / n), so DistributedDataParallel's average
+// of the gradients is the gradient of the whole batch's mean loss: without dropout, the one-process run's
+// steps up to float rounding (examples/gpt/distributed_test.cmake checks the perplexities). Rank 0 prints
+// and writes the checkpoint.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -31,6 +38,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/distributed.hpp"
 #include "../common/run.hpp"
 #include "../common/token_file.hpp"
 #include "../sequence_model/brown_corpus.hpp"
@@ -65,6 +73,7 @@ struct Options {
   std::int64_t train_tokens = 800000, validation_tokens = 200000, rare_count = 3;
   std::string checkpoint = "gpt.nabla";
   bool resume = false;
+  bool distributed = false;
   std::string plot, lstm_checkpoint;
   std::string prompt = "The jury said";
   std::int64_t generate = 30, top_k = 40;
@@ -238,6 +247,13 @@ int run(const Options& options) {
   const nb::Device device = nabla_examples::checked_device(options.device);
   if (options.threads > 0) nb::set_num_threads(options.threads);
   nb::manual_seed(options.seed);  // the initial weights, the dropout masks and the batch order
+  // --distributed: joins the MPI job first, so that ranks other than 0 print nothing.
+  const int world = options.distributed ? nabla_examples::start_distributed() : 1;
+  if (options.distributed && !options.token_file.empty())
+    throw nb::ValueError("--distributed with --token-file is not supported yet: each rank would read the same windows");
+  if (options.batch < world)
+    throw nb::ValueError("--distributed: --batch " + std::to_string(options.batch) + " is smaller than the " +
+                         std::to_string(world) + " ranks it is split across");
 
   auto start = Clock::now();
   const BrownCorpus corpus = sequence_model::read_brown_corpus(options.data_dir);
@@ -322,7 +338,16 @@ int run(const Options& options) {
                 static_cast<long long>(history.epochs()));
   }
 
+  // After a resume: every rank then starts from rank 0's weights (DistributedDataParallel).
+  const auto data_parallel = nabla_examples::data_parallel_run(gpt, options.distributed);
   const std::int64_t windows = (static_cast<std::int64_t>(train.size()) - 1) / options.context;
+  if (data_parallel) {
+    std::printf("data-parallel: %d ranks, each global batch of %lld windows split across them\n", world,
+                static_cast<long long>(options.batch));
+    if (windows % options.batch != 0 && windows % options.batch < world)
+      std::printf("note: the last batch of each epoch (%lld windows) is skipped: fewer windows than ranks\n",
+                  static_cast<long long>(windows % options.batch));
+  }
   const std::int64_t total_steps = options.epochs * ((windows + options.batch - 1) / options.batch);
   std::vector<std::int64_t> validation_tokens = data.validation;
   if (options.max_eval_tokens > 0 && options.max_eval_tokens < static_cast<std::int64_t>(validation_tokens.size())) {
@@ -341,13 +366,26 @@ int run(const Options& options) {
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(),
                      [&](std::int64_t a, std::int64_t b) { return keys.data()[a] < keys.data()[b]; });
+    // --distributed: every rank's dropout masks come from a stream of its own during the epoch; the
+    // shared generator (rank 0's, the one the checkpoint keeps) is restored on every rank at its end.
+    nb::Generator& generator = nb::default_generator();
+    if (data_parallel && data_parallel->rank() > 0)
+      generator.set_state(generator.seed() + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(data_parallel->rank()),
+                          generator.offset());
     double total = 0;
     std::int64_t tokens = 0;
-    const auto train_step = [&](const nb::IndexTensor& inputs, const nb::IndexTensor& targets) {
+    // share: this rank's windows over the global batch's (1 without --distributed); the loss scaled
+    // by share x world makes the ranks' averaged gradients the global batch's.
+    const auto train_step = [&](const nb::IndexTensor& inputs, const nb::IndexTensor& targets, double share) {
       optimizer.set_lr(learning_rate(options, history.steps, total_steps));
       const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs.to(device)), targets.to(device));
       optimizer.zero_grad();
-      loss.backward();
+      if (data_parallel) {
+        (loss * static_cast<float>(share * world)).backward();
+        data_parallel->finish_gradients();
+      } else {
+        loss.backward();
+      }
       if (options.clip > 0) nb::optim::clip_grad_norm_(gpt.parameters(), options.clip);
       optimizer.step();
       ++history.steps;
@@ -355,16 +393,26 @@ int run(const Options& options) {
       tokens += targets.numel();
     };
     if (token_loader) {
-      for (const auto& batch : *token_loader) train_step(batch.inputs, batch.targets);
+      for (const auto& batch : *token_loader) train_step(batch.inputs, batch.targets, 1.0);
     } else {
       for (std::int64_t first = 0; first < windows; first += options.batch) {
+        const std::int64_t count = std::min(windows, first + options.batch) - first;  // the global batch
+        if (count < world) continue;  // a rank would have no window (the note above)
+        const int rank = data_parallel ? data_parallel->rank() : 0;
         std::vector<std::int64_t> starts;
-        for (std::int64_t i = first; i < std::min(windows, first + options.batch); ++i)
+        for (std::int64_t i = first + count * rank / world; i < first + count * (rank + 1) / world; ++i)
           starts.push_back(order[static_cast<std::size_t>(i)] * options.context);
         nb::IndexTensor inputs, targets;
         make_batch(train, starts, options.context, inputs, targets);
-        train_step(inputs, targets);
+        train_step(inputs, targets, static_cast<double>(starts.size()) / static_cast<double>(count));
       }
+    }
+    if (data_parallel) {
+      const std::vector<double> sums = data_parallel->sum({total, static_cast<double>(tokens)});
+      total = sums[0];
+      tokens = static_cast<std::int64_t>(sums[1]);
+      const std::uint64_t shared_seed = data_parallel->broadcast_seed(generator.seed());
+      generator.set_state(shared_seed, data_parallel->broadcast_seed(generator.offset()));
     }
     const double train_perplexity = std::exp(total / static_cast<double>(tokens));
     const double validation = perplexity(gpt, validation_tokens, options.context, eval_stride, options.batch, device);
@@ -377,7 +425,8 @@ int run(const Options& options) {
       history.best_epoch = epoch;
       best = gpt.state_dict();
     }
-    save_state(options.checkpoint, gpt, best, optimizer, vocabulary, history);
+    if (nabla_examples::is_main_rank())  // one writer; every rank holds the same state
+      save_state(options.checkpoint, gpt, best, optimizer, vocabulary, history);
     std::printf("epoch %lld/%lld  train ppl %8.2f  valid ppl %8.2f  lr %.3g  time %.1f s  %s\n",
                 static_cast<long long>(epoch), static_cast<long long>(options.epochs), train_perplexity, validation,
                 learning_rate(options, history.steps - 1, total_steps), history.seconds.back(),
@@ -487,6 +536,7 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
   cli.text("--checkpoint", options.checkpoint, "FILE", "training state and best weights " + show(d.checkpoint))
       ->group("data and files");
   cli.flag("--resume", options.resume, "continue from --checkpoint (same model flags)")->group("data and files");
+  nabla_examples::distributed_flag(cli, options.distributed)->group("training");
   cli.text("--plot", options.plot, "FILE.svg", "draw the perplexity curves", true)->group("data and files");
   cli.text("--lstm-checkpoint", options.lstm_checkpoint, "FILE",
            "a sequence_model checkpoint whose validation curve joins the plot", true)
