@@ -58,7 +58,7 @@ constexpr const char* kCheckpointFormat = "nabla gpt example 2";  // 2: one Adam
 struct Options {
   std::int64_t context = 64, layers = 2, heads = 4, width = 128;
   double dropout = 0.0;  // the short default sees each word once: nothing to regularize yet
-  double init_std = 0;   // 0: the layers' own initialization; S > 0: GPT-2's, N(0, S^2) (slower in short runs)
+  double init_std = 0;   // 0: nn::GPT's own (GPT-2's scheme, std 0.02); S > 0: the same scheme with std S
   // The short default: 196 steps of 8 windows on 100,000 words (docs/results.md: more, smaller steps beat 49 of 32).
   std::int64_t epochs = 1, batch = 8, warmup = 20, eval_stride = 0;  // 0: --context
   double lr = 1e-3, min_lr = 1.0, weight_decay = 0.1, clip = 1.0;    // min_lr 1: no decay (best in 196 steps)
@@ -297,11 +297,10 @@ int run(const Options& options) {
                           .heads = options.heads,
                           .width = options.width,
                           .dropout = options.dropout});
-  // GPT-2's initialization (nanoGPT's): every weight matrix N(0, S^2), the projections back into the residual stream
-  // (attn.out_proj, mlp.c_proj) N(0, S^2 / (2 layers)), biases 0. The layers' own defaults (nn::Embedding's N(0, 1),
-  // Dense's PyTorch uniform) make the tied head's first logits about sqrt(width) large, yet in the short runs of
-  // docs/results.md they learn faster than GPT-2's (and N(0, 0.02^2) tables alone, with Dense's defaults, learn
-  // slowest), so they stay the default.
+  // nn::GPT starts from GPT-2's initialization (nanoGPT's): every weight matrix and both embedding tables
+  // N(0, 0.02^2), the projections back into the residual stream (attn.out_proj, mlp.c_proj) N(0, 0.02^2 / (2 layers)),
+  // biases 0, LayerNorms 1 and 0. --init-std S draws the same scheme again with std S (from the default generator,
+  // so the batch order changes too).
   if (options.init_std > 0) {
     const double projection_std = options.init_std / std::sqrt(2.0 * static_cast<double>(options.layers));
     const auto ends_with = [](const std::string& name, const std::string& tail) {
@@ -480,9 +479,11 @@ void define_options(nabla_examples::CommandLine& cli, Options& options) {
   cli.integer<std::int64_t>("--width", options.width, 2, "embedding width " + show(d.width))->group("model");
   cli.real("--dropout", options.dropout, {.low = 0, .high = 1, .include_low = true}, "dropout " + show(d.dropout))
       ->group("model");
-  cli.real("--init-std", options.init_std, {.low = 0, .include_low = true},
-           "GPT-2's initialization: weight matrices N(0, S^2), biases 0\n(0: the layers' own defaults) " +
-               show(d.init_std))
+  cli.real(
+         "--init-std", options.init_std, {.low = 0, .include_low = true},
+         "GPT-2's initialization with std S: weight matrices N(0, S^2),\nresidual projections N(0, S^2 / (2 layers)), "
+         "biases 0\n(0: nn::GPT's own, the same with S = 0.02) " +
+             show(d.init_std))
       ->type_name("S")
       ->group("model");
   cli.integer<std::int64_t>("--epochs", options.epochs, 0, "epochs in total " + show(d.epochs))->group("training");
