@@ -4,8 +4,8 @@
 // become <unk>), so the two models' perplexities compare on the same test set.
 //
 //   bash scripts/fetch_data.sh brown
-//   ./build/examples/gpt/gpt                       # the short default run
-//   ./build/examples/gpt/gpt --help                # every flag
+//   ./build/examples/gpt                       # the short default run
+//   ./build/examples/gpt --help                # every flag
 //
 // Training reads the training stream as windows of --context + 1 tokens (a random order each
 // epoch; with --token-file they are read from the memory-mapped file of the training ids, made by

@@ -1,8 +1,8 @@
 // sequence_model: a word-level LSTM language model on the Brown corpus.
 //
 //   bash scripts/fetch_data.sh brown
-//   ./build/examples/sequence_model/sequence_model            # the short default run
-//   ./build/examples/sequence_model/sequence_model --help     # every flag
+//   ./build/examples/sequence_model            # the short default run
+//   ./build/examples/sequence_model --help     # every flag
 //
 // The data are split as in Bengio et al. (2003), "A Neural Probabilistic Language Model":
 // the 500 files in corpus order, the first 800,000 tokens for training, the next 200,000 for
