@@ -7,9 +7,12 @@
 //
 // The run: a language model on a synthetic token stream (a noisy "next token = f(previous)"
 // Markov chain drawn from Philox, so the loss falls), Model::fit with unseeded shuffling (each
-// epoch's order is a draw of the global generator), a Dropout with its own seed, Adam, a
-// LearningRateScheduler, EarlyStopping, a CSVLogger and ModelCheckpoint(save_freq) saving
-// D/run.nabla every few batches; at the end D/final.nabla (model.save: the run's history too).
+// epoch's order is a draw of the global generator), a Dropout with its own seed, Adam, the metrics
+// accuracy and perplexity (their running totals are in every mid-epoch file), a
+// LearningRateScheduler, EarlyStopping with restore_best_weights (watching the loss with a min_delta
+// of 1e9, so its best epoch is the first and the copy of those weights must survive every later kill), a
+// CSVLogger and ModelCheckpoint(save_freq) saving D/run.nabla every few batches; at the end
+// D/final.nabla (model.save: the run's history and the copy of the best weights too).
 //   --size S     LM S of bench/bench_lm.cpp: Embedding(1000, 64) -> LSTM(64 -> 128, all steps)
 //                -> Dropout(0.1, seed 7) -> Dense(128 -> 1000), batch 32 x 35 tokens;
 //                16 batches per epoch, a checkpoint every 4 batches.
@@ -86,7 +89,8 @@ nb::Model<float> language_model(const RunSize& size) {
       .add<nb::nn::LSTM>(size.embedding, size.hidden, nb::nn::LSTMOptions{.return_sequences = true, .seed = 2})
       .add<nb::nn::Dropout>(0.1, nb::nn::DropoutOptions{.seed = 7})
       .add<nb::nn::Dense>(size.hidden, size.vocabulary, nb::nn::DenseOptions{.seed = 3});
-  model.compile(nb::optim::AdamOptions{.lr = 3e-3}, nb::loss::CrossEntropy{});
+  model.compile(nb::optim::AdamOptions{.lr = 3e-3}, nb::loss::CrossEntropy{},
+                {nb::metrics::Accuracy{}, nb::metrics::Perplexity{}});
   return model;
 }
 
@@ -110,7 +114,8 @@ int train(const RunSize& size, const std::string& dir, int epochs, bool resume, 
                                                      ::close(ready_fd);
                                                    }}),
                     nb::train::LearningRateScheduler([](int epoch, double lr) { return epoch > 0 ? lr * 0.7 : lr; }),
-                    nb::train::EarlyStopping({.monitor = "loss", .patience = 100}),
+                    nb::train::EarlyStopping(
+                        {.monitor = "loss", .min_delta = 1e9, .patience = 100, .restore_best_weights = true}),
                     nb::train::CSVLogger(dir + "/log.csv"),
                     // last: the state it saves includes the other callbacks' updates
                     nb::train::ModelCheckpoint(checkpoint, {.save_freq = size.save_freq})},
@@ -255,8 +260,10 @@ int drive(const std::string& size, int kills, int epochs, const std::string& dir
   std::string position_list;
   for (const auto& position : positions) position_list += (position_list.empty() ? "" : "; ") + position;
   std::printf("the kills left checkpoints at %zu different positions: %s\n", positions.size(), position_list.c_str());
-  std::printf("final.nabla (weights, Adam state, generators, callbacks, history) %s; log.csv %s\n",
-              same_model ? "bit-identical" : "DIFFERS", same_log ? "identical" : "DIFFERS");
+  std::printf(
+      "final.nabla (weights, Adam state, generators, callbacks and their weights, history) %s; log.csv (loss, "
+      "accuracy, perplexity, lr) %s\n",
+      same_model ? "bit-identical" : "DIFFERS", same_log ? "identical" : "DIFFERS");
   std::printf("loss per epoch: %s\n", history.metadata_text("history.series.loss").c_str());
   if (!same_model) explain_difference(reference + "/final.nabla", killed + "/final.nabla");
   if (same_model && same_log) {

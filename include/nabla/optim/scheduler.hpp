@@ -31,6 +31,15 @@
 
 namespace nabla::optim {
 
+/// What an LRScheduler needs to continue its schedule in another process (PyTorch's
+/// scheduler.state_dict()): the steps taken, every group's base learning rate, and every
+/// group's learning rate as its last step left it.
+struct SchedulerState {
+  std::int64_t last_epoch = 0;
+  std::vector<double> base_lrs;
+  std::vector<double> lrs;
+};
+
 /// The common part of the epoch-driven schedules.
 class LRScheduler {
  public:
@@ -56,6 +65,40 @@ class LRScheduler {
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   /// Epochs stepped so far (0 right after construction).
   std::int64_t last_epoch() const { return last_epoch_; }
+  /// The optimizer whose learning rates the scheduler sets.
+  const OptimizerBase& optimizer() const { return optimizer_; }
+
+  /// The position in the schedule, to continue it in another process: load_state(state())
+  /// on a scheduler of the same kind and options, made on an optimizer with the same groups,
+  /// makes its next step() set what this one's would (train::SchedulerCallback saves it in a
+  /// model file).
+  SchedulerState state() const {
+    SchedulerState saved{last_epoch_, base_lrs_, {}};
+    for (std::size_t group = 0; group < optimizer_.group_count(); ++group)
+      saved.lrs.push_back(optimizer_.group_lr(group));
+    return saved;
+  }
+  /// Takes back what state() gave and sets every group's learning rate to the saved one, so
+  /// it does not matter whether the scheduler was made (which performs step 0) before or after
+  /// the optimizer's own state was loaded. A ValueError, before anything changes, for a state
+  /// that does not fit the optimizer.
+  void load_state(const SchedulerState& state) {
+    const std::string op = "LRScheduler::load_state";
+    const std::size_t groups = optimizer_.group_count();
+    if (state.last_epoch < 0)
+      throw ValueError(op + ": last_epoch is " + std::to_string(state.last_epoch) + "; a schedule starts at 0");
+    if (state.lrs.size() != groups || state.base_lrs.empty() || state.base_lrs.size() > groups)
+      throw ValueError(op + ": the state has " + std::to_string(state.base_lrs.size()) + " base learning rates and " +
+                       std::to_string(state.lrs.size()) + " learning rates, for an optimizer with " +
+                       std::to_string(groups) + " parameter groups");
+    for (const std::vector<double>* values : {&state.base_lrs, &state.lrs})
+      for (const double lr : *values)
+        if (!std::isfinite(lr) || lr < 0)
+          throw ValueError(op + ": a learning rate of " + std::to_string(lr) + "; it must be a finite number >= 0");
+    last_epoch_ = state.last_epoch;
+    base_lrs_ = state.base_lrs;
+    for (std::size_t group = 0; group < groups; ++group) optimizer_.set_group_lr(group, state.lrs[group]);
+  }
 
  protected:
   explicit LRScheduler(OptimizerBase& optimizer) : optimizer_(optimizer) {

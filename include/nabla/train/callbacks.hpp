@@ -1,7 +1,7 @@
 // nabla/train/callbacks.hpp - code that fit() calls at fixed points of training (Keras's
-// callbacks): EarlyStopping, ModelCheckpoint, LearningRateScheduler, CSVLogger,
-// TerminateOnNaN, LambdaCallback, UnfreezeAfter (fine-tuning), and the base class to write
-// your own.
+// callbacks): EarlyStopping, ModelCheckpoint, LearningRateScheduler, SchedulerCallback (an
+// optim::LRScheduler stepped per epoch or per batch), CSVLogger, TerminateOnNaN, LambdaCallback,
+// UnfreezeAfter (fine-tuning), and the base class to write your own.
 //
 // fit() calls, in this order:
 //   on_train_begin
@@ -22,9 +22,13 @@
 // with state_name() and gives it as text with state(); a model file saved during or after fit()
 // keeps it ("callback.<position in FitOptions::callbacks>.<key>"), and the first fit() after
 // model.load() hands it back through load_state() before on_train_begin, to the callback at the
-// same position, which must have the same state_name() (else a ValueError).
+// same position, which must have the same state_name() (else a ValueError). A callback that
+// keeps a copy of the weights (EarlyStopping's best ones) gives it with state_weights(); the file
+// holds it as tensors "callback.<position>.weights.<parameter>", handed back by
+// load_state_weights().
 #pragma once
 
+#include <algorithm>
 #include <any>
 #include <cmath>
 #include <concepts>
@@ -45,6 +49,7 @@
 #include "nabla/io/checkpoint.hpp"
 #include "nabla/nn/module.hpp"
 #include "nabla/optim/optimizer.hpp"
+#include "nabla/optim/scheduler.hpp"
 #include "nabla/train/history.hpp"
 #include "nabla/train/logs.hpp"
 #include "nabla/train/progress.hpp"
@@ -96,6 +101,13 @@ class Callback {
   /// Takes back what state() gave (called by fit() before on_train_begin when it resumes from a
   /// model file); an entry missing or not understood is a ValueError naming it.
   virtual void load_state(const CallbackState& /*state*/) {}
+  /// Weights the state needs as well (a copy taken with Trainer::weights()), or an empty
+  /// std::any (the default) for none. Only asked of a callback with a state_name(); a model file
+  /// keeps them next to the model's own, in the same atomic write.
+  virtual std::any state_weights() const { return {}; }
+  /// Takes back what state_weights() gave (a value weights() could have returned), after
+  /// load_state(); not called when the file holds none for this callback.
+  virtual void load_state_weights(const std::any& /*weights*/) {}
 
   virtual void on_train_begin(Logs& /*logs*/) {}
   virtual void on_train_end(Logs& /*logs*/) {}
@@ -213,11 +225,15 @@ class EarlyStopping : public Callback {
 
   void on_train_begin(Logs&) override {
     maximize_ = detail::resolve_maximize(options_.mode, trainer(), options_.monitor);
-    best_weights_.reset();
-    if (resumed_) {  // load_state() set the counters: the run goes on with them
+    if (resumed_) {  // load_state() set the counters (and load_state_weights() the best weights)
       resumed_ = false;
+      if (saved_best_weights_ && !best_weights_.has_value())
+        throw ValueError(
+            "EarlyStopping: the saved state says it kept the best weights (restore_best_weights), but "
+            "the model file holds none for it (tensors callback.<i>.weights.*); it cannot restore them");
       return;
     }
+    best_weights_.reset();
     wait_ = 0;
     stopped_epoch_ = -1;
     best_epoch_ = -1;
@@ -265,27 +281,35 @@ class EarlyStopping : public Callback {
   int wait() const { return wait_; }
   const EarlyStoppingOptions& options() const { return options_; }
 
-  /// The best value, its epoch, the patience counter and the stopped epoch. Not the copy of the
-  /// best weights that restore_best_weights keeps: a resumed run restores the best weights only
-  /// if its best epoch comes after the resume (docs/reliability.md).
+  /// The best value, its epoch, the patience counter and the stopped epoch; with
+  /// restore_best_weights, the copy of the best weights too (state_weights(), saved as tensors
+  /// beside the model's), so a resumed run restores the same weights as an uninterrupted one.
   std::string state_name() const override { return "EarlyStopping"; }
   CallbackState state() const override {
     return {{"best", detail::shortest_number(best_)},
             {"best_epoch", std::to_string(best_epoch_)},
             {"wait", std::to_string(wait_)},
-            {"stopped_epoch", std::to_string(stopped_epoch_)}};
+            {"stopped_epoch", std::to_string(stopped_epoch_)},
+            {"has_best_weights", best_weights_.has_value() ? "1" : "0"}};
   }
   void load_state(const CallbackState& state) override {
     best_ = detail::state_number<double>(state, "best", "EarlyStopping");
     best_epoch_ = detail::state_number<int>(state, "best_epoch", "EarlyStopping");
     wait_ = detail::state_number<int>(state, "wait", "EarlyStopping");
     stopped_epoch_ = detail::state_number<int>(state, "stopped_epoch", "EarlyStopping");
+    // Absent from files written before the weights were saved: nothing to expect then.
+    saved_best_weights_ =
+        state.count("has_best_weights") > 0 && detail::state_number<int>(state, "has_best_weights", "EarlyStopping");
+    best_weights_.reset();
     resumed_ = true;
   }
+  std::any state_weights() const override { return best_weights_; }
+  void load_state_weights(const std::any& weights) override { best_weights_ = weights; }
 
  private:
   EarlyStoppingOptions options_;
   bool resumed_ = false;
+  bool saved_best_weights_ = false;  // load_state(): the saved run had a copy of the best weights
   bool maximize_ = false;
   int wait_ = 0;
   int stopped_epoch_ = -1;
@@ -468,6 +492,99 @@ class LearningRateScheduler : public Callback {
  private:
   Schedule schedule_;
   int verbose_;
+};
+
+// ---- SchedulerCallback -----------------------------------------------------------------------
+
+/// When a SchedulerCallback steps its scheduler.
+enum class SchedulerStep {
+  epoch,  // after every epoch (on_epoch_end): StepLR, CosineAnnealingLR, ... as PyTorch's examples use them
+  batch   // after every optimizer step (on_batch_end): warmups, CosineWithWarmup (the GPT schedule)
+};
+
+struct SchedulerCallbackOptions {
+  SchedulerStep per = SchedulerStep::epoch;
+  bool log_lr = true;  // log the (first group's) learning rate as "lr" at every epoch's end
+};
+
+/// Steps an optim::LRScheduler (StepLR, CosineWithWarmup, LambdaLR, ...) during fit() and keeps
+/// its position in model files, so a resumed run continues the schedule instead of restarting it.
+/// Make the scheduler on the compiled model's optimizer:
+///   auto schedule = std::make_shared<nb::optim::CosineWithWarmup>(model.optimizer(),
+///       nb::optim::CosineWithWarmup::Options{.warmup_steps = 100, .total_steps = 10000});
+///   model.fit(x, y, {..., .callbacks = {nb::train::SchedulerCallback(schedule, {.per =
+///   nb::train::SchedulerStep::batch})}});
+/// Per batch it steps once per optimizer step (with accumulation_steps = k, once every k
+/// batches). Its state (the scheduler's last_epoch, base learning rates and current learning
+/// rates) is restored by the first fit() after model.load(), whether the scheduler was made
+/// before or after the load. Logged "lr": the learning rate when the epoch ends, before this
+/// callback steps (per epoch: the one the epoch trained with).
+class SchedulerCallback : public Callback {
+ public:
+  explicit SchedulerCallback(std::shared_ptr<optim::LRScheduler> scheduler, SchedulerCallbackOptions options = {})
+      : scheduler_(std::move(scheduler)), options_(options) {
+    if (!scheduler_) throw ValueError("SchedulerCallback: the scheduler is null");
+  }
+
+  void on_train_begin(Logs&) override {
+    if (&scheduler_->optimizer() != &trainer().optimizer())
+      throw ValueError(
+          "SchedulerCallback: the scheduler sets the learning rates of another optimizer than the one "
+          "fit() trains with; make it on model.optimizer() after compile()");
+  }
+  void on_batch_begin(int, Logs&) override { steps_before_ = trainer().optimizer().step_count(); }
+  void on_batch_end(int, Logs&) override {
+    // Only batches that ended with an optimizer step (not those inside an accumulation window).
+    if (options_.per == SchedulerStep::batch && trainer().optimizer().step_count() != steps_before_) scheduler_->step();
+  }
+  void on_epoch_end(int, Logs& logs) override {
+    if (options_.log_lr) logs.set("lr", trainer().optimizer().lr());
+    if (options_.per == SchedulerStep::epoch) scheduler_->step();
+  }
+
+  const optim::LRScheduler& scheduler() const { return *scheduler_; }
+
+  /// The scheduler's state() as text: "last_epoch", "base_lrs" and "lrs" (comma-separated).
+  std::string state_name() const override { return "SchedulerCallback"; }
+  CallbackState state() const override {
+    const optim::SchedulerState state = scheduler_->state();
+    const auto list = [](const std::vector<double>& values) {
+      std::string text;
+      for (const double value : values) text += (text.empty() ? "" : ",") + detail::shortest_number(value);
+      return text;
+    };
+    return {
+        {"last_epoch", std::to_string(state.last_epoch)}, {"base_lrs", list(state.base_lrs)}, {"lrs", list(state.lrs)}};
+  }
+  void load_state(const CallbackState& state) override {
+    const std::string who = "SchedulerCallback";
+    const auto list = [&](const std::string& key) {
+      std::vector<double> values;
+      const std::string& text = detail::state_text(state, key, who);
+      for (std::size_t begin = 0; !text.empty() && begin <= text.size();) {
+        const std::size_t end = std::min(text.find(',', begin), text.size());
+        double value = 0;
+        if (!io::detail::parse_number(text.substr(begin, end - begin), value))
+          throw ValueError(who + "::load_state: the entry '" + key + "' is '" + text.substr(0, 64) +
+                           "', not a list of numbers");
+        values.push_back(value);
+        begin = end + 1;
+      }
+      return values;
+    };
+    optim::SchedulerState saved{detail::state_number<std::int64_t>(state, "last_epoch", who), list("base_lrs"),
+                                list("lrs")};
+    try {
+      scheduler_->load_state(saved);
+    } catch (const ValueError& error) {
+      throw ValueError(who + "::load_state: " + error.what());
+    }
+  }
+
+ private:
+  std::shared_ptr<optim::LRScheduler> scheduler_;
+  SchedulerCallbackOptions options_;
+  std::int64_t steps_before_ = 0;
 };
 
 // ---- CSVLogger -------------------------------------------------------------------------------

@@ -308,11 +308,14 @@ struct TrainingState final : Trainer {
   /// Every epoch fit() recorded since compile(), across model.save / model.load (a model file
   /// keeps it): the whole run's history, where fit()'s History holds that call's epochs.
   History run_history;
-  /// The callbacks' states at the end of the last fit() (what model.save writes), by position.
+  /// The callbacks' states at the end of the last fit() (what model.save writes), by position,
+  /// and the weights they keep (Callback::state_weights(); an empty std::any for none).
   std::vector<std::pair<std::string, CallbackState>> callback_states;
-  /// Set by model.load(), consumed by the next fit(): the callbacks' saved states, and the
-  /// position in the epoch of a file saved mid-epoch.
+  std::vector<std::any> callback_weights;
+  /// Set by model.load(), consumed by the next fit(): the callbacks' saved states and weights,
+  /// and the position in the epoch of a file saved mid-epoch.
   std::map<std::size_t, std::pair<std::string, CallbackState>> resume_callbacks;
+  std::map<std::size_t, std::any> resume_callback_weights;
   std::optional<detail::FitPosition> resume_position;
 
   // ---- one step, one pass -------------------------------------------------------------------
@@ -477,6 +480,8 @@ struct TrainingState final : Trainer {
                        ": resume with the same data and batch_size");
     const auto saved_callbacks = std::move(resume_callbacks);
     resume_callbacks.clear();
+    const auto saved_callback_weights = std::move(resume_callback_weights);
+    resume_callback_weights.clear();
     completed_epochs = first_epoch;
     const bool terminal = options.verbose == 1 && options.terminal.value_or(detail::is_terminal(options.output));
 
@@ -485,7 +490,7 @@ struct TrainingState final : Trainer {
     detail::ModeRestorer<T> restore_mode(model);
     History history;
     Logs logs;
-    restore_callback_states(options.callbacks, saved_callbacks);
+    restore_callback_states(options.callbacks, saved_callbacks, saved_callback_weights);
     for (const auto& callback : options.callbacks) callback->on_train_begin(logs);
 
     for (int epoch = first_epoch; epoch < options.epochs && !stop_training; ++epoch) {
@@ -497,6 +502,9 @@ struct TrainingState final : Trainer {
         for (const auto& callback : options.callbacks) callback->on_epoch_begin(epoch, logs);
       model.train();
       reset_metrics();
+      // A resumed epoch's metrics go on from the totals of its batches before the save.
+      if (resumed && position->metrics)
+        for (std::size_t i = 0; i < metrics.size(); ++i) metrics[i]->set_totals((*position->metrics)[i].totals);
       // The epoch's batches: a seeded order is a function of (seed, epoch) wherever the run
       // started; an unseeded one takes one draw of the global generator per epoch (a resumed
       // epoch's draw is in the file: the loader's seed).
@@ -570,6 +578,7 @@ struct TrainingState final : Trainer {
     }
     for (const auto& callback : options.callbacks) callback->on_train_end(logs);
     callback_states = current_callback_states(options.callbacks);
+    callback_weights = current_callback_weights(options.callbacks);
     return history;
   }
 
@@ -582,12 +591,29 @@ struct TrainingState final : Trainer {
     detail::add_history(checkpoint, history);
     detail::add_callback_states(checkpoint,
                                 running_callbacks_ ? current_callback_states(*running_callbacks_) : callback_states);
+    const std::vector<std::any> weights =
+        running_callbacks_ ? current_callback_weights(*running_callbacks_) : callback_weights;
+    for (std::size_t i = 0; i < weights.size(); ++i)
+      if (weights[i].has_value()) detail::add_callback_weights<T>(checkpoint, i, weights[i]);
     if (!live_position_) return;
     if (live_position_->batch % accumulation_ != 0 && live_position_->batch != live_position_->steps)
       throw ValueError("save: batch " + std::to_string(live_position_->batch) + " of epoch " +
                        std::to_string(live_position_->epoch) + " is inside a gradient accumulation window of " +
                        std::to_string(accumulation_) + " batches; save every multiple of accumulation_steps");
-    detail::add_fit_position(checkpoint, *live_position_);
+    // The epoch's metrics so far, so that its logged values come out as if it never stopped.
+    detail::FitPosition position = *live_position_;
+    position.metrics.emplace();
+    for (const auto& metric : metrics) {
+      std::vector<double> totals = metric->totals();
+      if (totals.empty())
+        throw ValueError("save: the metric '" + metric->name() + "' has no totals() (metrics::Metric), so a file " +
+                         "saved inside an epoch (batch " + std::to_string(live_position_->batch) + " of epoch " +
+                         std::to_string(live_position_->epoch) +
+                         ") cannot hold its running state; give it totals() and set_totals(), or save at epoch "
+                         "ends (ModelCheckpoint's save_freq = 0)");
+      position.metrics->push_back({metric->name(), std::move(totals)});
+    }
+    detail::add_fit_position(checkpoint, position);
   }
 
   // ---- Trainer: what callbacks see ----------------------------------------------------------
@@ -672,10 +698,20 @@ struct TrainingState final : Trainer {
     return states;
   }
 
-  /// Hands each callback the state a model file saved for its position (before on_train_begin).
-  /// A position the file has no state for starts fresh; another callback there is an error.
+  /// The weights each callback keeps (state_weights() of those with a state_name()), by position.
+  static std::vector<std::any> current_callback_weights(const std::vector<AnyCallback>& callbacks) {
+    std::vector<std::any> weights;
+    for (const auto& callback : callbacks)
+      weights.push_back(callback->state_name().empty() ? std::any() : callback->state_weights());
+    return weights;
+  }
+
+  /// Hands each callback the state (and weights) a model file saved for its position (before
+  /// on_train_begin). A position the file has no state for starts fresh; another callback there
+  /// is an error.
   static void restore_callback_states(const std::vector<AnyCallback>& callbacks,
-                                      const std::map<std::size_t, std::pair<std::string, CallbackState>>& saved) {
+                                      const std::map<std::size_t, std::pair<std::string, CallbackState>>& saved,
+                                      const std::map<std::size_t, std::any>& saved_weights) {
     for (std::size_t i = 0; i < callbacks.size(); ++i) {
       const std::string name = callbacks[i]->state_name();
       const auto found = saved.find(i);
@@ -685,6 +721,8 @@ struct TrainingState final : Trainer {
                          std::to_string(i) + ", but FitOptions::callbacks[" + std::to_string(i) + "] is a " + name +
                          "; resume with the callbacks of the saved run, in the same order");
       callbacks[i]->load_state(found->second.second);
+      if (const auto weights = saved_weights.find(i); weights != saved_weights.end())
+        callbacks[i]->load_state_weights(weights->second);
     }
   }
 
@@ -857,14 +895,21 @@ class Model : public nn::Sequential<T> {
     const auto generators = detail::read_layer_generators(checkpoint, *this, context);
     std::optional<History> history;
     std::map<std::size_t, std::pair<std::string, CallbackState>> callback_states;
+    std::map<std::size_t, std::any> callback_weights;
     std::optional<detail::FitPosition> position;
     if (saved) {
       history = detail::read_history(checkpoint, context);
       callback_states = detail::read_callback_states(checkpoint, context);
+      callback_weights = detail::read_callback_weights(checkpoint, *this, context);
+      for (const auto& [index, weights] : callback_weights)
+        if (callback_states.count(index) == 0)
+          throw IOError(context + ": the file holds weights for callback " + std::to_string(index) +
+                        " but no state (callback." + std::to_string(index) + ".name)");
       position = detail::read_fit_position(checkpoint, context);
       if (position && position->epoch != saved->epoch)
         throw IOError(context + ": fit.epoch " + std::to_string(position->epoch) + " and epoch " +
                       std::to_string(saved->epoch) + " disagree: the file is damaged");
+      if (position && position->metrics) check_saved_metrics(*position->metrics, context);
     }
 
     std::optional<optim::OptimizerState<T>> previous_optimizer;
@@ -892,11 +937,44 @@ class Model : public nn::Sequential<T> {
       training_->resume_epoch = saved->epoch;
       training_->run_history = history.value_or(History{});
       training_->resume_callbacks = std::move(callback_states);
+      training_->resume_callback_weights = std::move(callback_weights);
       training_->resume_position = std::move(position);
     }
   }
 
  private:
+  /// A file saved mid-epoch holds the running totals of the metrics the run was compiled with;
+  /// resuming needs the same metrics, in the same order (an IOError naming the first difference).
+  void check_saved_metrics(const std::vector<detail::MetricTotals>& saved, const std::string& context) const {
+    const auto& compiled = training_->metrics;
+    const auto names = [](const auto& list, auto name_of) {
+      std::string text;
+      for (const auto& entry : list) text += (text.empty() ? "" : ", ") + name_of(entry);
+      return "{" + text + "}";
+    };
+    const std::string hint = "; compile with the metrics of the saved run, in the same order, to resume mid-epoch";
+    if (saved.size() != compiled.size())
+      throw IOError(context + ": the file was saved mid-epoch by a run compiled with the metrics " +
+                    names(saved, [](const detail::MetricTotals& m) { return detail::shortened(m.name); }) +
+                    ", this model with " + names(compiled, [](const auto& m) { return m->name(); }) + hint);
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+      if (saved[i].name != compiled[i]->name())
+        throw IOError(context + ": metric " + std::to_string(i) + " of the saved run is '" +
+                      detail::shortened(saved[i].name) + "', this model's is '" + compiled[i]->name() + "'" + hint);
+      const std::size_t expected = compiled[i]->totals().size();
+      if (saved[i].totals.size() != expected)
+        throw IOError(context + ": fit.metric." + std::to_string(i) + ".totals holds " +
+                      std::to_string(saved[i].totals.size()) + " values; the metric '" + compiled[i]->name() +
+                      "' has " + std::to_string(expected));
+      // Totals are counts and sums, exact up to 2^53 (metrics::Metric::set_totals turns counts
+      // into integers: a value past that range would not convert).
+      for (const double value : saved[i].totals)
+        if (!(std::fabs(value) <= 9007199254740992.0))
+          throw IOError(context + ": fit.metric." + std::to_string(i) + ".totals holds " +
+                        detail::shortest_number(value) + ", not a count or sum a metric keeps (finite, at most 2^53)");
+    }
+  }
+
   std::shared_ptr<TrainingState<T>> training_;  // made by compile()
 };
 

@@ -27,14 +27,19 @@
 //   history.epochs, history.names, history.series.<name>  every epoch's logs since compile()
 //   callback.<i>.name, callback.<i>.state.<key>  the state of FitOptions::callbacks[i]
 //                       (Callback::state(): EarlyStopping's best value and patience counter, ...)
+//   callback.<i>.weights.<parameter>  tensors: weights a callback keeps (Callback::state_weights():
+//                       EarlyStopping's best weights with restore_best_weights)
 // and, for a file saved in the middle of an epoch (ModelCheckpoint's save_freq),
 //   fit.epoch, fit.batch  the epoch in progress and its batches done; fit.steps its batches
 //   fit.loss_sum, fit.seen  the epoch's running loss (sum over samples) and samples so far
 //   fit.data.*          the loader's position (data/loader_state.hpp): its seed and batch size
+//   fit.metrics, fit.metric.<i>.name, fit.metric.<i>.totals  the compiled metrics' running
+//                       state in the epoch (metrics::Metric::totals(), comma-separated)
 // ModelCheckpoint's default save writes the same file, through the same function.
 #pragma once
 
 #include <algorithm>
+#include <any>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -740,6 +745,68 @@ inline std::map<std::size_t, std::pair<std::string, CallbackState>> read_callbac
   return states;
 }
 
+/// The weights a callback keeps (Callback::state_weights(): a copy taken with
+/// Trainer::weights()) as tensors "callback.<position>.weights.<name>".
+template <FloatingElement T>
+void add_callback_weights(io::Checkpoint& checkpoint, std::size_t position, const std::any& weights) {
+  const auto* state = std::any_cast<std::map<std::string, Tensor<T>>>(&weights);
+  if (!state)
+    throw ValueError("save: callback " + std::to_string(position) +
+                     " gave state_weights() that are not weights of this model (a copy from Trainer::weights())");
+  for (const auto& [name, tensor] : *state)
+    checkpoint.set_tensor("callback." + std::to_string(position) + ".weights." + name, tensor);
+}
+
+/// The callbacks' saved weights by position, each a std::any holding the state_dict that
+/// Trainer::weights() would give (on the model's device); every name and shape is checked
+/// against the model's (an IOError naming the tensor otherwise).
+template <FloatingElement T>
+std::map<std::size_t, std::any> read_callback_weights(const io::Checkpoint& checkpoint, const nn::Module<T>& model,
+                                                      const std::string& context) {
+  std::map<std::size_t, std::map<std::string, Tensor<T>>> found;
+  const std::string prefix = "callback.";
+  for (auto it = checkpoint.tensors.lower_bound(prefix);
+       it != checkpoint.tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const std::string rest = it->first.substr(prefix.size());
+    const std::size_t dot = rest.find('.');
+    std::size_t position = 0;
+    const std::string marker = ".weights.";
+    if (dot == std::string::npos || !io::detail::parse_number(rest.substr(0, dot), position) ||
+        rest.compare(dot, marker.size(), marker) != 0 || rest.size() == dot + marker.size())
+      throw IOError(context + ": tensor '" + shortened(it->first) +
+                    "' is not a callback's weights (callback.<position>.weights.<parameter>)");
+    found[position].emplace(rest.substr(dot + marker.size()),
+                            io::to_floating<T>(it->second, context + ": tensor '" + shortened(it->first) + "'"));
+  }
+  std::map<std::size_t, std::any> weights;
+  std::map<std::string, Tensor<T>> expected;  // the model's names (handles, not copies)
+  for (const auto& [name, tensor] : model.named_parameters()) expected.emplace(name, tensor);
+  for (const auto& [name, tensor] : model.named_buffers()) expected.emplace(name, tensor);
+  for (auto& [position, state] : found) {
+    const std::string where = context + ": the weights of callback " + std::to_string(position);
+    for (const auto& [name, tensor] : expected) {
+      const auto stored = state.find(name);
+      if (stored == state.end()) throw IOError(where + " lack '" + shortened(name) + "'");
+      if (stored->second.shape() != tensor.shape())
+        throw IOError(where + ": '" + shortened(name) + "' has shape " + to_string(stored->second.shape()) +
+                      " but the model's has " + to_string(tensor.shape()));
+      stored->second = stored->second.to(tensor.device());
+    }
+    if (state.size() != expected.size())
+      for (const auto& [name, tensor] : state)
+        if (expected.count(name) == 0)
+          throw IOError(where + " have '" + shortened(name) + "', which the model does not");
+    weights.emplace(position, std::any(std::move(state)));
+  }
+  return weights;
+}
+
+/// A compiled metric's running state in an epoch: its name and its totals().
+struct MetricTotals {
+  std::string name;
+  std::vector<double> totals;
+};
+
 /// Where fit() stood inside an epoch when a file was saved there.
 struct FitPosition {
   int epoch = 0;               // the epoch in progress
@@ -748,6 +815,9 @@ struct FitPosition {
   double loss_sum = 0;         // sum over those batches of loss * samples
   std::int64_t seen = 0;       // their samples
   data::LoaderState loader{};  // the loader's seed and batch size (and position)
+  /// The compiled metrics' running state, in compile() order; nullopt in a file written before
+  /// it was saved (its resumed epoch's metrics then count from the resume).
+  std::optional<std::vector<MetricTotals>> metrics = std::nullopt;
 };
 
 inline void add_fit_position(io::Checkpoint& checkpoint, const FitPosition& position) {
@@ -757,6 +827,15 @@ inline void add_fit_position(io::Checkpoint& checkpoint, const FitPosition& posi
   checkpoint.set_metadata("fit.loss_sum", shortest_number(position.loss_sum));
   checkpoint.set_metadata("fit.seen", position.seen);
   data::save_loader_state(checkpoint, position.loader, "fit.data.");
+  if (!position.metrics) return;
+  checkpoint.set_metadata("fit.metrics", position.metrics->size());
+  for (std::size_t i = 0; i < position.metrics->size(); ++i) {
+    const MetricTotals& metric = (*position.metrics)[i];
+    std::string totals;
+    for (const double value : metric.totals) totals += (totals.empty() ? "" : ",") + shortest_number(value);
+    checkpoint.set_metadata("fit.metric." + std::to_string(i) + ".name", metric.name);
+    checkpoint.set_metadata("fit.metric." + std::to_string(i) + ".totals", totals);
+  }
 }
 
 /// The position add_fit_position() wrote; nullopt for a file saved between epochs.
@@ -774,6 +853,23 @@ inline std::optional<FitPosition> read_fit_position(const io::Checkpoint& checkp
       throw IOError("fit.epoch " + std::to_string(position.epoch) + ", fit.batch " + std::to_string(position.batch) +
                     " of fit.steps " + std::to_string(position.steps) + ", fit.seen " + std::to_string(position.seen) +
                     " do not describe a position in an epoch");
+    if (checkpoint.has_metadata("fit.metrics")) {
+      const auto count = checkpoint.metadata_number<std::size_t>("fit.metrics");
+      if (count > checkpoint.metadata.size())  // each metric has two entries: a larger count is damage
+        throw IOError("fit.metrics is " + std::to_string(count) + ", more than the file's metadata entries");
+      position.metrics.emplace();
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::string key = "fit.metric." + std::to_string(i) + ".";
+        MetricTotals metric{checkpoint.metadata_text(key + "name"), {}};
+        for (const auto& piece : split_text(checkpoint.metadata_text(key + "totals"), ',')) {
+          double value = 0;
+          if (!io::detail::parse_number(piece, value))
+            throw IOError(key + "totals holds '" + shortened(piece) + "', not a number");
+          metric.totals.push_back(value);
+        }
+        position.metrics->push_back(std::move(metric));
+      }
+    }
   } catch (const IOError& error) {
     throw IOError(context + ": " + error.what());
   }
