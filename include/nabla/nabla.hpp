@@ -94,5 +94,6 @@
 // Linked with nabla::precompiled (it defines NABLA_PRECOMPILED): the float and double paths come
 // compiled from the library instead of from every translation unit (docs/performance.md).
 #if defined(NABLA_PRECOMPILED)
+#include "nabla/backend/precompiled_config.hpp"
 #include "nabla/precompiled.hpp"
 #endif

@@ -7,4 +7,12 @@
 
 namespace nabla {
 NABLA_PRECOMPILED_OPS(template, float)
+
+// NABLA_PRECOMPILED_OPS names the listed unary ops one by one: a new entry of NABLA_UNARY_OPS
+// (backend/elementwise_ops.hpp) belongs there too.
+#define NABLA_PRECOMPILED_COUNT_UNARY_OP(...) +1
+static_assert(
+    0 NABLA_UNARY_OPS(NABLA_PRECOMPILED_COUNT_UNARY_OP) == 12,
+    "a unary op was added to NABLA_UNARY_OPS: add it to NABLA_PRECOMPILED_OPS (include/nabla/precompiled.hpp)");
+#undef NABLA_PRECOMPILED_COUNT_UNARY_OP
 }  // namespace nabla
