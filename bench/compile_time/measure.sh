@@ -7,7 +7,7 @@
 #                 nabla.hpp declares the float and double paths `extern template` and the TU
 #                 compiles calls into the library (include/nabla/precompiled.hpp)
 # Run from the repository root; about 2 minutes on a quiet machine (PARTS=1 adds the probe's two
-# halves, about 4 minutes more). Extra arguments go to the compiler (e.g. -DNABLA_HAS_SAFETENSORS=0).
+# halves, about 4 minutes more; WIDE=1 the wider probe train_wide.cpp, about 3 minutes more). Extra arguments go to the compiler (e.g. -DNABLA_HAS_SAFETENSORS=0).
 # With PRECOMPILED_LIB=<build>/libnabla_precompiled.a the precompiled probe is also linked against
 # that library and run (it prints its epochs and a loss), to show the TU measured is a program.
 set -euo pipefail
@@ -42,6 +42,9 @@ row "train_small.cpp (fit + hand-written loop)" "$probe"
 if [[ "${PARTS:-0}" == 1 ]]; then
   row "  the loop only (-DPROBE_FIT=0)" -DPROBE_FIT=0 "$probe"
   row "  fit only (-DPROBE_LOOP=0)" -DPROBE_LOOP=0 "$probe"
+fi
+if [[ "${WIDE:-0}" == 1 ]]; then
+  row "train_wide.cpp (more layers, float + double)" bench/compile_time/train_wide.cpp
 fi
 
 if [[ -n "${PRECOMPILED_LIB:-}" ]]; then
