@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # bench/compile_time/measure.sh - compile time of a user's TU (docs/performance.md, "Compile
-# time"): bench/compile_time/train_small.cpp at -O2 with g++, whole and in parts, best of
-# $ROUNDS (default 2) user-CPU times. Run from the repository root; about 2 minutes on a quiet
-# machine. Extra arguments go to the compiler (e.g. -DNABLA_HAS_SAFETENSORS=0).
+# time"): bench/compile_time/train_small.cpp at -O2 with g++, best of $ROUNDS (default 3) user-CPU
+# times, in two modes side by side:
+#   header-only   what a program linking nabla::nabla compiles (the default)
+#   precompiled   what a program linking nabla::precompiled compiles: -DNABLA_PRECOMPILED, so
+#                 nabla.hpp declares the float and double paths `extern template` and the TU
+#                 compiles calls into the library (include/nabla/precompiled.hpp)
+# Run from the repository root; about 2 minutes on a quiet machine (PARTS=1 adds the probe's two
+# halves, about 4 minutes more; WIDE=1 the wider probe train_wide.cpp, about 3 minutes more). Extra arguments go to the compiler (e.g. -DNABLA_HAS_SAFETENSORS=0).
+# With PRECOMPILED_LIB=<build>/libnabla_precompiled.a the precompiled probe is also linked against
+# that library and run (it prints its epochs and a loss), to show the TU measured is a program.
 set -euo pipefail
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-3}
 compiler=${CXX:-g++}
-flags=(-std=c++20 -O2 -fopenmp -DNABLA_USE_BLAS=1 -DNABLA_USE_DNNL=1 -Iinclude -I/usr/include/eigen3 "$@")
+flags=(-std=c++20 -O2 -fopenmp -DNABLA_USE_BLAS=1 -DNABLA_USE_DNNL=1 -Iinclude -isystem /usr/include/eigen3 "$@")
 probe=bench/compile_time/train_small.cpp
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-printf 'int main() { return 0; }\n' > "$out/include_only.cpp"
-sed -i '1i #include <nabla/nabla.hpp>' "$out/include_only.cpp"
+printf '#include <nabla/nabla.hpp>\nint main() { return 0; }\n' > "$out/include_only.cpp"
 
 best_user_seconds() {  # the compiler's user CPU time, best of $rounds
   local best=""
@@ -23,8 +29,26 @@ best_user_seconds() {  # the compiler's user CPU time, best of $rounds
   echo "$best"
 }
 
+row() {  # label, then the compiler arguments; one column per mode
+  local label=$1
+  shift
+  printf '%-44s %12s %12s\n' "$label" "$(best_user_seconds "$@")" "$(best_user_seconds -DNABLA_PRECOMPILED "$@")"
+}
+
 echo "$compiler ${flags[*]} -c, user seconds, best of $rounds"
-printf '%-42s %s\n' "#include <nabla/nabla.hpp> only" "$(best_user_seconds "$out/include_only.cpp")"
-printf '%-42s %s\n' "train_small.cpp (fit + hand-written loop)" "$(best_user_seconds "$probe")"
-printf '%-42s %s\n' "  the loop only (-DPROBE_FIT=0)" "$(best_user_seconds -DPROBE_FIT=0 "$probe")"
-printf '%-42s %s\n' "  fit only (-DPROBE_LOOP=0)" "$(best_user_seconds -DPROBE_LOOP=0 "$probe")"
+printf '%-44s %12s %12s\n' "TU" "header-only" "precompiled"
+row "#include <nabla/nabla.hpp> only" "$out/include_only.cpp"
+row "train_small.cpp (fit + hand-written loop)" "$probe"
+if [[ "${PARTS:-0}" == 1 ]]; then
+  row "  the loop only (-DPROBE_FIT=0)" -DPROBE_FIT=0 "$probe"
+  row "  fit only (-DPROBE_LOOP=0)" -DPROBE_LOOP=0 "$probe"
+fi
+if [[ "${WIDE:-0}" == 1 ]]; then
+  row "train_wide.cpp (more layers, float + double)" bench/compile_time/train_wide.cpp
+fi
+
+if [[ -n "${PRECOMPILED_LIB:-}" ]]; then
+  echo "linked against $PRECOMPILED_LIB and run:"
+  "$compiler" "${flags[@]}" -DNABLA_PRECOMPILED "$probe" "$PRECOMPILED_LIB" -lopenblas -ldnnl -o "$out/probe"
+  "$out/probe"
+fi

@@ -90,3 +90,10 @@
 #include "nabla/distributed/process_group.hpp"
 #include "nabla/train/distributed.hpp"
 #endif
+
+// Linked with nabla::precompiled (it defines NABLA_PRECOMPILED): the float and double paths come
+// compiled from the library instead of from every translation unit (docs/performance.md).
+#if defined(NABLA_PRECOMPILED)
+#include "nabla/backend/precompiled_config.hpp"
+#include "nabla/precompiled.hpp"
+#endif
