@@ -14,6 +14,12 @@
 //                     tiling over OpenMP threads, JIT kernels per tile) / libxsmm_sgemm in
 //                     nabla's bands (JIT kernels for products up to its size threshold, above
 //                     it libxsmm calls the linked BLAS, i.e. OpenBLAS)
+//   packed, packed_avx2, packed_with_packing
+//                     nabla's own packed_gemm (backend/cpu/packed_gemm.hpp, docs/gemm.md), only
+//                     on the small-m shapes it is made for: op(B) packed once (as the LSTM does
+//                     once per pass over a sequence) and not timed; packed_avx2 forces its AVX2
+//                     kernel (where the CPU has AVX-512: an AVX2 machine's figure);
+//                     packed_with_packing packs op(B) again in every call (a one-off product)
 //
 // Before any timing, each candidate's C is checked against a double-precision reference on 256
 // sampled entries (max abs diff printed; a candidate above 1e-3 relative to the largest entry
@@ -32,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <nabla/backend/cpu/packed_gemm.hpp>
 #include <nabla/nabla.hpp>
 #include <random>
 #include <string>
@@ -156,7 +163,21 @@ void libxsmm_threads(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
 struct Candidate {
   std::string name;
   std::function<void(const Product&, int threads)> run;
+  bool small_m_only = false;  // timed only on products of at most 64 rows with A not transposed
 };
+
+/// packed_gemm with op(B) packed once per B (and kernel): the packing is not timed.
+void packed_once(const Product& p, cpu::GemmIsa isa) {
+  static cpu::PackedMatrix packed;
+  static const float* packed_from = nullptr;
+  static const Shape* packed_shape = nullptr;
+  if (packed_from != p.b || packed_shape != &p.shape || packed.isa() != isa) {
+    packed.pack(p.shape.trans_b, p.shape.k, p.shape.n, p.b, p.ldb, isa);
+    packed_from = p.b;
+    packed_shape = &p.shape;
+  }
+  cpu::packed_gemm(p.shape.m, p.a, p.lda, packed, 1.f, 0.f, p.c, p.ldc);
+}
 
 /// Max |C - reference| over sampled entries, the reference summed in double; and the largest
 /// |reference| seen, to judge the difference against.
@@ -203,7 +224,8 @@ int main(int argc, char** argv) {
   // 10,000), and XL's recurrent product (hidden 1024). The recurrence in bands runs one
   // [16, 256] x [256, 1024] product per thread and step: lstm_recurrent_band, on one thread.
   const std::vector<Shape> shapes = {
-      {"square_1024", 1024, 1024, 1024, false, false},        {"square_2048", 2048, 2048, 2048, false, false},
+      {"square_1024", 1024, 1024, 1024, false, false},
+      {"square_2048", 2048, 2048, 2048, false, false},
       {"decoder_forward", 1120, 10000, 256, false, true},      // logits = h W^T
       {"decoder_input_grad", 1120, 256, 10000, false, false},  // dh = dlogits W
       {"decoder_weight_grad", 10000, 256, 1120, true, false},  // dW = dlogits^T h
@@ -211,6 +233,13 @@ int main(int argc, char** argv) {
       {"lstm_recurrent", 32, 1024, 256, false, true},          // h W_hh^T, one step
       {"lstm_recurrent_band", 16, 1024, 256, false, true},     // one thread's band of it
       {"lstm_recurrent_xl", 32, 4096, 1024, false, true},      // XL: hidden 1024
+      // BPTT's (B8) dh_{t-1} = dA_t W_hh, per step: the whole batch, one band, XL
+      {"lstm_recurrent_grad", 32, 256, 1024, false, false},
+      {"lstm_recurrent_grad_band", 16, 256, 1024, false, false},
+      {"lstm_recurrent_grad_xl", 32, 1024, 4096, false, false},
+      // config S (hidden 128, batch 32) and the classifier (hidden 128, batch 64: bands of 32), one thread
+      {"lstm_recurrent_s_band", 32, 512, 128, false, true},
+      {"lstm_recurrent_grad_s_band", 32, 128, 512, false, false},
   };
 
   std::vector<Candidate> candidates;
@@ -267,6 +296,19 @@ int main(int argc, char** argv) {
   std::printf("libxsmm: not found when the bench was configured (Debian: libxsmm-dev)\n");
 #endif
 
+  std::printf("packed_gemm: %s kernel (register tile %d x %d)\n", cpu::gemm_isa_name(cpu::best_gemm_isa()),
+              cpu::gemm_tile(cpu::best_gemm_isa()).rows, cpu::gemm_tile(cpu::best_gemm_isa()).columns);
+  candidates.push_back({"packed", [](const Product& p, int) { packed_once(p, cpu::best_gemm_isa()); }, true});
+  if (cpu::best_gemm_isa() == cpu::GemmIsa::avx512 && cpu::gemm_isa_available(cpu::GemmIsa::avx2))
+    candidates.push_back({"packed_avx2", [](const Product& p, int) { packed_once(p, cpu::GemmIsa::avx2); }, true});
+  candidates.push_back({"packed_with_packing",
+                        [](const Product& p, int) {
+                          static cpu::PackedMatrix packed;
+                          packed.pack(p.shape.trans_b, p.shape.k, p.shape.n, p.b, p.ldb);
+                          cpu::packed_gemm(p.shape.m, p.a, p.lda, packed, 1.f, 0.f, p.c, p.ldc);
+                        },
+                        true});
+
   const bench::PeakKernel kernel = bench::widest_peak_kernel();
   const double peak = bench::peak_flops(threads), peak_one = bench::peak_flops(1);
   std::printf("peak (bench/peak.hpp, %s, %d chains): %.1f GFLOP/s on %d thread(s), %.1f on 1\n", kernel.name,
@@ -284,7 +326,7 @@ int main(int argc, char** argv) {
   for (const Shape& shape : shapes) {
     if (!filter.empty() && std::string(shape.name).find(filter) == std::string::npos) continue;
     // One thread for the band shape: it is what each thread of the recurrence runs.
-    const int shape_threads = std::strcmp(shape.name, "lstm_recurrent_band") == 0 ? 1 : threads;
+    const int shape_threads = std::string(shape.name).ends_with("_band") ? 1 : threads;
     nabla::set_num_threads(shape_threads);
     std::vector<float> a(static_cast<std::size_t>(shape.m * shape.k)), b(static_cast<std::size_t>(shape.k * shape.n));
     std::vector<float> c(static_cast<std::size_t>(shape.m * shape.n));
@@ -296,6 +338,7 @@ int main(int argc, char** argv) {
     const double flops =
         2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) * static_cast<double>(shape.k);
     for (const Candidate& candidate : candidates) {
+      if (candidate.small_m_only && (shape.m > 64 || shape.trans_a)) continue;
       std::fill(c.begin(), c.end(), std::nanf(""));
       candidate.run(product, shape_threads);
       const auto [error, largest] = sampled_error(product);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "nabla/backend/cpu/gemm.hpp"
 #include "nabla/backend/cpu/lstm.hpp"
@@ -75,6 +76,37 @@ void lstm_gemm(Device device, bool trans_a, bool trans_b, std::int64_t m, std::i
   throw_no_cuda("lstm_layer_fused", device);
 #endif
 }
+
+/// The recurrence's product with W_hh for every step of one pass on `device`: C = A op(W) +
+/// beta C, op(W) [k, n] (backend/cpu/lstm.hpp: LSTMRecurrentProduct). On the CPU, float W_hh is
+/// packed once per pass for backend/cpu/packed_gemm.hpp where that wins; elsewhere each call
+/// is a lstm_gemm.
+template <typename T>
+class LSTMRecurrentProduct {
+ public:
+  LSTMRecurrentProduct(Device device, bool trans_w, std::int64_t k, std::int64_t n, const T* w, std::int64_t ldw,
+                       std::int64_t rows)
+      : device_(device), trans_w_(trans_w), k_(k), n_(n), w_(w), ldw_(ldw) {
+    if (device.is_cpu()) cpu_.emplace(trans_w, k, n, w, ldw, rows);
+  }
+
+  /// C[m, n] = A[m, k] op(W) + beta C, rows of A and C lda and ldc apart.
+  void operator()(std::int64_t m, const T* a, std::int64_t lda, T beta, T* c, std::int64_t ldc) const {
+    if (cpu_) {
+      (*cpu_)(m, a, lda, beta, c, ldc);
+      return;
+    }
+    lstm_gemm<T>(device_, false, trans_w_, m, n_, k_, T(1), a, lda, w_, ldw_, beta, c, ldc);
+  }
+
+ private:
+  Device device_;
+  bool trans_w_;
+  std::int64_t k_, n_;
+  const T* w_;
+  std::int64_t ldw_;
+  std::optional<cpu::LSTMRecurrentProduct<T>> cpu_;
+};
 
 /// The elementwise part of step a.t for the a.batch sequences of `a` (equations (1)-(7)).
 template <typename T>

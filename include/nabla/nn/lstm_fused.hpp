@@ -102,6 +102,8 @@ std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache, const
   T* const d_h = device_data(h_gradient);
   T* const d_h_from_gates = device_data(h_gradient_from_gates);
 
+  // W_hh for (B8), prepared once for all steps (on the CPU, packed for the register-tiled kernel).
+  const backend::LSTMRecurrentProduct<T> recurrent(device, false, gate_width, hidden, device_data(w_hh), hidden, batch);
   // As in the forward pass, each band of sequences runs its own loop over time.
   backend::lstm_recurrence(device, batch, hidden, [&](std::int64_t first, std::int64_t last) {
     backend::LSTMStepArguments<T> band = backend::lstm_band(step, first, last);
@@ -109,9 +111,8 @@ std::vector<Tensor<T>> lstm_layer_backward(const LSTMLayerCache<T>& cache, const
       band.t = t;
       backend::lstm_backward_step(device, band);
       // (B8) dh_{t-1} = dA_t W_hh: [batch, 4 hidden] x [4 hidden, hidden], rows `steps` apart.
-      backend::lstm_gemm<T>(device, false, false, last - first, hidden, gate_width, T(1),
-                            band.gates_gradient + t * gate_width, steps * gate_width, device_data(w_hh), hidden, T(0),
-                            d_h_from_gates + first * hidden, hidden);
+      recurrent(last - first, band.gates_gradient + t * gate_width, steps * gate_width, T(0),
+                d_h_from_gates + first * hidden, hidden);
       if (band.lengths != nullptr)
         backend::lstm_keep_valid_hidden_gradient(device, d_h + first * hidden, d_h_from_gates + first * hidden,
                                                  band.lengths, last - first, hidden, t);
@@ -215,13 +216,14 @@ LSTMResult<T> lstm_layer_fused(const Tensor<T>& input, const Tensor<T>& h0, cons
   step.c_final = step.h_final + batch * hidden;
   // Sequences are independent, so the recurrence may run in bands of the batch (on the CPU,
   // each thread runs every step for its own band: no fork/join and no barrier per step).
+  // W_hh^T for every step, prepared once (on the CPU, packed for the register-tiled kernel).
+  const backend::LSTMRecurrentProduct<T> recurrent(device, true, hidden, gate_width, device_data(w_hh), hidden, batch);
   backend::lstm_recurrence(device, batch, hidden, [&](std::int64_t first, std::int64_t last) {
     backend::LSTMStepArguments<T> band = backend::lstm_band(step, first, last);
     for (std::int64_t t = 0; t < steps; ++t) {
       // A_t += h_{t-1} W_hh^T: [batch, hidden] x [hidden, 4 hidden], rows `steps` apart.
-      backend::lstm_gemm<T>(device, false, true, last - first, gate_width, hidden, T(1),
-                            band.hidden_previous + t * hidden, steps * hidden, device_data(w_hh), hidden, T(1),
-                            band.gates + t * gate_width, steps * gate_width);
+      recurrent(last - first, band.hidden_previous + t * hidden, steps * hidden, T(1), band.gates + t * gate_width,
+                steps * gate_width);
       band.t = t;
       backend::lstm_forward_step(device, band);
     }

@@ -9,8 +9,12 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 #include <type_traits>
 
+#include "nabla/backend/cpu/gemm.hpp"
+#include "nabla/backend/cpu/packed_gemm.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/cuda/kernels.hpp"  // LSTMStepArguments: the same buffers on both devices
 #include "nabla/backend/lstm_math.hpp"
@@ -47,6 +51,74 @@ template <typename Body>
 void lstm_recurrence(std::int64_t batch, std::int64_t hidden, const Body& body) {
   parallel_for(0, batch, lstm_recurrence_grain(batch, hidden), body);
 }
+
+/// Whether the recurrence's per-step products may use packed_gemm (backend/cpu/packed_gemm.hpp)
+/// at all: yes, unless the environment sets NABLA_PACKED_GEMM=0 (read once; for A/B timing
+/// against the general GEMM in one binary).
+inline bool lstm_packed_gemm_enabled() {
+  static const bool enabled = [] {
+    const char* setting = std::getenv("NABLA_PACKED_GEMM");
+    return setting == nullptr || std::string_view(setting) != "0";
+  }();
+  return enabled;
+}
+
+/// Whether a per-step product of at most `rows` rows (the batch; a band has fewer) with op(W) of
+/// [k, n] goes through packed_gemm rather than the general GEMM: float on a CPU with a vector
+/// kernel (AVX-512F or AVX2 + FMA; the portable kernel is for correctness) and few rows, where
+/// the general GEMM spends much of each call packing W again; packed_gemm packs once per pass.
+/// bench_gemm_candidates (lstm_recurrent*, 1 thread, CPU time, loaded machine): the forward's
+/// W_hh^T 86-93% of peak packed against 53-70% for oneDNN (hidden 256), 70% against 40%
+/// (hidden 1024); the backward's W_hh (not transposed, which oneDNN reads in place) 87-93%
+/// against 78-91% up to 1M elements, but 65-68% against 68-76% for XL's 4M. In place, though (a
+/// step's strided rows, packing included), the backward was 8-30% slower packed at every size,
+/// cause not found: so only the forward's product is packed, the backward's stays with oneDNN.
+/// Hidden 128 (config S, the classifier) stays with oneDNN too: the products alone measured
+/// level or better packed (85 and 98% against 76 and 97%), but bench_lm's whole step of S was
+/// 10-25% slower (CPU time, 4 interleaved pairs, loaded machine), not yet explained.
+inline bool lstm_use_packed_gemm(std::int64_t rows, bool trans_w, std::int64_t k, std::int64_t n) {
+  const std::int64_t hidden = std::min(k, n);
+  return lstm_packed_gemm_enabled() && best_gemm_isa() != GemmIsa::portable && rows <= 64 && hidden >= 256 && trans_w;
+}
+
+/// The recurrence's product with W_hh for every step of one pass: C = A op(W) + beta C with
+/// op(W) [k, n] fixed for the pass (forward: W_hh^T, k = hidden, n = 4 hidden; backward: W_hh,
+/// k = 4 hidden, n = hidden) and A, C the rows of one step. For float with few rows, op(W) is
+/// packed once here and every step runs packed_gemm; otherwise each step calls gemm.
+template <typename T>
+class LSTMRecurrentProduct {
+ public:
+  /// W is [k, n] with row stride ldw, or [n, k] when trans_w; `rows`: the most rows one call
+  /// will have (the batch; a band has fewer).
+  LSTMRecurrentProduct(bool trans_w, std::int64_t k, std::int64_t n, const T* w, std::int64_t ldw, std::int64_t rows)
+      : trans_w_(trans_w), k_(k), n_(n), w_(w), ldw_(ldw) {
+    if constexpr (std::is_same_v<T, float>) {
+      packed_ = lstm_use_packed_gemm(rows, trans_w, k, n);
+      if (packed_) packed_w_.pack(trans_w, k, n, w, ldw);
+    }
+  }
+
+  /// C[m, n] = A[m, k] op(W) + beta C, rows of A and C lda and ldc apart. Does not throw.
+  void operator()(std::int64_t m, const T* a, std::int64_t lda, T beta, T* c, std::int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_) {
+        packed_gemm(m, a, lda, packed_w_, 1.f, beta, c, ldc);
+        return;
+      }
+    }
+    gemm<T>(false, trans_w_, m, n_, k_, T(1), a, lda, w_, ldw_, beta, c, ldc);
+  }
+
+  bool packed() const { return packed_; }
+
+ private:
+  bool trans_w_;
+  std::int64_t k_, n_;
+  const T* w_;
+  std::int64_t ldw_;
+  bool packed_ = false;
+  PackedMatrix packed_w_;
+};
 
 /// Equations (1)-(6) for one row (one sequence at one step): the pre-activations in `gate`
 /// (GEMM results without bias) become the gates i, f, g, o in place; c_t, tanh(c_t) and h_t
