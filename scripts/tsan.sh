@@ -19,7 +19,8 @@
 # NABLA_TSAN_CXX=g++ builds with GCC instead (libgomp); then OMP_NUM_THREADS=1 keeps OpenMP on
 # one thread so that only the std::threads are checked.
 #
-# Usage: bash scripts/tsan.sh [extra Catch2 arguments]   (NABLA_JOBS: parallel compiles)
+# Usage: bash scripts/tsan.sh [extra Catch2 arguments]   (NABLA_JOBS: parallel compiles;
+#        NABLA_TSAN_TIMEOUT: seconds before the test run counts as hung, 600 by default)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -76,6 +77,8 @@ else
 fi
 start=$(date +%s)
 status=0
-"$out/tsan_tests" "${tests[@]}" "$@" || status=$?
+# A deadlock must fail the run, not hang it (the whole selection takes seconds).
+timeout "${NABLA_TSAN_TIMEOUT:-600}" "$out/tsan_tests" "${tests[@]}" "$@" || status=$?
+if [ "$status" -eq 124 ]; then echo "tsan.sh: stopped after ${NABLA_TSAN_TIMEOUT:-600} s (a hang?)" >&2; fi
 echo "tsan.sh: ran in $(($(date +%s) - start)) s, exit status $status (OMP_NUM_THREADS=$OMP_NUM_THREADS)"
 exit $((status == 0 ? 0 : 1))

@@ -18,7 +18,9 @@
 #   expect_cuda_run(<case> <arguments>...)
 #       runs with --device cuda: a CUDA build on a machine with a GPU trains there (exit 0);
 #       otherwise the example must fail cleanly (exit 1) with a message naming --device cuda.
-# Errors are SEND_ERRORs: every case runs, and the script (the test) fails at the end.
+# Errors are SEND_ERRORs: every case runs, and the script (the test) fails at the end. In a
+# NABLA_SANITIZE build a sanitizer's report in a run's output is an error too, whatever the
+# exit status.
 cmake_minimum_required(VERSION 3.25)
 
 foreach(variable EXAMPLE WORK_DIR ${EXAMPLE_TEST_VARIABLES})
@@ -30,11 +32,20 @@ endforeach()
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
+# A sanitizer's report (a NABLA_SANITIZE build) is an error even when the exit status is the
+# expected one: ASan and UBSan exit with status 1, which is also what a bad-input case expects.
+function(fail_on_sanitizer_report case output)
+  if(output MATCHES "(Address|Leak|UndefinedBehavior)Sanitizer|: runtime error: ")
+    message(SEND_ERROR "${case}: a sanitizer reported an error:\n${output}")
+  endif()
+endfunction()
+
 function(example_run case expected_status)
   execute_process(COMMAND "${EXAMPLE}" ${ARGN}
     WORKING_DIRECTORY "${WORK_DIR}"
     RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors TIMEOUT 120)
   set(${case}_output "${output}${errors}" PARENT_SCOPE)
+  fail_on_sanitizer_report(${case} "${output}${errors}")
   if("${status}" STREQUAL "${expected_status}")
     set(${case}_ok TRUE PARENT_SCOPE)
     message(STATUS "${case}: exit status ${status}")
@@ -62,6 +73,7 @@ function(expect_cuda_run case)
   execute_process(COMMAND "${EXAMPLE}" ${ARGN} --device cuda
     WORKING_DIRECTORY "${WORK_DIR}"
     RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors TIMEOUT 300)
+  fail_on_sanitizer_report(${case} "${output}${errors}")
   string(FIND "${output}${errors}" "--device cuda: " found)
   if("${status}" STREQUAL "0" OR ("${status}" STREQUAL "1" AND NOT found EQUAL -1))
     message(STATUS "${case}: exit status ${status}")
