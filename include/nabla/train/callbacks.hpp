@@ -318,6 +318,112 @@ class EarlyStopping : public Callback {
   std::any best_weights_;
 };
 
+// ---- ReduceLROnPlateau -----------------------------------------------------------------------
+
+struct ReduceLROnPlateauOptions {
+  std::string monitor = "val_loss";  // the logged quantity to watch
+  double factor = 0.1;               // new lr = max(lr * factor, min_lr), in [0, 1)
+  int patience = 10;                 // epochs without improvement before the lr is lowered
+  int verbose = 0;                   // 1: print each reduction
+  MonitorMode mode = MonitorMode::automatic;
+  double min_delta = 1e-4;  // a change smaller than this is no improvement (absolute, as Keras)
+  int cooldown = 0;         // epochs after a reduction in which nothing is counted
+  double min_lr = 0;        // the lr never goes below this
+};
+
+/// Keras's ReduceLROnPlateau callback: when `monitor` has not improved by more than min_delta
+/// for `patience` epochs, multiplies the learning rate of every parameter group by `factor`
+/// (not below min_lr), then waits `cooldown` epochs before counting again. Keras's rule, which
+/// differs from optim::ReduceLROnPlateau (PyTorch's: lowers after *more than* patience bad
+/// epochs, relative threshold): here the lr drops at the patience-th epoch without improvement.
+/// Logs the learning rate in force after the epoch as "lr". Its counters (best, wait, cooldown)
+/// travel in model files; the learning rates themselves are part of the optimizer's state.
+class ReduceLROnPlateau : public Callback {
+ public:
+  explicit ReduceLROnPlateau(ReduceLROnPlateauOptions options = {}) : options_(std::move(options)) {
+    if (!(options_.factor >= 0 && options_.factor < 1))
+      throw ValueError("ReduceLROnPlateau: factor must be in [0, 1), got " + std::to_string(options_.factor));
+    if (options_.patience < 0 || options_.cooldown < 0)
+      throw ValueError("ReduceLROnPlateau: patience and cooldown must be >= 0, got " +
+                       std::to_string(options_.patience) + " and " + std::to_string(options_.cooldown));
+    if (!(options_.min_delta >= 0) || !(options_.min_lr >= 0))
+      throw ValueError("ReduceLROnPlateau: min_delta and min_lr must be >= 0, got " +
+                       std::to_string(options_.min_delta) + " and " + std::to_string(options_.min_lr));
+  }
+
+  void on_train_begin(Logs&) override {
+    maximize_ = detail::resolve_maximize(options_.mode, trainer(), options_.monitor);
+    if (resumed_) {  // load_state() set the counters
+      resumed_ = false;
+      return;
+    }
+    wait_ = 0;
+    cooldown_counter_ = 0;
+    best_ = detail::worst_value(maximize_);
+  }
+
+  void on_epoch_end(int epoch, Logs& logs) override {
+    const double current = logs.at(options_.monitor, "ReduceLROnPlateau");
+    if (cooldown_counter_ > 0) {
+      --cooldown_counter_;
+      wait_ = 0;
+    }
+    if (detail::is_improvement(current, best_, options_.min_delta, maximize_)) {
+      best_ = current;
+      wait_ = 0;
+    } else if (cooldown_counter_ == 0 && ++wait_ >= options_.patience) {
+      optim::OptimizerBase& optimizer = trainer().optimizer();
+      bool reduced = false;
+      for (std::size_t group = 0; group < optimizer.group_count(); ++group) {
+        const double old_lr = optimizer.group_lr(group);
+        if (old_lr <= options_.min_lr) continue;
+        optimizer.set_group_lr(group, std::max(old_lr * options_.factor, options_.min_lr));
+        reduced = true;
+      }
+      if (reduced && options_.verbose > 0)
+        trainer().output() << "Epoch " << epoch + 1 << ": ReduceLROnPlateau reducing learning rate to "
+                           << detail::shortest_number(optimizer.lr()) << ".\n";
+      cooldown_counter_ = options_.cooldown;
+      wait_ = 0;
+    }
+    logs.set("lr", trainer().optimizer().lr());
+  }
+
+  /// The best value of `monitor` so far, the epochs since it improved, the cooldown left.
+  double best() const { return best_; }
+  int wait() const { return wait_; }
+  int cooldown_counter() const { return cooldown_counter_; }
+  const ReduceLROnPlateauOptions& options() const { return options_; }
+
+  std::string state_name() const override { return "ReduceLROnPlateau"; }
+  CallbackState state() const override {
+    return {{"best", detail::shortest_number(best_)},
+            {"wait", std::to_string(wait_)},
+            {"cooldown_counter", std::to_string(cooldown_counter_)}};
+  }
+  void load_state(const CallbackState& state) override {
+    const std::string who = "ReduceLROnPlateau";
+    const double best = detail::state_number<double>(state, "best", who);
+    const int wait = detail::state_number<int>(state, "wait", who);
+    const int cooldown_counter = detail::state_number<int>(state, "cooldown_counter", who);
+    if (wait < 0 || cooldown_counter < 0 || std::isnan(best))
+      throw ValueError(who + "::load_state: invalid saved counters (best " + detail::shortest_number(best) + ", wait " +
+                       std::to_string(wait) + ", cooldown_counter " + std::to_string(cooldown_counter) + ")");
+    best_ = best;
+    wait_ = wait;
+    cooldown_counter_ = cooldown_counter;
+    resumed_ = true;
+  }
+
+ private:
+  ReduceLROnPlateauOptions options_;
+  bool resumed_ = false;
+  bool maximize_ = false;
+  int wait_ = 0;
+  int cooldown_counter_ = 0;
+  double best_ = std::numeric_limits<double>::infinity();
+};
+
 // ---- ModelCheckpoint -------------------------------------------------------------------------
 
 struct ModelCheckpointOptions {
