@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 #include <nabla/nabla.hpp>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_arithmetic {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 using Inputs = std::vector<nb::Tensor<double>>;
@@ -167,3 +170,5 @@ TEST_CASE("addmm rejects shapes that do not fit, naming them", "[ops][matmul][er
   REQUIRE_THROWS_AS(nb::addmm(nb::ones<float>({1, 4}), a, b), nb::ShapeError);
   REQUIRE_THROWS_AS(nb::addmm(nb::ones<float>({4}), nb::ones<float>({2, 3, 1}), b), nb::ShapeError);
 }
+
+}  // namespace test_arithmetic

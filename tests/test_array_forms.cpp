@@ -11,6 +11,9 @@
 #include <nabla/nabla.hpp>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_array_forms {
+
 namespace nb = nabla;
 namespace cpu = nabla::backend::cpu;
 
@@ -128,3 +131,5 @@ TEST_CASE("array forms: gelu_tanh and tanh on a dense tensor equal the strided p
     }
   }
 }
+
+}  // namespace test_array_forms

@@ -12,6 +12,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_attention {
+
 namespace nb = nabla;
 using nabla_test::Fixture;
 using nabla_test::max_relative_difference;
@@ -384,3 +387,5 @@ TEST_CASE("attention: tensors on different devices are refused", "[attention]") 
   CHECK_THROWS_AS(nb::scaled_dot_product_attention(q, k, v, {.mask = on_gpu.narrow(2, 0, 2)}), nb::DeviceError);
   CHECK_THROWS_AS(nb::scaled_dot_product_attention(q, k, v, {.mask_out = on_gpu.narrow(2, 0, 2)}), nb::DeviceError);
 }
+
+}  // namespace test_attention

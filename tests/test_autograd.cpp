@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_autograd {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 using Inputs = std::vector<nb::Tensor<double>>;
@@ -510,3 +513,5 @@ TEST_CASE("autograd: graph export walks a chain of 100,000 ops without recursion
   REQUIRE_THAT(text, Contains("  t100000[\"x [1]\"]\n") && Contains("  t100000 --> t99999\n"));
   REQUIRE_THAT(nb::to_dot(y), Contains("  t100000 -> t99999;\n"));
 }
+
+}  // namespace test_autograd

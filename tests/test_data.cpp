@@ -20,6 +20,9 @@
 #include "fixture.hpp"  // NABLA_FIXTURE_DIR: where the test sources (and ../docs) are
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_data {
+
 namespace nb = nabla;
 using Catch::Contains;
 
@@ -1216,3 +1219,5 @@ TEST_CASE("data docs: the pipeline at scale, resuming mid-epoch", "[data][docs][
   REQUIRE(second_run.epoch() == 1);
   std::filesystem::remove("run.nabla");
 }
+
+}  // namespace test_data

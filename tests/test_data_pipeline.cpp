@@ -25,6 +25,9 @@
 #include "nabla/ops/factories.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_data_pipeline {
+
 namespace nb = nabla;
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -713,3 +716,5 @@ TEST_CASE("DataLoader: random_sampler draws windows without a permutation, repro
   CHECK(std::set<float>(epoch0.begin(), epoch0.end()).size() > 15);
   CHECK_THROWS_AS(nb::data::random_sampler(0, 3, 1), nb::ValueError);
 }
+
+}  // namespace test_data_pipeline

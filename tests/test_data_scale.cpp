@@ -22,6 +22,9 @@
 #include "nabla/metrics/regression.hpp"
 #include "nabla/ops/factories.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_data_scale {
+
 namespace nb = nabla;
 namespace fs = std::filesystem;
 
@@ -282,3 +285,5 @@ TEST_CASE("evaluate: data-parallel ranks add sums and counts, and all report the
     }
   }
 }
+
+}  // namespace test_data_scale

@@ -8,6 +8,9 @@
 #include <set>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_distributed_sampler {
+
 namespace nb = nabla;
 using nb::data::DistributedSampler;
 
@@ -85,3 +88,5 @@ TEST_CASE("DistributedSampler: bad options are errors", "[data][distributed]") {
   // Fewer samples than ranks: padding repeats them so every rank still gets one.
   CHECK(shards(1, 3, false, false, 0) == std::vector<std::vector<std::int64_t>>{{0}, {0}, {0}});
 }
+
+}  // namespace test_distributed_sampler

@@ -16,6 +16,9 @@
 #include <string>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_elementwise_ops {
+
 namespace nb = nabla;
 namespace be = nabla::backend;
 
@@ -183,3 +186,5 @@ TEST_CASE("elementwise ops: gradcheck of every listed op", "[elementwise_ops][gr
   NABLA_UNARY_OPS(NABLA_CHECK_GRADIENT)
 #undef NABLA_CHECK_GRADIENT
 }
+
+}  // namespace test_elementwise_ops

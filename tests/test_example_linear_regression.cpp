@@ -13,6 +13,9 @@
 #include "../examples/linear_regression/linear_regression.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_example_linear_regression {
+
 namespace nb = nabla;
 namespace example = linear_regression;
 
@@ -252,3 +255,5 @@ TEST_CASE("load_boston: finds the CSV in the layouts the fetch script and tar pr
   write_file(directory / "truncated" / "data.csv", good.substr(0, good.size() / 2));
   REQUIRE_THROWS_AS(example::load_boston(directory / "truncated"), example::DataCorrupted);
 }
+
+}  // namespace test_example_linear_regression

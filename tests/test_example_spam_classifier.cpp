@@ -15,6 +15,9 @@
 #include "../examples/spam_classifier/spam_corpus.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_example_spam_classifier {
+
 namespace example = spam_classifier;
 namespace detail = spam_classifier::detail;
 
@@ -223,3 +226,5 @@ TEST_CASE("spam_classifier: missing and damaged data", "[example][spam_classifie
   write_file(root / "data" / "hard-ham-1" / "notes.json", "{}");
   expect_corrupted("holds no .txt e-mails");
 }
+
+}  // namespace test_example_spam_classifier

@@ -10,6 +10,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_extremes {
+
 namespace nb = nabla;
 using nabla_test::Fixture;
 using nabla_test::max_relative_difference;
@@ -203,3 +206,5 @@ TEST_CASE("a shape whose non-zero sizes multiply past 2^48 is a ShapeError even 
   CHECK(at_cap.strides() == nb::Strides{0, std::int64_t{1} << 24, 1});
   CHECK_THROWS_AS(nb::Tensor<float>(nb::Shape{(std::int64_t{1} << 24) + 1, 0, std::int64_t{1} << 24}), nb::ShapeError);
 }
+
+}  // namespace test_extremes

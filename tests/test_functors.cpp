@@ -10,6 +10,9 @@
 namespace nb = nabla;
 namespace be = nabla::backend;
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_functors {
+
 TEMPLATE_TEST_CASE("functors: copies, constants and arithmetic", "[functors]", float, double) {
   using T = TestType;
   CHECK(be::Identity{}(T(2.5)) == T(2.5));
@@ -138,3 +141,5 @@ TEST_CASE("dispatch: CPU factories take a device; CUDA without the backend is a 
   CHECK_THROWS_WITH(nb::randn<float>({2}, 1, nb::Device::cuda()), Catch::Contains("built without CUDA"));
 #endif
 }
+
+}  // namespace test_functors

@@ -8,6 +8,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_gelu {
+
 namespace nb = nabla;
 using nabla_test::Fixture;
 using nabla_test::max_relative_difference;
@@ -50,3 +53,5 @@ TEST_CASE("nn::GELU: the approximate option", "[gelu][nn]") {
   const auto x = nb::from_vector<double>({-2.0, 2.0}, {2});
   CHECK(max_relative_difference(tanh_double(x), nb::gelu(x)) > 1e-5);
 }
+
+}  // namespace test_gelu

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_hooks {
+
 namespace nb = nabla;
 
 TEST_CASE("post-accumulate-grad hook: once per backward, after the gradient is accumulated", "[autograd][hooks]") {
@@ -70,3 +73,5 @@ TEST_CASE("backward finishes each parameter right after its last consumer", "[au
   CHECK(position("second.weight") < position("first.weight"));
   CHECK(position("second.weight") < position("first.bias"));
 }
+
+}  // namespace test_hooks

@@ -23,6 +23,9 @@
 #include "fixture.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_io {
+
 namespace nb = nabla;
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -1173,3 +1176,5 @@ TEST_CASE("load_safetensors rejects truncated, malformed and hostile files", "[i
   write_file(path, short_file);
   REQUIRE_THROWS_WITH(nb::load_safetensors(path), Contains("truncated or corrupt"));
 }
+
+}  // namespace test_io

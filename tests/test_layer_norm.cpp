@@ -7,6 +7,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_layer_norm {
+
 namespace nb = nabla;
 using nabla_test::Fixture;
 using nabla_test::max_relative_difference;
@@ -171,3 +174,5 @@ TEST_CASE("layer_norm errors name the op and the shapes", "[layer_norm][errors]"
   nb::nn::LayerNorm<float> norm(5);
   CHECK_THROWS_AS(norm(x), nb::ShapeError);
 }
+
+}  // namespace test_layer_norm

@@ -11,6 +11,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_loss {
+
 namespace nb = nabla;
 using Catch::Contains;
 using nb::loss::Reduction;
@@ -402,3 +405,5 @@ TEST_CASE("with anomaly detection on, a loss that produces Inf raises, naming th
   nb::set_detect_anomaly(false);
   CHECK(std::isinf(nb::loss::mse(huge, nb::zeros<double>({2})).item()));
 }
+
+}  // namespace test_loss

@@ -11,6 +11,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_lstm {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 using nabla_test::max_relative_difference;
@@ -587,3 +590,5 @@ TEST_CASE("LSTM layer functions check their weights and states", "[nn][lstm][err
   REQUIRE_THROWS_WITH(nb::nn::lstm_layer_fused<double>(in[0], in[5], in[6], in[1], in[2], in[3], in[4], {4, 1}),
                       Contains("length 4 of sequence 0"));
 }
+
+}  // namespace test_lstm

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_metrics {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 
@@ -229,3 +232,5 @@ TEST_CASE("confusion_matrix counts true class (row) against predicted class (col
   REQUIRE_THROWS_AS(nb::metrics::format_confusion_matrix(matrix, {"a", "b"}), nb::ValueError);
   REQUIRE_THROWS_AS(nb::metrics::format_confusion_matrix(nb::from_vector<std::int64_t>({1, 2}, {2})), nb::ShapeError);
 }
+
+}  // namespace test_metrics

@@ -27,6 +27,9 @@
 #define NABLA_FIXTURE_DIR "tests/fixtures"
 #endif
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_model_file {
+
 namespace nb = nabla;
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -694,3 +697,5 @@ TEST_CASE("docs/model_files.md shows exactly the save-and-load code this file ru
   }
   REQUIRE(compared >= 1);
 }
+
+}  // namespace test_model_file

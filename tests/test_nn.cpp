@@ -16,6 +16,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_nn {
+
 namespace nb = nabla;
 using Catch::Contains;
 using nabla_test::max_relative_difference;
@@ -803,3 +806,5 @@ TEST_CASE("init: the same seed gives the same draw; a generator moves on", "[nn]
   nb::nn::Dense<float> layer(5, 4, {.init = nb::nn::Init::glorot_uniform, .seed = 7});
   REQUIRE(layer.weight().to_vector() == init::weight<float>(nb::nn::Init::glorot_uniform, {4, 5}, third).to_vector());
 }
+
+}  // namespace test_nn

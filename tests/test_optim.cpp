@@ -11,6 +11,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_optim {
+
 namespace nb = nabla;
 using Catch::Contains;
 using nb::loss::Reduction;
@@ -456,3 +459,5 @@ TEST_CASE("LR schedulers reject bad options", "[optim][scheduler][errors]") {
   REQUIRE_THROWS_WITH(nb::optim::LinearWarmup(optimizer, {.start_factor = 0}), Contains("start_factor"));
   REQUIRE_THROWS_WITH(nb::optim::ReduceLROnPlateau(optimizer, {.factor = 1.5}), Contains("factor"));
 }
+
+}  // namespace test_optim

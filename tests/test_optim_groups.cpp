@@ -15,6 +15,9 @@
 #include "fixture.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_optim_groups {
+
 namespace nb = nabla;
 using Catch::Contains;
 using nb::loss::Reduction;
@@ -414,3 +417,5 @@ TEST_CASE("gradient accumulation in a hand-written loop: scale each micro-batch'
   const auto a = micro.weight().to_vector(), b = large.weight().to_vector();
   for (std::size_t j = 0; j < a.size(); ++j) REQUIRE(std::abs(a[j] - b[j]) < 1e-12);
 }
+
+}  // namespace test_optim_groups

@@ -16,6 +16,9 @@
 
 #include "fixture.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_packed_gemm {
+
 namespace cpu = nabla::backend::cpu;
 
 namespace {
@@ -187,3 +190,5 @@ TEST_CASE("LSTM fused layer of hidden 256 (packed recurrence, two bands) agrees 
     CHECK(nabla_test::max_relative_difference(fused[i], composed[i]) < 1e-4);
   }
 }
+
+}  // namespace test_packed_gemm

@@ -7,6 +7,9 @@
 #include <nabla/nabla.hpp>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_reduce {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 using Inputs = std::vector<nb::Tensor<double>>;
@@ -321,3 +324,5 @@ TEST_CASE("large reductions do not depend on the thread count", "[ops][reduce][t
   for (float value : x.to_vector()) reference += value;
   REQUIRE(one_thread[0] == Approx(reference).margin(1e-2));
 }
+
+}  // namespace test_reduce

@@ -17,6 +17,9 @@
 #include "resume_model.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_reliability {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 
@@ -182,3 +185,5 @@ TEST_CASE("predict and forward from 4 threads on one shared model in eval mode e
   REQUIRE(threaded_forward == serial_forward);
   REQUIRE_FALSE(model.is_training());
 }
+
+}  // namespace test_reliability

@@ -14,6 +14,9 @@
 
 #include "resume_model.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_resume {
+
 namespace nb = nabla;
 using Catch::Matchers::Contains;
 
@@ -585,3 +588,5 @@ TEST_CASE("LRScheduler::state / load_state and SchedulerCallback's checks", "[re
   REQUIRE(history["lr"] == std::vector<double>{1e-2, 5e-3, 2.5e-3});
   REQUIRE(per_epoch->last_epoch() == 3);
 }
+
+}  // namespace test_resume

@@ -5,6 +5,9 @@
 #include <sstream>
 
 namespace nb = nabla;
+
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_tensor {
 using Catch::Matchers::Contains;
 
 TEST_CASE("Philox-4x32-10 matches the Random123 known-answer vectors", "[tensor][random]") {
@@ -173,3 +176,5 @@ TEST_CASE("ops on tensors of different devices name both devices", "[tensor][err
   REQUIRE_THROWS_AS(on_gpu.to_vector(), nb::DeviceError);
   REQUIRE_THROWS_AS(on_gpu.narrow(0, 0, 1).item(), nb::DeviceError);
 }
+
+}  // namespace test_tensor

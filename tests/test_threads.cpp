@@ -9,6 +9,9 @@
 #include <thread>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_threads {
+
 namespace nb = nabla;
 
 namespace {
@@ -64,3 +67,5 @@ TEST_CASE("seeded random draws, seeded Dropouts and per-thread models from 4 thr
   }
   CHECK(serial[0] != serial[1]);  // the seeds differ: a thread cannot pass on another's numbers
 }
+
+}  // namespace test_threads

@@ -33,6 +33,9 @@ using Catch::Matchers::StartsWith;
 #define NABLA_FIXTURE_DIR "tests/fixtures"
 #endif
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_train {
+
 namespace {
 
 /// Runs a test inside a fresh temporary directory (files the code writes land there).
@@ -1069,3 +1072,5 @@ TEST_CASE("docs/training.md: parameter groups, the cosine schedule, gradient acc
   sgd.step();
   REQUIRE(sgd.step_count() == 1);
 }
+
+}  // namespace test_train

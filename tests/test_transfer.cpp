@@ -15,6 +15,9 @@
 
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_transfer {
+
 namespace nb = nabla;
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -343,3 +346,5 @@ TEST_CASE("align_embedding copies the rows of shared words and keeps the others 
       nb::train::align_embedding(embedding, tokenizer, pretrained_weight, std::vector<std::string>{"the"}),
       Contains("1 words but the pretrained weight has 5 rows"));
 }
+
+}  // namespace test_transfer

@@ -19,6 +19,9 @@
 #include "fixture.hpp"
 #include "temp_dir.hpp"
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_transformer {
+
 namespace nb = nabla;
 using nabla_test::Fixture;
 using nabla_test::max_relative_difference;
@@ -542,3 +545,5 @@ TEST_CASE("load_gpt2_safetensors: a mismatch names the key and leaves the model 
                                  .positional = nb::nn::PositionalEncoding::sinusoidal});
   CHECK_THROWS_AS(nb::load_gpt2_safetensors(path, sinusoidal), nb::IOError);
 }
+
+}  // namespace test_transformer

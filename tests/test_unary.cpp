@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_unary {
+
 namespace nb = nabla;
 using Catch::Contains;
 using Inputs = std::vector<nb::Tensor<double>>;
@@ -495,3 +498,5 @@ TEST_CASE("unary: modifying a saved tensor in place before backward is reported"
   }
   REQUIRE_THROWS_AS(s.backward(nb::ones<double>({2})), nb::ValueError);
 }
+
+}  // namespace test_unary

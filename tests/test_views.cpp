@@ -5,6 +5,9 @@
 #include <nabla/nabla.hpp>
 
 namespace nb = nabla;
+
+// The unity build compiles several test files in one translation unit: names stay per file.
+namespace test_views {
 using Catch::Matchers::Contains;
 using Inputs = std::vector<nb::Tensor<double>>;
 
@@ -362,3 +365,5 @@ TEST_CASE("index_select, concat and stack errors", "[ops][views][errors]") {
   REQUIRE_THROWS_WITH(nb::stack(std::vector<nb::Tensor<float>>{}), Contains("stack") && Contains("empty"));
   REQUIRE_THROWS_WITH(nb::stack({a, a}, 3), Contains("stack") && Contains("-3 to 2"));
 }
+
+}  // namespace test_views
