@@ -10,10 +10,13 @@
 # halves, about 4 minutes more; WIDE=1 the wider probe train_wide.cpp, about 3 minutes more). Extra arguments go to the compiler (e.g. -DNABLA_HAS_SAFETENSORS=0).
 # With PRECOMPILED_LIB=<build>/libnabla_precompiled.a the precompiled probe is also linked against
 # that library and run (it prints its epochs and a loss), to show the TU measured is a program.
+# TESTS=1 adds two test TUs at CI's Release flags (-O3 -march=native), header-only only: about 3
+# minutes more. INCLUDE=<dir> measures the headers of another checkout (default: include), e.g.
+# `git worktree add /tmp/before <commit>` then INCLUDE=/tmp/before/include for a before/after.
 set -euo pipefail
 rounds=${ROUNDS:-3}
 compiler=${CXX:-g++}
-flags=(-std=c++20 -O2 -fopenmp -DNABLA_USE_BLAS=1 -DNABLA_USE_DNNL=1 -Iinclude -isystem /usr/include/eigen3 "$@")
+flags=(-std=c++20 -O2 -fopenmp -DNABLA_USE_BLAS=1 -DNABLA_USE_DNNL=1 -I"${INCLUDE:-include}" -isystem /usr/include/eigen3 "$@")
 probe=bench/compile_time/train_small.cpp
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -45,6 +48,12 @@ if [[ "${PARTS:-0}" == 1 ]]; then
 fi
 if [[ "${WIDE:-0}" == 1 ]]; then
   row "train_wide.cpp (more layers, float + double)" bench/compile_time/train_wide.cpp
+fi
+
+if [[ "${TESTS:-0}" == 1 ]]; then
+  for test in tests/test_loss.cpp tests/test_nn.cpp; do
+    printf '%-44s %12s\n' "$test -O3 -march=native" "$(best_user_seconds -O3 -march=native "$test")"
+  done
 fi
 
 if [[ -n "${PRECOMPILED_LIB:-}" ]]; then

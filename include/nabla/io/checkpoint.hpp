@@ -180,7 +180,10 @@ inline void check_name_length(const std::string& kind, const std::string& name) 
 
 /// Writes `checkpoint` to `path` atomically (see io/file.hpp): on any failure the previous
 /// file at `path` is left as it was, no temporary remains, and IOError is thrown.
-inline void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
+/// (A template only so that a translation unit that never saves does not instantiate what it
+/// uses: docs/performance.md, "Compile time".)
+template <int = 0>
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   using HostVariant = std::variant<HostValues<float>, HostValues<double>, HostValues<std::int64_t>>;
   std::vector<HostVariant> values;
   std::vector<std::uint64_t> lengths;
@@ -283,8 +286,9 @@ inline std::string supported_versions_text() {
 /// Reads and validates a checkpoint. Rejects (with an IOError saying what and where) a file
 /// that is not a checkpoint, of an unsupported version, truncated, with a corrupt header or
 /// corrupt tensor data, or with impossible sizes; nothing is allocated from a size the file
-/// cannot back.
-inline Checkpoint load_checkpoint(const std::string& path) {
+/// cannot back. (A template for the same reason as save_checkpoint.)
+template <int = 0>
+Checkpoint load_checkpoint(const std::string& path) {
   const FileReader file(path, "load_checkpoint");
   if (file.size() < sizeof(kCheckpointMagic))
     file.fail("not a nabla checkpoint: only " + std::to_string(file.size()) + " bytes");

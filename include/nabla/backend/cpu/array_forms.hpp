@@ -29,8 +29,13 @@ template <typename Function>
 struct ArrayForm;
 
 namespace detail {
-using FloatArray = Eigen::Map<Eigen::ArrayXf>;
-using ConstFloatArray = Eigen::Map<const Eigen::ArrayXf>;
+// Templates over the element type (always float), so that the Eigen expressions below depend on
+// a template parameter and are instantiated only in a TU that calls apply (docs/performance.md,
+// "Compile time").
+template <typename Float>
+using FloatArray = Eigen::Map<Eigen::Array<Float, Eigen::Dynamic, 1>>;
+template <typename Float>
+using ConstFloatArray = Eigen::Map<const Eigen::Array<Float, Eigen::Dynamic, 1>>;
 
 inline constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 inline constexpr float kGeluCubic = 0.044715f;
@@ -40,17 +45,19 @@ inline constexpr float kGeluCubic = 0.044715f;
 /// tanh x
 template <>
 struct ArrayForm<Tanh> {
-  static void apply(float* out, const float* x, std::int64_t count) {
-    detail::FloatArray(out, count) = detail::ConstFloatArray(x, count).tanh();
+  template <typename Float>
+  static void apply(Float* out, const Float* x, std::int64_t count) {
+    detail::FloatArray<Float>(out, count) = detail::ConstFloatArray<Float>(x, count).tanh();
   }
 };
 
 /// gelu_tanh(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
 template <>
 struct ArrayForm<GeluTanh> {
-  static void apply(float* out, const float* x, std::int64_t count) {
-    const detail::ConstFloatArray input(x, count);
-    detail::FloatArray(out, count) =
+  template <typename Float>
+  static void apply(Float* out, const Float* x, std::int64_t count) {
+    const detail::ConstFloatArray<Float> input(x, count);
+    detail::FloatArray<Float>(out, count) =
         0.5f * input * (1.0f + (detail::kSqrt2OverPi * (input + detail::kGeluCubic * input.cube())).tanh());
   }
 };
@@ -62,22 +69,23 @@ struct ArrayForm<GeluTanh> {
 /// an error that grows with x (1.2e-5 at x = 12).
 template <>
 struct ArrayForm<ChainRule<GeluTanhDerivative>> {
-  static void apply(float* out, const float* gradient, const float* x, std::int64_t count) {
+  template <typename Float>
+  static void apply(Float* out, const Float* gradient, const Float* x, std::int64_t count) {
     // u is needed three times: kept per block of 256 in a stack buffer (an Eigen temporary of the
     // whole chunk would be a heap allocation per call).
     constexpr std::int64_t kBlock = 256;
     alignas(64) float u_buffer[kBlock];
     for (std::int64_t begin = 0; begin < count; begin += kBlock) {
       const std::int64_t n = count - begin < kBlock ? count - begin : kBlock;
-      const detail::ConstFloatArray input(x + begin, n);
-      detail::FloatArray u(u_buffer, n);
+      const detail::ConstFloatArray<Float> input(x + begin, n);
+      detail::FloatArray<Float> u(u_buffer, n);
       u = detail::kSqrt2OverPi * (input + detail::kGeluCubic * input.cube());
       const auto e = (-2.0f * u.abs()).exp();
       // 0 beyond |u| = 44, where it underflows in float (Eigen's exp stops at e^-88 instead).
       const auto sech_squared = (u.abs() < 44.0f).select(4.0f * e / (1.0f + e).square(), 0.0f);
       const auto du_dx = detail::kSqrt2OverPi * (1.0f + 3.0f * detail::kGeluCubic * input.square());
-      detail::FloatArray(out + begin, n) = detail::ConstFloatArray(gradient + begin, n) *
-                                           (0.5f * (1.0f + u.tanh()) + 0.5f * input * sech_squared * du_dx);
+      detail::FloatArray<Float>(out + begin, n) = detail::ConstFloatArray<Float>(gradient + begin, n) *
+                                                  (0.5f * (1.0f + u.tanh()) + 0.5f * input * sech_squared * du_dx);
     }
   }
 };

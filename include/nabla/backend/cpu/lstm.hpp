@@ -134,7 +134,7 @@ template <typename T>
 void lstm_forward_row(std::int64_t hidden, const T* bias, T* gate, const T* c_previous, T* tanh_c, T* h_out, T* h_next,
                       T* c_next) {
   if constexpr (std::is_same_v<T, float>) {
-    using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
+    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;  // T (float here): dependent, instantiated only where called
     using Row = Eigen::Map<Array>;
     using ConstRow = Eigen::Map<const Array>;
     Row input_gate(gate, hidden), forget_gate(gate + hidden, hidden), candidate(gate + 2 * hidden, hidden),
