@@ -170,7 +170,8 @@ TEST_CASE("float GEMM: \"highest\" and \"high\" are float32 bit for bit, \"mediu
       {false, false, 7, 9, 33, 1.0F, 0.0F},     {true, false, 20, 17, 64, 0.5F, 1.0F},
       {false, true, 31, 12, 40, 1.0F, 1.0F},    {true, true, 5, 48, 19, -2.0F, 0.25F},
       {false, false, 256, 96, 160, 1.0F, 0.0F}, {false, true, 64, 300, 128, 0.125F, 1.0F},
-      {true, false, 192, 160, 96, 1.0F, 1.0F}};
+      {true, false, 192, 160, 96, 1.0F, 1.0F},  {false, false, 96, 320, 128, 1.0F, 0.0F},
+      {true, true, 80, 256, 112, 1.0F, 1.0F}};
   for (const auto& g : cases) {
     CAPTURE(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.beta);
     const std::int64_t lda = (g.trans_a ? g.m : g.k) + 3, ldb = (g.trans_b ? g.k : g.n) + 5;
