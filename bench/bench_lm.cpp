@@ -24,9 +24,15 @@
 //
 //   ./build/bench/bench_lm --benchmark_min_time=2 --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
+//
+// NABLA_MATMUL_PRECISION=medium (or high, highest) in the environment sets
+// nabla::set_float32_matmul_precision before the benches run (read here, not by the library):
+// "medium" times the bf16 GEMM path on a CPU with AVX512_BF16 (docs/performance.md, Session 9).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <nabla/nabla.hpp>
 #include <string>
@@ -217,4 +223,11 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run(argc, argv, register_all); }
+int main(int argc, char** argv) {
+  if (const char* precision = std::getenv("NABLA_MATMUL_PRECISION")) {
+    nb::set_float32_matmul_precision(precision);
+    std::fprintf(stderr, "float32 matmul precision: %s (bf16 GEMM %s)\n", precision,
+                 nb::backend::cpu_bf16_matmul_active() ? "on" : "off");
+  }
+  return bench::run(argc, argv, register_all);
+}

@@ -73,6 +73,11 @@ int run(const Options& options) {
     throw nb::ValueError("--distributed: --batch " + std::to_string(options.batch) + " does not split over " +
                          std::to_string(world) + " ranks");
   if (options.threads > 0) nb::set_num_threads(options.threads);
+  nb::set_float32_matmul_precision(options.matmul_precision);
+  if (options.matmul_precision == "medium")
+    std::printf("matmul precision: medium (%s)\n", nb::backend::cpu_bf16_matmul_active()
+                                                       ? "bfloat16 GEMM inputs, float32 accumulation"
+                                                       : "this CPU has no AVX512_BF16: float32");
     // A batch allocates the same few 40 MB buffers (logits and their gradients) every step.
     // glibc serves blocks that large with mmap and returns them at free(), so each step would
     // page-fault its way through fresh zeroed memory (14% of the step time, measured with perf).

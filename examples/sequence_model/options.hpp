@@ -33,7 +33,8 @@ struct Options {
   double clip = 1.0;
   std::int64_t max_train_tokens = 200000;  // 0: all 800,000
   std::uint64_t seed = 1;
-  int threads = 0;  // 0: every core
+  int threads = 0;                           // 0: every core
+  std::string matmul_precision = "highest";  // nabla::set_float32_matmul_precision
   std::string device = "cpu";
   std::int64_t log_interval = 0;  // 0: about ten progress lines per epoch
   // data
@@ -106,6 +107,11 @@ inline void define_options(nabla_examples::CommandLine& cli, Options& options) {
       ->group("training");
   cli.seed(options.seed, "the weights, dropout masks and sampling")->group("training");
   cli.threads(options.threads)->group("training");
+  cli.choice("--matmul-precision", options.matmul_precision, {"highest", "high", "medium"},
+             "float32 GEMMs: medium = bfloat16 inputs, float32 accumulation,\n"
+             "on a CPU with AVX512_BF16 (else float32) " +
+                 show(d.matmul_precision))
+      ->group("training");
   cli.device(options.device)->group("training");
   nabla_examples::distributed_flag(cli, options.distributed)->group("training");
   cli.integer<std::int64_t>("--log-interval", options.log_interval, 1,

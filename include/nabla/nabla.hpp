@@ -9,6 +9,7 @@
 #include "nabla/autograd/node.hpp"
 #include "nabla/backend/cpu/eigen_map.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
+#include "nabla/backend/matmul_precision.hpp"
 #include "nabla/core/device.hpp"
 #include "nabla/core/error.hpp"
 #include "nabla/core/philox.hpp"

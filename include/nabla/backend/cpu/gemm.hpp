@@ -9,7 +9,9 @@
 // - NABLA_USE_DNNL as well (CMake option NABLA_USE_DNNL, on when oneDNN is found, Debian
 //   libdnnl-dev): float products go through oneDNN's dnnl_sgemm, 4-14% faster than OpenBLAS
 //   0.3.21 per thread on this library's shapes on an AVX-512 CPU (docs/performance.md).
-//   OpenBLAS still does double, and float if oneDNN ever reports an error.
+//   OpenBLAS still does double, and float if oneDNN ever reports an error. With the matmul
+//   precision "medium" on a CPU with AVX512_BF16 (backend/matmul_precision.hpp), float
+//   products take bfloat16 inputs through oneDNN's matmul instead (backend/cpu/bf16_gemm.hpp).
 // - otherwise Eigen: the matrices are wrapped in Eigen::Map (no copy) and multiplied with
 //   noalias() (no temporary). A transposed operand is just a Map with the other storage order.
 #pragma once
@@ -27,7 +29,10 @@
 extern "C" void openblas_set_num_threads(int threads);
 #if defined(NABLA_USE_DNNL)
 #include <dnnl.h>
+
+#include "nabla/backend/matmul_precision.hpp"
 #endif
+#include "nabla/backend/cpu/bf16_gemm.hpp"
 #endif
 
 namespace nabla::backend::cpu {
@@ -113,16 +118,19 @@ inline void keep_blas_single_threaded() {
 /// gemm's path with BLAS: each thread computes a band of C, rows when C is taller than wide,
 /// else columns (the bands read disjoint parts of one operand and all of the other). Float
 /// bands go through oneDNN when `use_dnnl` (and nabla was built with it), else OpenBLAS;
-/// bench_gemm compares the two.
+/// bench_gemm compares the two. With `bf16` (float only), each band multiplies those bfloat16
+/// copies of A and B instead, and falls back to float if oneDNN cannot.
 template <typename T>
 void gemm_in_bands(bool use_dnnl, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
-                   const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+                   const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,
+                   const Bf16Operands* bf16 = nullptr) {
   keep_blas_single_threaded();
   const bool split_rows = m >= n;
   const std::int64_t extent = split_rows ? m : n;
   const std::int64_t threads = std::min<std::int64_t>(get_num_threads(), extent / 16);
   const std::int64_t grain = m * n * k >= kParallelGemmWork && threads > 1 ? (extent + threads - 1) / threads : extent;
   (void)use_dnnl;
+  (void)bf16;
   parallel_for(0, extent, grain, [&](std::int64_t begin, std::int64_t end) {
     // The band: rows begin.. of op(A) and C, or columns begin.. of op(B) and C.
     const std::int64_t band_m = split_rows ? end - begin : m, band_n = split_rows ? n : end - begin;
@@ -130,10 +138,20 @@ void gemm_in_bands(bool use_dnnl, bool trans_a, bool trans_b, std::int64_t m, st
     const T* const b_band = split_rows ? b : trans_b ? b + begin * ldb : b + begin;
     T* const c_band = split_rows ? c + begin * ldc : c + begin;
 #if defined(NABLA_USE_DNNL)
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16 != nullptr) {
+        const std::uint16_t* const a16 = !split_rows ? bf16->a
+                                         : trans_a   ? bf16->a + begin
+                                                     : bf16->a + begin * bf16->lda;
+        const std::uint16_t* const b16 = split_rows ? bf16->b : trans_b ? bf16->b + begin * bf16->ldb : bf16->b + begin;
+        if (bf16_gemm_band(trans_a, trans_b, band_m, band_n, k, alpha, a16, bf16->lda, b16, bf16->ldb, beta, c_band,
+                           ldc))
+          return;
+      }
       if (use_dnnl &&
           dnnl_gemm(trans_a, trans_b, band_m, band_n, k, alpha, a_band, lda, b_band, ldb, beta, c_band, ldc))
         return;
+    }
 #endif
     blas_gemm(trans_a, trans_b, band_m, band_n, k, alpha, a_band, lda, b_band, ldb, beta, c_band, ldc);
   });
@@ -158,6 +176,15 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   }
 #if defined(NABLA_USE_BLAS)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+#if defined(NABLA_USE_DNNL)
+    if constexpr (std::is_same_v<T, float>) {
+      if (cpu_bf16_matmul_active()) {
+        const detail::Bf16Operands bf16 = detail::convert_operands_to_bf16(trans_a, trans_b, m, n, k, a, lda, b, ldb);
+        detail::gemm_in_bands(true, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &bf16);
+        return;
+      }
+    }
+#endif
     detail::gemm_in_bands(true, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   } else
 #endif
