@@ -65,7 +65,7 @@ void language_model_training(benchmark::State& state, LanguageModelConfig config
   const nb::IndexTensor targets = random_ids(config.vocabulary, kBatch, kSteps, 5);
   const auto step = [&] {
     const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(inputs), targets);
-    optimizer.zero_grad();
+    optimizer.zero_grad({.set_to_none = true});  // PyTorch 2's default: first gradients handed over
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
@@ -107,7 +107,7 @@ void classifier_training(benchmark::State& state) {
   const auto step = [&] {
     const nb::Tensor<float> probability = nb::sigmoid(output(lstm(embedding.forward(inputs))));
     const nb::Tensor<float> loss = nb::loss::binary_cross_entropy(probability, labels);
-    optimizer.zero_grad();
+    optimizer.zero_grad({.set_to_none = true});  // PyTorch 2's default: first gradients handed over
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
@@ -146,7 +146,7 @@ void gpt_training(benchmark::State& state, GPTConfig config) {
   const nb::IndexTensor targets = random_ids(vocabulary, config.batch, steps, 5);
   const auto step = [&] {
     const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs), targets);
-    optimizer.zero_grad();
+    optimizer.zero_grad({.set_to_none = true});  // PyTorch 2's default: first gradients handed over
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
