@@ -58,15 +58,15 @@ bool all_finite(const Tensor<T>& tensor) {
 }
 
 /// Whether `gradient` can become `leaf`'s .grad() as it is: nothing else holds the tensor or its
-/// storage (the pending map let go of it), and it is a plain dense tensor of the leaf's shape on
-/// its device. A gradient that a node also passed to another input, the caller's root gradient
-/// or a view fails the test and is copied.
+/// storage (the pending map let go of it), and it is a plain dense tensor of the leaf's shape (on
+/// its device: run_backward checked every gradient's device on the way in). A gradient that a
+/// node also passed to another input, the caller's root gradient or a view fails the test and is
+/// copied.
 template <typename T>
 bool can_hand_over(const Tensor<T>& gradient, const TensorImpl<T>& leaf) {
   const auto& impl = gradient.impl();
   return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->requires_grad && !impl->grad &&
-         !impl->grad_fn && impl->offset == 0 && impl->shape == leaf.shape && gradient.is_contiguous() &&
-         impl->storage->device() == leaf.storage->device();
+         !impl->grad_fn && impl->offset == 0 && impl->shape == leaf.shape && gradient.is_contiguous();
 }
 
 template <typename T>

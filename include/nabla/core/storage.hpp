@@ -10,7 +10,6 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -18,10 +17,6 @@
 #include <mutex>
 #include <new>
 #include <vector>
-
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "nabla/core/device.hpp"
 #include "nabla/core/error.hpp"
@@ -54,16 +49,6 @@ class HostBlockCache {
     static auto* cache = new HostBlockCache();
     return *cache;
   }
-
-  /// The largest glibc heap block that nabla's GEMM libraries may get from the system again
-  /// and again: oneDNN's sgemm allocates its packing buffers with malloc on every call, and
-  /// glibc, trimming the heap's top or unmapping the block at free(), gave them back to the
-  /// kernel each time (about 2,000 page faults per lm_train/L step, all in oneDNN's packing
-  /// code, perf). So, once, unless GLIBC_TUNABLES already sets malloc options: blocks up to
-  /// 32 MB (glibc's own upper bound for its adaptive threshold) come from the heap, and a free
-  /// heap top under kTrimThresholdBytes stays mapped.
-  static constexpr std::size_t kMmapThresholdBytes = std::size_t{32} << 20;
-  static constexpr std::size_t kTrimThresholdBytes = std::size_t{256} << 20;
 
   /// The bytes a request of `bytes` really takes: its size class under kMinimumBytes.
   static constexpr std::size_t block_bytes(std::size_t bytes) {
@@ -157,18 +142,6 @@ class HostBlockCache {
     if (index < 4) return (index + 1) * 64;
     const std::size_t k = 8 + (index - 4) / 4, quarter = (index - 4) % 4 + 1;
     return (std::size_t{1} << k) + quarter * (std::size_t{1} << (k - 2));
-  }
-
-  HostBlockCache() {
-#if defined(__GLIBC__)
-    if constexpr (kEnabled) {
-      const char* tunables = std::getenv("GLIBC_TUNABLES");
-      if (tunables == nullptr || std::strstr(tunables, "glibc.malloc.") == nullptr) {
-        mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThresholdBytes));
-        mallopt(M_TRIM_THRESHOLD, static_cast<int>(kTrimThresholdBytes));
-      }
-    }
-#endif
   }
 
   mutable std::mutex mutex_;
