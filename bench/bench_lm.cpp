@@ -29,7 +29,9 @@
 // nabla::set_float32_matmul_precision before the benches run (read here, not by the library):
 // "medium" times the bf16 GEMM path on a CPU with AVX512_BF16 (docs/performance.md, Session 9).
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -62,6 +64,28 @@ void set_counters(benchmark::State& state, double tokens, double flops, int thre
   state.counters["peak_GFLOP/s"] = bench::peak_flops(threads) * 1e-9;
 }
 
+/// Minor page faults and blocks taken from the system (not from nabla's block cache) per timed
+/// step: both should be about 0 once the untimed warm-up step has run (issue 17).
+class OverheadCounters {
+ public:
+  OverheadCounters() : faults_(minor_faults()), allocations_(allocations()) {}
+  void report(benchmark::State& state) const {
+    const double steps = static_cast<double>(std::max<benchmark::IterationCount>(state.iterations(), 1));
+    state.counters["faults/step"] = static_cast<double>(minor_faults() - faults_) / steps;
+    state.counters["allocs/step"] = static_cast<double>(allocations() - allocations_) / steps;
+  }
+
+ private:
+  static long minor_faults() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_minflt;
+  }
+  static std::uint64_t allocations() { return nb::detail::HostBlockCache::instance().system_allocations(); }
+  long faults_;
+  std::uint64_t allocations_;
+};
+
 void language_model_training(benchmark::State& state, LanguageModelConfig config) {
   const int threads = static_cast<int>(state.range(0));
   nb::set_num_threads(threads);
@@ -71,13 +95,15 @@ void language_model_training(benchmark::State& state, LanguageModelConfig config
   const nb::IndexTensor targets = random_ids(config.vocabulary, kBatch, kSteps, 5);
   const auto step = [&] {
     const nb::Tensor<float> loss = nb::loss::cross_entropy(model.logits(inputs), targets);
-    optimizer.zero_grad();
+    optimizer.zero_grad({.set_to_none = true});  // PyTorch 2's default: first gradients handed over
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
   };
   step();  // warm-up, untimed (see the top of the file)
+  const OverheadCounters overheads;
   for (auto _ : state) step();
+  overheads.report(state);
   set_counters(state, kBatch * kSteps, 3 * forward_flops(config, kBatch * kSteps), threads);
 }
 
@@ -88,10 +114,12 @@ void language_model_inference(benchmark::State& state, LanguageModelConfig confi
   const nb::IndexTensor inputs = random_ids(config.vocabulary, kBatch, kSteps, 4);
   nb::NoGradGuard no_grad;
   benchmark::DoNotOptimize(model.logits(inputs).data());  // warm-up, untimed (see the top of the file)
+  const OverheadCounters overheads;
   for (auto _ : state) {
     const nb::Tensor<float> logits = model.logits(inputs);
     benchmark::DoNotOptimize(logits.data());
   }
+  overheads.report(state);
   set_counters(state, kBatch * kSteps, forward_flops(config, kBatch * kSteps), threads);
 }
 
@@ -113,13 +141,15 @@ void classifier_training(benchmark::State& state) {
   const auto step = [&] {
     const nb::Tensor<float> probability = nb::sigmoid(output(lstm(embedding.forward(inputs))));
     const nb::Tensor<float> loss = nb::loss::binary_cross_entropy(probability, labels);
-    optimizer.zero_grad();
+    optimizer.zero_grad({.set_to_none = true});  // PyTorch 2's default: first gradients handed over
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
   };
   step();  // warm-up, untimed (see the top of the file)
+  const OverheadCounters overheads;
   for (auto _ : state) step();
+  overheads.report(state);
   const double tokens = kClassifierBatch * kLength;
   set_counters(state, tokens, 3 * tokens * 2.0 * 4 * kHidden * (kEmbedding + kHidden), threads);
 }
@@ -152,13 +182,15 @@ void gpt_training(benchmark::State& state, GPTConfig config) {
   const nb::IndexTensor targets = random_ids(vocabulary, config.batch, steps, 5);
   const auto step = [&] {
     const nb::Tensor<float> loss = nb::loss::cross_entropy(gpt(inputs), targets);
-    optimizer.zero_grad();
+    optimizer.zero_grad({.set_to_none = true});  // PyTorch 2's default: first gradients handed over
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.item());
   };
   step();  // warm-up, untimed (see the top of the file)
+  const OverheadCounters overheads;
   for (auto _ : state) step();
+  overheads.report(state);
   const double tokens = static_cast<double>(config.batch * steps);
   set_counters(state, tokens, 3 * tokens * gpt_forward_flops_per_token(config.options, steps), threads);
 }

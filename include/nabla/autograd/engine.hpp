@@ -57,6 +57,18 @@ bool all_finite(const Tensor<T>& tensor) {
   return true;
 }
 
+/// Whether `gradient` can become `leaf`'s .grad() as it is: nothing else holds the tensor or its
+/// storage (the pending map let go of it), and it is a plain dense tensor of the leaf's shape (on
+/// its device: run_backward checked every gradient's device on the way in). A gradient that a
+/// node also passed to another input, the caller's root gradient or a view fails the test and is
+/// copied.
+template <typename T>
+bool can_hand_over(const Tensor<T>& gradient, const TensorImpl<T>& leaf) {
+  const auto& impl = gradient.impl();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->requires_grad && !impl->grad &&
+         !impl->grad_fn && impl->offset == 0 && impl->shape == leaf.shape && gradient.is_contiguous();
+}
+
 template <typename T>
 void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool retain_graph) {
   using ImplPointer = std::shared_ptr<TensorImpl<T>>;
@@ -113,7 +125,9 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
     pending.erase(found);
 
     if (!impl->grad_fn || impl->retains_grad) {
-      if (!impl->grad) {
+      if (!impl->grad && !impl->grad_fn && can_hand_over(gradient, *impl)) {
+        impl->grad = gradient.impl();  // nothing else can see it: no copy
+      } else if (!impl->grad) {
         // Own buffer (`gradient` may be shared with other tensors), on the tensor's device.
         Tensor<T> copy = backend::empty<T>(impl->shape, impl->storage->device());
         backend::map(copy, backend::Identity{}, gradient);
@@ -163,9 +177,13 @@ Tensor<T>& Tensor<T>::requires_grad_(bool enabled) {
 }
 
 template <typename T>
-void Tensor<T>::zero_grad() {
+void Tensor<T>::zero_grad(ZeroGradOptions options) {
   auto& impl = checked_impl();
   if (!impl.grad) return;
+  if (options.set_to_none) {
+    impl.grad.reset();
+    return;
+  }
   Tensor<T> gradient(impl.grad);
   backend::map(gradient, backend::Fill<T>{T(0)});
 }

@@ -52,6 +52,15 @@ concept TensorElement = std::is_same_v<T, float> || std::is_same_v<T, double> ||
 template <typename T>
 concept FloatingElement = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
+/// How zero_grad() clears a gradient. set_to_none drops it (grad() is undefined until the next
+/// backward(), which then hands its first gradient over instead of adding it to zeros: no fill
+/// and no add per parameter and step; optimizers skip a parameter without one, like PyTorch's
+/// zero_grad(set_to_none=True), its default since 2.0). The default here keeps the buffer and
+/// fills it with zeros, so code that reads grad() right after zero_grad() keeps working.
+struct ZeroGradOptions {
+  bool set_to_none = false;
+};
+
 template <typename T>
 class Tensor {
   static_assert(TensorElement<T>, "nabla::Tensor<T> supports T = float, double (and int64 for indices)");
@@ -166,8 +175,8 @@ class Tensor {
     const auto& impl = checked_impl();
     return impl.grad ? Tensor(impl.grad) : Tensor();
   }
-  /// Sets the gradient to zero (keeps its buffer, so a training loop allocates nothing).
-  void zero_grad();
+  /// Sets the gradient to zero (keeps its buffer), or drops it with {.set_to_none = true}.
+  void zero_grad(ZeroGradOptions options = {});
   /// A leaf is a tensor created by the user rather than by a differentiable op.
   bool is_leaf() const { return checked_impl().grad_fn == nullptr; }
   const std::shared_ptr<Node<T>>& grad_fn() const { return checked_impl().grad_fn; }

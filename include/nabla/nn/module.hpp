@@ -122,9 +122,10 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  /// Clears the gradients of every parameter (keeps their buffers).
-  void zero_grad() {
-    for (auto& tensor : parameters()) tensor.zero_grad();
+  /// Clears the gradients of every parameter: zeros in their buffers, or none with
+  /// {.set_to_none = true} (ZeroGradOptions says which is the default and why).
+  void zero_grad(ZeroGradOptions options = {}) {
+    for (auto& tensor : parameters()) tensor.zero_grad(options);
   }
 
   /// Copies of all parameters and buffers by dotted name.

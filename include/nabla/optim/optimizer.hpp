@@ -72,8 +72,9 @@ class OptimizerBase {
 
   /// Updates every trainable parameter that has a gradient.
   virtual void step() = 0;
-  /// Sets every parameter's gradient to zero (keeping its buffer: no allocation per step).
-  virtual void zero_grad() = 0;
+  /// Sets every parameter's gradient to zero (keeping its buffer), or drops it with
+  /// {.set_to_none = true}: step() then skips a parameter that backward() did not reach.
+  virtual void zero_grad(ZeroGradOptions options = {}) = 0;
   /// "SGD", "Adam", ...
   virtual std::string type_name() const = 0;
 
@@ -172,8 +173,8 @@ class Optimizer : public OptimizerBase {
     append_group(std::move(group), seen, "add_param_group");
   }
 
-  void zero_grad() override {
-    for (auto& parameter : parameters_) parameter.zero_grad();
+  void zero_grad(ZeroGradOptions options = {}) override {
+    for (auto& parameter : parameters_) parameter.zero_grad(options);
   }
 
   void step() override {

@@ -359,7 +359,8 @@ struct TrainingState final : Trainer {
                            double gradient_scale, bool zero_first, bool step_after) {
     const Device device = detail::model_device(model);
     const Tensor<T> x = x_batch.to(device), y = y_batch.to(device);  // to(): a no-op where it is already
-    if (zero_first) optimizer_instance->zero_grad();
+    // set_to_none: backward() then hands each first gradient over (no fill, no add)
+    if (zero_first) optimizer_instance->zero_grad({.set_to_none = true});
     const Tensor<T> prediction = model.forward(x);
     const Tensor<T> loss = compute_loss(prediction, y);
     if (gradient_scale == 1.0)
