@@ -109,7 +109,8 @@ TEST_CASE("packed_gemm matches a double reference on odd shapes, on every kernel
         INFO(cpu::gemm_isa_name(isa) << ": m " << s.m << " n " << s.n << " k " << s.k << (s.trans_b ? " B^T" : " B")
                                      << " alpha " << s.alpha << " beta " << s.beta << ", " << threads << " thread(s)");
         const auto [error, padding_untouched] = test_packed_gemm::run_case(s, isa, threads);
-        CHECK(error < 1e-5);
+        // A float sum of k products rounds by about k x 2^-24 of its terms' size: 1e-5 per 256.
+        CHECK(error < 1e-5 * std::max(1.0, static_cast<double>(s.k) / 256.0));
         CHECK(padding_untouched);
       }
 }
