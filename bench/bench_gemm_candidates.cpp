@@ -14,12 +14,14 @@
 //                     tiling over OpenMP threads, JIT kernels per tile) / libxsmm_sgemm in
 //                     nabla's bands (JIT kernels for products up to its size threshold, above
 //                     it libxsmm calls the linked BLAS, i.e. OpenBLAS)
-//   packed, packed_avx2, packed_with_packing
+//   packed, packed_avx2, packed_with_packing, packed_in_place
 //                     nabla's own packed_gemm (backend/cpu/packed_gemm.hpp, docs/gemm.md), only
 //                     on the small-m shapes it is made for: op(B) packed once (as the LSTM does
 //                     once per pass over a sequence) and not timed; packed_avx2 forces its AVX2
-//                     kernel (where the CPU has AVX-512: an AVX2 machine's figure);
-//                     packed_with_packing packs op(B) again in every call (a one-off product)
+//                     kernel (where the CPU has AVX-512: the AVX2 code path on an AVX-512 CPU,
+//                     its % against the AVX2 probe's peak measured in the same run);
+//                     packed_with_packing packs op(B) again in every call (a one-off product);
+//                     packed_in_place reads an untransposed B where it lies (PackedMatrix::view)
 //
 // Before any timing, each candidate's C is checked against a double-precision reference on 256
 // sampled entries (max abs diff printed; a candidate above 1e-3 relative to the largest entry
@@ -41,6 +43,7 @@
 #include <nabla/backend/cpu/packed_gemm.hpp>
 #include <nabla/nabla.hpp>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -164,6 +167,8 @@ struct Candidate {
   std::string name;
   std::function<void(const Product&, int threads)> run;
   bool small_m_only = false;  // timed only on products of at most 64 rows with A not transposed
+  bool avx2_peak = false;     // % of the AVX2 probe's peak rather than the widest unit's
+  bool untransposed_b_only = false;
 };
 
 /// packed_gemm with op(B) packed once per B (and kernel): the packing is not timed.
@@ -177,6 +182,13 @@ void packed_once(const Product& p, cpu::GemmIsa isa) {
     packed_shape = &p.shape;
   }
   cpu::packed_gemm(p.shape.m, p.a, p.lda, packed, 1.f, 0.f, p.c, p.ldc);
+}
+
+/// packed_gemm reading B in place (no packing at all), for B not transposed.
+void packed_in_place(const Product& p) {
+  cpu::PackedMatrix view;
+  view.view(p.shape.k, p.shape.n, p.b, p.ldb);
+  cpu::packed_gemm(p.shape.m, p.a, p.lda, view, 1.f, 0.f, p.c, p.ldc);
 }
 
 /// Max |C - reference| over sampled entries, the reference summed in double; and the largest
@@ -298,21 +310,42 @@ int main(int argc, char** argv) {
 
   std::printf("packed_gemm: %s kernel (register tile %d x %d)\n", cpu::gemm_isa_name(cpu::best_gemm_isa()),
               cpu::gemm_tile(cpu::best_gemm_isa()).rows, cpu::gemm_tile(cpu::best_gemm_isa()).columns);
-  candidates.push_back({"packed", [](const Product& p, int) { packed_once(p, cpu::best_gemm_isa()); }, true});
-  if (cpu::best_gemm_isa() == cpu::GemmIsa::avx512 && cpu::gemm_isa_available(cpu::GemmIsa::avx2))
-    candidates.push_back({"packed_avx2", [](const Product& p, int) { packed_once(p, cpu::GemmIsa::avx2); }, true});
+  // NABLA_GEMM_ISA=avx2 makes best_gemm_isa() the AVX2 kernel: `packed` is then the AVX2 code
+  // path on an AVX-512 CPU, and its % is of the AVX2 peak.
+  const bool cpu_has_avx512 = cpu::gemm_isa_available(cpu::GemmIsa::avx512);
+  const bool default_is_avx2 = cpu_has_avx512 && cpu::best_gemm_isa() == cpu::GemmIsa::avx2;
+  candidates.push_back(
+      {"packed", [](const Product& p, int) { packed_once(p, cpu::best_gemm_isa()); }, true, default_is_avx2});
+  const bool avx2_on_avx512 =
+      cpu::best_gemm_isa() == cpu::GemmIsa::avx512 && cpu::gemm_isa_available(cpu::GemmIsa::avx2);
+  if (avx2_on_avx512)
+    candidates.push_back(
+        {"packed_avx2", [](const Product& p, int) { packed_once(p, cpu::GemmIsa::avx2); }, true, true});
+  candidates.push_back(
+      {"packed_in_place", [](const Product& p, int) { packed_in_place(p); }, true, default_is_avx2, true});
   candidates.push_back({"packed_with_packing",
                         [](const Product& p, int) {
                           static cpu::PackedMatrix packed;
                           packed.pack(p.shape.trans_b, p.shape.k, p.shape.n, p.b, p.ldb);
                           cpu::packed_gemm(p.shape.m, p.a, p.lda, packed, 1.f, 0.f, p.c, p.ldc);
                         },
-                        true});
+                        true, default_is_avx2});
 
   const bench::PeakKernel kernel = bench::widest_peak_kernel();
   const double peak = bench::peak_flops(threads), peak_one = bench::peak_flops(1);
   std::printf("peak (bench/peak.hpp, %s, %d chains): %.1f GFLOP/s on %d thread(s), %.1f on 1\n", kernel.name,
               kernel.chains, peak * 1e-9, threads, peak_one * 1e-9);
+  // The AVX2 code path's own bar: the AVX2 probe (12 chains of 256-bit FMAs), same run.
+  double avx2_peak = 0, avx2_peak_one = 0;
+  if (cpu_has_avx512 && cpu::gemm_isa_available(cpu::GemmIsa::avx2)) {
+    const bench::PeakKernel avx2 = bench::peak_kernel(bench::PeakIsa::avx2_fma);
+    avx2_peak = bench::measure_peak_flops(threads, avx2);
+    avx2_peak_one = bench::measure_peak_flops(1, avx2);
+    std::printf(
+        "AVX2 peak (bench/peak.hpp, %s, %d chains): %.1f GFLOP/s on %d thread(s), %.1f on 1 (the AVX2 "
+        "kernel's %% peak is of this)\n",
+        avx2.name, avx2.chains, avx2_peak * 1e-9, threads, avx2_peak_one * 1e-9);
+  }
   std::printf(
       "GFLOP/s (wall clock), best of %d rounds of >= %.2f s; %% of the peak of the threads used; cpu GF/s = "
       "FLOPs per second of process CPU time per thread used (the peak's own measure; spinning counts; on a "
@@ -328,7 +361,13 @@ int main(int argc, char** argv) {
     // One thread for the band shape: it is what each thread of the recurrence runs.
     const int shape_threads = std::string(shape.name).ends_with("_band") ? 1 : threads;
     nabla::set_num_threads(shape_threads);
-    std::vector<float> a(static_cast<std::size_t>(shape.m * shape.k)), b(static_cast<std::size_t>(shape.k * shape.n));
+    // B 64-byte aligned (vector only promises 16 bytes), as a tensor's storage is and as
+    // packed_in_place needs.
+    std::vector<float> a(static_cast<std::size_t>(shape.m * shape.k)),
+        b_storage(static_cast<std::size_t>(shape.k * shape.n + 16));
+    const std::size_t misalignment = reinterpret_cast<std::uintptr_t>(b_storage.data()) % 64 / sizeof(float);
+    const std::span<float> b(b_storage.data() + (misalignment == 0 ? 0 : 16 - misalignment),
+                             static_cast<std::size_t>(shape.k * shape.n));
     std::vector<float> c(static_cast<std::size_t>(shape.m * shape.n));
     for (float& value : a) value = uniform(random);
     for (float& value : b) value = uniform(random);
@@ -339,6 +378,9 @@ int main(int argc, char** argv) {
         2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) * static_cast<double>(shape.k);
     for (const Candidate& candidate : candidates) {
       if (candidate.small_m_only && (shape.m > 64 || shape.trans_a)) continue;
+      if (candidate.untransposed_b_only &&
+          (shape.trans_b || !cpu::PackedMatrix::view_possible(shape.n, product.b, product.ldb)))
+        continue;
       std::fill(c.begin(), c.end(), std::nanf(""));
       candidate.run(product, shape_threads);
       const auto [error, largest] = sampled_error(product);
@@ -360,7 +402,8 @@ int main(int argc, char** argv) {
         best = std::max(best, work / seconds_since(start));
         best_cpu = std::max(best_cpu, work * shape_threads / std::max(process_cpu_seconds() - cpu_start, 1e-9));
       }
-      const double shape_peak = shape_threads == 1 ? peak_one : peak;
+      const double shape_peak = candidate.avx2_peak ? (shape_threads == 1 ? avx2_peak_one : avx2_peak)
+                                                    : (shape_threads == 1 ? peak_one : peak);
       std::printf("%-22s %-16s %8d %10.1f %6.1f%% %10.1f %6.1f%% %9.2e\n", shape.name, candidate.name.c_str(),
                   shape_threads, best * 1e-9, 100 * best / shape_peak, best_cpu * 1e-9, 100 * best_cpu / shape_peak,
                   error);

@@ -52,16 +52,27 @@ void lstm_recurrence(std::int64_t batch, std::int64_t hidden, const Body& body) 
   parallel_for(0, batch, lstm_recurrence_grain(batch, hidden), body);
 }
 
-/// Whether the recurrence's per-step products may use packed_gemm (backend/cpu/packed_gemm.hpp)
-/// at all: yes, unless the environment sets NABLA_PACKED_GEMM=0 (read once; for A/B timing
-/// against the general GEMM in one binary).
-inline bool lstm_packed_gemm_enabled() {
-  static const bool enabled = [] {
+/// How the recurrence's per-step products choose packed_gemm (backend/cpu/packed_gemm.hpp), from
+/// the environment's NABLA_PACKED_GEMM (read once; for A/B timings in one binary): unset or any
+/// other value: by measurement (lstm_use_packed_gemm); "0": never (the general GEMM); "all":
+/// every product the kernel can run (float, a vector ISA, at most 64 rows), both directions and
+/// every hidden size.
+enum class LSTMPackedGemmMode { measured, never, always };
+
+inline LSTMPackedGemmMode lstm_packed_gemm_mode() {
+  static const LSTMPackedGemmMode mode = [] {
     const char* setting = std::getenv("NABLA_PACKED_GEMM");
-    return setting == nullptr || std::string_view(setting) != "0";
+    if (setting == nullptr) return LSTMPackedGemmMode::measured;
+    const std::string_view value(setting);
+    return value == "0"     ? LSTMPackedGemmMode::never
+           : value == "all" ? LSTMPackedGemmMode::always
+                            : LSTMPackedGemmMode::measured;
   }();
-  return enabled;
+  return mode;
 }
+
+/// Whether the recurrence may use packed_gemm at all (NABLA_PACKED_GEMM is not "0").
+inline bool lstm_packed_gemm_enabled() { return lstm_packed_gemm_mode() != LSTMPackedGemmMode::never; }
 
 /// Whether a per-step product of at most `rows` rows (the batch; a band has fewer) with op(W) of
 /// [k, n] goes through packed_gemm rather than the general GEMM: float on a CPU with a vector
@@ -69,16 +80,22 @@ inline bool lstm_packed_gemm_enabled() {
 /// the general GEMM spends much of each call packing W again; packed_gemm packs once per pass.
 /// bench_gemm_candidates (lstm_recurrent*, 1 thread, CPU time, loaded machine): the forward's
 /// W_hh^T 86-93% of peak packed against 53-70% for oneDNN (hidden 256), 70% against 40%
-/// (hidden 1024); the backward's W_hh (not transposed, which oneDNN reads in place) 87-93%
-/// against 78-91% up to 1M elements, but 65-68% against 68-76% for XL's 4M. In place, though (a
-/// step's strided rows, packing included), the backward was 8-30% slower packed at every size,
-/// cause not found: so only the forward's product is packed, the backward's stays with oneDNN.
-/// Hidden 128 (config S, the classifier) stays with oneDNN too: the products alone measured
-/// level or better packed (85 and 98% against 76 and 97%), but bench_lm's whole step of S was
-/// 10-25% slower (CPU time, 4 interleaved pairs, loaded machine), not yet explained.
+/// (hidden 1024). The backward's W_hh (not transposed) stays with oneDNN, which reads it in
+/// place without packing: session 9 timed one backward pass in place (35 steps, 1 thread, CPU
+/// time; docs/performance.md, "Session 9: recurrent GEMM") and found the kernel's per-step rate
+/// level with oneDNN's (hidden 256, 16 to 32 rows), so the per-pass packing (7-9% of the pass)
+/// was the whole loss; read in place (PackedMatrix::view, no copy) it is level, not faster.
+/// For XL (hidden 1024) the kernel itself is 15-35% slower than oneDNN on W_hh, even with the
+/// block-ordered panels that took 15% off. NABLA_PACKED_GEMM=all packs (or views) both
+/// directions for A/B runs. Hidden 128 (config S, the classifier) stays with oneDNN too: the
+/// products alone measured level or better packed (85 and 98% against 76 and 97%), but
+/// bench_lm's whole step of S was 10-25% slower (CPU time, 4 interleaved pairs, loaded
+/// machine), not yet explained.
 inline bool lstm_use_packed_gemm(std::int64_t rows, bool trans_w, std::int64_t k, std::int64_t n) {
   const std::int64_t hidden = std::min(k, n);
-  return lstm_packed_gemm_enabled() && best_gemm_isa() != GemmIsa::portable && rows <= 64 && hidden >= 256 && trans_w;
+  const LSTMPackedGemmMode mode = lstm_packed_gemm_mode();
+  if (mode == LSTMPackedGemmMode::never || best_gemm_isa() == GemmIsa::portable || rows > 64) return false;
+  return mode == LSTMPackedGemmMode::always || (hidden >= 256 && trans_w);
 }
 
 /// The recurrence's product with W_hh for every step of one pass: C = A op(W) + beta C with
@@ -94,7 +111,11 @@ class LSTMRecurrentProduct {
       : trans_w_(trans_w), k_(k), n_(n), w_(w), ldw_(ldw) {
     if constexpr (std::is_same_v<T, float>) {
       packed_ = lstm_use_packed_gemm(rows, trans_w, k, n);
-      if (packed_) packed_w_.pack(trans_w, k, n, w, ldw);
+      // The backward's untransposed W_hh needs no copy where its rows suit the kernel's loads.
+      if (packed_ && !trans_w && PackedMatrix::view_possible(n, w, ldw))
+        packed_w_.view(k, n, w, ldw);
+      else if (packed_)
+        packed_w_.pack(trans_w, k, n, w, ldw);
     }
   }
 

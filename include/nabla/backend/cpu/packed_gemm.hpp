@@ -10,7 +10,9 @@
 // The pieces (docs/gemm.md derives the sizes):
 // - PackedMatrix: op(B) cut into panels of `tile.columns` (NR) columns; panel j holds, for
 //   p = 0..k-1, the NR values op(B)[p, j*NR .. j*NR+NR) side by side (zeros past column n), so
-//   the kernel reads each panel front to back with aligned vector loads.
+//   the kernel reads each panel front to back with aligned vector loads. The buffer holds the
+//   panels' k blocks in the order packed_gemm reads them (block by block, panel by panel within
+//   a block). PackedMatrix::view reads an untransposed B in place instead, without a copy.
 // - the micro-kernel (tile_avx512 / tile_avx2 / tile_portable): an MR x NR block of C held in
 //   registers over the whole k loop; per p it loads NR/lanes vectors of the panel, broadcasts
 //   MR values of A, and issues MR * NR/lanes independent FMAs. The epilogue scales, adds beta *
@@ -27,6 +29,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 #include <utility>
 
 #include "nabla/backend/cpu/parallel.hpp"
@@ -71,11 +75,22 @@ inline bool gemm_isa_available(GemmIsa isa) {
   return isa == GemmIsa::portable;
 }
 
-/// The widest instruction set this CPU has a kernel for (decided once).
+/// The instruction set packed_gemm uses by default (decided once): the widest this CPU has a
+/// kernel for, unless the environment's NABLA_GEMM_ISA names a narrower one ("avx2" or
+/// "portable"), e.g. to measure the AVX2 code path on an AVX-512 CPU. A name the CPU cannot run,
+/// or any other value, is ignored.
 inline GemmIsa best_gemm_isa() {
-  static const GemmIsa best = gemm_isa_available(GemmIsa::avx512) ? GemmIsa::avx512
-                              : gemm_isa_available(GemmIsa::avx2) ? GemmIsa::avx2
-                                                                  : GemmIsa::portable;
+  static const GemmIsa best = [] {
+    const GemmIsa widest = gemm_isa_available(GemmIsa::avx512) ? GemmIsa::avx512
+                           : gemm_isa_available(GemmIsa::avx2) ? GemmIsa::avx2
+                                                               : GemmIsa::portable;
+    const char* setting = std::getenv("NABLA_GEMM_ISA");
+    if (setting == nullptr) return widest;
+    const std::string_view name(setting);
+    const GemmIsa asked = name == "avx2" ? GemmIsa::avx2 : name == "portable" ? GemmIsa::portable : widest;
+    // The enum lists the ISAs widest first: only a narrower one than the widest may be asked for.
+    return static_cast<int>(asked) >= static_cast<int>(widest) && gemm_isa_available(asked) ? asked : widest;
+  }();
   return best;
 }
 
@@ -91,6 +106,10 @@ struct GemmTile {
 constexpr GemmTile gemm_tile(GemmIsa isa) {
   return isa == GemmIsa::avx512 ? GemmTile{8, 32} : isa == GemmIsa::avx2 ? GemmTile{6, 16} : GemmTile{4, 16};
 }
+
+/// The depth (k) of the blocks packed_gemm multiplies at a time: 32 KB of a panel, so that a
+/// block of the panel fits the L1 data cache (32 KB or more on every x86 core since Sandy Bridge).
+constexpr std::int64_t packed_gemm_depth(GemmIsa isa) { return 8192 / gemm_tile(isa).columns; }
 
 /// op(B) [k, n] packed into panels of gemm_tile(isa).columns columns for packed_gemm. Packing
 /// again with the same or smaller size reuses the buffer; the buffer comes from the same cache
@@ -120,23 +139,48 @@ class PackedMatrix {
     const std::int64_t width = panel_width();
     const std::int64_t panels = this->panels();
     reserve(static_cast<std::size_t>(panels * width * std::max<std::int64_t>(k, 1)));
+    view_ = nullptr;
+    row_stride_ = width;
     // Large matrices (XL's 16 MB W_hh) are packed by all threads, panel by panel.
     parallel_for(0, panels, std::max<std::int64_t>(1, (std::int64_t{1} << 16) / std::max<std::int64_t>(k * width, 1)),
                  [&](std::int64_t first, std::int64_t last) {
                    for (std::int64_t j = first; j < last; ++j) {
-                     float* const out = data_ + j * k * width;
                      const std::int64_t column0 = j * width, valid = std::min(width, n - column0);
-                     if (trans_b) {  // op(B)[p, column] = B[column, p]: read rows of B, write with stride `width`
-                       for (std::int64_t c = 0; c < width; ++c)
-                         for (std::int64_t p = 0; p < k; ++p)
-                           out[p * width + c] = c < valid ? b[(column0 + c) * ldb + p] : 0.f;
-                     } else {
-                       for (std::int64_t p = 0; p < k; ++p)
+                     for (std::int64_t block = 0; block < k; block += depth()) {
+                       float* const out = data_ + block_offset(block, j);
+                       const std::int64_t rows = std::min(depth(), k - block);
+                       if (trans_b) {  // op(B)[p, column] = B[column, p]: read rows of B, write with stride `width`
                          for (std::int64_t c = 0; c < width; ++c)
-                           out[p * width + c] = c < valid ? b[p * ldb + column0 + c] : 0.f;
+                           for (std::int64_t p = 0; p < rows; ++p)
+                             out[p * width + c] = c < valid ? b[(column0 + c) * ldb + block + p] : 0.f;
+                       } else {
+                         for (std::int64_t p = 0; p < rows; ++p)
+                           for (std::int64_t c = 0; c < width; ++c)
+                             out[p * width + c] = c < valid ? b[(block + p) * ldb + column0 + c] : 0.f;
+                       }
                      }
                    }
                  });
+  }
+
+  /// Reads B [k, n] (row stride ldb, not transposed) IN PLACE instead of copying it: row p of
+  /// panel j is then B[p, j*NR .. j*NR+NR), already contiguous, ldb floats after row p-1. No
+  /// copy at all, so nothing to amortize (the LSTM's backward multiplies by W_hh untransposed);
+  /// the price is that a panel's rows are ldb apart, so a block of it spreads over fewer cache
+  /// sets than when packed. Only for n a multiple of panel_width() (no zero padding to read) and
+  /// B 64-byte aligned with ldb a multiple of 16 floats (aligned vector loads); view_possible
+  /// says so. B must outlive every packed_gemm call that uses this.
+  void view(std::int64_t k, std::int64_t n, const float* b, std::int64_t ldb, GemmIsa isa = best_gemm_isa()) {
+    isa_ = isa;
+    k_ = k;
+    n_ = n;
+    view_ = b;
+    row_stride_ = ldb;
+  }
+
+  /// Whether view(k, n, b, ldb, isa) is allowed.
+  static bool view_possible(std::int64_t n, const float* b, std::int64_t ldb, GemmIsa isa = best_gemm_isa()) {
+    return n % gemm_tile(isa).columns == 0 && ldb % 16 == 0 && reinterpret_cast<std::uintptr_t>(b) % 64 == 0;
   }
 
   std::int64_t k() const { return k_; }
@@ -144,10 +188,26 @@ class PackedMatrix {
   GemmIsa isa() const { return isa_; }
   std::int64_t panel_width() const { return gemm_tile(isa_).columns; }
   std::int64_t panels() const { return (n_ + panel_width() - 1) / panel_width(); }
-  /// Panel j: k rows of panel_width() floats.
-  const float* panel(std::int64_t j) const { return data_ + j * k_ * panel_width(); }
+  /// The k depth() rows a block of the panels holds (the last block fewer).
+  std::int64_t depth() const { return packed_gemm_depth(isa_); }
+  /// Rows first_row .. first_row + depth() of panel j (first_row a multiple of depth()), each
+  /// of panel_width() floats, row_stride() floats apart (panel_width() when packed, ldb for a
+  /// view). Packed, the blocks lie in the order packed_gemm reads them: block by block, and in a
+  /// block panel by panel, so a call streams the whole buffer front to back.
+  const float* block(std::int64_t first_row, std::int64_t j) const {
+    return view_ != nullptr ? view_ + first_row * row_stride_ + j * panel_width() : data_ + block_offset(first_row, j);
+  }
+  /// Panel j's first block.
+  const float* panel(std::int64_t j) const { return block(0, j); }
+  std::int64_t row_stride() const { return row_stride_; }
+  /// Whether this reads B in place (view) rather than a packed copy.
+  bool in_place() const { return view_ != nullptr; }
 
  private:
+  std::int64_t block_offset(std::int64_t first_row, std::int64_t j) const {
+    return first_row * panels() * panel_width() + j * std::min(depth(), k_ - first_row) * panel_width();
+  }
+
   void reserve(std::size_t floats) {
     const std::size_t bytes = (floats * sizeof(float) + kStorageAlignment - 1) / kStorageAlignment * kStorageAlignment;
     if (bytes <= bytes_) return;
@@ -168,12 +228,16 @@ class PackedMatrix {
     k_ = other.k_;
     n_ = other.n_;
     isa_ = other.isa_;
+    view_ = std::exchange(other.view_, nullptr);
+    row_stride_ = other.row_stride_;
   }
 
   float* data_ = nullptr;
   std::size_t bytes_ = 0;
   std::int64_t k_ = 0, n_ = 0;
   GemmIsa isa_ = GemmIsa::portable;
+  const float* view_ = nullptr;  // B itself, for a view
+  std::int64_t row_stride_ = 0;
 };
 
 namespace packed_detail {
@@ -184,7 +248,8 @@ struct TileArguments {
   const float* a;  // the tile's first row of A
   std::int64_t lda;
   const float* panel;
-  float* c;  // the tile's top-left element of C
+  std::int64_t ldp;  // floats from one row of the panel to the next
+  float* c;          // the tile's top-left element of C
   std::int64_t ldc;
   std::int64_t columns;  // valid columns of this panel: panel width, or fewer at the right edge
   float alpha, beta;
@@ -198,7 +263,7 @@ __attribute__((target("avx512f"))) void tile_avx512(const TileArguments& t) {
 #pragma GCC unroll 8
   for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   const float* b = t.panel;
-  for (std::int64_t p = 0; p < t.k; ++p, b += 32) {
+  for (std::int64_t p = 0; p < t.k; ++p, b += t.ldp) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < Rows; ++r) {
@@ -230,7 +295,7 @@ __attribute__((target("avx2,fma"))) void tile_avx2(const TileArguments& t) {
 #pragma GCC unroll 8
   for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   const float* b = t.panel;
-  for (std::int64_t p = 0; p < t.k; ++p, b += 16) {
+  for (std::int64_t p = 0; p < t.k; ++p, b += t.ldp) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 8
     for (int r = 0; r < Rows; ++r) {
@@ -263,7 +328,7 @@ void tile_portable(const TileArguments& t) {
   constexpr int kWidth = 16;
   float acc[Rows][kWidth] = {};
   const float* b = t.panel;
-  for (std::int64_t p = 0; p < t.k; ++p, b += kWidth)
+  for (std::int64_t p = 0; p < t.k; ++p, b += t.ldp)
     for (int r = 0; r < Rows; ++r) {
       const float a = t.a[r * t.lda + p];
       for (int column = 0; column < kWidth; ++column) acc[r][column] += a * b[column];
@@ -338,15 +403,11 @@ struct PortableTile {
 /// region): the same threshold as gemm's kParallelGemmWork.
 inline constexpr std::int64_t kPackedGemmParallelWork = std::int64_t{1} << 21;
 
-/// The depth (k) of the blocks packed_gemm multiplies at a time: 32 KB of a panel, so that a
-/// block of the panel fits the L1 data cache (32 KB or more on every x86 core since Sandy Bridge).
-constexpr std::int64_t packed_gemm_depth(GemmIsa isa) { return 8192 / gemm_tile(isa).columns; }
-
 /// C[m, n] = alpha * A[m, k] * op(B) + beta * C, with op(B) [k, n] given packed; A and C are
 /// row-major with row strides lda and ldc. beta == 0 writes C without reading it (NaN-safe).
 inline void packed_gemm(std::int64_t m, const float* a, std::int64_t lda, const PackedMatrix& b, float alpha,
                         float beta, float* c, std::int64_t ldc) {
-  const std::int64_t n = b.n(), k = b.k(), width = b.panel_width(), panels = b.panels();
+  const std::int64_t n = b.n(), k = b.k(), width = b.panel_width(), panels = b.panels(), ldp = b.row_stride();
   if (m <= 0 || n <= 0) return;
   const std::int64_t threads = std::min<std::int64_t>(get_num_threads(), panels);
   const std::int64_t grain =
@@ -354,13 +415,20 @@ inline void packed_gemm(std::int64_t m, const float* a, std::int64_t lda, const 
   // k in blocks of packed_gemm_depth(): one block of a panel (32 KB) stays in L1 while every row
   // tile reads it, and the block of A it meets (m x depth) stays in L1/L2 across the panels.
   // Blocks after the first add to C (beta 1).
-  const std::int64_t depth = packed_gemm_depth(b.isa());
+  const std::int64_t depth = b.depth();
   parallel_for(0, panels, grain, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t block = 0; block == 0 || block < k; block += depth)
       for (std::int64_t j = first; j < last; ++j) {
-        const packed_detail::TileArguments t{std::min(depth, k - block),     a + block,     lda,
-                                             b.panel(j) + block * width,     c + j * width, ldc,
-                                             std::min(width, n - j * width), alpha,         block == 0 ? beta : 1.f};
+        const packed_detail::TileArguments t{std::min(depth, k - block),
+                                             a + block,
+                                             lda,
+                                             b.block(block, j),
+                                             ldp,
+                                             c + j * width,
+                                             ldc,
+                                             std::min(width, n - j * width),
+                                             alpha,
+                                             block == 0 ? beta : 1.f};
         switch (b.isa()) {
 #if NABLA_PACKED_GEMM_X86
           case GemmIsa::avx512:
