@@ -84,7 +84,8 @@ inline bool lstm_packed_gemm_enabled() { return lstm_packed_gemm_mode() != LSTMP
 /// place without packing: session 9 timed one backward pass in place (35 steps, 1 thread, CPU
 /// time; docs/performance.md, "Session 9: recurrent GEMM") and found the kernel's per-step rate
 /// level with oneDNN's (hidden 256, 16 to 32 rows), so the per-pass packing (7-9% of the pass)
-/// was the whole loss; read in place (PackedMatrix::view, no copy) it is level, not faster.
+/// was the whole loss; read in place (PackedMatrix::view, no copy) it ranged from a few %
+/// faster to 15% slower than oneDNN (loaded machine), never clearly ahead.
 /// For XL (hidden 1024) the kernel itself is 15-35% slower than oneDNN on W_hh, even with the
 /// block-ordered panels that took 15% off. NABLA_PACKED_GEMM=all packs (or views) both
 /// directions for A/B runs. Hidden 128 (config S, the classifier) stays with oneDNN too: the
