@@ -162,6 +162,28 @@ TEST_CASE("addmm gradients w.r.t. bias, a and b (also through a transposed view)
   require_gradcheck([](const Inputs& x) { return nb::addmm(x[0], x[1], x[2]); }, {bias, a, b_transposed});
 }
 
+TEST_CASE("addmm's gradient for a transposed weight lies as the weight does, so the weight adopts it",
+          "[ops][matmul]") {
+  // A Dense layer multiplies by W.t(); the gradient for that column-major view comes back
+  // column-major, so the transpose's backward turns it into a dense [out, in] matrix that the
+  // engine hands over to W.grad (a row-major one would need a strided transpose copy).
+  const auto weight = nb::from_vector<double>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {5, 2}).requires_grad_();
+  const auto input = nb::from_vector<double>({1, -1, 2, 0.5, -3, 4}, {3, 2}).requires_grad_();
+  const auto bias = nb::zeros<double>({5}).requires_grad_();
+  const nb::Tensor<double> out = nb::addmm(bias, input, weight.t());
+  const auto grads = out.grad_fn()->apply(nb::ones<double>({3, 5}));
+  CHECK(grads[2].strides() == nb::Strides{1, 2});  // [in, out], lying as W.t() does
+  CHECK(grads[1].is_contiguous());                 // the input is row-major: so is its gradient
+  nb::sum(out).backward();
+  REQUIRE(weight.grad().is_contiguous());
+  // dL/dW[o][i] = sum over rows of input[r][i]: 0 and 3.5 for every output
+  CHECK(weight.grad().to_vector() == std::vector<double>{0, 3.5, 0, 3.5, 0, 3.5, 0, 3.5, 0, 3.5});
+  CHECK(input.grad().to_vector() == std::vector<double>{25, 30, 25, 30, 25, 30});
+  // a plain matmul by a transposed leaf does the same
+  const auto grads_matmul = nb::matmul(input, weight.t()).grad_fn()->apply(nb::ones<double>({3, 5}));
+  CHECK(grads_matmul[1].strides() == nb::Strides{1, 2});
+}
+
 TEST_CASE("addmm rejects shapes that do not fit, naming them", "[ops][matmul][errors]") {
   const auto a = nb::ones<float>({2, 3});
   const auto b = nb::ones<float>({3, 4});

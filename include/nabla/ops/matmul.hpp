@@ -88,6 +88,23 @@ Tensor<T> matmul_forward(const Tensor<T>& a_input, const Tensor<T>& b_input) {
   return out;
 }
 
+/// True for a 2-D view that lies column-major (the transpose of a row-major matrix, W.t()).
+template <typename T>
+bool is_column_major(const Tensor<T>& t) {
+  return t.dim() == 2 && !t.is_contiguous() && t.strides()[0] == 1 && t.strides()[1] == t.size(0);
+}
+
+/// lhs x rhs for the gradient of `input`, laid out as `input` lies: when `input` is a transposed
+/// view (a Dense weight enters addmm as W.t()) the product is computed as (rhs^T lhs^T)^T, which
+/// the GEMM reads in place, so the transpose's backward turns it back into a dense W-shaped matrix
+/// that the engine hands over to W.grad instead of copying it with a strided transpose.
+template <FloatingElement T>
+Tensor<T> gradient_product(const Tensor<T>& input, const Tensor<T>& lhs, const Tensor<T>& rhs) {
+  if (lhs.dim() == 2 && rhs.dim() == 2 && is_column_major(input))
+    return swap_last_two(matmul_forward(swap_last_two(rhs), swap_last_two(lhs)));
+  return matmul_forward(lhs, rhs);
+}
+
 }  // namespace detail
 
 /// Matrix product. [m,k] x [k,n] -> [m,n]; [B,m,k] x [B,k,n] -> [B,m,n]; a 2-D operand
@@ -100,8 +117,10 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
                [](const Tensor<T>& grad, const std::vector<Tensor<T>>& inputs) {
                  const Tensor<T> a_value = inputs[0].detach(), b_value = inputs[1].detach();
                  std::vector<Tensor<T>> grads(2);
-                 if (inputs[0].requires_grad()) grads[0] = detail::matmul_forward(grad, detail::swap_last_two(b_value));
-                 if (inputs[1].requires_grad()) grads[1] = detail::matmul_forward(detail::swap_last_two(a_value), grad);
+                 if (inputs[0].requires_grad())
+                   grads[0] = detail::gradient_product(inputs[0], grad, detail::swap_last_two(b_value));
+                 if (inputs[1].requires_grad())
+                   grads[1] = detail::gradient_product(inputs[1], detail::swap_last_two(a_value), grad);
                  return grads;
                },
                {a, b});
@@ -134,9 +153,9 @@ Tensor<T> addmm(const Tensor<T>& bias, const Tensor<T>& a, const Tensor<T>& b) {
                  std::vector<Tensor<T>> grads(3);
                  if (inputs[0].requires_grad()) grads[0] = sum(grad, {0});
                  if (inputs[1].requires_grad())
-                   grads[1] = detail::matmul_forward(grad, detail::swap_last_two(inputs[2].detach()));
+                   grads[1] = detail::gradient_product(inputs[1], grad, detail::swap_last_two(inputs[2].detach()));
                  if (inputs[2].requires_grad())
-                   grads[2] = detail::matmul_forward(detail::swap_last_two(inputs[1].detach()), grad);
+                   grads[2] = detail::gradient_product(inputs[2], detail::swap_last_two(inputs[1].detach()), grad);
                  return grads;
                },
                {a, b});
