@@ -325,4 +325,26 @@ TEST_CASE("large reductions do not depend on the thread count", "[ops][reduce][t
   REQUIRE(one_thread[0] == Approx(reference).margin(1e-2));
 }
 
+TEST_CASE("column sums (a bias gradient) add each column's rows in order, whatever the width and threads",
+          "[ops][reduce][threads]") {
+  // sum over dim 0 of a dense matrix splits the columns into equal blocks, a multiple of the
+  // thread count; every column is still the float sum of its rows in row order.
+  const int original_threads = nb::get_num_threads();
+  for (const std::int64_t columns : {1, 15, 17, 2049, 10000}) {
+    const std::int64_t rows = columns > 2049 ? 40 : 300;
+    const auto matrix = nb::randn<float>({rows, columns}, 7);
+    const std::vector<float> values = matrix.to_vector();
+    std::vector<float> expected(static_cast<std::size_t>(columns), 0.0f);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < columns; ++c)
+        expected[static_cast<std::size_t>(c)] += values[static_cast<std::size_t>(r * columns + c)];
+    for (const int threads : {1, 2, 3}) {
+      nb::set_num_threads(threads);
+      INFO(columns << " columns, " << threads << " threads");
+      REQUIRE(nb::sum(matrix, {0}).to_vector() == expected);
+    }
+  }
+  nb::set_num_threads(original_threads);
+}
+
 }  // namespace test_reduce

@@ -79,13 +79,21 @@ namespace detail {
 /// whole row is added at a time, so the loop runs along memory and vectorizes.
 template <typename T>
 void sum_leading_rows(const T* rows, std::int64_t row_count, std::int64_t columns, T* out) {
-  constexpr std::int64_t kColumnBlock = 2048;  // the block of sums stays in L1
-  const std::int64_t blocks = (columns + kColumnBlock - 1) / kColumnBlock;
+  constexpr std::int64_t kMaxColumnBlock = 2048;  // the block of sums stays in L1
+  if (columns <= 0) return;
+  // As many blocks as a multiple of the threads, of equal width (a multiple of 16 floats): 10,000
+  // columns in blocks of 2048 gave one of two threads 3 blocks and the other 2 (a decoder's bias
+  // gradient); 6 blocks of 1,680 split evenly. Each column's sum still adds its rows in order.
+  const std::int64_t threads = std::max(1, get_num_threads());
+  std::int64_t blocks = (columns + kMaxColumnBlock - 1) / kMaxColumnBlock;
+  blocks = (blocks + threads - 1) / threads * threads;
+  const std::int64_t block_width = std::max<std::int64_t>(16, ((columns + blocks - 1) / blocks + 15) / 16 * 16);
+  blocks = (columns + block_width - 1) / block_width;
   const std::int64_t grain =
-      std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(row_count * kColumnBlock, 1));
+      std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(row_count * block_width, 1));
   parallel_for(0, blocks, grain, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t block = first; block < last; ++block) {
-      const std::int64_t begin = block * kColumnBlock, end = std::min(columns, begin + kColumnBlock);
+      const std::int64_t begin = block * block_width, end = std::min(columns, begin + block_width);
       T* __restrict sums = out + begin;
       std::fill(sums, sums + (end - begin), T(0));
       for (std::int64_t r = 0; r < row_count; ++r) {
