@@ -28,6 +28,8 @@
 // NABLA_MATMUL_PRECISION=medium (or high, highest) in the environment sets
 // nabla::set_float32_matmul_precision before the benches run (read here, not by the library):
 // "medium" times the bf16 GEMM path on a CPU with AVX512_BF16 (docs/performance.md, Session 9).
+// NABLA_PROFILE=N: after each bench, N more steps timed op by op (nabla::profiler), printed to
+// stderr: where a step's time goes.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -37,6 +39,7 @@
 #include <cstdlib>
 #include <memory>
 #include <nabla/nabla.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -86,6 +89,29 @@ class OverheadCounters {
   std::uint64_t allocations_;
 };
 
+/// With NABLA_PROFILE=N in the environment, times N more steps op by op after the timed loop
+/// (nabla::profiler, autograd/profiler.hpp) and prints the table to stderr, once per bench.
+template <typename Step>
+void profile_steps(const benchmark::State& state, const std::string& bench, const Step& step) {
+  const char* setting = std::getenv("NABLA_PROFILE");
+  if (setting == nullptr) return;
+  const std::string label = bench + "/threads:" + std::to_string(state.range(0));
+  static std::set<std::string> printed;  // Google Benchmark runs a bench more than once
+  if (!printed.insert(label).second) return;
+  const int steps = std::max(1, std::atoi(setting));
+  nb::profiler::start();
+  for (int i = 0; i < steps; ++i) step();
+  nb::profiler::stop();
+  std::fprintf(stderr, "\n%s: %d steps op by op (NABLA_PROFILE)\n%s\n", label.c_str(), steps,
+               nb::profiler::table(30).c_str());
+}
+
+/// "vocabulary 10000, embedding 128, hidden 256, 1 layer(s)": a language model's profile label.
+std::string describe(const LanguageModelConfig& c) {
+  return "vocabulary " + std::to_string(c.vocabulary) + ", embedding " + std::to_string(c.embedding) + ", hidden " +
+         std::to_string(c.hidden) + ", " + std::to_string(c.layers) + " layer(s)";
+}
+
 void language_model_training(benchmark::State& state, LanguageModelConfig config) {
   const int threads = static_cast<int>(state.range(0));
   nb::set_num_threads(threads);
@@ -104,6 +130,7 @@ void language_model_training(benchmark::State& state, LanguageModelConfig config
   const OverheadCounters overheads;
   for (auto _ : state) step();
   overheads.report(state);
+  profile_steps(state, "lm_train " + describe(config), step);
   set_counters(state, kBatch * kSteps, 3 * forward_flops(config, kBatch * kSteps), threads);
 }
 
@@ -120,6 +147,8 @@ void language_model_inference(benchmark::State& state, LanguageModelConfig confi
     benchmark::DoNotOptimize(logits.data());
   }
   overheads.report(state);
+  profile_steps(state, "lm_inference " + describe(config),
+                [&] { benchmark::DoNotOptimize(model.logits(inputs).data()); });
   set_counters(state, kBatch * kSteps, forward_flops(config, kBatch * kSteps), threads);
 }
 
@@ -150,6 +179,7 @@ void classifier_training(benchmark::State& state) {
   const OverheadCounters overheads;
   for (auto _ : state) step();
   overheads.report(state);
+  profile_steps(state, "classifier_train", step);
   const double tokens = kClassifierBatch * kLength;
   set_counters(state, tokens, 3 * tokens * 2.0 * 4 * kHidden * (kEmbedding + kHidden), threads);
 }
@@ -191,6 +221,7 @@ void gpt_training(benchmark::State& state, GPTConfig config) {
   const OverheadCounters overheads;
   for (auto _ : state) step();
   overheads.report(state);
+  profile_steps(state, "gpt_train width " + std::to_string(config.options.width), step);
   const double tokens = static_cast<double>(config.batch * steps);
   set_counters(state, tokens, 3 * tokens * gpt_forward_flops_per_token(config.options, steps), threads);
 }

@@ -7,6 +7,7 @@
 #include "nabla/autograd/gradcheck.hpp"
 #include "nabla/autograd/graph_export.hpp"
 #include "nabla/autograd/node.hpp"
+#include "nabla/autograd/profiler.hpp"
 #include "nabla/backend/cpu/eigen_map.hpp"
 #include "nabla/backend/cpu/parallel.hpp"
 #include "nabla/backend/matmul_precision.hpp"

@@ -18,6 +18,7 @@
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/autograd/hooks.hpp"
 #include "nabla/autograd/node.hpp"
+#include "nabla/autograd/profiler.hpp"
 #include "nabla/backend/checks.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/core/tensor.hpp"
@@ -125,6 +126,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
     pending.erase(found);
 
     if (!impl->grad_fn || impl->retains_grad) {
+      const profiler::detail::Region timed("AccumulateGrad");
       if (!impl->grad && !impl->grad_fn && can_hand_over(gradient, *impl)) {
         impl->grad = gradient.impl();  // nothing else can see it: no copy
       } else if (!impl->grad) {
@@ -143,6 +145,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& root_gradient, bool re
     }
 
     Node<T>& node = *impl->grad_fn;
+    const profiler::detail::Region timed(node.name(), " backward");
     std::vector<Tensor<T>> input_gradients = node.apply(gradient);
     const auto& inputs = node.inputs();
     for (std::size_t i = 0; i < inputs.size(); ++i) {

@@ -14,6 +14,7 @@
 #include "nabla/autograd/engine.hpp"
 #include "nabla/autograd/grad_mode.hpp"
 #include "nabla/autograd/node.hpp"
+#include "nabla/autograd/profiler.hpp"
 
 namespace nabla {
 
@@ -29,6 +30,7 @@ bool should_record(const std::vector<Tensor<T>>& inputs) {
 template <typename T>
 void record_op(Tensor<T>& output, std::string name, std::vector<Tensor<T>> inputs,
                typename Node<T>::BackwardFunction backward, std::vector<Tensor<T>> saved = {}) {
+  profiler::detail::op_recorded(name);  // the op's forward ends here (autograd/profiler.hpp)
   if constexpr (FloatingElement<T>) {
     if (is_anomaly_enabled() && !autograd_detail::all_finite(output))
       throw ValueError("anomaly detected: '" + name + "' produced NaN or Inf in its output of shape " +

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "nabla/autograd/grad_mode.hpp"
+#include "nabla/autograd/profiler.hpp"
 #include "nabla/backend/dispatch.hpp"
 #include "nabla/backend/optimizer.hpp"
 #include "nabla/core/tensor.hpp"
@@ -174,10 +175,12 @@ class Optimizer : public OptimizerBase {
   }
 
   void zero_grad(ZeroGradOptions options = {}) override {
+    const profiler::Scope timed(type_name(), ".zero_grad");
     for (auto& parameter : parameters_) parameter.zero_grad(options);
   }
 
   void step() override {
+    const profiler::Scope timed(type_name(), ".step");
     NoGradGuard no_grad;
     for (std::size_t group = 0; group < groups_.size(); ++group) {
       const GroupSettings settings = groups_[group];
