@@ -101,12 +101,19 @@ inline Clock::time_point interval_start() {
   return clock.last;
 }
 
+/// Adds the event `name` from `begin` to `now` and makes `now` this thread's last event.
+inline void end_event(const std::string& name, Clock::time_point begin, Clock::time_point now) {
+  add(name, std::chrono::duration<double>(now - begin).count());
+  ThreadClock& clock = thread_clock();
+  clock.last = now;
+  clock.generation = state().generation.load(std::memory_order_acquire);
+}
+
 /// record_op's event: the op `name` has just computed its output.
 inline void op_recorded(const std::string& name) {
   if (!active() || thread_clock().depth > 0) return;
-  const Clock::time_point begin = interval_start(), now = Clock::now();
-  add(name, std::chrono::duration<double>(now - begin).count());
-  thread_clock().last = now;
+  const Clock::time_point begin = interval_start();
+  end_event(name, begin, Clock::now());
 }
 
 /// A timed region of its own (a backward node, a Scope); ops inside it are part of it.
@@ -125,9 +132,7 @@ class Region {
     const Clock::time_point now = Clock::now();
     --thread_clock().depth;
     if (!state().enabled.load(std::memory_order_relaxed)) return;  // stop()ped inside the region
-    add(name_, std::chrono::duration<double>(now - begin_).count());
-    interval_start();  // brings the thread's generation up to date, then:
-    thread_clock().last = now;
+    end_event(name_, begin_, now);
   }
 
  private:
